@@ -1,0 +1,38 @@
+// Queue: carries order ids from whoever accepted or swept them to the workers.
+//
+// The store is the source of truth. A queue may deliver an id more than once or lose it; the
+// engine is correct either way (claims are compare-and-set, the sweeper re-finds lost work), the
+// queue only makes the common case fast.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "topup/status.h"
+
+namespace topup {
+
+struct Delivery {
+  std::string order_id;
+  uint64_t tag = 0;  // backend-specific handle used by Ack
+};
+
+class Queue {
+ public:
+  virtual ~Queue() = default;
+  // Enqueues the ids. OK means the backend has taken them (as durably as it is able to).
+  virtual Status Publish(std::span<const std::string> order_ids) = 0;
+  // Waits at most `wait` for work, then returns between 0 and max_count deliveries.
+  // Returns Unavailable("queue_closed") once Close() was called.
+  virtual Result<std::vector<Delivery>> Receive(size_t max_count,
+                                                std::chrono::milliseconds wait) = 0;
+  // Acknowledges deliveries whose order state change is durable (or that needed none).
+  virtual Status Ack(std::span<const Delivery> deliveries) = 0;
+  // Wakes every receiver; later calls fail. Idempotent.
+  virtual void Close() = 0;
+};
+
+}  // namespace topup

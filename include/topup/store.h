@@ -1,0 +1,162 @@
+// Store: the source of truth for merchants, balances, the ledger and orders.
+//
+// Every write is one transaction. Money never moves without a ledger row written in the same
+// transaction as the balance change and the order state change that caused it. Order state
+// changes are compare-and-set on (status, attempt_count), so two workers can never both move one
+// order, and each is recorded as an appended event.
+//
+// Implementations are thread-safe. Backends: SQLite (src/store/sqlite), more to come.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "topup/order.h"
+#include "topup/status.h"
+
+namespace topup {
+
+struct Merchant {
+  std::string merchant_id;
+  std::string name;
+  int64_t balance_fen = 0;
+  int64_t created_ms = 0;
+};
+
+// Stored as integers; never renumber.
+enum class LedgerKind : int { kFund = 0, kDebit = 1, kRefund = 2 };
+
+struct LedgerEntry {
+  int64_t entry_id = 0;
+  std::string merchant_id;
+  std::string order_id;    // empty for funding
+  LedgerKind kind = LedgerKind::kFund;
+  int64_t amount_fen = 0;  // signed: funding and refunds add, debits subtract
+  int64_t balance_after_fen = 0;
+  int64_t created_ms = 0;
+  std::string note;
+};
+
+struct OrderEvent {
+  int64_t event_id = 0;
+  std::string order_id;
+  int64_t at_ms = 0;
+  std::string kind;  // e.g. "accepted", "attempt_started", "attempt_failed", "succeeded"
+  OrderStatus from = OrderStatus::kAccepted;
+  OrderStatus to = OrderStatus::kAccepted;
+  int32_t attempt_no = 0;
+  std::string detail;
+};
+
+struct AcceptResult {
+  Order order;
+  bool created = false;  // false: an identical earlier request returned its order
+};
+
+// A compare-and-set on one order. Applied only if the order's status is `from` and its
+// attempt_count is `from_attempt_count`; otherwise nothing is written.
+struct Transition {
+  enum class Attempt {
+    kKeep,   // the live attempt (if any) stays
+    kStart,  // attempt_count + 1 becomes live: supplier_order_id, channel, attempt_sent_ms = now
+    kClear,  // the live attempt is dead (confirmed failed): no live attempt afterwards
+  };
+
+  std::string order_id;
+  OrderStatus from = OrderStatus::kAccepted;
+  int32_t from_attempt_count = 0;
+  OrderStatus to = OrderStatus::kAccepted;
+  int64_t now_ms = 0;
+
+  Attempt attempt = Attempt::kKeep;
+  std::string supplier_order_id;  // kStart: SupplierOrderId(order_id, from_attempt_count + 1)
+  std::string channel;            // kStart
+  std::string supplier_ref;       // stored when non-empty
+  std::string fail_reason;        // to == kFailed
+  int64_t next_check_ms = 0;      // new value of Order::next_check_ms
+  bool release_lease = false;     // clear lease_owner and lease_expires_ms
+
+  // Appended to the order's history. REQUIRED (non-empty) unless from == to and attempt == kKeep,
+  // i.e. unless nothing but the schedule changes.
+  std::string event_kind;
+  std::string event_detail;
+};
+
+struct LedgerAudit {
+  int64_t merchants = 0;
+  int64_t funded_fen = 0;
+  int64_t debited_fen = 0;   // positive sum of debits
+  int64_t refunded_fen = 0;  // positive sum of refunds
+  int64_t balance_fen = 0;   // sum of merchant balances
+  // Sum of prices of orders that are open (not final) or succeeded.
+  int64_t open_and_succeeded_price_fen = 0;
+  // True iff, for every merchant: balance == sum of its ledger; balance + price of its open and
+  // succeeded orders == its funding; every order has exactly one debit; exactly the failed orders
+  // have one refund each.
+  bool balanced = false;
+  std::string problems;  // human-readable list of the first violations, empty when balanced
+};
+
+using OrderCounts = std::map<OrderStatus, int64_t>;
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // --- Merchants and money ---
+  // AlreadyExists("merchant_exists") if the id is taken.
+  virtual Status CreateMerchant(const std::string& merchant_id, const std::string& name,
+                                int64_t now_ms) = 0;
+  // Adds amount_fen (> 0) to the balance with a kFund ledger row. Returns the new balance.
+  virtual Result<int64_t> FundMerchant(const std::string& merchant_id, int64_t amount_fen,
+                                       const std::string& note, int64_t now_ms) = 0;
+  virtual Result<Merchant> GetMerchant(const std::string& merchant_id) = 0;
+  // Entries with entry_id > after_entry_id, oldest first, at most `limit`.
+  virtual Result<std::vector<LedgerEntry>> ListLedger(const std::string& merchant_id,
+                                                      int64_t after_entry_id, size_t limit) = 0;
+  virtual Result<LedgerAudit> AuditLedger() = 0;
+
+  // --- Orders ---
+  // Inserts `order` (status kAccepted, all fields filled by the caller) and debits price_fen from
+  // the merchant with a kDebit ledger row, in one durable transaction: when this returns OK the
+  // order survives a crash. Idempotent on (merchant_id, merchant_order_id): an earlier order with
+  // the same phone, face value and notify_url is returned with created == false; a different one
+  // gives AlreadyExists("merchant_order_id_conflict").
+  // Errors: NotFound("unknown_merchant"), FailedPrecondition("insufficient_balance").
+  virtual Result<AcceptResult> AcceptOrder(const Order& order) = 0;
+  // NotFound("order_not_found") if absent.
+  virtual Result<Order> GetOrder(const std::string& order_id) = 0;
+  virtual Result<Order> FindOrderByMerchantOrderId(const std::string& merchant_id,
+                                                   const std::string& merchant_order_id) = 0;
+  // Orders with order_id > after_order_id in order_id order, at most `limit`.
+  virtual Result<std::vector<Order>> ListOrders(const std::string& after_order_id,
+                                                size_t limit) = 0;
+  virtual Result<std::vector<OrderEvent>> ListEvents(const std::string& order_id) = 0;
+  virtual Result<OrderCounts> CountOrders() = 0;
+
+  // --- Engine ---
+  // Leases each named order that is not final and whose lease has lapsed (or is already held by
+  // `owner`) to `owner` until now_ms + lease_ms. Returns the orders it leased; the others are
+  // final or held by someone else.
+  virtual Result<std::vector<Order>> ClaimOrders(std::span<const std::string> order_ids,
+                                                 const std::string& owner, int64_t now_ms,
+                                                 int64_t lease_ms) = 0;
+  // Extends the leases that `owner` still holds on these orders.
+  virtual Status RenewLeases(std::span<const std::string> order_ids, const std::string& owner,
+                             int64_t now_ms, int64_t lease_ms) = 0;
+  // Applies the compare-and-set. Returns true if applied, false if the order was not in the
+  // expected (status, attempt_count). A transition to kFailed refunds the price with a kRefund
+  // ledger row in the same transaction.
+  virtual Result<bool> ApplyTransition(const Transition& transition) = 0;
+  // Returns up to `limit` open orders that are due (next_check_ms <= now_ms) and not leased, and
+  // moves their next_check_ms to now_ms + redeliver_after_ms so the next call does not return them
+  // again while they wait in a queue. Safe to call from several processes at once.
+  virtual Result<std::vector<std::string>> TakeDueOrders(int64_t now_ms, size_t limit,
+                                                         int64_t redeliver_after_ms) = 0;
+};
+
+}  // namespace topup

@@ -1,0 +1,59 @@
+// HttpServer: an asynchronous HTTP/1.1 server with keep-alive on a small pool of I/O threads.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <boost/asio/any_io_executor.hpp>
+
+#include "http/http_message.h"
+#include "topup/status.h"
+
+namespace topup::http {
+
+// Sends the response for one request. Callable from any thread, exactly once. If it is destroyed
+// without being called, the connection is closed without an answer (the client sees a broken
+// connection), which is how the supplier simulator plays "credited but never answered".
+class Responder {
+ public:
+  class Impl;
+  explicit Responder(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+  void operator()(HttpResponse response) const;
+
+ private:
+  std::shared_ptr<Impl> impl_;
+};
+
+// Called on an I/O thread for every complete request. It must not block: long work is posted
+// elsewhere and answered later through the Responder.
+using HttpHandler = std::function<void(HttpRequest request, Responder respond)>;
+
+struct HttpServerOptions {
+  std::string address = "127.0.0.1";
+  uint16_t port = 0;  // 0 picks a free port; see HttpServer::port()
+  int io_threads = 1;
+  size_t body_limit_bytes = 64 * 1024;  // larger bodies get 413 with a JSON error
+  int idle_timeout_s = 60;              // keep-alive connections idle this long are closed
+  size_t max_connections = 10'000;      // further connections are accepted and closed at once
+};
+
+class HttpServer {
+ public:
+  // Binds and listens; Start() begins serving. Unavailable("bind_failed") if the address is taken.
+  static Result<std::unique_ptr<HttpServer>> Listen(const HttpServerOptions& options,
+                                                    HttpHandler handler);
+  virtual ~HttpServer() = default;
+
+  virtual uint16_t port() const = 0;
+  // Starts the I/O threads. Returns immediately.
+  virtual void Start() = 0;
+  // Stops accepting, closes connections, joins the I/O threads. Idempotent.
+  virtual void Stop() = 0;
+  // Executor of the I/O threads, for timers (e.g. the simulator's latency).
+  virtual boost::asio::any_io_executor executor() = 0;
+};
+
+}  // namespace topup::http
