@@ -1,0 +1,24 @@
+#include "topup/clock.h"
+
+#include <chrono>
+
+namespace topup {
+namespace {
+
+class RealClock final : public Clock {
+ public:
+  int64_t NowMs() const override {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  }
+};
+
+}  // namespace
+
+Clock* SystemClock() {
+  static RealClock* clock = new RealClock();  // never destroyed: usable during shutdown
+  return clock;
+}
+
+}  // namespace topup
