@@ -1,0 +1,213 @@
+#include "api/order_api.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/json.hpp>
+
+#include "api/order_json.h"
+#include "core/carrier.h"
+#include "core/order_id.h"
+#include "core/validation.h"
+
+namespace topup::api {
+namespace {
+
+namespace json = boost::json;
+
+http::HttpResponse Json(int status, std::string body) {
+  http::HttpResponse response;
+  response.status = status;
+  response.body = std::move(body);
+  return response;
+}
+
+http::HttpResponse Error(const Status& status) {
+  return Json(HttpStatusOf(status), ErrorToJson(status));
+}
+
+http::HttpResponse NoRoute(const http::HttpRequest& request) {
+  return Error(NotFound("no_such_route", "no route for " + request.method + " " + request.path));
+}
+
+http::HttpResponse WrongMethod(const http::HttpRequest& request) {
+  return Json(405, ErrorToJson(Status(StatusCode::kInvalidArgument, "method_not_allowed",
+                                      request.method + " is not allowed on " + request.path)));
+}
+
+// Splits "/a/b/c" into {"a", "b", "c"}.
+std::vector<std::string_view> PathSegments(std::string_view path) {
+  std::vector<std::string_view> segments;
+  while (!path.empty()) {
+    if (path.front() == '/') {
+      path.remove_prefix(1);
+      continue;
+    }
+    size_t slash = path.find('/');
+    segments.push_back(path.substr(0, slash));
+    path = slash == std::string_view::npos ? std::string_view() : path.substr(slash);
+  }
+  return segments;
+}
+
+// Constant-time comparison, so the admin token cannot be guessed byte by byte from timings.
+bool TokensEqual(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  unsigned char difference = 0;
+  for (size_t i = 0; i < a.size(); ++i) difference |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return difference == 0;
+}
+
+}  // namespace
+
+OrderApi::OrderApi(Store* store, Queue* queue, Clock* clock, Random* random,
+                   OrderApiOptions options)
+    : store_(store),
+      queue_(queue),
+      clock_(clock),
+      random_(random),
+      options_(std::move(options)),
+      store_pool_(options_.store_threads, options_.store_queue_max) {}
+
+void OrderApi::Handle(http::HttpRequest request, http::Responder respond) {
+  if (request.path == "/healthz") {
+    respond(Json(200, R"({"status":"ok"})"));
+    return;
+  }
+  auto shared = std::make_shared<http::HttpRequest>(std::move(request));
+  bool posted = store_pool_.Post([this, shared, respond] { respond(Route(*shared)); });
+  if (!posted) {
+    respond(Error(Status(StatusCode::kResourceExhausted, "overloaded",
+                         "too many requests waiting; retry with the same merchant_order_id")));
+  }
+}
+
+http::HttpResponse OrderApi::Route(const http::HttpRequest& request) {
+  std::vector<std::string_view> segments = PathSegments(request.path);
+  if (segments.size() < 2 || segments[0] != "v1") return NoRoute(request);
+  if (segments[1] == "admin") return RouteAdmin(request);
+  if (segments[1] != "orders" || segments.size() > 4) return NoRoute(request);
+
+  if (segments.size() == 2) {
+    if (request.method == "POST") return CreateOrder(request);
+    if (request.method != "GET") return WrongMethod(request);
+    auto merchant = request.query.find("merchant_id");
+    auto merchant_order = request.query.find("merchant_order_id");
+    if (merchant == request.query.end() || merchant_order == request.query.end()) {
+      return Error(InvalidArgument("missing_field",
+                                   "query needs merchant_id and merchant_order_id"));
+    }
+    Result<Order> order =
+        store_->FindOrderByMerchantOrderId(merchant->second, merchant_order->second);
+    return order.ok() ? Json(200, OrderToJson(*order)) : Error(order.status());
+  }
+  if (request.method != "GET") return WrongMethod(request);
+  std::string order_id(segments[2]);
+  if (segments.size() == 3) {
+    Result<Order> order = store_->GetOrder(order_id);
+    return order.ok() ? Json(200, OrderToJson(*order)) : Error(order.status());
+  }
+  if (segments[3] != "events") return NoRoute(request);
+  if (Result<Order> order = store_->GetOrder(order_id); !order.ok()) return Error(order.status());
+  Result<std::vector<OrderEvent>> events = store_->ListEvents(order_id);
+  return events.ok() ? Json(200, EventsToJson(*events)) : Error(events.status());
+}
+
+http::HttpResponse OrderApi::CreateOrder(const http::HttpRequest& request) {
+  Result<OrderRequest> parsed = ParseOrderRequest(request.body);
+  if (!parsed.ok()) return Error(parsed.status());
+  const OrderRequest& req = *parsed;
+  if (Status valid = ValidateOrderRequest(req); !valid.ok()) return Error(valid);
+
+  const int64_t now_ms = clock_->NowMs();
+  Order order;
+  order.order_id = NewOrderId(now_ms, *random_);
+  order.merchant_id = req.merchant_id;
+  order.merchant_order_id = req.merchant_order_id;
+  order.phone = req.phone;
+  order.carrier = CarrierOfPhone(req.phone);
+  order.face_value_yuan = req.face_value_yuan;
+  order.price_fen = PriceFenOfFaceValue(req.face_value_yuan);
+  order.notify_url = req.notify_url;
+  order.status = OrderStatus::kAccepted;
+  order.created_ms = now_ms;
+  order.updated_ms = now_ms;
+  order.deadline_ms = now_ms + options_.deadline_ms;
+  order.next_check_ms = now_ms + options_.redeliver_after_ms;
+
+  Result<AcceptResult> accepted = store_->AcceptOrder(order);
+  if (!accepted.ok()) return Error(accepted.status());
+  if (!accepted->created) return Json(200, OrderToJson(accepted->order));
+  // Durable from here on. If the queue drops the id, the sweeper finds the order again.
+  const std::string ids[] = {accepted->order.order_id};
+  if (Status published = queue_->Publish(ids); !published.ok()) {
+    spdlog::warn("publish of {} failed ({}); the sweeper will pick it up", ids[0],
+                 published.ToString());
+  }
+  return Json(201, OrderToJson(accepted->order));
+}
+
+http::HttpResponse OrderApi::RouteAdmin(const http::HttpRequest& request) {
+  if (options_.admin_token.empty()) {
+    return Json(403, ErrorToJson(Status(StatusCode::kUnauthenticated, "admin_disabled",
+                                        "the server was started without an admin token")));
+  }
+  std::string_view authorization = request.Header("authorization");
+  constexpr std::string_view kBearer = "Bearer ";
+  if (!authorization.starts_with(kBearer) ||
+      !TokensEqual(authorization.substr(kBearer.size()), options_.admin_token)) {
+    return Error(Status(StatusCode::kUnauthenticated, "bad_admin_token",
+                        "admin endpoints need the header Authorization: Bearer <admin token>"));
+  }
+  std::vector<std::string_view> segments = PathSegments(request.path);  // v1 admin ...
+  const int64_t now_ms = clock_->NowMs();
+  if (segments.size() == 3 && segments[2] == "audit") {
+    Result<LedgerAudit> audit = store_->AuditLedger();
+    return audit.ok() ? Json(200, AuditToJson(*audit)) : Error(audit.status());
+  }
+  if (segments.size() < 3 || segments[2] != "merchants" || segments.size() > 5) {
+    return NoRoute(request);
+  }
+  if (segments.size() == 4 && request.method == "GET") {
+    Result<Merchant> merchant = store_->GetMerchant(std::string(segments[3]));
+    return merchant.ok() ? Json(200, MerchantToJson(*merchant)) : Error(merchant.status());
+  }
+  if (request.method != "POST") return WrongMethod(request);
+  boost::system::error_code error;
+  json::value body = json::parse(request.body, error);
+  if (error || !body.is_object()) {
+    return Error(InvalidArgument("malformed_json", "request body must be a JSON object"));
+  }
+  const json::object& object = body.as_object();
+  if (segments.size() == 3) {
+    const json::value* id = object.if_contains("merchant_id");
+    const json::value* name = object.if_contains("name");
+    if (id == nullptr || !id->is_string()) {
+      return Error(InvalidArgument("missing_field", "field 'merchant_id' (string) is required"));
+    }
+    std::string merchant_id = json::value_to<std::string>(*id);
+    std::string merchant_name =
+        name && name->is_string() ? json::value_to<std::string>(*name) : merchant_id;
+    if (Status created = store_->CreateMerchant(merchant_id, merchant_name, now_ms); !created.ok()) {
+      return Error(created);
+    }
+    Result<Merchant> merchant = store_->GetMerchant(merchant_id);
+    return merchant.ok() ? Json(201, MerchantToJson(*merchant)) : Error(merchant.status());
+  }
+  if (segments.size() == 5 && segments[4] == "fund") {
+    const json::value* amount = object.if_contains("amount_fen");
+    if (amount == nullptr || !amount->is_int64()) {
+      return Error(InvalidArgument("missing_field", "field 'amount_fen' (integer) is required"));
+    }
+    const json::value* note = object.if_contains("note");
+    std::string note_text = note && note->is_string() ? json::value_to<std::string>(*note) : "";
+    std::string merchant_id(segments[3]);
+    Result<int64_t> balance =
+        store_->FundMerchant(merchant_id, amount->as_int64(), note_text, now_ms);
+    if (!balance.ok()) return Error(balance.status());
+    Result<Merchant> merchant = store_->GetMerchant(merchant_id);
+    return merchant.ok() ? Json(200, MerchantToJson(*merchant)) : Error(merchant.status());
+  }
+  return NoRoute(request);
+}
+
+}  // namespace topup::api

@@ -1,0 +1,26 @@
+// JSON mapping of the merchant API: orders, merchants, events and errors.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "topup/order.h"
+#include "topup/status.h"
+#include "topup/store.h"
+
+namespace topup::api {
+
+// Parses a POST /v1/orders body. InvalidArgument with reason "malformed_json", "missing_field"
+// or "invalid_field_type" (the message names the field). Does not validate values.
+Result<OrderRequest> ParseOrderRequest(const std::string& body);
+
+std::string OrderToJson(const Order& order);
+std::string EventsToJson(const std::vector<OrderEvent>& events);
+std::string MerchantToJson(const Merchant& merchant);
+std::string AuditToJson(const LedgerAudit& audit);
+// {"code": status.reason(), "message": status.message()}
+std::string ErrorToJson(const Status& status);
+// The HTTP status for a non-OK Status.
+int HttpStatusOf(const Status& status);
+
+}  // namespace topup::api

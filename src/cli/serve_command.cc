@@ -1,0 +1,146 @@
+// topup serve: the merchant API, the workers and the sweeper in one process.
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <iostream>
+
+#include "api/order_api.h"
+#include "cli/commands.h"
+#include "cli/signals.h"
+#include "engine/engine.h"
+#include "engine/http_supplier_channel.h"
+#include "queue/embedded/embedded_queue.h"
+#include "store/sqlite/sqlite_store.h"
+
+namespace topup::cli {
+namespace {
+
+struct ServeFlags {
+  std::string db_path = "topup.db";
+  std::string listen = "127.0.0.1";
+  uint16_t port = 8080;
+  int io_threads = 2;
+  std::string supplier_url = "http://127.0.0.1:9090";
+  int workers = 64;
+  int64_t deadline_s = 180;
+  int64_t attempt_timeout_ms = 10'000;
+  int64_t query_timeout_ms = 3'000;
+  int64_t not_found_grace_ms = 20'000;
+  int64_t lease_ms = 5'000;
+  int32_t max_attempts = 10;
+  std::string admin_token;
+  std::string node_id;
+};
+
+int RunServe(const ServeFlags& flags) {
+  spdlog::set_default_logger(spdlog::stderr_color_mt("serve"));
+  BlockTerminationSignals();
+
+  Result<std::unique_ptr<Store>> store = OpenSqliteStore(SqliteStoreOptions{.path = flags.db_path});
+  if (!store.ok()) {
+    std::cerr << "topup serve: cannot open store " << flags.db_path << ": "
+              << store.status().ToString() << "\n";
+    return 1;
+  }
+  Result<std::unique_ptr<HttpSupplierChannel>> channel =
+      HttpSupplierChannel::Create(HttpSupplierChannelOptions{
+          .name = "sim",
+          .base_url = flags.supplier_url,
+          .attempt_timeout = std::chrono::milliseconds(flags.attempt_timeout_ms),
+          .query_timeout = std::chrono::milliseconds(flags.query_timeout_ms)});
+  if (!channel.ok()) {
+    std::cerr << "topup serve: " << channel.status().message() << "\n";
+    return 2;
+  }
+
+  EmbeddedQueue queue;
+  SeededRandom random(static_cast<uint64_t>(SystemClock()->NowMs()) ^
+                      (static_cast<uint64_t>(getpid()) << 32));
+  EngineOptions engine_options;
+  engine_options.owner = flags.node_id.empty()
+                             ? "node-" + std::to_string(getpid()) + "-" +
+                                   std::to_string(random.NextBelow(1'000'000))
+                             : flags.node_id;
+  engine_options.worker_count = flags.workers;
+  engine_options.lease_ms = flags.lease_ms;
+  engine_options.policy.attempt_timeout_ms = flags.attempt_timeout_ms;
+  engine_options.policy.not_found_grace_ms = flags.not_found_grace_ms;
+  engine_options.policy.max_attempts = flags.max_attempts;
+  Engine engine(store->get(), &queue, channel->get(), SystemClock(), engine_options);
+
+  api::OrderApiOptions api_options;
+  api_options.deadline_ms = flags.deadline_s * 1000;
+  api_options.redeliver_after_ms = engine_options.redeliver_after_ms;
+  api_options.admin_token = flags.admin_token;
+  api::OrderApi order_api(store->get(), &queue, SystemClock(), &random, api_options);
+
+  http::HttpServerOptions server_options;
+  server_options.address = flags.listen;
+  server_options.port = flags.port;
+  server_options.io_threads = flags.io_threads;
+  Result<std::unique_ptr<http::HttpServer>> server = http::HttpServer::Listen(
+      server_options, [&order_api](http::HttpRequest request, http::Responder respond) {
+        order_api.Handle(std::move(request), std::move(respond));
+      });
+  if (!server.ok()) {
+    std::cerr << "topup serve: cannot listen on " << flags.listen << ":" << flags.port << ": "
+              << server.status().ToString() << "\n";
+    return 1;
+  }
+  engine.Start();
+  (*server)->Start();
+  std::cout << "listening on " << flags.listen << ":" << (*server)->port() << std::endl;
+  spdlog::info("serving as {} with store {} and supplier {}", engine_options.owner, flags.db_path,
+               flags.supplier_url);
+
+  int signal_number = WaitForTerminationSignal();
+  spdlog::info("signal {}: stopping", signal_number);
+  (*server)->Stop();
+  engine.Stop();
+  queue.Close();
+  return 0;
+}
+
+}  // namespace
+
+void AddServeCommand(CLI::App& app) {
+  auto flags = std::make_shared<ServeFlags>();
+  CLI::App* serve = app.add_subcommand("serve", "Serve the merchant API and work the orders");
+  serve->add_option("--db", flags->db_path, "SQLite database file")->capture_default_str();
+  serve->add_option("--listen", flags->listen, "Address to listen on")->capture_default_str();
+  serve->add_option("--port", flags->port, "Port (0 picks a free one)")->capture_default_str();
+  serve->add_option("--io-threads", flags->io_threads, "HTTP I/O threads")->capture_default_str();
+  serve->add_option("--supplier-url", flags->supplier_url, "Supplier channel base URL")
+      ->capture_default_str();
+  serve->add_option("--workers", flags->workers, "Concurrent supplier attempts")
+      ->check(CLI::Range(1, 4096))
+      ->capture_default_str();
+  serve->add_option("--deadline-s", flags->deadline_s, "Promise: final within this long")
+      ->check(CLI::Range(10, 86400))
+      ->capture_default_str();
+  serve->add_option("--attempt-timeout-ms", flags->attempt_timeout_ms, "Timeout of one submit")
+      ->check(CLI::Range(100, 600'000))
+      ->capture_default_str();
+  serve->add_option("--query-timeout-ms", flags->query_timeout_ms, "Timeout of one query")
+      ->check(CLI::Range(100, 600'000))
+      ->capture_default_str();
+  serve->add_option("--not-found-grace-ms", flags->not_found_grace_ms,
+                    "A not_found answer counts only for attempts sent longer ago than this")
+      ->check(CLI::Range(0, 3'600'000))
+      ->capture_default_str();
+  serve->add_option("--lease-ms", flags->lease_ms, "Lease of a worker on an order")
+      ->check(CLI::Range(500, 600'000))
+      ->capture_default_str();
+  serve->add_option("--max-attempts", flags->max_attempts, "Attempts per order at most")
+      ->check(CLI::Range(1, 100))
+      ->capture_default_str();
+  serve->add_option("--admin-token", flags->admin_token, "Enables /v1/admin with this bearer token")
+      ->envname("TOPUP_ADMIN_TOKEN");
+  serve->add_option("--node-id", flags->node_id, "Lease owner name (default: node-<pid>-<random>)");
+  serve->callback([flags] {
+    if (int code = RunServe(*flags); code != 0) throw CLI::RuntimeError(code);
+  });
+}
+
+}  // namespace topup::cli

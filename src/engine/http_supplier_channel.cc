@@ -1,0 +1,158 @@
+#include "engine/http_supplier_channel.h"
+
+#include <boost/json.hpp>
+#include <charconv>
+
+namespace topup {
+namespace {
+
+namespace json = boost::json;
+
+// Percent-encodes everything but unreserved characters.
+std::string UrlEncode(std::string_view text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 0xf];
+    }
+  }
+  return out;
+}
+
+SupplierAnswer TransportFailure(const Status& status) {
+  bool not_sent = status.reason() == "not_sent";
+  return SupplierAnswer{not_sent ? SupplierOutcome::kNotSent : SupplierOutcome::kUnknown, "",
+                        status.ToString()};
+}
+
+// Reads {"status": ..., "supplier_ref"?, "reason"?}. `allow_not_found` for queries.
+SupplierAnswer ParseAnswer(const http::HttpResponse& response, bool allow_not_found) {
+  boost::system::error_code error;
+  json::value body = json::parse(response.body, error);
+  const json::object* object = error ? nullptr : body.if_object();
+  const json::value* status_value = object ? object->if_contains("status") : nullptr;
+  const json::string* status = status_value ? status_value->if_string() : nullptr;
+  if (status == nullptr) {
+    return SupplierAnswer{SupplierOutcome::kUnknown, "",
+                          "unreadable answer (HTTP " + std::to_string(response.status) + ")"};
+  }
+  SupplierAnswer answer;
+  if (const json::value* ref = object->if_contains("supplier_ref"); ref && ref->is_string()) {
+    answer.supplier_ref = json::value_to<std::string>(*ref);
+  }
+  if (const json::value* reason = object->if_contains("reason"); reason && reason->is_string()) {
+    answer.reason = json::value_to<std::string>(*reason);
+  }
+  if (*status == "success") {
+    answer.outcome = SupplierOutcome::kSuccess;
+  } else if (*status == "failed") {
+    answer.outcome = SupplierOutcome::kFailed;
+  } else if (*status == "processing") {
+    answer.outcome = SupplierOutcome::kProcessing;
+  } else if (*status == "not_found" && allow_not_found) {
+    answer.outcome = SupplierOutcome::kNotFound;
+  } else {
+    answer.outcome = SupplierOutcome::kUnknown;
+    answer.reason = "unexpected status \"" + std::string(status->c_str()) + "\"";
+  }
+  return answer;
+}
+
+}  // namespace
+
+bool ParseHttpBaseUrl(std::string_view url, std::string* host, uint16_t* port) {
+  constexpr std::string_view kScheme = "http://";
+  if (!url.starts_with(kScheme)) return false;
+  url.remove_prefix(kScheme.size());
+  if (url.ends_with('/')) url.remove_suffix(1);
+  size_t colon = url.rfind(':');
+  if (colon == std::string_view::npos || colon == 0) return false;
+  std::string_view digits = url.substr(colon + 1);
+  unsigned value = 0;
+  auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+  if (error != std::errc() || end != digits.data() + digits.size() || value == 0 ||
+      value > 65535) {
+    return false;
+  }
+  *host = std::string(url.substr(0, colon));
+  *port = static_cast<uint16_t>(value);
+  return true;
+}
+
+Result<std::unique_ptr<HttpSupplierChannel>> HttpSupplierChannel::Create(
+    HttpSupplierChannelOptions options) {
+  std::string host;
+  uint16_t port = 0;
+  if (!ParseHttpBaseUrl(options.base_url, &host, &port)) {
+    return InvalidArgument("invalid_base_url",
+                           "supplier base URL must look like http://host:port, got \"" +
+                               options.base_url + "\"");
+  }
+  return std::unique_ptr<HttpSupplierChannel>(
+      new HttpSupplierChannel(std::move(options), std::move(host), port));
+}
+
+HttpSupplierChannel::HttpSupplierChannel(HttpSupplierChannelOptions options, std::string host,
+                                         uint16_t port)
+    : options_(std::move(options)), host_(std::move(host)), port_(port) {}
+
+Result<http::HttpResponse> HttpSupplierChannel::Exchange(const std::string& method,
+                                                         const std::string& target,
+                                                         const std::string& body,
+                                                         std::chrono::milliseconds timeout) {
+  std::unique_ptr<http::HttpClient> client;
+  {
+    std::lock_guard lock(pool_mu_);
+    if (!idle_clients_.empty()) {
+      client = std::move(idle_clients_.back());
+      idle_clients_.pop_back();
+    }
+  }
+  if (!client) client = std::make_unique<http::HttpClient>(host_, port_);
+  Result<http::HttpResponse> response = client->Send(method, target, body, timeout);
+  std::lock_guard lock(pool_mu_);
+  idle_clients_.push_back(std::move(client));
+  return response;
+}
+
+SupplierAnswer HttpSupplierChannel::Submit(const SubmitRequest& request) {
+  json::object body;
+  body["supplier_order_id"] = request.supplier_order_id;
+  body["phone"] = request.phone;
+  body["face_value"] = request.face_value_yuan;
+  Result<http::HttpResponse> response =
+      Exchange("POST", "/recharge", json::serialize(body), options_.attempt_timeout);
+  if (!response.ok()) return TransportFailure(response.status());
+  if (response->status >= 400 && response->status < 500) {
+    return SupplierAnswer{SupplierOutcome::kFailed, "",
+                          "rejected with HTTP " + std::to_string(response->status) + ": " +
+                              response->body.substr(0, 200)};
+  }
+  if (response->status >= 500) {
+    return SupplierAnswer{SupplierOutcome::kUnknown, "",
+                          "HTTP " + std::to_string(response->status)};
+  }
+  return ParseAnswer(*response, /*allow_not_found=*/false);
+}
+
+SupplierAnswer HttpSupplierChannel::Query(std::string_view supplier_order_id) {
+  Result<http::HttpResponse> response =
+      Exchange("GET", "/query?supplier_order_id=" + UrlEncode(supplier_order_id), "",
+               options_.query_timeout);
+  if (!response.ok()) {
+    // For a query, even "not sent" says nothing about the attempt.
+    return SupplierAnswer{SupplierOutcome::kUnknown, "", response.status().ToString()};
+  }
+  if (response->status != 200) {
+    return SupplierAnswer{SupplierOutcome::kUnknown, "",
+                          "query answered HTTP " + std::to_string(response->status)};
+  }
+  return ParseAnswer(*response, /*allow_not_found=*/true);
+}
+
+}  // namespace topup

@@ -1,0 +1,59 @@
+// HttpSupplierChannel: a supplier reached over supplier protocol v1 (JSON over HTTP/1.1).
+//
+//   POST /recharge {"supplier_order_id", "phone", "face_value"}
+//        -> {"status": "success"|"failed"|"processing", "supplier_ref"?, "reason"?}
+//   GET  /query?supplier_order_id=...
+//        -> {"status": "success"|"failed"|"processing"|"not_found", "supplier_ref"?}
+//
+// How answers map to outcomes, and why:
+//  * refused connection: kNotSent (nothing left this host);
+//  * timeout or broken connection after sending began: kUnknown (it may have been credited);
+//  * HTTP 4xx to a submit: kFailed (the supplier refused the request, so it will not credit it);
+//  * HTTP 5xx or an unreadable body: kUnknown (the supplier may have acted before failing).
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "http/http_client.h"
+#include "topup/status.h"
+#include "topup/supplier_channel.h"
+
+namespace topup {
+
+struct HttpSupplierChannelOptions {
+  std::string name = "sim";
+  std::string base_url;  // "http://host:port"
+  std::chrono::milliseconds attempt_timeout{10'000};
+  std::chrono::milliseconds query_timeout{3'000};
+};
+
+class HttpSupplierChannel final : public SupplierChannel {
+ public:
+  // InvalidArgument("invalid_base_url") unless base_url is http://host:port.
+  static Result<std::unique_ptr<HttpSupplierChannel>> Create(HttpSupplierChannelOptions options);
+
+  const std::string& name() const override { return options_.name; }
+  SupplierAnswer Submit(const SubmitRequest& request) override;
+  SupplierAnswer Query(std::string_view supplier_order_id) override;
+
+ private:
+  HttpSupplierChannel(HttpSupplierChannelOptions options, std::string host, uint16_t port);
+  // Runs one exchange on a pooled client (one connection per concurrent caller, reused).
+  Result<http::HttpResponse> Exchange(const std::string& method, const std::string& target,
+                                      const std::string& body, std::chrono::milliseconds timeout);
+
+  const HttpSupplierChannelOptions options_;
+  const std::string host_;
+  const uint16_t port_;
+  std::mutex pool_mu_;
+  std::vector<std::unique_ptr<http::HttpClient>> idle_clients_;  // GUARDED_BY(pool_mu_)
+};
+
+// Parses "http://host:port[/]". Returns false if it is not of that form.
+bool ParseHttpBaseUrl(std::string_view url, std::string* host, uint16_t* port);
+
+}  // namespace topup

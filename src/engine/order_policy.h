@@ -1,0 +1,49 @@
+// What to do next with an order: pure decisions, no I/O, so every rule is unit-testable.
+//
+// The two rules that keep money safe live here:
+//  * An attempt whose outcome is unknown is only ever queried, never sent again: a supplier that
+//    does not deduplicate would credit the phone twice.
+//  * A new attempt starts only once the previous one can no longer succeed (confirmed failed,
+//    certainly never sent, or not found by a query long after it was sent), and only if it can
+//    finish before the order's deadline.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "topup/order.h"
+#include "topup/store.h"
+#include "topup/supplier_channel.h"
+
+namespace topup {
+
+struct OrderPolicy {
+  int64_t attempt_timeout_ms = 10'000;  // a Submit takes at most this long
+  int32_t max_attempts = 10;            // attempts per order, whatever became of them
+  // A query that answers not_found for an attempt sent less than this ago proves nothing (the
+  // supplier's query index may lag its intake); after it, the attempt is taken as never received.
+  int64_t not_found_grace_ms = 20'000;
+  int64_t first_query_delay_ms = 1'000;  // after an unknown outcome
+  int64_t poll_delay_min_ms = 200;       // polling processing / unknown attempts backs off
+  int64_t poll_delay_max_ms = 5'000;     //   from min to max, growing with the attempt's age
+  int64_t retry_delay_min_ms = 250;      // before a new attempt, doubling per attempt,
+  int64_t retry_delay_max_ms = 8'000;    //   up to max
+};
+
+// For an order with no live attempt: a transition that starts the next attempt on `channel`, or,
+// when no attempt can finish before the deadline or attempts are used up, one that fails (and so
+// refunds) the order. REQUIRES: !IsFinal(order.status) && order.supplier_order_id.empty().
+Transition PlanNextAttempt(const Order& order, const OrderPolicy& policy, const std::string& channel,
+                           int64_t now_ms);
+
+// The transition that records `answer` to the live attempt of `order`. `submitted` says whether
+// the answer came from sending the attempt (true) or from querying it (false).
+// REQUIRES: !order.supplier_order_id.empty().
+Transition PlanAfterAnswer(const Order& order, const SupplierAnswer& answer, bool submitted,
+                           const OrderPolicy& policy, int64_t now_ms);
+
+// Applies a transition that the store accepted to the in-memory copy of the order, exactly as
+// the store did, so the caller need not read it back.
+void ApplyToOrder(const Transition& transition, Order* order);
+
+}  // namespace topup

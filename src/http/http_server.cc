@@ -1,0 +1,499 @@
+// Threading model. The io_context is run by `io_threads` threads. Each connection has its own
+// strand: every member of Connection below is touched only by handlers on that strand (or by
+// Stop() after the I/O threads were joined). The server's registry of live connections is guarded
+// by ServerImpl::mu_. Responders may be called from any thread: they never touch a connection
+// directly, they post onto its strand, and only while the ResponderGate is open; Stop() closes the
+// gate before it stops the io_context, so no Responder reaches a connection or the io_context
+// afterwards.
+#include "http/http_server.h"
+
+#include <atomic>
+#include <cassert>
+#include <chrono>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+namespace topup::http {
+namespace {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = net::ip::tcp;
+
+// After a response that closes the connection, the server stops sending and keeps reading (and
+// discarding) what the client still sends, for at most this long and this many bytes, so that
+// closing does not reset the connection and destroy the response before the client reads it.
+constexpr std::chrono::seconds kLingerTimeout{2};
+constexpr size_t kLingerMaxBytes = 4 * 1024 * 1024;
+constexpr size_t kLingerChunkBytes = 16 * 1024;
+// Pause before accepting again after an accept error such as "too many open files".
+constexpr std::chrono::milliseconds kAcceptRetryDelay{50};
+constexpr int kMaxIoThreads = 256;
+
+class ServerImpl;
+
+// Shared by the server and every Responder::Impl. Once `open` is false, Responders do nothing.
+struct ResponderGate {
+  std::shared_mutex mu;
+  bool open = true;  // GUARDED_BY(mu)
+};
+
+// One accepted TCP connection. Serves one request at a time: it reads a request, hands it to the
+// handler, waits for the Responder, writes the response, then reads the next request.
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(ServerImpl* server, tcp::socket socket);
+
+  // Begins serving on the strand. Any thread.
+  void Start();
+  // Writes `response`, or closes the connection if it is nullopt (the Responder was dropped).
+  // REQUIRES: on the strand.
+  void Deliver(std::optional<HttpResponse> response);
+  // Closes the socket. REQUIRES: the I/O threads are stopped and joined.
+  void CloseAfterStop();
+
+  const net::any_io_executor& strand() const { return strand_; }
+
+ private:
+  void ReadRequest();
+  void OnRead(beast::error_code ec, size_t bytes);
+  void HandleRequest();
+  void SendError(bhttp::status status, std::string_view code, std::string_view message);
+  void Write(bool keep_alive);
+  void OnWrite(bool keep_alive, beast::error_code ec, size_t bytes);
+  void Linger();
+  void LingerRead();
+  void OnLingerRead(beast::error_code ec, size_t bytes);
+  void Close();
+
+  ServerImpl* const server_;
+  const net::any_io_executor strand_;  // the socket's executor; immutable, read by any thread
+
+  // Owned by the strand.
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  bhttp::response<bhttp::string_body> response_;
+  unsigned request_version_ = 11;
+  bool keep_alive_ = false;          // what the current request asked for
+  bool awaiting_response_ = false;   // the handler holds a Responder for the current request
+  bool closed_ = false;
+  size_t lingered_bytes_ = 0;
+};
+
+}  // namespace
+
+// Sends at most one response for one request; see Responder in the header.
+class Responder::Impl {
+ public:
+  Impl(std::weak_ptr<Connection> connection, std::shared_ptr<ResponderGate> gate)
+      : connection_(std::move(connection)), gate_(std::move(gate)) {}
+  ~Impl() {
+    if (!answered_.exchange(true, std::memory_order_acq_rel)) Deliver(std::nullopt);
+  }
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
+
+  void Respond(HttpResponse response) {
+    const bool already = answered_.exchange(true, std::memory_order_acq_rel);
+    assert(!already && "a Responder was called twice");
+    if (already) return;
+    Deliver(std::move(response));
+  }
+
+ private:
+  void Deliver(std::optional<HttpResponse> response) {
+    // Shared lock: Responders of different connections deliver concurrently; Stop() takes the
+    // exclusive lock to close the gate, after which the connection and the io_context may be gone.
+    std::shared_lock lock(gate_->mu);
+    if (!gate_->open) return;
+    std::shared_ptr<Connection> connection = connection_.lock();
+    if (connection == nullptr) return;  // already closed and released
+    const net::any_io_executor strand = connection->strand();
+    net::post(strand, [connection = std::move(connection), response = std::move(response)]() mutable {
+      connection->Deliver(std::move(response));
+    });
+  }
+
+  const std::weak_ptr<Connection> connection_;
+  const std::shared_ptr<ResponderGate> gate_;
+  std::atomic<bool> answered_{false};
+};
+
+void Responder::operator()(HttpResponse response) const {
+  if (impl_ != nullptr) impl_->Respond(std::move(response));
+}
+
+namespace {
+
+class ServerImpl final : public HttpServer {
+ public:
+  ServerImpl(const HttpServerOptions& options, HttpHandler handler)
+      : options_(options),
+        handler_(std::move(handler)),
+        gate_(std::make_shared<ResponderGate>()),
+        ioc_(options.io_threads),
+        acceptor_(ioc_),
+        accept_retry_timer_(ioc_) {}
+
+  ~ServerImpl() override { Stop(); }
+
+  Status Bind(const tcp::endpoint& endpoint) {
+    beast::error_code ec;
+    acceptor_.open(endpoint.protocol(), ec);
+    if (!ec) acceptor_.set_option(net::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor_.bind(endpoint, ec);
+    if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
+    if (!ec) port_ = acceptor_.local_endpoint(ec).port();
+    if (ec) {
+      return Unavailable("bind_failed", "cannot listen on " + endpoint.address().to_string() + ":" +
+                                            std::to_string(endpoint.port()) + ": " + ec.message());
+    }
+    return Status::Ok();
+  }
+
+  uint16_t port() const override { return port_; }
+
+  void Start() override {
+    std::lock_guard lock(lifecycle_mu_);
+    if (started_ || stopped_) return;
+    started_ = true;
+    // No I/O thread runs yet, so initiating the first accept here races with nothing.
+    Accept();
+    threads_.reserve(static_cast<size_t>(options_.io_threads));
+    for (int i = 0; i < options_.io_threads; ++i) {
+      threads_.emplace_back([this] { RunIoThread(); });
+    }
+  }
+
+  void Stop() override {
+    std::lock_guard lock(lifecycle_mu_);
+    if (stopped_) return;
+    stopped_ = true;
+    {
+      std::unique_lock gate_lock(gate_->mu);
+      gate_->open = false;
+    }
+    ioc_.stop();
+    for (std::thread& thread : threads_) thread.join();
+    threads_.clear();
+    // The I/O threads are joined: from here this thread is the only one touching the acceptor
+    // and the connections. Handlers still queued in the io_context are destroyed with it.
+    beast::error_code ec;
+    acceptor_.close(ec);
+    accept_retry_timer_.cancel();
+    std::unordered_map<Connection*, std::shared_ptr<Connection>> connections;
+    {
+      std::lock_guard registry_lock(mu_);
+      connections.swap(connections_);
+    }
+    for (auto& [raw, connection] : connections) connection->CloseAfterStop();
+  }
+
+  net::any_io_executor executor() override { return ioc_.get_executor(); }
+
+  const HttpServerOptions& options() const { return options_; }
+  const std::shared_ptr<ResponderGate>& gate() const { return gate_; }
+
+  // Runs the user's handler. It is called concurrently from all I/O threads.
+  void Handle(HttpRequest request, Responder respond) const {
+    handler_(std::move(request), std::move(respond));
+  }
+
+  // Drops a closed connection from the registry. Called on the connection's strand.
+  void Forget(Connection* connection) {
+    std::lock_guard lock(mu_);
+    connections_.erase(connection);
+  }
+
+ private:
+  void RunIoThread() {
+    // run() returns when the io_context is stopped. A handler that throws does not take the
+    // server down: the loop goes back to serving (each pass runs at least that handler).
+    for (;;) {
+      try {
+        ioc_.run();
+        return;
+      } catch (const std::exception&) {
+      }
+    }
+  }
+
+  // The accept loop: one accept (or retry timer) is pending at a time, so acceptor_ and
+  // accept_retry_timer_ are touched by one handler at a time and need no strand.
+  void Accept() {
+    acceptor_.async_accept(net::make_strand(ioc_),
+                           [this](beast::error_code ec, tcp::socket socket) {
+                             OnAccept(ec, std::move(socket));
+                           });
+  }
+
+  void OnAccept(beast::error_code ec, tcp::socket socket) {
+    if (ec == net::error::operation_aborted) return;
+    if (ec) {
+      accept_retry_timer_.expires_after(kAcceptRetryDelay);
+      accept_retry_timer_.async_wait([this](beast::error_code wait_ec) {
+        if (!wait_ec) Accept();
+      });
+      return;
+    }
+    auto connection = std::make_shared<Connection>(this, std::move(socket));
+    bool admitted = false;
+    {
+      std::lock_guard lock(mu_);
+      if (connections_.size() < options_.max_connections) {
+        connections_.emplace(connection.get(), connection);
+        admitted = true;
+      }
+    }
+    // A connection over the bound is closed at once, by the destructor of its only reference.
+    if (admitted) connection->Start();
+    Accept();
+  }
+
+  const HttpServerOptions options_;
+  const HttpHandler handler_;
+  const std::shared_ptr<ResponderGate> gate_;
+  // Declared before everything that holds sockets or timers, so it is destroyed after them.
+  net::io_context ioc_;
+  tcp::acceptor acceptor_;
+  net::steady_timer accept_retry_timer_;
+  uint16_t port_ = 0;
+
+  std::mutex lifecycle_mu_;  // serializes Start() and Stop()
+  bool started_ = false;     // GUARDED_BY(lifecycle_mu_)
+  bool stopped_ = false;     // GUARDED_BY(lifecycle_mu_)
+  std::vector<std::thread> threads_;  // GUARDED_BY(lifecycle_mu_)
+
+  std::mutex mu_;
+  // Every open connection, so Stop() can close them. Bounded by options_.max_connections.
+  std::unordered_map<Connection*, std::shared_ptr<Connection>> connections_;  // GUARDED_BY(mu_)
+};
+
+std::string JsonError(std::string_view code, std::string_view message) {
+  // Both strings are constants of this file: nothing to escape.
+  std::string body;
+  body.reserve(32 + code.size() + message.size());
+  body.append(R"({"code":")").append(code).append(R"(","message":")").append(message).append(
+      R"("})");
+  return body;
+}
+
+void ToLower(std::string* s) {
+  for (char& c : *s) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+}
+
+}  // namespace
+
+Connection::Connection(ServerImpl* server, tcp::socket socket)
+    : server_(server), strand_(socket.get_executor()), stream_(std::move(socket)) {
+  beast::error_code ec;
+  stream_.socket().set_option(tcp::no_delay(true), ec);  // best effort
+}
+
+void Connection::Start() {
+  net::dispatch(strand_, [self = shared_from_this()] { self->ReadRequest(); });
+}
+
+void Connection::ReadRequest() {
+  if (closed_) return;
+  parser_.emplace();
+  parser_->body_limit(server_->options().body_limit_bytes);
+  // Bounds both the idle time between requests and the time a request takes to arrive.
+  stream_.expires_after(std::chrono::seconds(server_->options().idle_timeout_s));
+  bhttp::async_read(stream_, buffer_, *parser_,
+                    [self = shared_from_this()](beast::error_code ec, size_t bytes) {
+                      self->OnRead(ec, bytes);
+                    });
+}
+
+void Connection::OnRead(beast::error_code ec, size_t /*bytes*/) {
+  if (closed_) return;
+  if (!ec) {
+    HandleRequest();
+    return;
+  }
+  if (ec == bhttp::error::body_limit) {
+    SendError(bhttp::status::payload_too_large, "body_too_large",
+              "the request body is larger than the server accepts");
+    return;
+  }
+  if (ec == bhttp::error::header_limit) {
+    SendError(bhttp::status::request_header_fields_too_large, "headers_too_large",
+              "the request headers are larger than the server accepts");
+    return;
+  }
+  // Parse errors get an answer; a connection that ends, times out or fails is just closed.
+  const bool parse_error = ec.category() == bhttp::make_error_code(bhttp::error::bad_method).category();
+  if (parse_error && ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message) {
+    SendError(bhttp::status::bad_request, "bad_request", "malformed HTTP request");
+    return;
+  }
+  Close();
+}
+
+void Connection::HandleRequest() {
+  bhttp::request<bhttp::string_body>& message = parser_->get();
+  keep_alive_ = message.keep_alive();
+  request_version_ = message.version();
+
+  HttpRequest request;
+  request.method = std::string(message.method_string());
+  request.target = std::string(message.target());
+  ParseTarget(request.target, &request.path, &request.query);
+  for (const auto& field : message) {
+    std::string name(field.name_string());
+    ToLower(&name);
+    auto [it, inserted] = request.headers.try_emplace(std::move(name), field.value());
+    if (!inserted) it->second.append(", ").append(field.value());  // repeated header: a list
+  }
+  request.body = std::move(message.body());
+
+  // While the handler holds the Responder there is no time bound on the connection: answering
+  // (or dropping the Responder) is the handler's contract.
+  stream_.expires_never();
+  awaiting_response_ = true;
+  Responder respond(
+      std::make_shared<Responder::Impl>(weak_from_this(), server_->gate()));
+  try {
+    server_->Handle(std::move(request), std::move(respond));
+  } catch (const std::exception&) {
+    // The handler's Responder copies were destroyed by the unwinding: if none was called, the
+    // connection closes without an answer, as for a dropped Responder.
+  }
+}
+
+void Connection::Deliver(std::optional<HttpResponse> response) {
+  if (closed_ || !awaiting_response_) return;
+  awaiting_response_ = false;
+  if (!response.has_value()) {
+    Close();
+    return;
+  }
+  response_.clear();  // the header fields of the previous response
+  response_.result(static_cast<unsigned>(response->status));
+  response_.version(request_version_);
+  response_.set(bhttp::field::content_type, response->content_type);
+  for (const auto& [name, value] : response->headers) response_.insert(name, value);
+  response_.body() = std::move(response->body);
+  response_.keep_alive(keep_alive_);  // adds "Connection: close" when the client asked for it
+  response_.prepare_payload();        // Content-Length
+  Write(keep_alive_);
+}
+
+void Connection::SendError(bhttp::status status, std::string_view code,
+                           std::string_view message) {
+  response_.clear();
+  response_.result(status);
+  response_.version(11);
+  response_.set(bhttp::field::content_type, "application/json");
+  response_.body() = JsonError(code, message);
+  response_.keep_alive(false);
+  response_.prepare_payload();
+  Write(false);
+}
+
+void Connection::Write(bool keep_alive) {
+  stream_.expires_after(std::chrono::seconds(server_->options().idle_timeout_s));
+  bhttp::async_write(stream_, response_,
+                     [self = shared_from_this(), keep_alive](beast::error_code ec, size_t bytes) {
+                       self->OnWrite(keep_alive, ec, bytes);
+                     });
+}
+
+void Connection::OnWrite(bool keep_alive, beast::error_code ec, size_t /*bytes*/) {
+  if (closed_) return;
+  if (ec) {
+    Close();
+    return;
+  }
+  if (keep_alive) {
+    ReadRequest();
+  } else {
+    Linger();
+  }
+}
+
+void Connection::Linger() {
+  beast::error_code ec;
+  stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+  if (ec) {
+    Close();
+    return;
+  }
+  stream_.expires_after(kLingerTimeout);  // one bound for the whole linger
+  buffer_.clear();
+  lingered_bytes_ = 0;
+  LingerRead();
+}
+
+void Connection::LingerRead() {
+  stream_.async_read_some(buffer_.prepare(kLingerChunkBytes),
+                          [self = shared_from_this()](beast::error_code ec, size_t bytes) {
+                            self->OnLingerRead(ec, bytes);
+                          });
+}
+
+void Connection::OnLingerRead(beast::error_code ec, size_t bytes) {
+  if (closed_) return;
+  lingered_bytes_ += bytes;
+  // Ends at the client's end of stream, an error, the timeout or the byte bound.
+  if (ec || lingered_bytes_ >= kLingerMaxBytes) {
+    Close();
+    return;
+  }
+  LingerRead();
+}
+
+void Connection::Close() {
+  if (closed_) return;
+  closed_ = true;
+  beast::error_code ec;
+  stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+  stream_.close();  // also cancels the pending operations and the timer
+  server_->Forget(this);
+}
+
+void Connection::CloseAfterStop() {
+  closed_ = true;
+  beast::error_code ec;
+  stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+  stream_.socket().close(ec);
+}
+
+Result<std::unique_ptr<HttpServer>> HttpServer::Listen(const HttpServerOptions& options,
+                                                       HttpHandler handler) {
+  if (options.io_threads < 1 || options.io_threads > kMaxIoThreads ||
+      options.body_limit_bytes == 0 || options.idle_timeout_s < 1 ||
+      options.max_connections == 0 || !handler) {
+    return InvalidArgument("bad_server_options",
+                           "io_threads must be in [1, 256], body_limit_bytes, idle_timeout_s and "
+                           "max_connections positive, and the handler set");
+  }
+  beast::error_code ec;
+  const net::ip::address address = net::ip::make_address(options.address, ec);
+  if (ec) return InvalidArgument("bad_address", "not an IP address: " + options.address);
+  auto server = std::make_unique<ServerImpl>(options, std::move(handler));
+  Status status = server->Bind(tcp::endpoint(address, options.port));
+  if (!status.ok()) return status;
+  return std::unique_ptr<HttpServer>(std::move(server));
+}
+
+}  // namespace topup::http

@@ -1,0 +1,130 @@
+#include "loadgen/child_process.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <thread>
+
+namespace topup::loadgen {
+
+std::string SelfExecutablePath() {
+  char buffer[PATH_MAX];
+  ssize_t length = readlink("/proc/self/exe", buffer, sizeof(buffer) - 1);
+  return length > 0 ? std::string(buffer, static_cast<size_t>(length)) : std::string();
+}
+
+Result<ChildProcess> ChildProcess::Spawn(const std::vector<std::string>& argv,
+                                         const std::string& stderr_path) {
+  if (argv.empty()) return InvalidArgument("empty_argv", "no program to start");
+  int stderr_fd = open(stderr_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (stderr_fd < 0) {
+    return Unavailable("spawn_failed", "cannot open " + stderr_path + ": " + strerror(errno));
+  }
+  int pipe_fds[2];
+  if (pipe2(pipe_fds, O_CLOEXEC) != 0) {
+    close(stderr_fd);
+    return Unavailable("spawn_failed", std::string("pipe: ") + strerror(errno));
+  }
+  std::vector<char*> args;
+  for (const std::string& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = fork();
+  if (pid == 0) {
+    // Child: only async-signal-safe calls until exec.
+    dup2(pipe_fds[1], STDOUT_FILENO);
+    dup2(stderr_fd, STDERR_FILENO);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    execv(args[0], args.data());
+    _exit(127);
+  }
+  close(pipe_fds[1]);
+  close(stderr_fd);
+  if (pid < 0) {
+    close(pipe_fds[0]);
+    return Unavailable("spawn_failed", std::string("fork: ") + strerror(errno));
+  }
+  return ChildProcess(pid, pipe_fds[0]);
+}
+
+ChildProcess::ChildProcess(ChildProcess&& other) noexcept
+    : pid_(other.pid_), stdout_fd_(other.stdout_fd_) {
+  other.pid_ = -1;
+  other.stdout_fd_ = -1;
+}
+
+ChildProcess& ChildProcess::operator=(ChildProcess&& other) noexcept {
+  if (this != &other) {
+    Reset();
+    pid_ = other.pid_;
+    stdout_fd_ = other.stdout_fd_;
+    other.pid_ = -1;
+    other.stdout_fd_ = -1;
+  }
+  return *this;
+}
+
+ChildProcess::~ChildProcess() { Reset(); }
+
+void ChildProcess::Reset() {
+  if (pid_ > 0) Stop(SIGKILL);
+  if (stdout_fd_ >= 0) close(stdout_fd_);
+  stdout_fd_ = -1;
+}
+
+Result<uint16_t> ChildProcess::WaitForListening(std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::string line;
+  while (true) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      return DeadlineExceeded("child_not_listening", "child did not start listening in time");
+    }
+    pollfd poll_fd{stdout_fd_, POLLIN, 0};
+    int ready = poll(&poll_fd, 1, static_cast<int>(left.count()));
+    if (ready <= 0) continue;
+    char c;
+    ssize_t n = read(stdout_fd_, &c, 1);
+    if (n <= 0) return Unavailable("child_exited", "child exited before it was listening");
+    if (c != '\n') {
+      if (line.size() < 4096) line += c;
+      continue;
+    }
+    constexpr std::string_view kPrefix = "listening on ";
+    if (line.starts_with(kPrefix)) {
+      size_t colon = line.rfind(':');
+      int port = colon == std::string::npos ? 0 : std::atoi(line.c_str() + colon + 1);
+      if (port > 0 && port < 65536) return static_cast<uint16_t>(port);
+    }
+    line.clear();
+  }
+}
+
+int ChildProcess::Stop(int signal_number, std::chrono::milliseconds timeout) {
+  if (pid_ <= 0) return 0;
+  kill(pid_, signal_number);
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  int wait_status = 0;
+  while (true) {
+    pid_t done = waitpid(pid_, &wait_status, WNOHANG);
+    if (done == pid_ || (done < 0 && errno != EINTR)) break;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, &wait_status, 0);
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  pid_ = -1;
+  return wait_status;
+}
+
+}  // namespace topup::loadgen

@@ -1,0 +1,375 @@
+#include "loadgen/scenario.h"
+
+#include <signal.h>
+
+#include <algorithm>
+#include <atomic>
+#include <boost/json.hpp>
+#include <iomanip>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "core/validation.h"
+#include "http/http_client.h"
+#include "loadgen/child_process.h"
+#include "store/sqlite/sqlite_store.h"
+#include "topup/clock.h"
+#include "topup/random.h"
+
+namespace topup::loadgen {
+namespace {
+
+namespace json = boost::json;
+using Ms = std::chrono::milliseconds;
+using SteadyClock = std::chrono::steady_clock;
+
+constexpr const char* kMerchantId = "loadgen";
+
+double SecondsSince(SteadyClock::time_point start) {
+  return std::chrono::duration<double>(SteadyClock::now() - start).count();
+}
+
+std::string RandomPhone(Random& random) {
+  static constexpr const char* kSegments[] = {"138", "139", "186", "130", "189", "133", "192"};
+  std::string phone = kSegments[random.NextBelow(std::size(kSegments))];
+  while (phone.size() < 11) phone += static_cast<char>('0' + random.NextBelow(10));
+  return phone;
+}
+
+// What the load threads share. Each thread owns the indices i with i % connections == thread.
+struct LoadState {
+  std::mutex mu;
+  std::set<std::string> order_ids;                    // GUARDED_BY(mu)
+  std::map<std::string, int64_t> rejected_by_code;    // GUARDED_BY(mu)
+  std::atomic<int64_t> acknowledged{0};
+  std::atomic<int64_t> rejected{0};
+  std::atomic<int64_t> not_acknowledged{0};
+  std::atomic<uint16_t> port{0};
+};
+
+// Places order `index` until it is acknowledged, rejected with a 4xx, or time runs out. Retries
+// after transport errors and 5xx with the same merchant_order_id, as a merchant should: the
+// server's idempotency makes the retry safe.
+void PlaceOrder(int index, const std::string& body, SteadyClock::time_point load_deadline,
+                std::unique_ptr<http::HttpClient>& client, uint16_t& client_port,
+                LoadState& state) {
+  while (SteadyClock::now() < load_deadline) {
+    uint16_t port = state.port.load();
+    if (!client || client_port != port) {
+      client = std::make_unique<http::HttpClient>("127.0.0.1", port);
+      client_port = port;
+    }
+    Result<http::HttpResponse> response = client->Send("POST", "/v1/orders", body, Ms(10'000));
+    if (response.ok() && (response->status == 200 || response->status == 201)) {
+      boost::system::error_code error;
+      json::value parsed = json::parse(response->body, error);
+      std::lock_guard lock(state.mu);
+      if (!error && parsed.is_object() && parsed.as_object().contains("order_id")) {
+        state.order_ids.insert(json::value_to<std::string>(parsed.at("order_id")));
+      }
+      state.acknowledged++;
+      return;
+    }
+    if (response.ok() && response->status >= 400 && response->status < 500) {
+      boost::system::error_code error;
+      json::value parsed = json::parse(response->body, error);
+      std::string code = !error && parsed.is_object() && parsed.as_object().contains("code")
+                             ? json::value_to<std::string>(parsed.at("code"))
+                             : std::to_string(response->status);
+      std::lock_guard lock(state.mu);
+      state.rejected_by_code[code]++;
+      state.rejected++;
+      return;
+    }
+    (void)index;
+    client.reset();  // reconnect: the server may be restarting
+    std::this_thread::sleep_for(Ms(100));
+  }
+  state.not_acknowledged++;
+}
+
+std::vector<std::string> ServeArgs(const ScenarioOptions& options, const std::string& db_path,
+                                   uint16_t sim_port, uint16_t port) {
+  std::vector<std::string> args = {options.topup_binary,
+                                   "serve",
+                                   "--db",
+                                   db_path,
+                                   "--port",
+                                   std::to_string(port),
+                                   "--supplier-url",
+                                   "http://127.0.0.1:" + std::to_string(sim_port),
+                                   "--deadline-s",
+                                   std::to_string(options.deadline_s)};
+  args.insert(args.end(), options.serve_flags.begin(), options.serve_flags.end());
+  return args;
+}
+
+Result<std::vector<std::string>> FetchCreditedSupplierOrderIds(uint16_t sim_port) {
+  http::HttpClient client("127.0.0.1", sim_port);
+  Result<http::HttpResponse> response = client.Send("GET", "/credits", "", Ms(30'000));
+  if (!response.ok()) return response.status();
+  boost::system::error_code error;
+  json::value parsed = json::parse(response->body, error);
+  if (error || !parsed.is_object() || !parsed.as_object().contains("credits")) {
+    return Internal("the simulator's credit list is unreadable");
+  }
+  std::vector<std::string> ids;
+  for (const json::value& credit : parsed.at("credits").as_array()) {
+    ids.push_back(json::value_to<std::string>(credit.at("supplier_order_id")));
+  }
+  return ids;
+}
+
+int64_t Percentile(const std::vector<int64_t>& sorted, double fraction) {
+  if (sorted.empty()) return 0;
+  size_t rank = static_cast<size_t>(fraction * static_cast<double>(sorted.size() - 1) + 0.5);
+  return sorted[std::min(rank, sorted.size() - 1)];
+}
+
+}  // namespace
+
+bool ScenarioReport::Correct() const {
+  return lost == 0 && still_open == 0 && double_credits == 0 && credits_on_unsuccessful == 0 &&
+         successes_without_credit == 0 && ledger_balanced && not_acknowledged == 0 &&
+         orders_in_store == accepted;
+}
+
+Result<ScenarioReport> RunScenario(const ScenarioOptions& options) {
+  const std::string db_path = options.work_dir + "/topup.db";
+  const std::string log_path = options.work_dir + "/children.log";
+  {
+    Result<std::unique_ptr<Store>> store = OpenSqliteStore(SqliteStoreOptions{.path = db_path});
+    if (!store.ok()) return store.status();
+    const int64_t now_ms = SystemClock()->NowMs();
+    if (Status s = (*store)->CreateMerchant(kMerchantId, "load generator", now_ms); !s.ok()) {
+      return s;
+    }
+    // Enough for every order at the largest face value.
+    Result<int64_t> funded = (*store)->FundMerchant(
+        kMerchantId, static_cast<int64_t>(options.orders) * PriceFenOfFaceValue(500), "scenario",
+        now_ms);
+    if (!funded.ok()) return funded.status();
+  }
+
+  std::vector<std::string> sim_args = {options.topup_binary, "sim", "--port", "0", "--seed",
+                                       std::to_string(options.seed)};
+  sim_args.insert(sim_args.end(), options.sim_flags.begin(), options.sim_flags.end());
+  Result<ChildProcess> sim = ChildProcess::Spawn(sim_args, log_path);
+  if (!sim.ok()) return sim.status();
+  Result<uint16_t> sim_port = sim->WaitForListening(Ms(30'000));
+  if (!sim_port.ok()) return sim_port.status();
+
+  Result<ChildProcess> server = ChildProcess::Spawn(ServeArgs(options, db_path, *sim_port, 0), log_path);
+  if (!server.ok()) return server.status();
+  Result<uint16_t> port = server->WaitForListening(Ms(30'000));
+  if (!port.ok()) return port.status();
+
+  LoadState state;
+  state.port = *port;
+  SeededRandom random(options.seed);
+  std::vector<std::string> bodies(static_cast<size_t>(options.orders));
+  for (int i = 0; i < options.orders; ++i) {
+    std::span<const int32_t> faces = SupportedFaceValuesYuan();
+    json::object body{{"merchant_id", kMerchantId},
+                      {"merchant_order_id", "mo-" + std::to_string(i)},
+                      {"phone", RandomPhone(random)},
+                      {"face_value", faces[random.NextBelow(faces.size())]}};
+    bodies[static_cast<size_t>(i)] = json::serialize(body);
+  }
+
+  const auto start = SteadyClock::now();
+  const auto load_deadline = start + Ms(options.load_max_ms);
+  std::atomic<bool> load_done{false};
+  std::vector<std::thread> load_threads;
+  for (int t = 0; t < options.connections; ++t) {
+    load_threads.emplace_back([&, t] {
+      std::unique_ptr<http::HttpClient> client;
+      uint16_t client_port = 0;
+      for (int i = t; i < options.orders; i += options.connections) {
+        PlaceOrder(i, bodies[static_cast<size_t>(i)], load_deadline, client, client_port, state);
+      }
+    });
+  }
+
+  ScenarioReport report;
+  report.requested = options.orders;
+  // The killer: SIGKILL the server mid-load and start it again on the same port and database.
+  Status killer_status;
+  std::thread killer([&] {
+    for (int k = 0; k < options.serve_kills && !load_done; ++k) {
+      std::this_thread::sleep_for(Ms(options.kill_interval_ms));
+      if (load_done) break;
+      server->Stop(SIGKILL);
+      report.server_kills++;
+      Result<ChildProcess> restarted =
+          ChildProcess::Spawn(ServeArgs(options, db_path, *sim_port, *port), log_path);
+      if (!restarted.ok()) {
+        killer_status = restarted.status();
+        return;
+      }
+      *server = std::move(*restarted);
+      Result<uint16_t> again = server->WaitForListening(Ms(30'000));
+      if (!again.ok()) {
+        killer_status = again.status();
+        return;
+      }
+    }
+  });
+
+  Result<std::unique_ptr<Store>> store = OpenSqliteStore(SqliteStoreOptions{.path = db_path});
+  if (!store.ok()) return store.status();
+  auto print_progress = [&](const char* phase) {
+    if (options.progress == nullptr) return;
+    Result<OrderCounts> counts = (*store)->CountOrders();
+    if (!counts.ok()) return;
+    auto count = [&](OrderStatus s) { return counts->count(s) ? counts->at(s) : 0; };
+    int64_t open = count(OrderStatus::kAccepted) + count(OrderStatus::kCharging) +
+                   count(OrderStatus::kUnknown);
+    *options.progress << std::fixed << std::setprecision(1) << "[" << SecondsSince(start)
+                      << " s] " << phase << ": acknowledged " << state.acknowledged << "/"
+                      << options.orders << ", open " << open << ", success "
+                      << count(OrderStatus::kSuccess) << ", failed " << count(OrderStatus::kFailed)
+                      << ", unknown " << count(OrderStatus::kUnknown) << std::endl;
+  };
+  // Progress while loading; the loaders stop by themselves (count and load_max_ms bound them).
+  std::thread progress_thread([&] {
+    while (!load_done) {
+      for (int i = 0; i < 10 && !load_done; ++i) std::this_thread::sleep_for(Ms(100));
+      if (!load_done) print_progress("loading");
+    }
+  });
+  for (std::thread& thread : load_threads) thread.join();
+  report.load_s = SecondsSince(start);
+  load_done = true;
+  progress_thread.join();
+  killer.join();
+  if (!killer_status.ok()) return killer_status;
+
+  // Wait, bounded, until every order in the store is final.
+  const auto wait_deadline = SteadyClock::now() + Ms(options.wait_final_max_ms);
+  auto last_progress = SteadyClock::now();
+  while (SteadyClock::now() < wait_deadline) {
+    Result<OrderCounts> counts = (*store)->CountOrders();
+    if (!counts.ok()) return counts.status();
+    int64_t open = 0;
+    for (auto [status, n] : *counts) open += IsFinal(status) ? 0 : n;
+    if (open == 0) break;
+    if (SteadyClock::now() - last_progress >= Ms(1000)) {
+      print_progress("finishing");
+      last_progress = SteadyClock::now();
+    }
+    std::this_thread::sleep_for(Ms(50));
+  }
+
+  // Everything below reads what the processes left behind.
+  Result<std::vector<std::string>> credited = FetchCreditedSupplierOrderIds(*sim_port);
+  server->Stop(SIGTERM);
+  sim->Stop(SIGTERM);
+  if (!credited.ok()) return credited.status();
+
+  std::map<std::string, int64_t> credits_per_order;
+  for (const std::string& supplier_order_id : *credited) {
+    std::optional<std::string> order_id = OrderIdOfSupplierOrderId(supplier_order_id);
+    credits_per_order[order_id.value_or(supplier_order_id)]++;
+  }
+  report.credits = static_cast<int64_t>(credited->size());
+  for (auto [order_id, n] : credits_per_order) report.double_credits += n > 1 ? 1 : 0;
+
+  std::vector<int64_t> latencies_ms;
+  int64_t first_created_ms = INT64_MAX, last_finished_ms = 0;
+  std::set<std::string> stored_ids;
+  std::string after;
+  while (true) {
+    Result<std::vector<Order>> page = (*store)->ListOrders(after, 5'000);
+    if (!page.ok()) return page.status();
+    if (page->empty()) break;
+    for (const Order& order : *page) {
+      stored_ids.insert(order.order_id);
+      first_created_ms = std::min(first_created_ms, order.created_ms);
+      bool credited_here = credits_per_order.count(order.order_id) > 0;
+      if (order.status == OrderStatus::kSuccess) {
+        report.succeeded++;
+        if (!credited_here) report.successes_without_credit++;
+      } else {
+        if (credited_here) report.credits_on_unsuccessful++;
+        if (order.status == OrderStatus::kFailed) report.failed_refunded++;
+      }
+      if (!IsFinal(order.status)) {
+        report.still_open++;
+        report.missed_deadline++;
+        continue;
+      }
+      int64_t latency_ms = order.finished_ms - order.created_ms;
+      latencies_ms.push_back(latency_ms);
+      last_finished_ms = std::max(last_finished_ms, order.finished_ms);
+      if (order.finished_ms > order.deadline_ms) report.missed_deadline++;
+    }
+    after = page->back().order_id;
+  }
+  report.orders_in_store = static_cast<int64_t>(stored_ids.size());
+  {
+    std::lock_guard lock(state.mu);
+    report.accepted = static_cast<int64_t>(state.order_ids.size());
+    report.rejected = state.rejected;
+    report.rejected_by_code = state.rejected_by_code;
+    for (const std::string& id : state.order_ids) report.lost += stored_ids.count(id) ? 0 : 1;
+  }
+  report.not_acknowledged = state.not_acknowledged;
+  std::sort(latencies_ms.begin(), latencies_ms.end());
+  report.latency_p50_ms = Percentile(latencies_ms, 0.50);
+  report.latency_p95_ms = Percentile(latencies_ms, 0.95);
+  report.latency_p99_ms = Percentile(latencies_ms, 0.99);
+  report.latency_max_ms = latencies_ms.empty() ? 0 : latencies_ms.back();
+  report.run_s = last_finished_ms > first_created_ms
+                     ? static_cast<double>(last_finished_ms - first_created_ms) / 1000.0
+                     : 0;
+  report.accepted_per_s = report.load_s > 0 ? static_cast<double>(report.accepted) / report.load_s : 0;
+  report.final_per_s =
+      report.run_s > 0 ? static_cast<double>(latencies_ms.size()) / report.run_s : 0;
+  report.share_final_within_deadline =
+      report.orders_in_store > 0
+          ? static_cast<double>(report.orders_in_store - report.missed_deadline) /
+                static_cast<double>(report.orders_in_store)
+          : 0;
+
+  Result<LedgerAudit> audit = (*store)->AuditLedger();
+  if (!audit.ok()) return audit.status();
+  report.ledger_balanced = audit->balanced;
+  report.ledger_problems = audit->problems;
+  return report;
+}
+
+void PrintReport(const ScenarioReport& r, int64_t deadline_s, std::ostream& out) {
+  out << std::fixed << std::setprecision(1);
+  out << "orders requested        " << r.requested << "\n";
+  out << "accepted                " << r.accepted << "   (" << r.accepted_per_s << " orders/s over "
+      << r.load_s << " s)\n";
+  if (r.rejected > 0) {
+    out << "rejected                " << r.rejected << "  ";
+    for (const auto& [code, n] : r.rejected_by_code) out << " " << code << "=" << n;
+    out << "\n";
+  }
+  if (r.server_kills > 0) out << "server SIGKILLs         " << r.server_kills << "\n";
+  out << "succeeded               " << r.succeeded << "\n";
+  out << "failed and refunded     " << r.failed_refunded << "\n";
+  out << "still open              " << r.still_open << "\n";
+  out << "not acknowledged        " << r.not_acknowledged << "\n";
+  out << "lost                    " << r.lost << "\n";
+  out << "orders in store         " << r.orders_in_store << "\n";
+  out << "end-to-end rate         " << r.final_per_s << " final orders/s over " << r.run_s
+      << " s\n";
+  out << "acceptance to final     p50 " << r.latency_p50_ms << " ms, p95 " << r.latency_p95_ms
+      << " ms, p99 " << r.latency_p99_ms << " ms, max " << r.latency_max_ms << " ms\n";
+  out << std::setprecision(2) << "final within " << deadline_s << " s       "
+      << 100.0 * r.share_final_within_deadline << " %\n";
+  out << "supplier credits        " << r.credits << "\n";
+  out << "double credits          " << r.double_credits << "\n";
+  out << "credits on unsuccessful " << r.credits_on_unsuccessful << "\n";
+  out << "successes w/o credit    " << r.successes_without_credit << "\n";
+  out << "ledger balanced         " << (r.ledger_balanced ? "yes" : "NO: " + r.ledger_problems)
+      << "\n";
+  out << "verdict                 " << (r.Correct() ? "CORRECT" : "INCORRECT") << "\n";
+}
+
+}  // namespace topup::loadgen

@@ -1,0 +1,67 @@
+// Scenario: a bounded end-to-end run against real processes on 127.0.0.1. It starts a supplier
+// simulator and a topup server as child processes, posts a fixed number of orders over HTTP,
+// optionally SIGKILLs and restarts the server during the load, waits (bounded) until every
+// order is final, and checks the outcome against the store and the simulator's credit list.
+// Used by `topup demo`, `topup bench` and the integration tests.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "topup/status.h"
+
+namespace topup::loadgen {
+
+struct ScenarioOptions {
+  std::string topup_binary;  // the topup executable to run as sim and server
+  std::string work_dir;      // holds the database and the children's logs; must exist
+  int orders = 3000;
+  int connections = 16;          // concurrent keep-alive merchant connections
+  int64_t deadline_s = 180;      // the promise under test
+  std::vector<std::string> sim_flags;    // extra flags for `topup sim`
+  std::vector<std::string> serve_flags;  // extra flags for `topup serve`
+  int serve_kills = 0;           // SIGKILL the server this many times while orders arrive
+  int64_t kill_interval_ms = 2'000;
+  int64_t load_max_ms = 120'000;        // posting stops after this long, whatever is left
+  int64_t wait_final_max_ms = 240'000;  // waiting for final states stops after this long
+  uint64_t seed = 1;
+  std::ostream* progress = nullptr;  // a progress line per second when set
+};
+
+struct ScenarioReport {
+  int64_t requested = 0;        // orders the load tried to place
+  int64_t accepted = 0;         // distinct orders the server acknowledged
+  int64_t rejected = 0;         // 4xx answers
+  std::map<std::string, int64_t> rejected_by_code;
+  int64_t not_acknowledged = 0;  // never got an answer within load_max_ms
+  int64_t orders_in_store = 0;
+  int64_t lost = 0;             // acknowledged but absent from the store
+  int64_t succeeded = 0;
+  int64_t failed_refunded = 0;
+  int64_t still_open = 0;
+  double load_s = 0;            // first request to last acknowledgement
+  double run_s = 0;             // first request to last final state
+  double accepted_per_s = 0;
+  double final_per_s = 0;       // final orders / run_s
+  int64_t latency_p50_ms = 0, latency_p95_ms = 0, latency_p99_ms = 0, latency_max_ms = 0;
+  double share_final_within_deadline = 0;  // of accepted orders
+  int64_t missed_deadline = 0;
+  int64_t credits = 0;
+  int64_t double_credits = 0;              // orders the supplier credited more than once
+  int64_t credits_on_unsuccessful = 0;     // credited by the supplier, failed or open here
+  int64_t successes_without_credit = 0;
+  bool ledger_balanced = false;
+  std::string ledger_problems;
+  int server_kills = 0;
+
+  // Every acknowledged order final, none lost, none credited twice, money right.
+  bool Correct() const;
+};
+
+Result<ScenarioReport> RunScenario(const ScenarioOptions& options);
+void PrintReport(const ScenarioReport& report, int64_t deadline_s, std::ostream& out);
+
+}  // namespace topup::loadgen

@@ -1,0 +1,168 @@
+#include "store/sqlite/schema.h"
+
+#include <string>
+
+namespace topup::sqlite {
+namespace {
+
+// Integer codes are those of OrderStatus (0 accepted .. 4 failed), Carrier and LedgerKind
+// (0 fund, 1 debit, 2 refund). Money is INTEGER fen.
+//
+// orders is WITHOUT ROWID: it is looked up and updated by order_id on every write, so clustering
+// it on that key saves one b-tree per write. order_events and ledger are append-only, which
+// triggers enforce; ledger_once_per_order makes a second debit or refund of one order impossible
+// whatever the code above does.
+constexpr std::string_view kInitialSchema = R"sql(
+CREATE TABLE merchants (
+  merchant_id TEXT NOT NULL PRIMARY KEY CHECK (length(merchant_id) BETWEEN 1 AND 64),
+  name TEXT NOT NULL,
+  balance_fen INTEGER NOT NULL CHECK (balance_fen >= 0),
+  created_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE orders (
+  order_id TEXT NOT NULL PRIMARY KEY CHECK (length(order_id) BETWEEN 1 AND 64),
+  merchant_id TEXT NOT NULL REFERENCES merchants (merchant_id),
+  merchant_order_id TEXT NOT NULL,
+  phone TEXT NOT NULL,
+  carrier INTEGER NOT NULL CHECK (carrier BETWEEN 0 AND 4),
+  face_value_yuan INTEGER NOT NULL CHECK (face_value_yuan > 0),
+  price_fen INTEGER NOT NULL CHECK (price_fen >= 0),
+  notify_url TEXT NOT NULL,
+  status INTEGER NOT NULL CHECK (status BETWEEN 0 AND 4),
+  attempt_count INTEGER NOT NULL CHECK (attempt_count >= 0),
+  supplier_order_id TEXT NOT NULL,
+  attempt_sent_ms INTEGER NOT NULL,
+  channel TEXT NOT NULL,
+  supplier_ref TEXT NOT NULL,
+  fail_reason TEXT NOT NULL,
+  created_ms INTEGER NOT NULL,
+  deadline_ms INTEGER NOT NULL,
+  updated_ms INTEGER NOT NULL,
+  finished_ms INTEGER NOT NULL,
+  next_check_ms INTEGER NOT NULL,
+  lease_owner TEXT NOT NULL,
+  lease_expires_ms INTEGER NOT NULL,
+  UNIQUE (merchant_id, merchant_order_id),
+  CHECK ((status IN (3, 4)) = (finished_ms > 0)),
+  CHECK (status <> 4 OR supplier_order_id = '')
+) WITHOUT ROWID;
+
+-- The sweeper's scan: open orders by due time. The WHERE must match the queries' literally.
+CREATE INDEX orders_due ON orders (next_check_ms) WHERE status IN (0, 1, 2);
+
+CREATE TABLE order_events (
+  event_id INTEGER PRIMARY KEY AUTOINCREMENT,
+  order_id TEXT NOT NULL REFERENCES orders (order_id),
+  at_ms INTEGER NOT NULL,
+  kind TEXT NOT NULL CHECK (kind <> ''),
+  from_status INTEGER NOT NULL CHECK (from_status BETWEEN 0 AND 4),
+  to_status INTEGER NOT NULL CHECK (to_status BETWEEN 0 AND 4),
+  attempt_no INTEGER NOT NULL CHECK (attempt_no >= 0),
+  detail TEXT NOT NULL
+);
+CREATE INDEX order_events_by_order ON order_events (order_id, event_id);
+CREATE TRIGGER order_events_no_update BEFORE UPDATE ON order_events
+BEGIN SELECT RAISE(ABORT, 'order_events is append-only'); END;
+CREATE TRIGGER order_events_no_delete BEFORE DELETE ON order_events
+BEGIN SELECT RAISE(ABORT, 'order_events is append-only'); END;
+
+CREATE TABLE ledger (
+  entry_id INTEGER PRIMARY KEY AUTOINCREMENT,
+  merchant_id TEXT NOT NULL REFERENCES merchants (merchant_id),
+  order_id TEXT REFERENCES orders (order_id),
+  kind INTEGER NOT NULL CHECK (kind BETWEEN 0 AND 2),
+  amount_fen INTEGER NOT NULL,
+  balance_after_fen INTEGER NOT NULL CHECK (balance_after_fen >= 0),
+  created_ms INTEGER NOT NULL,
+  note TEXT NOT NULL,
+  CHECK ((kind = 0) = (order_id IS NULL)),
+  CHECK (kind <> 0 OR amount_fen > 0),
+  CHECK (kind <> 1 OR amount_fen <= 0),
+  CHECK (kind <> 2 OR amount_fen >= 0)
+);
+CREATE UNIQUE INDEX ledger_once_per_order ON ledger (order_id, kind) WHERE order_id IS NOT NULL;
+CREATE INDEX ledger_by_merchant ON ledger (merchant_id, entry_id);
+CREATE TRIGGER ledger_no_update BEFORE UPDATE ON ledger
+BEGIN SELECT RAISE(ABORT, 'ledger is append-only'); END;
+CREATE TRIGGER ledger_no_delete BEFORE DELETE ON ledger
+BEGIN SELECT RAISE(ABORT, 'ledger is append-only'); END;
+)sql";
+
+constexpr Migration kMigrations[] = {
+    {1, "initial schema", kInitialSchema},
+};
+
+}  // namespace
+
+std::span<const Migration> StoreMigrations() { return kMigrations; }
+
+Result<int> SchemaVersion(SqliteConnection& connection) {
+  Result<Statement> exists = connection.Prepare(
+      "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'schema_version'");
+  if (!exists.ok()) return exists.status();
+  Result<bool> row = exists->Step();
+  if (!row.ok()) return row.status();
+  if (!*row || exists->ColumnInt64(0) == 0) return 0;
+
+  Result<Statement> max =
+      connection.Prepare("SELECT coalesce(max(version), 0) FROM schema_version");
+  if (!max.ok()) return max.status();
+  row = max->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return Internal("schema_version: no row from max()");
+  return static_cast<int>(max->ColumnInt64(0));
+}
+
+Status ApplyMigrations(SqliteConnection& connection, std::span<const Migration> migrations) {
+  for (size_t i = 0; i < migrations.size(); ++i) {
+    if (migrations[i].version != static_cast<int>(i) + 1) {
+      return Internal("migrations are not numbered 1..n in order");
+    }
+  }
+  if (connection.InTransaction()) return Internal("ApplyMigrations inside a transaction");
+
+  // IMMEDIATE takes the write lock before reading the version, so two processes opening the same
+  // old file cannot both apply the same migration.
+  Status status = connection.Exec("BEGIN IMMEDIATE");
+  if (!status.ok()) return status;
+  status = [&]() -> Status {
+    Status s = connection.Exec(
+        "CREATE TABLE IF NOT EXISTS schema_version ("
+        " version INTEGER PRIMARY KEY,"
+        " name TEXT NOT NULL,"
+        " applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))");
+    if (!s.ok()) return s;
+    Result<int> current = SchemaVersion(connection);
+    if (!current.ok()) return current.status();
+    if (*current > static_cast<int>(migrations.size())) {
+      return FailedPrecondition("schema_too_new", "database schema version " +
+                                                      std::to_string(*current) +
+                                                      " is newer than this program's " +
+                                                      std::to_string(migrations.size()));
+    }
+    for (const Migration& migration : migrations.subspan(static_cast<size_t>(*current))) {
+      s = connection.Exec(std::string(migration.sql));
+      if (!s.ok()) {
+        return Internal("migration " + std::to_string(migration.version) + " (" +
+                        std::string(migration.name) + ") failed: " + s.message());
+      }
+      Result<Statement> record =
+          connection.Prepare("INSERT INTO schema_version (version, name) VALUES (?1, ?2)");
+      if (!record.ok()) return record.status();
+      record->BindInt64(1, migration.version).BindText(2, migration.name);
+      s = record->Run();
+      if (!s.ok()) return s;
+    }
+    return Status::Ok();
+  }();
+  if (!status.ok()) {
+    // Rolls back every migration of this call; a failure to roll back leaves nothing committed
+    // either, since the connection is closed by the caller.
+    (void)connection.Exec("ROLLBACK");
+    return status;
+  }
+  return connection.Exec("COMMIT");
+}
+
+}  // namespace topup::sqlite

@@ -1,0 +1,943 @@
+#include "store/sqlite/sqlite_store.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cassert>
+#include <string_view>
+#include <unordered_set>
+#include <utility>
+
+#include "store/sqlite/group_commit_writer.h"
+#include "store/sqlite/read_pool.h"
+#include "store/sqlite/schema.h"
+#include "store/sqlite/sqlite_connection.h"
+
+namespace topup {
+namespace {
+
+using sqlite::GroupCommitWriter;
+using sqlite::ReadPool;
+using sqlite::ReadTransaction;
+using sqlite::SqliteConnection;
+using sqlite::Statement;
+
+// Bounds. A balance stays far below INT64_MAX, so no sum of two amounts can overflow (SQLite
+// would silently turn an overflowing integer sum into a float).
+constexpr int64_t kMaxBalanceFen = 1'000'000'000'000'000;  // 10^13 yuan
+constexpr size_t kMaxPageRows = 10'000;                    // rows returned by one List* call
+constexpr size_t kMaxIdsPerCall = 4096;                    // ids claimed/renewed/taken per call
+constexpr size_t kMaxIdBytes = 64;
+constexpr size_t kMaxTextBytes = 4096;  // any other text field
+constexpr size_t kMaxAuditProblems = 20;
+
+// The columns of an order, in the order ReadOrder expects.
+constexpr std::string_view kOrderColumns =
+    "order_id, merchant_id, merchant_order_id, phone, carrier, face_value_yuan, price_fen, "
+    "notify_url, status, attempt_count, supplier_order_id, attempt_sent_ms, channel, "
+    "supplier_ref, fail_reason, created_ms, deadline_ms, updated_ms, finished_ms, next_check_ms, "
+    "lease_owner, lease_expires_ms";
+
+std::string WithOrderColumns(std::string_view before, std::string_view after) {
+  std::string sql(before);
+  sql += kOrderColumns;
+  sql += after;
+  return sql;
+}
+
+Order ReadOrder(const Statement& row) {
+  Order order;
+  order.order_id = row.ColumnText(0);
+  order.merchant_id = row.ColumnText(1);
+  order.merchant_order_id = row.ColumnText(2);
+  order.phone = row.ColumnText(3);
+  order.carrier = static_cast<Carrier>(row.ColumnInt64(4));
+  order.face_value_yuan = static_cast<int32_t>(row.ColumnInt64(5));
+  order.price_fen = row.ColumnInt64(6);
+  order.notify_url = row.ColumnText(7);
+  order.status = static_cast<OrderStatus>(row.ColumnInt64(8));
+  order.attempt_count = static_cast<int32_t>(row.ColumnInt64(9));
+  order.supplier_order_id = row.ColumnText(10);
+  order.attempt_sent_ms = row.ColumnInt64(11);
+  order.channel = row.ColumnText(12);
+  order.supplier_ref = row.ColumnText(13);
+  order.fail_reason = row.ColumnText(14);
+  order.created_ms = row.ColumnInt64(15);
+  order.deadline_ms = row.ColumnInt64(16);
+  order.updated_ms = row.ColumnInt64(17);
+  order.finished_ms = row.ColumnInt64(18);
+  order.next_check_ms = row.ColumnInt64(19);
+  order.lease_owner = row.ColumnText(20);
+  order.lease_expires_ms = row.ColumnInt64(21);
+  return order;
+}
+
+int StatusInt(OrderStatus status) { return static_cast<int>(status); }
+
+bool IsValidMerchantId(std::string_view id) {
+  if (id.empty() || id.size() > kMaxIdBytes) return false;
+  return std::all_of(id.begin(), id.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
+  });
+}
+
+// Free text from suppliers can be long; it is cut (on a UTF-8 character boundary) rather than
+// refused, because refusing a transition over a long reason would strand the order.
+std::string_view TruncateText(std::string_view text) {
+  if (text.size() <= kMaxTextBytes) return text;
+  size_t cut = kMaxTextBytes;
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+  return text.substr(0, cut);
+}
+
+Status InvalidOrder(std::string message) {
+  return InvalidArgument("invalid_order", std::move(message));
+}
+
+Status ValidateNewOrder(const Order& order) {
+  if (order.order_id.empty() || order.order_id.size() > kMaxIdBytes) {
+    return InvalidOrder("order_id must have 1.." + std::to_string(kMaxIdBytes) + " bytes");
+  }
+  if (order.merchant_id.empty() || order.merchant_id.size() > kMaxIdBytes) {
+    return InvalidOrder("merchant_id must have 1.." + std::to_string(kMaxIdBytes) + " bytes");
+  }
+  if (order.merchant_order_id.empty() || order.merchant_order_id.size() > kMaxTextBytes ||
+      order.phone.size() > kMaxTextBytes || order.notify_url.size() > kMaxTextBytes ||
+      order.channel.size() > kMaxTextBytes || order.lease_owner.size() > kMaxTextBytes) {
+    return InvalidOrder("a text field is empty or too long");
+  }
+  if (order.status != OrderStatus::kAccepted || order.attempt_count != 0 ||
+      !order.supplier_order_id.empty() || order.finished_ms != 0) {
+    return InvalidOrder("a new order must be accepted, with no attempt and not finished");
+  }
+  if (order.face_value_yuan <= 0 || order.price_fen < 0 || order.price_fen > kMaxBalanceFen) {
+    return InvalidOrder("face value or price out of range");
+  }
+  if (static_cast<int>(order.carrier) < 0 || static_cast<int>(order.carrier) > 4) {
+    return InvalidOrder("unknown carrier");
+  }
+  return Status::Ok();
+}
+
+Status ValidateTransition(const Transition& t) {
+  if (t.order_id.empty() || t.order_id.size() > kMaxIdBytes) {
+    return InvalidArgument("invalid_transition", "order_id must have 1..64 bytes");
+  }
+  if (!IsAllowedTransition(t.from, t.to)) {
+    return InvalidArgument("invalid_transition", std::string("no edge ") +
+                                                     std::string(OrderStatusName(t.from)) + " -> " +
+                                                     std::string(OrderStatusName(t.to)));
+  }
+  if (t.now_ms <= 0 || t.from_attempt_count < 0) {
+    return InvalidArgument("invalid_transition", "now_ms and from_attempt_count out of range");
+  }
+  if (t.event_kind.empty() && !(t.from == t.to && t.attempt == Transition::Attempt::kKeep)) {
+    return InvalidArgument("invalid_transition",
+                           "a transition that moves the order needs an event");
+  }
+  if (t.event_kind.size() > kMaxTextBytes || t.channel.size() > kMaxTextBytes ||
+      t.supplier_order_id.size() > kMaxTextBytes) {
+    return InvalidArgument("invalid_transition",
+                           "event kind, channel or supplier order id too long");
+  }
+  if (t.attempt == Transition::Attempt::kStart) {
+    if (t.supplier_order_id != SupplierOrderId(t.order_id, t.from_attempt_count + 1) ||
+        t.channel.empty()) {
+      return InvalidArgument("invalid_transition",
+                             "a started attempt needs SupplierOrderId(order_id, from_attempt_count "
+                             "+ 1) and a channel");
+    }
+    if (IsFinal(t.to)) {
+      return InvalidArgument("invalid_transition", "a final order cannot start an attempt");
+    }
+  }
+  return Status::Ok();
+}
+
+class SqliteStore final : public Store {
+ public:
+  SqliteStore(std::unique_ptr<GroupCommitWriter> writer, std::unique_ptr<ReadPool> readers)
+      : writer_(std::move(writer)), readers_(std::move(readers)) {}
+
+  Status CreateMerchant(const std::string& merchant_id, const std::string& name,
+                        int64_t now_ms) override;
+  Result<int64_t> FundMerchant(const std::string& merchant_id, int64_t amount_fen,
+                               const std::string& note, int64_t now_ms) override;
+  Result<Merchant> GetMerchant(const std::string& merchant_id) override;
+  Result<std::vector<LedgerEntry>> ListLedger(const std::string& merchant_id,
+                                              int64_t after_entry_id, size_t limit) override;
+  Result<LedgerAudit> AuditLedger() override;
+
+  Result<AcceptResult> AcceptOrder(const Order& order) override;
+  Result<Order> GetOrder(const std::string& order_id) override;
+  Result<Order> FindOrderByMerchantOrderId(const std::string& merchant_id,
+                                           const std::string& merchant_order_id) override;
+  Result<std::vector<Order>> ListOrders(const std::string& after_order_id, size_t limit) override;
+  Result<std::vector<OrderEvent>> ListEvents(const std::string& order_id) override;
+  Result<OrderCounts> CountOrders() override;
+
+  Result<std::vector<Order>> ClaimOrders(std::span<const std::string> order_ids,
+                                         const std::string& owner, int64_t now_ms,
+                                         int64_t lease_ms) override;
+  Status RenewLeases(std::span<const std::string> order_ids, const std::string& owner,
+                     int64_t now_ms, int64_t lease_ms) override;
+  Result<bool> ApplyTransition(const Transition& transition) override;
+  Result<std::vector<std::string>> TakeDueOrders(int64_t now_ms, size_t limit,
+                                                 int64_t redeliver_after_ms) override;
+
+ private:
+  // Reads the order selected by `sql` with its parameters bound by `bind`.
+  template <typename Bind>
+  Result<Order> ReadOneOrder(std::string_view sql, Bind&& bind);
+
+  // Destroyed first: the writer drains its queue before the readers go away.
+  std::unique_ptr<GroupCommitWriter> writer_;
+  std::unique_ptr<ReadPool> readers_;
+};
+
+// --- Merchants and money ---
+
+Status SqliteStore::CreateMerchant(const std::string& merchant_id, const std::string& name,
+                                   int64_t now_ms) {
+  if (!IsValidMerchantId(merchant_id)) {
+    return InvalidArgument("invalid_merchant_id",
+                           "merchant id must be 1..64 characters of [A-Za-z0-9_-]");
+  }
+  if (name.size() > kMaxTextBytes) {
+    return InvalidArgument("invalid_merchant_name", "merchant name is too long");
+  }
+  return writer_->Run([&](SqliteConnection& db) -> Status {
+    Result<Statement> insert = db.Prepare(
+        "INSERT INTO merchants (merchant_id, name, balance_fen, created_ms) "
+        "VALUES (?1, ?2, 0, ?3) ON CONFLICT (merchant_id) DO NOTHING");
+    if (!insert.ok()) return insert.status();
+    insert->BindText(1, merchant_id).BindText(2, name).BindInt64(3, now_ms);
+    Status status = insert->Run();
+    if (!status.ok()) return status;
+    if (db.Changes() == 0) {
+      return AlreadyExists("merchant_exists", "merchant '" + merchant_id + "' already exists");
+    }
+    return Status::Ok();
+  });
+}
+
+Result<int64_t> SqliteStore::FundMerchant(const std::string& merchant_id, int64_t amount_fen,
+                                          const std::string& note, int64_t now_ms) {
+  if (amount_fen <= 0 || amount_fen > kMaxBalanceFen) {
+    return InvalidArgument("invalid_amount",
+                           "amount_fen must be in 1.." + std::to_string(kMaxBalanceFen));
+  }
+  int64_t balance_fen = 0;
+  Status status = writer_->Run([&](SqliteConnection& db) -> Status {
+    Result<Statement> credit = db.Prepare(
+        "UPDATE merchants SET balance_fen = balance_fen + ?2 WHERE merchant_id = ?1 "
+        "RETURNING balance_fen");
+    if (!credit.ok()) return credit.status();
+    credit->BindText(1, merchant_id).BindInt64(2, amount_fen);
+    Result<bool> row = credit->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return NotFound("unknown_merchant", "no merchant '" + merchant_id + "'");
+    balance_fen = credit->ColumnInt64(0);
+    Status s = credit->Run();  // finishes the RETURNING statement
+    if (!s.ok()) return s;
+    if (balance_fen > kMaxBalanceFen) {
+      return FailedPrecondition(
+          "balance_limit", "the balance would exceed " + std::to_string(kMaxBalanceFen) + " fen");
+    }
+    Result<Statement> entry = db.Prepare(
+        "INSERT INTO ledger (merchant_id, order_id, kind, amount_fen, balance_after_fen, "
+        "created_ms, note) VALUES (?1, NULL, 0, ?2, ?3, ?4, ?5)");
+    if (!entry.ok()) return entry.status();
+    entry->BindText(1, merchant_id)
+        .BindInt64(2, amount_fen)
+        .BindInt64(3, balance_fen)
+        .BindInt64(4, now_ms)
+        .BindText(5, TruncateText(note));
+    return entry->Run();
+  });
+  if (!status.ok()) return status;
+  return balance_fen;
+}
+
+Result<Merchant> SqliteStore::GetMerchant(const std::string& merchant_id) {
+  ReadPool::Lease db = readers_->Acquire();
+  Result<Statement> select = db->Prepare(
+      "SELECT merchant_id, name, balance_fen, created_ms FROM merchants WHERE merchant_id = ?1");
+  if (!select.ok()) return select.status();
+  select->BindText(1, merchant_id);
+  Result<bool> row = select->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return NotFound("unknown_merchant", "no merchant '" + merchant_id + "'");
+  Merchant merchant;
+  merchant.merchant_id = select->ColumnText(0);
+  merchant.name = select->ColumnText(1);
+  merchant.balance_fen = select->ColumnInt64(2);
+  merchant.created_ms = select->ColumnInt64(3);
+  return merchant;
+}
+
+Result<std::vector<LedgerEntry>> SqliteStore::ListLedger(const std::string& merchant_id,
+                                                         int64_t after_entry_id, size_t limit) {
+  limit = std::min(limit, kMaxPageRows);
+  ReadPool::Lease db = readers_->Acquire();
+  ReadTransaction transaction(*db);
+  if (!transaction.status().ok()) return transaction.status();
+  {
+    Result<Statement> exists = db->Prepare("SELECT 1 FROM merchants WHERE merchant_id = ?1");
+    if (!exists.ok()) return exists.status();
+    exists->BindText(1, merchant_id);
+    Result<bool> row = exists->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return NotFound("unknown_merchant", "no merchant '" + merchant_id + "'");
+  }
+  Result<Statement> select = db->Prepare(
+      "SELECT entry_id, merchant_id, coalesce(order_id, ''), kind, amount_fen, balance_after_fen, "
+      "created_ms, note FROM ledger WHERE merchant_id = ?1 AND entry_id > ?2 "
+      "ORDER BY entry_id LIMIT ?3");
+  if (!select.ok()) return select.status();
+  select->BindText(1, merchant_id)
+      .BindInt64(2, after_entry_id)
+      .BindInt64(3, static_cast<int64_t>(limit));
+  std::vector<LedgerEntry> entries;
+  while (true) {
+    Result<bool> row = select->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    LedgerEntry& entry = entries.emplace_back();
+    entry.entry_id = select->ColumnInt64(0);
+    entry.merchant_id = select->ColumnText(1);
+    entry.order_id = select->ColumnText(2);
+    entry.kind = static_cast<LedgerKind>(select->ColumnInt64(3));
+    entry.amount_fen = select->ColumnInt64(4);
+    entry.balance_after_fen = select->ColumnInt64(5);
+    entry.created_ms = select->ColumnInt64(6);
+    entry.note = select->ColumnText(7);
+  }
+  return entries;
+}
+
+// The audit reads one snapshot and recomputes every money invariant from the raw rows; it does
+// not trust any running total the write path keeps. It scans the ledger and the orders once each.
+Result<LedgerAudit> SqliteStore::AuditLedger() {
+  LedgerAudit audit;
+  std::vector<std::string> problems;
+  int64_t violations = 0;
+  auto problem = [&](std::string text) {
+    ++violations;
+    if (problems.size() < kMaxAuditProblems) problems.push_back(std::move(text));
+  };
+
+  ReadPool::Lease db = readers_->Acquire();
+  ReadTransaction transaction(*db);
+  if (!transaction.status().ok()) return transaction.status();
+
+  // Per merchant: balance, ledger sums by kind, and the prices of its orders that keep money.
+  {
+    Result<Statement> select = db->Prepare(
+        "WITH l AS (SELECT merchant_id, sum(amount_fen) AS total,"
+        "  sum(CASE WHEN kind = 0 THEN amount_fen ELSE 0 END) AS funded,"
+        "  sum(CASE WHEN kind = 1 THEN -amount_fen ELSE 0 END) AS debited,"
+        "  sum(CASE WHEN kind = 2 THEN amount_fen ELSE 0 END) AS refunded"
+        "  FROM ledger GROUP BY merchant_id),"
+        " o AS (SELECT merchant_id, sum(price_fen) AS kept FROM orders WHERE status <> 4"
+        "  GROUP BY merchant_id)"
+        " SELECT m.merchant_id, m.balance_fen, coalesce(l.total, 0), coalesce(l.funded, 0),"
+        "  coalesce(l.debited, 0), coalesce(l.refunded, 0), coalesce(o.kept, 0)"
+        " FROM merchants m LEFT JOIN l USING (merchant_id) LEFT JOIN o USING (merchant_id)"
+        " ORDER BY m.merchant_id");
+    if (!select.ok()) return select.status();
+    while (true) {
+      Result<bool> row = select->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      const std::string merchant_id = select->ColumnText(0);
+      const int64_t balance_fen = select->ColumnInt64(1);
+      const int64_t ledger_total_fen = select->ColumnInt64(2);
+      const int64_t funded_fen = select->ColumnInt64(3);
+      const int64_t kept_price_fen = select->ColumnInt64(6);
+      audit.merchants += 1;
+      audit.balance_fen += balance_fen;
+      audit.funded_fen += funded_fen;
+      audit.debited_fen += select->ColumnInt64(4);
+      audit.refunded_fen += select->ColumnInt64(5);
+      audit.open_and_succeeded_price_fen += kept_price_fen;
+      if (balance_fen != ledger_total_fen) {
+        problem("merchant " + merchant_id + ": balance " + std::to_string(balance_fen) +
+                " != ledger sum " + std::to_string(ledger_total_fen));
+      }
+      if (balance_fen + kept_price_fen != funded_fen) {
+        problem("merchant " + merchant_id + ": balance " + std::to_string(balance_fen) +
+                " + open and succeeded prices " + std::to_string(kept_price_fen) + " != funded " +
+                std::to_string(funded_fen));
+      }
+    }
+  }
+
+  // Per order: exactly one debit of its price, and one refund of its price iff it failed.
+  {
+    Result<Statement> select = db->Prepare(
+        "WITH d AS (SELECT order_id, count(*) AS n, sum(amount_fen) AS amount,"
+        "  max(merchant_id) AS merchant_id FROM ledger WHERE kind = 1 GROUP BY order_id),"
+        " r AS (SELECT order_id, count(*) AS n, sum(amount_fen) AS amount,"
+        "  max(merchant_id) AS merchant_id FROM ledger WHERE kind = 2 GROUP BY order_id)"
+        " SELECT o.order_id, o.status, o.price_fen, coalesce(d.n, 0), coalesce(d.amount, 0),"
+        "  coalesce(r.n, 0), coalesce(r.amount, 0)"
+        " FROM orders o LEFT JOIN d USING (order_id) LEFT JOIN r USING (order_id)"
+        " WHERE coalesce(d.n, 0) <> 1 OR coalesce(d.amount, 0) <> -o.price_fen"
+        "  OR d.merchant_id <> o.merchant_id OR r.merchant_id <> o.merchant_id"
+        "  OR coalesce(r.n, 0) <> (o.status = 4)"
+        "  OR coalesce(r.amount, 0) <> (CASE WHEN o.status = 4 THEN o.price_fen ELSE 0 END)");
+    if (!select.ok()) return select.status();
+    while (true) {
+      Result<bool> row = select->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      problem("order " + select->ColumnText(0) + " (" +
+              std::string(OrderStatusName(static_cast<OrderStatus>(select->ColumnInt64(1)))) +
+              ", price " + std::to_string(select->ColumnInt64(2)) +
+              "): " + std::to_string(select->ColumnInt64(3)) + " debits totalling " +
+              std::to_string(select->ColumnInt64(4)) + ", " +
+              std::to_string(select->ColumnInt64(5)) + " refunds totalling " +
+              std::to_string(select->ColumnInt64(6)));
+    }
+  }
+
+  // Each ledger row's balance_after_fen is the running sum of its merchant's ledger.
+  {
+    Result<Statement> select = db->Prepare(
+        "SELECT entry_id, merchant_id, balance_after_fen, running FROM ("
+        " SELECT entry_id, merchant_id, balance_after_fen,"
+        "  sum(amount_fen) OVER (PARTITION BY merchant_id ORDER BY entry_id) AS running"
+        " FROM ledger) WHERE running <> balance_after_fen");
+    if (!select.ok()) return select.status();
+    while (true) {
+      Result<bool> row = select->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      problem("ledger entry " + std::to_string(select->ColumnInt64(0)) + " of merchant " +
+              select->ColumnText(1) + ": balance_after " + std::to_string(select->ColumnInt64(2)) +
+              " != running sum " + std::to_string(select->ColumnInt64(3)));
+    }
+  }
+
+  audit.balanced = violations == 0;
+  for (const std::string& line : problems) {
+    if (!audit.problems.empty()) audit.problems += '\n';
+    audit.problems += line;
+  }
+  if (violations > static_cast<int64_t>(problems.size())) {
+    audit.problems += "\n... and " + std::to_string(violations - problems.size()) + " more";
+  }
+  return audit;
+}
+
+// --- Orders ---
+
+Result<AcceptResult> SqliteStore::AcceptOrder(const Order& order) {
+  Status status = ValidateNewOrder(order);
+  if (!status.ok()) return status;
+  AcceptResult result;
+  status = writer_->Run([&](SqliteConnection& db) -> Status {
+    // The idempotency check runs on the writer, inside the transaction that would insert, so two
+    // identical requests racing each other still create one order.
+    {
+      static const std::string kFindSql = WithOrderColumns(
+          "SELECT ", " FROM orders WHERE merchant_id = ?1 AND merchant_order_id = ?2");
+      Result<Statement> find = db.Prepare(kFindSql);
+      if (!find.ok()) return find.status();
+      find->BindText(1, order.merchant_id).BindText(2, order.merchant_order_id);
+      Result<bool> row = find->Step();
+      if (!row.ok()) return row.status();
+      if (*row) {
+        Order existing = ReadOrder(*find);
+        if (existing.phone != order.phone || existing.face_value_yuan != order.face_value_yuan ||
+            existing.notify_url != order.notify_url) {
+          return AlreadyExists(
+              "merchant_order_id_conflict",
+              "merchant_order_id '" + order.merchant_order_id + "' was used for a different order");
+        }
+        result.order = std::move(existing);
+        result.created = false;
+        return Status::Ok();
+      }
+    }
+
+    int64_t balance_fen = 0;
+    {
+      Result<Statement> debit = db.Prepare(
+          "UPDATE merchants SET balance_fen = balance_fen - ?2 "
+          "WHERE merchant_id = ?1 AND balance_fen >= ?2 RETURNING balance_fen");
+      if (!debit.ok()) return debit.status();
+      debit->BindText(1, order.merchant_id).BindInt64(2, order.price_fen);
+      Result<bool> row = debit->Step();
+      if (!row.ok()) return row.status();
+      if (*row) {
+        balance_fen = debit->ColumnInt64(0);
+        Status s = debit->Run();
+        if (!s.ok()) return s;
+      } else {
+        Result<Statement> exists = db.Prepare("SELECT 1 FROM merchants WHERE merchant_id = ?1");
+        if (!exists.ok()) return exists.status();
+        exists->BindText(1, order.merchant_id);
+        Result<bool> found = exists->Step();
+        if (!found.ok()) return found.status();
+        if (!*found) return NotFound("unknown_merchant", "no merchant '" + order.merchant_id + "'");
+        return FailedPrecondition(
+            "insufficient_balance",
+            "the balance is below the price of " + std::to_string(order.price_fen) + " fen");
+      }
+    }
+
+    {
+      static const std::string kInsertSql = WithOrderColumns(
+          "INSERT INTO orders (",
+          ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "
+          "?18, ?19, ?20, ?21, ?22) ON CONFLICT DO NOTHING");
+      Result<Statement> insert = db.Prepare(kInsertSql);
+      if (!insert.ok()) return insert.status();
+      insert->BindText(1, order.order_id)
+          .BindText(2, order.merchant_id)
+          .BindText(3, order.merchant_order_id)
+          .BindText(4, order.phone)
+          .BindInt64(5, static_cast<int64_t>(order.carrier))
+          .BindInt64(6, order.face_value_yuan)
+          .BindInt64(7, order.price_fen)
+          .BindText(8, order.notify_url)
+          .BindInt64(9, StatusInt(OrderStatus::kAccepted))
+          .BindInt64(10, 0)
+          .BindText(11, "")
+          .BindInt64(12, order.attempt_sent_ms)
+          .BindText(13, order.channel)
+          .BindText(14, TruncateText(order.supplier_ref))
+          .BindText(15, TruncateText(order.fail_reason))
+          .BindInt64(16, order.created_ms)
+          .BindInt64(17, order.deadline_ms)
+          .BindInt64(18, order.updated_ms)
+          .BindInt64(19, 0)
+          .BindInt64(20, order.next_check_ms)
+          .BindText(21, order.lease_owner)
+          .BindInt64(22, order.lease_expires_ms);
+      Status s = insert->Run();
+      if (!s.ok()) return s;
+      // (merchant_id, merchant_order_id) was free above, so only the order id can collide.
+      if (db.Changes() != 1) {
+        return AlreadyExists("order_id_exists", "order id '" + order.order_id + "' is taken");
+      }
+    }
+
+    {
+      Result<Statement> entry = db.Prepare(
+          "INSERT INTO ledger (merchant_id, order_id, kind, amount_fen, balance_after_fen, "
+          "created_ms, note) VALUES (?1, ?2, 1, ?3, ?4, ?5, '')");
+      if (!entry.ok()) return entry.status();
+      entry->BindText(1, order.merchant_id)
+          .BindText(2, order.order_id)
+          .BindInt64(3, -order.price_fen)
+          .BindInt64(4, balance_fen)
+          .BindInt64(5, order.created_ms);
+      Status s = entry->Run();
+      if (!s.ok()) return s;
+    }
+
+    {
+      Result<Statement> event = db.Prepare(
+          "INSERT INTO order_events (order_id, at_ms, kind, from_status, to_status, attempt_no, "
+          "detail) VALUES (?1, ?2, 'accepted', 0, 0, 0, '')");
+      if (!event.ok()) return event.status();
+      event->BindText(1, order.order_id).BindInt64(2, order.created_ms);
+      Status s = event->Run();
+      if (!s.ok()) return s;
+    }
+
+    result.order = order;
+    result.order.status = OrderStatus::kAccepted;
+    result.order.attempt_count = 0;
+    result.order.supplier_ref = std::string(TruncateText(order.supplier_ref));
+    result.order.fail_reason = std::string(TruncateText(order.fail_reason));
+    result.created = true;
+    return Status::Ok();
+  });
+  if (!status.ok()) return status;
+  return result;
+}
+
+template <typename Bind>
+Result<Order> SqliteStore::ReadOneOrder(std::string_view sql, Bind&& bind) {
+  ReadPool::Lease db = readers_->Acquire();
+  Result<Statement> select = db->Prepare(sql);
+  if (!select.ok()) return select.status();
+  bind(*select);
+  Result<bool> row = select->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return NotFound("order_not_found", "no such order");
+  return ReadOrder(*select);
+}
+
+Result<Order> SqliteStore::GetOrder(const std::string& order_id) {
+  static const std::string kSql = WithOrderColumns("SELECT ", " FROM orders WHERE order_id = ?1");
+  return ReadOneOrder(kSql, [&](Statement& s) { s.BindText(1, order_id); });
+}
+
+Result<Order> SqliteStore::FindOrderByMerchantOrderId(const std::string& merchant_id,
+                                                      const std::string& merchant_order_id) {
+  static const std::string kSql =
+      WithOrderColumns("SELECT ", " FROM orders WHERE merchant_id = ?1 AND merchant_order_id = ?2");
+  return ReadOneOrder(
+      kSql, [&](Statement& s) { s.BindText(1, merchant_id).BindText(2, merchant_order_id); });
+}
+
+Result<std::vector<Order>> SqliteStore::ListOrders(const std::string& after_order_id,
+                                                   size_t limit) {
+  static const std::string kSql =
+      WithOrderColumns("SELECT ", " FROM orders WHERE order_id > ?1 ORDER BY order_id LIMIT ?2");
+  limit = std::min(limit, kMaxPageRows);
+  ReadPool::Lease db = readers_->Acquire();
+  Result<Statement> select = db->Prepare(kSql);
+  if (!select.ok()) return select.status();
+  select->BindText(1, after_order_id).BindInt64(2, static_cast<int64_t>(limit));
+  std::vector<Order> orders;
+  while (true) {
+    Result<bool> row = select->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    orders.push_back(ReadOrder(*select));
+  }
+  return orders;
+}
+
+Result<std::vector<OrderEvent>> SqliteStore::ListEvents(const std::string& order_id) {
+  ReadPool::Lease db = readers_->Acquire();
+  ReadTransaction transaction(*db);
+  if (!transaction.status().ok()) return transaction.status();
+  Result<Statement> select = db->Prepare(
+      "SELECT event_id, order_id, at_ms, kind, from_status, to_status, attempt_no, detail "
+      "FROM order_events WHERE order_id = ?1 ORDER BY event_id LIMIT ?2");
+  if (!select.ok()) return select.status();
+  select->BindText(1, order_id).BindInt64(2, static_cast<int64_t>(kMaxPageRows));
+  std::vector<OrderEvent> events;
+  while (true) {
+    Result<bool> row = select->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    OrderEvent& event = events.emplace_back();
+    event.event_id = select->ColumnInt64(0);
+    event.order_id = select->ColumnText(1);
+    event.at_ms = select->ColumnInt64(2);
+    event.kind = select->ColumnText(3);
+    event.from = static_cast<OrderStatus>(select->ColumnInt64(4));
+    event.to = static_cast<OrderStatus>(select->ColumnInt64(5));
+    event.attempt_no = static_cast<int32_t>(select->ColumnInt64(6));
+    event.detail = select->ColumnText(7);
+  }
+  // Every order has its "accepted" event, so no events means no order.
+  if (events.empty()) return NotFound("order_not_found", "no order '" + order_id + "'");
+  return events;
+}
+
+Result<OrderCounts> SqliteStore::CountOrders() {
+  OrderCounts counts;
+  for (OrderStatus s : {OrderStatus::kAccepted, OrderStatus::kCharging, OrderStatus::kUnknown,
+                        OrderStatus::kSuccess, OrderStatus::kFailed}) {
+    counts[s] = 0;
+  }
+  ReadPool::Lease db = readers_->Acquire();
+  Result<Statement> select = db->Prepare("SELECT status, count(*) FROM orders GROUP BY status");
+  if (!select.ok()) return select.status();
+  while (true) {
+    Result<bool> row = select->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    counts[static_cast<OrderStatus>(select->ColumnInt64(0))] = select->ColumnInt64(1);
+  }
+  return counts;
+}
+
+// --- Engine ---
+
+Result<std::vector<Order>> SqliteStore::ClaimOrders(std::span<const std::string> order_ids,
+                                                    const std::string& owner, int64_t now_ms,
+                                                    int64_t lease_ms) {
+  if (owner.empty() || owner.size() > kMaxTextBytes || lease_ms <= 0) {
+    return InvalidArgument("invalid_lease", "a lease needs an owner and a positive duration");
+  }
+  if (order_ids.size() > kMaxIdsPerCall) {
+    return InvalidArgument("too_many_orders",
+                           "at most " + std::to_string(kMaxIdsPerCall) + " orders per call");
+  }
+  std::vector<Order> claimed;
+  if (order_ids.empty()) return claimed;
+  Status status = writer_->Run([&](SqliteConnection& db) -> Status {
+    // A lapsed lease may be taken by anyone; a live one only by its holder, who renews it.
+    static const std::string kClaimSql = WithOrderColumns(
+        "UPDATE orders SET lease_owner = ?2, lease_expires_ms = ?3 "
+        "WHERE order_id = ?1 AND status IN (0, 1, 2) "
+        "AND (lease_expires_ms <= ?4 OR lease_owner = ?2) RETURNING ",
+        "");
+    claimed.clear();
+    std::unordered_set<std::string_view> seen;
+    for (const std::string& order_id : order_ids) {
+      if (!seen.insert(order_id).second) continue;
+      Result<Statement> claim = db.Prepare(kClaimSql);
+      if (!claim.ok()) return claim.status();
+      claim->BindText(1, order_id)
+          .BindText(2, owner)
+          .BindInt64(3, now_ms + lease_ms)
+          .BindInt64(4, now_ms);
+      Result<bool> row = claim->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) continue;
+      claimed.push_back(ReadOrder(*claim));
+      Status s = claim->Run();
+      if (!s.ok()) return s;
+    }
+    return Status::Ok();
+  });
+  if (!status.ok()) return status;
+  return claimed;
+}
+
+Status SqliteStore::RenewLeases(std::span<const std::string> order_ids, const std::string& owner,
+                                int64_t now_ms, int64_t lease_ms) {
+  if (owner.empty() || owner.size() > kMaxTextBytes || lease_ms <= 0) {
+    return InvalidArgument("invalid_lease", "a lease needs an owner and a positive duration");
+  }
+  if (order_ids.size() > kMaxIdsPerCall) {
+    return InvalidArgument("too_many_orders",
+                           "at most " + std::to_string(kMaxIdsPerCall) + " orders per call");
+  }
+  if (order_ids.empty()) return Status::Ok();
+  return writer_->Run([&](SqliteConnection& db) -> Status {
+    for (const std::string& order_id : order_ids) {
+      Result<Statement> renew = db.Prepare(
+          "UPDATE orders SET lease_expires_ms = ?3 "
+          "WHERE order_id = ?1 AND lease_owner = ?2 AND status IN (0, 1, 2)");
+      if (!renew.ok()) return renew.status();
+      renew->BindText(1, order_id).BindText(2, owner).BindInt64(3, now_ms + lease_ms);
+      Status s = renew->Run();
+      if (!s.ok()) return s;
+    }
+    return Status::Ok();
+  });
+}
+
+// The compare-and-set is the WHERE clause of one UPDATE: the row moves only if it is still in the
+// (status, attempt_count) the caller last saw, so of two workers racing on one order exactly one
+// sees a changed row. The refund of a failed order is in the same savepoint as its status change,
+// and ledger_once_per_order refuses a second one even if the state machine had a hole.
+Result<bool> SqliteStore::ApplyTransition(const Transition& t) {
+  Status status = ValidateTransition(t);
+  if (!status.ok()) return status;
+  const int attempt_mode = t.attempt == Transition::Attempt::kKeep    ? 0
+                           : t.attempt == Transition::Attempt::kStart ? 1
+                                                                      : 2;
+  bool applied = false;
+  status = writer_->Run([&](SqliteConnection& db) -> Status {
+    applied = false;
+    // "failed" promises the phone can no longer be credited: refusing to refund while an attempt
+    // may still succeed is what keeps a phone from being credited for free.
+    if (t.to == OrderStatus::kFailed && t.attempt == Transition::Attempt::kKeep) {
+      Result<Statement> live = db.Prepare(
+          "SELECT supplier_order_id FROM orders "
+          "WHERE order_id = ?1 AND status = ?2 AND attempt_count = ?3");
+      if (!live.ok()) return live.status();
+      live->BindText(1, t.order_id)
+          .BindInt64(2, StatusInt(t.from))
+          .BindInt64(3, t.from_attempt_count);
+      Result<bool> row = live->Step();
+      if (!row.ok()) return row.status();
+      if (*row && !live->ColumnText(0).empty()) {
+        return FailedPrecondition("live_attempt",
+                                  "order " + t.order_id + " cannot fail while attempt " +
+                                      live->ColumnText(0) + " is live; clear it first");
+      }
+    }
+
+    std::string merchant_id;
+    int64_t price_fen = 0;
+    int64_t attempt_no = 0;
+    {
+      Result<Statement> update = db.Prepare(
+          "UPDATE orders SET"
+          " status = ?4,"
+          " attempt_count = attempt_count + (?5 = 1),"
+          " supplier_order_id = CASE ?5 WHEN 0 THEN supplier_order_id WHEN 1 THEN ?6 ELSE '' END,"
+          " attempt_sent_ms = CASE ?5 WHEN 0 THEN attempt_sent_ms WHEN 1 THEN ?8 ELSE 0 END,"
+          " channel = CASE ?5 WHEN 1 THEN ?7 ELSE channel END,"
+          " supplier_ref = CASE WHEN ?9 <> '' THEN ?9 ELSE supplier_ref END,"
+          " fail_reason = CASE WHEN ?4 = 4 THEN ?10 ELSE fail_reason END,"
+          " finished_ms = CASE WHEN ?4 IN (3, 4) THEN ?8 ELSE finished_ms END,"
+          " updated_ms = ?8,"
+          " next_check_ms = ?11,"
+          " lease_owner = CASE WHEN ?12 THEN '' ELSE lease_owner END,"
+          " lease_expires_ms = CASE WHEN ?12 THEN 0 ELSE lease_expires_ms END"
+          " WHERE order_id = ?1 AND status = ?2 AND attempt_count = ?3"
+          " RETURNING merchant_id, price_fen, attempt_count");
+      if (!update.ok()) return update.status();
+      update->BindText(1, t.order_id)
+          .BindInt64(2, StatusInt(t.from))
+          .BindInt64(3, t.from_attempt_count)
+          .BindInt64(4, StatusInt(t.to))
+          .BindInt64(5, attempt_mode)
+          .BindText(6, t.supplier_order_id)
+          .BindText(7, t.channel)
+          .BindInt64(8, t.now_ms)
+          .BindText(9, TruncateText(t.supplier_ref))
+          .BindText(10, TruncateText(t.fail_reason))
+          .BindInt64(11, t.next_check_ms)
+          .BindInt64(12, t.release_lease ? 1 : 0);
+      Result<bool> row = update->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) return Status::Ok();  // lost the compare-and-set: nothing written
+      merchant_id = update->ColumnText(0);
+      price_fen = update->ColumnInt64(1);
+      attempt_no = update->ColumnInt64(2);
+      Status s = update->Run();
+      if (!s.ok()) return s;
+      if (db.Changes() != 1)
+        return Internal("transition changed " + std::to_string(db.Changes()) + " rows");
+    }
+
+    if (!t.event_kind.empty()) {
+      Result<Statement> event = db.Prepare(
+          "INSERT INTO order_events (order_id, at_ms, kind, from_status, to_status, attempt_no, "
+          "detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+      if (!event.ok()) return event.status();
+      event->BindText(1, t.order_id)
+          .BindInt64(2, t.now_ms)
+          .BindText(3, t.event_kind)
+          .BindInt64(4, StatusInt(t.from))
+          .BindInt64(5, StatusInt(t.to))
+          .BindInt64(6, attempt_no)
+          .BindText(7, TruncateText(t.event_detail));
+      Status s = event->Run();
+      if (!s.ok()) return s;
+    }
+
+    if (t.to == OrderStatus::kFailed) {
+      int64_t balance_fen = 0;
+      {
+        Result<Statement> credit = db.Prepare(
+            "UPDATE merchants SET balance_fen = balance_fen + ?2 WHERE merchant_id = ?1 "
+            "RETURNING balance_fen");
+        if (!credit.ok()) return credit.status();
+        credit->BindText(1, merchant_id).BindInt64(2, price_fen);
+        Result<bool> row = credit->Step();
+        if (!row.ok()) return row.status();
+        if (!*row) return Internal("order " + t.order_id + " has no merchant to refund");
+        balance_fen = credit->ColumnInt64(0);
+        Status s = credit->Run();
+        if (!s.ok()) return s;
+      }
+      Result<Statement> entry = db.Prepare(
+          "INSERT INTO ledger (merchant_id, order_id, kind, amount_fen, balance_after_fen, "
+          "created_ms, note) VALUES (?1, ?2, 2, ?3, ?4, ?5, ?6)");
+      if (!entry.ok()) return entry.status();
+      entry->BindText(1, merchant_id)
+          .BindText(2, t.order_id)
+          .BindInt64(3, price_fen)
+          .BindInt64(4, balance_fen)
+          .BindInt64(5, t.now_ms)
+          .BindText(6, TruncateText(t.fail_reason));
+      Status s = entry->Run();
+      if (!s.ok()) return s;
+    }
+    applied = true;
+    return Status::Ok();
+  });
+  if (!status.ok()) return status;
+  return applied;
+}
+
+Result<std::vector<std::string>> SqliteStore::TakeDueOrders(int64_t now_ms, size_t limit,
+                                                            int64_t redeliver_after_ms) {
+  if (redeliver_after_ms <= 0) {
+    return InvalidArgument("invalid_redelivery", "redeliver_after_ms must be positive");
+  }
+  limit = std::min(limit, kMaxIdsPerCall);
+  std::vector<std::string> due;
+  if (limit == 0) return due;
+  Status status = writer_->Run([&](SqliteConnection& db) -> Status {
+    // "status IN (0, 1, 2)" matches the orders_due partial index. Pushing next_check_ms forward in
+    // the same statement is what keeps concurrent sweepers (even in other processes, whose writes
+    // SQLite serializes) from taking the same order twice.
+    Result<Statement> take = db.Prepare(
+        "UPDATE orders SET next_check_ms = ?1 + ?3 WHERE order_id IN ("
+        " SELECT order_id FROM orders WHERE status IN (0, 1, 2) AND next_check_ms <= ?1"
+        " AND lease_expires_ms <= ?1 ORDER BY next_check_ms LIMIT ?2)"
+        " RETURNING order_id");
+    if (!take.ok()) return take.status();
+    take->BindInt64(1, now_ms)
+        .BindInt64(2, static_cast<int64_t>(limit))
+        .BindInt64(3, redeliver_after_ms);
+    due.clear();
+    while (true) {
+      Result<bool> row = take->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      due.push_back(take->ColumnText(0));
+    }
+    assert(due.size() <= limit);
+    return Status::Ok();
+  });
+  if (!status.ok()) return status;
+  return due;
+}
+
+Status ValidateOptions(const SqliteStoreOptions& options) {
+  auto invalid = [](std::string message) {
+    return InvalidArgument("invalid_store_options", std::move(message));
+  };
+  if (options.path.empty()) return invalid("path is empty");
+  // Each connection of an in-memory or URI database would see a different database.
+  if (options.path == ":memory:" || options.path.starts_with("file:")) {
+    return invalid("path must name a file");
+  }
+  if (options.max_batch_ops < 1 || options.max_batch_ops > 65536) {
+    return invalid("max_batch_ops must be in 1..65536");
+  }
+  if (options.read_connections < 1 || options.read_connections > 64) {
+    return invalid("read_connections must be in 1..64");
+  }
+  if (options.max_queued_writes < 1) return invalid("max_queued_writes must be >= 1");
+  if (options.busy_timeout_ms < 0 || options.enqueue_timeout_ms < 0) {
+    return invalid("timeouts must be >= 0");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteStoreOptions& options) {
+  Status status = ValidateOptions(options);
+  if (!status.ok()) return status;
+
+  // The write connection is opened first: it creates the file, switches it to WAL and migrates
+  // it, all before any reader exists.
+  Result<std::unique_ptr<SqliteConnection>> writer = SqliteConnection::Open(
+      options.path, SqliteConnection::Mode::kReadWrite, options.busy_timeout_ms);
+  if (!writer.ok()) return writer.status();
+  status = sqlite::ApplyMigrations(**writer, sqlite::StoreMigrations());
+  if (!status.ok()) return status;
+
+  std::vector<std::unique_ptr<SqliteConnection>> readers;
+  for (size_t i = 0; i < options.read_connections; ++i) {
+    Result<std::unique_ptr<SqliteConnection>> reader = SqliteConnection::Open(
+        options.path, SqliteConnection::Mode::kReadOnly, options.busy_timeout_ms);
+    if (!reader.ok()) return reader.status();
+    readers.push_back(std::move(reader).value());
+  }
+
+  sqlite::GroupCommitOptions writer_options;
+  writer_options.max_batch_ops = static_cast<size_t>(options.max_batch_ops);
+  writer_options.max_queued_ops = options.max_queued_writes;
+  writer_options.enqueue_timeout = std::chrono::milliseconds(options.enqueue_timeout_ms);
+  auto group_writer =
+      std::make_unique<GroupCommitWriter>(std::move(writer).value(), writer_options);
+  auto read_pool = std::make_unique<ReadPool>(std::move(readers));
+  spdlog::debug("store: opened {} with {} readers", options.path, options.read_connections);
+  return std::unique_ptr<Store>(
+      std::make_unique<SqliteStore>(std::move(group_writer), std::move(read_pool)));
+}
+
+}  // namespace topup

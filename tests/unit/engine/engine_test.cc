@@ -1,0 +1,264 @@
+// The engine against a real SQLite store and a small in-process fake supplier that credits every
+// request it gets (no deduplication), so any resend would show up as a double credit.
+#include "engine/engine.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <map>
+#include <thread>
+
+#include "queue/embedded/embedded_queue.h"
+#include "store/sqlite/sqlite_store.h"
+#include "topup/random.h"
+
+namespace topup {
+namespace {
+
+// A supplier that decides each submit from a seed: success, failure, processing, or credited but
+// answered with a timeout. Queries tell the truth.
+class FakeSupplier final : public SupplierChannel {
+ public:
+  struct Rates {
+    double fail = 0, processing = 0, unknown_after_credit = 0, not_sent = 0;
+  };
+  FakeSupplier(uint64_t seed, Rates rates) : random_(seed), rates_(rates) {}
+
+  const std::string& name() const override { return name_; }
+
+  SupplierAnswer Submit(const SubmitRequest& request) override {
+    std::lock_guard lock(mu_);
+    submits_++;
+    if (random_.Chance(rates_.not_sent)) return {SupplierOutcome::kNotSent, "", "refused"};
+    SupplierOutcome final_outcome =
+        random_.Chance(rates_.fail) ? SupplierOutcome::kFailed : SupplierOutcome::kSuccess;
+    outcomes_[request.supplier_order_id] = final_outcome;
+    if (final_outcome == SupplierOutcome::kSuccess) {
+      credits_[*OrderIdOfSupplierOrderId(request.supplier_order_id)]++;
+    }
+    if (random_.Chance(rates_.unknown_after_credit)) return {SupplierOutcome::kUnknown, "", "timeout"};
+    if (random_.Chance(rates_.processing)) {
+      processing_.insert(request.supplier_order_id);
+      return {SupplierOutcome::kProcessing, "", ""};
+    }
+    return {final_outcome, "ref-" + request.supplier_order_id, ""};
+  }
+
+  SupplierAnswer Query(std::string_view supplier_order_id) override {
+    std::lock_guard lock(mu_);
+    queries_++;
+    auto it = outcomes_.find(std::string(supplier_order_id));
+    if (it == outcomes_.end()) return {SupplierOutcome::kNotFound, "", ""};
+    // A processing attempt is still processing on its first query.
+    if (processing_.erase(std::string(supplier_order_id)) > 0) {
+      return {SupplierOutcome::kProcessing, "", ""};
+    }
+    return {it->second, "ref", ""};
+  }
+
+  std::map<std::string, int> credits() {
+    std::lock_guard lock(mu_);
+    return credits_;
+  }
+  int submits() {
+    std::lock_guard lock(mu_);
+    return submits_;
+  }
+
+ private:
+  const std::string name_ = "fake";
+  std::mutex mu_;
+  SeededRandom random_;
+  Rates rates_;
+  std::map<std::string, SupplierOutcome> outcomes_;  // GUARDED_BY(mu_)
+  std::set<std::string> processing_;                 // GUARDED_BY(mu_)
+  std::map<std::string, int> credits_;               // GUARDED_BY(mu_)
+  int submits_ = 0;                                  // GUARDED_BY(mu_)
+  int queries_ = 0;                                  // GUARDED_BY(mu_)
+};
+
+class EngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("topup-engine-test-" + std::to_string(getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    auto store = OpenSqliteStore(SqliteStoreOptions{.path = (dir_ / "t.db").string()});
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    store_ = std::move(*store);
+    ASSERT_TRUE(store_->CreateMerchant("m1", "m1", clock_.NowMs()).ok());
+    ASSERT_TRUE(store_->FundMerchant("m1", 100'000'000, "", clock_.NowMs()).ok());
+  }
+  void TearDown() override {
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  // Accepts n orders (50 yuan each) straight into the store and publishes them.
+  std::vector<std::string> AcceptOrders(int n, Queue* queue) {
+    std::vector<std::string> ids;
+    for (int i = 0; i < n; ++i) {
+      Order order;
+      order.order_id = "o" + std::to_string(1000 + i);
+      order.merchant_id = "m1";
+      order.merchant_order_id = "mo" + std::to_string(i);
+      order.phone = "13800138000";
+      order.face_value_yuan = 50;
+      order.price_fen = 5000;
+      order.created_ms = order.updated_ms = clock_.NowMs();
+      order.deadline_ms = order.created_ms + 180'000;
+      order.next_check_ms = order.created_ms + 5'000;
+      auto accepted = store_->AcceptOrder(order);
+      EXPECT_TRUE(accepted.ok()) << accepted.status().ToString();
+      ids.push_back(order.order_id);
+    }
+    EXPECT_TRUE(queue->Publish(ids).ok());
+    return ids;
+  }
+
+  // Waits (bounded, in real time) until no order is open, moving the fake clock along so that
+  // scheduled polls come due.
+  bool WaitAllFinal(std::chrono::seconds bound) {
+    auto end = std::chrono::steady_clock::now() + bound;
+    while (std::chrono::steady_clock::now() < end) {
+      auto counts = store_->CountOrders();
+      if (!counts.ok()) return false;
+      int64_t open = 0;
+      for (auto [status, n] : *counts) open += IsFinal(status) ? 0 : n;
+      if (open == 0) return true;
+      clock_.AdvanceMs(200);
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
+  }
+
+  void ExpectEachSuccessCreditedOnceAndNothingElse(FakeSupplier& supplier,
+                                                   const std::vector<std::string>& ids) {
+    std::map<std::string, int> credits = supplier.credits();
+    for (const std::string& id : ids) {
+      auto order = store_->GetOrder(id);
+      ASSERT_TRUE(order.ok());
+      int n = credits.count(id) ? credits[id] : 0;
+      if (order->status == OrderStatus::kSuccess) {
+        EXPECT_EQ(n, 1) << id;
+      } else {
+        EXPECT_EQ(order->status, OrderStatus::kFailed) << id;
+        EXPECT_EQ(n, 0) << id << " was credited but failed and refunded";
+      }
+    }
+    auto audit = store_->AuditLedger();
+    ASSERT_TRUE(audit.ok());
+    EXPECT_TRUE(audit->balanced) << audit->problems;
+  }
+
+  EngineOptions Options() {
+    EngineOptions options;
+    options.owner = "test-node";
+    options.worker_count = 8;
+    options.sweep_interval_ms = 20;
+    options.policy.retry_delay_min_ms = 10;
+    options.policy.not_found_grace_ms = 2'000;
+    return options;
+  }
+
+  std::filesystem::path dir_;
+  FakeClock clock_;
+  std::unique_ptr<Store> store_;
+};
+
+TEST_F(EngineTest, HappyPathSucceedsEveryOrderOnce) {
+  EmbeddedQueue queue;
+  FakeSupplier supplier(1, {});
+  Engine engine(store_.get(), &queue, &supplier, &clock_, Options());
+  engine.Start();
+  auto ids = AcceptOrders(200, &queue);
+  ASSERT_TRUE(WaitAllFinal(std::chrono::seconds(60)));
+  engine.Stop();
+  ExpectEachSuccessCreditedOnceAndNothingElse(supplier, ids);
+  EXPECT_EQ(supplier.submits(), 200);
+}
+
+TEST_F(EngineTest, FaultsNeverCreditTwiceAndEveryOrderEnds) {
+  EmbeddedQueue queue;
+  FakeSupplier supplier(7, {.fail = 0.2, .processing = 0.2, .unknown_after_credit = 0.1,
+                            .not_sent = 0.05});
+  Engine engine(store_.get(), &queue, &supplier, &clock_, Options());
+  engine.Start();
+  auto ids = AcceptOrders(300, &queue);
+  ASSERT_TRUE(WaitAllFinal(std::chrono::seconds(90)));
+  engine.Stop();
+  ExpectEachSuccessCreditedOnceAndNothingElse(supplier, ids);
+}
+
+TEST_F(EngineTest, LostQueueMessagesAreSweptFromTheStore) {
+  EmbeddedQueue queue;
+  EmbeddedQueue black_hole;  // the ids go here and are never read
+  FakeSupplier supplier(3, {});
+  Engine engine(store_.get(), &queue, &supplier, &clock_, Options());
+  engine.Start();
+  auto ids = AcceptOrders(50, &black_hole);
+  ASSERT_TRUE(WaitAllFinal(std::chrono::seconds(60)));  // the fake clock passes redeliver_after
+  engine.Stop();
+  ExpectEachSuccessCreditedOnceAndNothingElse(supplier, ids);
+}
+
+TEST_F(EngineTest, AnAttemptLeftByADeadWorkerIsQueriedNotResent) {
+  EmbeddedQueue queue;
+  FakeSupplier supplier(5, {});
+  auto ids = AcceptOrders(1, &queue);
+  // A worker claims the order, records its attempt, sends it, and dies before recording the answer.
+  const std::string claim_ids[] = {ids[0]};
+  auto claimed = store_->ClaimOrders(claim_ids, "dead-worker", clock_.NowMs(), 5'000);
+  ASSERT_TRUE(claimed.ok());
+  ASSERT_EQ(claimed->size(), 1u);
+  Transition start = PlanNextAttempt((*claimed)[0], OrderPolicy{}, "fake", clock_.NowMs());
+  ASSERT_TRUE(*store_->ApplyTransition(start));
+  supplier.Submit({start.supplier_order_id, "13800138000", 50});
+
+  Engine engine(store_.get(), &queue, &supplier, &clock_, Options());
+  engine.Start();
+  ASSERT_TRUE(WaitAllFinal(std::chrono::seconds(60)));  // once the dead worker's lease lapses
+  engine.Stop();
+  EXPECT_EQ(supplier.submits(), 1);
+  EXPECT_EQ(store_->GetOrder(ids[0])->status, OrderStatus::kSuccess);
+  ExpectEachSuccessCreditedOnceAndNothingElse(supplier, ids);
+}
+
+TEST_F(EngineTest, AnAttemptThatNeverArrivedIsReplacedAfterTheGracePeriod) {
+  EmbeddedQueue queue;
+  FakeSupplier supplier(6, {});
+  auto ids = AcceptOrders(1, &queue);
+  const std::string claim_ids[] = {ids[0]};
+  auto claimed = store_->ClaimOrders(claim_ids, "dead-worker", clock_.NowMs(), 5'000);
+  ASSERT_TRUE(claimed.ok() && claimed->size() == 1);
+  // The worker recorded attempt 1 and died before sending it.
+  ASSERT_TRUE(*store_->ApplyTransition(PlanNextAttempt((*claimed)[0], OrderPolicy{}, "fake", clock_.NowMs())));
+
+  Engine engine(store_.get(), &queue, &supplier, &clock_, Options());
+  engine.Start();
+  ASSERT_TRUE(WaitAllFinal(std::chrono::seconds(60)));
+  engine.Stop();
+  auto order = store_->GetOrder(ids[0]);
+  EXPECT_EQ(order->status, OrderStatus::kSuccess);
+  EXPECT_EQ(order->attempt_count, 2);
+  ExpectEachSuccessCreditedOnceAndNothingElse(supplier, ids);
+}
+
+TEST_F(EngineTest, OrdersPastTheirDeadlineFailAndAreRefunded) {
+  EmbeddedQueue queue;
+  FakeSupplier supplier(8, {.fail = 1.0});
+  Engine engine(store_.get(), &queue, &supplier, &clock_, Options());
+  engine.Start();
+  auto ids = AcceptOrders(20, &queue);
+  ASSERT_TRUE(WaitAllFinal(std::chrono::seconds(60)));
+  engine.Stop();
+  for (const std::string& id : ids) EXPECT_EQ(store_->GetOrder(id)->status, OrderStatus::kFailed);
+  auto merchant = store_->GetMerchant("m1");
+  EXPECT_EQ(merchant->balance_fen, 100'000'000);  // every fen came back
+  ExpectEachSuccessCreditedOnceAndNothingElse(supplier, ids);
+}
+
+}  // namespace
+}  // namespace topup

@@ -1,0 +1,158 @@
+#include "engine/order_policy.h"
+
+#include <gtest/gtest.h>
+
+namespace topup {
+namespace {
+
+constexpr int64_t kNow = 1'000'000;
+
+Order OpenOrder() {
+  Order order;
+  order.order_id = "o1";
+  order.status = OrderStatus::kAccepted;
+  order.created_ms = kNow;
+  order.deadline_ms = kNow + 180'000;
+  return order;
+}
+
+// An order whose attempt n was sent at `sent_ms`.
+Order WithLiveAttempt(int32_t n, int64_t sent_ms, OrderStatus status = OrderStatus::kCharging) {
+  Order order = OpenOrder();
+  order.status = status;
+  order.attempt_count = n;
+  order.supplier_order_id = SupplierOrderId(order.order_id, n);
+  order.attempt_sent_ms = sent_ms;
+  return order;
+}
+
+TEST(OrderPolicyTest, StartsTheFirstAttempt) {
+  OrderPolicy policy;
+  Transition t = PlanNextAttempt(OpenOrder(), policy, "sim", kNow);
+  EXPECT_EQ(t.from, OrderStatus::kAccepted);
+  EXPECT_EQ(t.to, OrderStatus::kCharging);
+  EXPECT_EQ(t.attempt, Transition::Attempt::kStart);
+  EXPECT_EQ(t.supplier_order_id, "o1-1");
+  EXPECT_EQ(t.from_attempt_count, 0);
+  EXPECT_EQ(t.channel, "sim");
+  EXPECT_FALSE(t.event_kind.empty());
+}
+
+TEST(OrderPolicyTest, NoAttemptThatCannotFinishBeforeTheDeadline) {
+  OrderPolicy policy;
+  Order order = OpenOrder();
+  Transition t = PlanNextAttempt(order, policy, "sim", order.deadline_ms - policy.attempt_timeout_ms + 1);
+  EXPECT_EQ(t.to, OrderStatus::kFailed);
+  EXPECT_FALSE(t.fail_reason.empty());
+  EXPECT_EQ(PlanNextAttempt(order, policy, "sim", order.deadline_ms - policy.attempt_timeout_ms).to,
+            OrderStatus::kCharging);
+}
+
+TEST(OrderPolicyTest, SuccessIsFinal) {
+  OrderPolicy policy;
+  Order order = WithLiveAttempt(1, kNow);
+  Transition t = PlanAfterAnswer(order, {SupplierOutcome::kSuccess, "ref9", ""}, true, policy, kNow + 5);
+  EXPECT_EQ(t.to, OrderStatus::kSuccess);
+  EXPECT_EQ(t.supplier_ref, "ref9");
+  EXPECT_TRUE(t.release_lease);
+}
+
+TEST(OrderPolicyTest, ATimeoutAfterSendingIsQueriedNeverResent) {
+  OrderPolicy policy;
+  Order order = WithLiveAttempt(1, kNow);
+  Transition t = PlanAfterAnswer(order, {SupplierOutcome::kUnknown, "", "timeout"}, true, policy,
+                                 kNow + policy.attempt_timeout_ms);
+  EXPECT_EQ(t.to, OrderStatus::kUnknown);
+  EXPECT_EQ(t.attempt, Transition::Attempt::kKeep);  // the attempt stays live
+  EXPECT_GT(t.next_check_ms, t.now_ms);
+  EXPECT_EQ(t.event_kind, "outcome_unknown");
+  // Queries that keep failing keep it live too: no new attempt, no failure.
+  ApplyToOrder(t, &order);
+  for (int i = 0; i < 100; ++i) {
+    Transition again = PlanAfterAnswer(order, {SupplierOutcome::kUnknown, "", "timeout"}, false,
+                                       policy, kNow + 500'000);  // even far past the deadline
+    EXPECT_EQ(again.attempt, Transition::Attempt::kKeep);
+    EXPECT_EQ(again.to, OrderStatus::kUnknown);
+  }
+}
+
+TEST(OrderPolicyTest, NotFoundCountsOnlyAfterTheGracePeriod) {
+  OrderPolicy policy;
+  Order order = WithLiveAttempt(1, kNow, OrderStatus::kUnknown);
+  SupplierAnswer not_found{SupplierOutcome::kNotFound, "", ""};
+  Transition early = PlanAfterAnswer(order, not_found, false, policy, kNow + policy.not_found_grace_ms - 1);
+  EXPECT_EQ(early.attempt, Transition::Attempt::kKeep);
+  EXPECT_EQ(early.to, OrderStatus::kUnknown);
+  EXPECT_LE(early.next_check_ms, kNow + policy.not_found_grace_ms);
+  Transition late = PlanAfterAnswer(order, not_found, false, policy, kNow + policy.not_found_grace_ms);
+  EXPECT_EQ(late.attempt, Transition::Attempt::kClear);
+  EXPECT_EQ(late.to, OrderStatus::kCharging);
+  EXPECT_EQ(late.event_kind, "attempt_not_found");
+}
+
+TEST(OrderPolicyTest, ConfirmedFailureRetriesWithANewAttemptOrFailsAtTheDeadline) {
+  OrderPolicy policy;
+  Order order = WithLiveAttempt(1, kNow);
+  SupplierAnswer failed{SupplierOutcome::kFailed, "", "carrier busy"};
+  Transition retry = PlanAfterAnswer(order, failed, true, policy, kNow + 10);
+  EXPECT_EQ(retry.to, OrderStatus::kCharging);
+  EXPECT_EQ(retry.attempt, Transition::Attempt::kClear);
+  EXPECT_GT(retry.next_check_ms, kNow + 10);
+  ApplyToOrder(retry, &order);
+  EXPECT_TRUE(order.supplier_order_id.empty());
+  Transition next = PlanNextAttempt(order, policy, "sim", retry.next_check_ms);
+  EXPECT_EQ(next.supplier_order_id, "o1-2");  // a new id: the old one is dead
+
+  Order late = WithLiveAttempt(1, kNow);
+  Transition fail = PlanAfterAnswer(late, failed, true, policy, late.deadline_ms - 1'000);
+  EXPECT_EQ(fail.to, OrderStatus::kFailed);
+  EXPECT_NE(fail.fail_reason.find("carrier busy"), std::string::npos);
+}
+
+TEST(OrderPolicyTest, AttemptsAreBounded) {
+  OrderPolicy policy;
+  policy.max_attempts = 2;
+  Order order = WithLiveAttempt(2, kNow);
+  EXPECT_EQ(PlanAfterAnswer(order, {SupplierOutcome::kFailed, "", ""}, true, policy, kNow).to,
+            OrderStatus::kFailed);
+}
+
+TEST(OrderPolicyTest, NotSentIsDeadOnlyWhenSubmitting) {
+  OrderPolicy policy;
+  Order order = WithLiveAttempt(1, kNow);
+  SupplierAnswer refused{SupplierOutcome::kNotSent, "", "connection refused"};
+  EXPECT_EQ(PlanAfterAnswer(order, refused, true, policy, kNow).attempt, Transition::Attempt::kClear);
+  // A refused query says nothing about the attempt.
+  EXPECT_EQ(PlanAfterAnswer(order, refused, false, policy, kNow).attempt, Transition::Attempt::kKeep);
+}
+
+TEST(OrderPolicyTest, ProcessingIsPolledWithBackoff) {
+  OrderPolicy policy;
+  Order order = WithLiveAttempt(1, kNow);
+  SupplierAnswer processing{SupplierOutcome::kProcessing, "", ""};
+  int64_t first = PlanAfterAnswer(order, processing, true, policy, kNow).next_check_ms - kNow;
+  int64_t later = PlanAfterAnswer(order, processing, false, policy, kNow + 60'000).next_check_ms -
+                  (kNow + 60'000);
+  EXPECT_EQ(first, policy.poll_delay_min_ms);
+  EXPECT_GT(later, first);
+  EXPECT_LE(later, policy.poll_delay_max_ms);
+}
+
+TEST(OrderPolicyTest, ApplyToOrderMirrorsTheStore) {
+  OrderPolicy policy;
+  Order order = OpenOrder();
+  Transition start = PlanNextAttempt(order, policy, "sim", kNow + 1);
+  ApplyToOrder(start, &order);
+  EXPECT_EQ(order.status, OrderStatus::kCharging);
+  EXPECT_EQ(order.attempt_count, 1);
+  EXPECT_EQ(order.supplier_order_id, "o1-1");
+  EXPECT_EQ(order.attempt_sent_ms, kNow + 1);
+  Transition done = PlanAfterAnswer(order, {SupplierOutcome::kSuccess, "r", ""}, true, policy, kNow + 2);
+  ApplyToOrder(done, &order);
+  EXPECT_EQ(order.status, OrderStatus::kSuccess);
+  EXPECT_EQ(order.finished_ms, kNow + 2);
+  EXPECT_TRUE(order.lease_owner.empty());
+}
+
+}  // namespace
+}  // namespace topup
