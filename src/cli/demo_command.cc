@@ -5,7 +5,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
-#include "loadgen/child_process.h"
+#include "process/child_process.h"
 #include "loadgen/scenario.h"
 
 namespace topup::cli {
@@ -40,7 +40,7 @@ int RunAndReport(const RunFlags& flags, loadgen::ScenarioOptions options, const 
       return 2;
     }
   }
-  options.topup_binary = loadgen::SelfExecutablePath();
+  options.topup_binary = process::SelfExecutablePath();
   options.work_dir = work_dir;
   options.orders = flags.orders;
   options.connections = flags.connections;
@@ -98,10 +98,11 @@ void AddDemoCommand(CLI::App& app) {
     // Faults: a latency tail, 5% failures, 10% slow "processing", 1% credited but never answered,
     // a lagging query index, and a supplier that does not deduplicate.
     options.sim_flags = {"--latency-median-ms", "20",   "--latency-p99-ms", "400",
-                         "--fail-rate",         "0.05", "--processing-rate", "0.10",
+                         "--fail-rate",         "0.10", "--processing-rate", "0.10",
                          "--blackhole-rate",    "0.01", "--query-lag-ms",    "500",
                          "--no-dedup"};
-    options.serve_flags = {"--attempt-timeout-ms", "2000", "--not-found-grace-ms", "5000"};
+    options.serve_flags = {"--attempt-timeout-ms", "2000", "--not-found-grace-ms", "5000",
+                           "--max-attempts", "2"};
     options.load_max_ms = 120'000;
     options.wait_final_max_ms = (flags->deadline_s + 60) * 1000;
     if (int code = RunAndReport(*flags, options, "topup demo"); code != 0) {

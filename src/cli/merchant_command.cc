@@ -3,6 +3,7 @@
 
 #include "cli/commands.h"
 #include "store/sqlite/sqlite_store.h"
+#include "topup/clock.h"
 
 namespace topup::cli {
 namespace {

@@ -1,6 +1,7 @@
 // topup serve: the merchant API, the workers and the sweeper in one process.
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <iostream>
@@ -22,6 +23,7 @@ struct ServeFlags {
   uint16_t port = 8080;
   int io_threads = 2;
   std::string supplier_url = "http://127.0.0.1:9090";
+  std::string channels_path;
   int workers = 64;
   int64_t deadline_s = 180;
   int64_t attempt_timeout_ms = 10'000;
@@ -33,6 +35,31 @@ struct ServeFlags {
   std::string node_id;
 };
 
+Result<std::unique_ptr<SupplierChannel>> MakeHttpChannel(const ChannelConfig& config) {
+  Result<std::unique_ptr<HttpSupplierChannel>> channel =
+      HttpSupplierChannel::Create(HttpSupplierChannelOptions{
+          .name = config.name,
+          .base_url = config.base_url,
+          .attempt_timeout = std::chrono::milliseconds(config.attempt_timeout_ms),
+          .query_timeout = std::chrono::milliseconds(config.query_timeout_ms)});
+  if (!channel.ok()) return channel.status();
+  return std::unique_ptr<SupplierChannel>(std::move(*channel));
+}
+
+// The --channels file, or else one channel at --supplier-url serving everything.
+Result<RoutingConfig> LoadRouting(const ServeFlags& flags) {
+  if (!flags.channels_path.empty()) return LoadRoutingConfig(flags.channels_path);
+  RoutingConfig config;
+  ChannelConfig channel;
+  channel.name = "default";
+  channel.base_url = flags.supplier_url;
+  channel.max_concurrent_attempts = flags.workers;
+  channel.attempt_timeout_ms = flags.attempt_timeout_ms;
+  channel.query_timeout_ms = flags.query_timeout_ms;
+  config.channels.push_back(channel);
+  return config;
+}
+
 int RunServe(const ServeFlags& flags) {
   spdlog::set_default_logger(spdlog::stderr_color_mt("serve"));
   BlockTerminationSignals();
@@ -43,20 +70,21 @@ int RunServe(const ServeFlags& flags) {
               << store.status().ToString() << "\n";
     return 1;
   }
-  Result<std::unique_ptr<HttpSupplierChannel>> channel =
-      HttpSupplierChannel::Create(HttpSupplierChannelOptions{
-          .name = "sim",
-          .base_url = flags.supplier_url,
-          .attempt_timeout = std::chrono::milliseconds(flags.attempt_timeout_ms),
-          .query_timeout = std::chrono::milliseconds(flags.query_timeout_ms)});
-  if (!channel.ok()) {
-    std::cerr << "topup serve: " << channel.status().message() << "\n";
+  Result<RoutingConfig> routing = LoadRouting(flags);
+  if (!routing.ok()) {
+    std::cerr << "topup serve: " << routing.status().message() << "\n";
+    return 2;
+  }
+  SeededRandom random(static_cast<uint64_t>(SystemClock()->NowMs()) ^
+                      (static_cast<uint64_t>(getpid()) << 32));
+  Result<std::unique_ptr<ChannelRouter>> router =
+      ChannelRouter::Create(std::move(*routing), MakeHttpChannel, &random);
+  if (!router.ok()) {
+    std::cerr << "topup serve: " << router.status().message() << "\n";
     return 2;
   }
 
   EmbeddedQueue queue;
-  SeededRandom random(static_cast<uint64_t>(SystemClock()->NowMs()) ^
-                      (static_cast<uint64_t>(getpid()) << 32));
   EngineOptions engine_options;
   engine_options.owner = flags.node_id.empty()
                              ? "node-" + std::to_string(getpid()) + "-" +
@@ -67,7 +95,7 @@ int RunServe(const ServeFlags& flags) {
   engine_options.policy.attempt_timeout_ms = flags.attempt_timeout_ms;
   engine_options.policy.not_found_grace_ms = flags.not_found_grace_ms;
   engine_options.policy.max_attempts = flags.max_attempts;
-  Engine engine(store->get(), &queue, channel->get(), SystemClock(), engine_options);
+  Engine engine(store->get(), &queue, router->get(), SystemClock(), engine_options);
 
   api::OrderApiOptions api_options;
   api_options.deadline_ms = flags.deadline_s * 1000;
@@ -94,8 +122,20 @@ int RunServe(const ServeFlags& flags) {
   spdlog::info("serving as {} with store {} and supplier {}", engine_options.owner, flags.db_path,
                flags.supplier_url);
 
-  int signal_number = WaitForTerminationSignal();
-  spdlog::info("signal {}: stopping", signal_number);
+  for (int signal_number = WaitForSignal(); signal_number == SIGHUP;
+       signal_number = WaitForSignal()) {
+    // Reload: new channels and limits apply to new attempts; live attempts keep being queried on
+    // the channel that has them.
+    Result<RoutingConfig> reloaded = LoadRouting(flags);
+    Status status = reloaded.ok() ? (*router)->Reload(std::move(*reloaded)) : reloaded.status();
+    if (status.ok()) {
+      spdlog::info("channel configuration reloaded");
+    } else {
+      spdlog::error("channel configuration not reloaded, keeping the old one: {}",
+                    status.ToString());
+    }
+  }
+  spdlog::info("stopping");
   (*server)->Stop();
   engine.Stop();
   queue.Close();
@@ -113,6 +153,8 @@ void AddServeCommand(CLI::App& app) {
   serve->add_option("--io-threads", flags->io_threads, "HTTP I/O threads")->capture_default_str();
   serve->add_option("--supplier-url", flags->supplier_url, "Supplier channel base URL")
       ->capture_default_str();
+  serve->add_option("--channels", flags->channels_path,
+                    "Channel configuration file (JSON); replaces --supplier-url; reread on SIGHUP");
   serve->add_option("--workers", flags->workers, "Concurrent supplier attempts")
       ->check(CLI::Range(1, 4096))
       ->capture_default_str();

@@ -3,10 +3,10 @@
 
 namespace topup::cli {
 
-// Blocks SIGINT and SIGTERM in the calling thread and in every thread it starts afterwards.
+// Blocks SIGINT, SIGTERM and SIGHUP in the calling thread and in every thread it starts afterwards.
 // Call before starting threads.
 void BlockTerminationSignals();
-// Waits until SIGINT or SIGTERM arrives. REQUIRES: BlockTerminationSignals() was called.
-int WaitForTerminationSignal();
+// Waits until SIGINT, SIGTERM or SIGHUP arrives and returns its number. REQUIRES: BlockTerminationSignals() was called.
+int WaitForSignal();
 
 }  // namespace topup::cli

@@ -12,9 +12,9 @@ constexpr std::chrono::milliseconds kReceiveWait{200};
 
 }  // namespace
 
-Engine::Engine(Store* store, Queue* queue, SupplierChannel* channel, Clock* clock,
+Engine::Engine(Store* store, Queue* queue, ChannelRouter* router, Clock* clock,
                EngineOptions options)
-    : store_(store), queue_(queue), channel_(channel), clock_(clock), options_(std::move(options)) {
+    : store_(store), queue_(queue), router_(router), clock_(clock), options_(std::move(options)) {
   assert(!options_.owner.empty());
   assert(options_.worker_count > 0 && options_.lease_ms > 0);
 }
@@ -96,24 +96,66 @@ bool Engine::Apply(const Transition& transition, Order* order) {
   return true;
 }
 
+OrderPolicy Engine::PolicyFor(const RoutedChannel& channel) const {
+  OrderPolicy policy = options_.policy;
+  policy.attempt_timeout_ms = channel.config().attempt_timeout_ms;
+  policy.first_query_delay_ms = channel.config().query_interval_ms;
+  return policy;
+}
+
+namespace {
+
+CircuitBreaker::Outcome BreakerOutcome(SupplierOutcome outcome) {
+  switch (outcome) {
+    case SupplierOutcome::kSuccess:
+    case SupplierOutcome::kProcessing:
+      return CircuitBreaker::Outcome::kSuccess;
+    case SupplierOutcome::kUnknown:
+      return CircuitBreaker::Outcome::kTimeout;
+    default:
+      return CircuitBreaker::Outcome::kError;
+  }
+}
+
+}  // namespace
+
 void Engine::Advance(Order order) {
   assert(!IsFinal(order.status));
-  bool submitted = false;
-  SupplierAnswer answer;
   if (order.supplier_order_id.empty()) {
     // No live attempt: start one (durably, before anything is sent) or fail the order.
-    Transition start = PlanNextAttempt(order, options_.policy, channel_->name(), clock_->NowMs());
-    if (!Apply(start, &order) || IsFinal(order.status)) return;
+    Result<std::shared_ptr<RoutedChannel>> routed = router_->Admit(order, clock_->NowMs());
+    if (!routed.ok()) {
+      Apply(PlanWithoutChannel(order, options_.policy, routed.status(), clock_->NowMs()), &order);
+      return;
+    }
+    RoutedChannel& channel = **routed;
+    const OrderPolicy policy = PolicyFor(channel);
+    Transition start =
+        PlanNextAttempt(order, policy, channel.config().name, clock_->NowMs());
+    if (!Apply(start, &order) || IsFinal(order.status)) {
+      channel.Release();
+      return;
+    }
     counters_.submitted++;
-    answer = channel_->Submit(
+    SupplierAnswer answer = channel.channel().Submit(
         SubmitRequest{order.supplier_order_id, order.phone, order.face_value_yuan});
-    submitted = true;
-  } else {
-    // A live attempt, possibly sent by a worker that died: ask, never resend.
-    counters_.queried++;
-    answer = channel_->Query(order.supplier_order_id);
+    channel.Release();
+    channel.breaker().Record(BreakerOutcome(answer.outcome), clock_->NowMs());
+    Apply(PlanAfterAnswer(order, answer, /*submitted=*/true, policy, clock_->NowMs()), &order);
+    return;
   }
-  Apply(PlanAfterAnswer(order, answer, submitted, options_.policy, clock_->NowMs()), &order);
+  // A live attempt, possibly sent by a worker that died: ask, never resend.
+  std::shared_ptr<RoutedChannel> channel = router_->Find(order.channel);
+  SupplierAnswer answer{SupplierOutcome::kUnknown, "", "channel " + order.channel + " is not configured"};
+  if (channel != nullptr) {
+    counters_.queried++;
+    answer = channel->channel().Query(order.supplier_order_id);
+  } else {
+    spdlog::error("order {} has a live attempt on unconfigured channel {}", order.order_id,
+                  order.channel);
+  }
+  const OrderPolicy policy = channel ? PolicyFor(*channel) : options_.policy;
+  Apply(PlanAfterAnswer(order, answer, /*submitted=*/false, policy, clock_->NowMs()), &order);
 }
 
 void Engine::SweeperLoop() {

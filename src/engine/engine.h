@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "engine/channel_router.h"
 #include "engine/order_policy.h"
 #include "topup/clock.h"
 #include "topup/queue.h"
@@ -47,8 +48,7 @@ struct EngineCounters {
 class Engine {
  public:
   // The pointers must outlive the Engine.
-  Engine(Store* store, Queue* queue, SupplierChannel* channel, Clock* clock,
-         EngineOptions options);
+  Engine(Store* store, Queue* queue, ChannelRouter* router, Clock* clock, EngineOptions options);
   ~Engine();  // Stop()s
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
@@ -72,10 +72,12 @@ class Engine {
   bool Apply(const Transition& transition, Order* order);
   // Waits up to `duration_ms` or until Stop(). Returns false once stopping.
   bool SleepUnlessStopping(int64_t duration_ms);
+  // The policy with the channel's own timeouts.
+  OrderPolicy PolicyFor(const RoutedChannel& channel) const;
 
   Store* const store_;
   Queue* const queue_;
-  SupplierChannel* const channel_;
+  ChannelRouter* const router_;
   Clock* const clock_;
   const EngineOptions options_;
   EngineCounters counters_;

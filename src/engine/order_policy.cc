@@ -99,6 +99,16 @@ Transition PlanNextAttempt(const Order& order, const OrderPolicy& policy, const 
   return t;
 }
 
+Transition PlanWithoutChannel(const Order& order, const OrderPolicy& policy, const Status& why,
+                              int64_t now_ms) {
+  if (why.reason() == "no_channel") return Fail(order, why.message(), now_ms);
+  int64_t retry_at_ms = now_ms + policy.retry_delay_min_ms;
+  if (retry_at_ms + policy.attempt_timeout_ms > order.deadline_ms) {
+    return Fail(order, "no channel free before the deadline: " + why.message(), now_ms);
+  }
+  return Reschedule(order, order.status, policy.retry_delay_min_ms, "", "", now_ms);
+}
+
 Transition PlanAfterAnswer(const Order& order, const SupplierAnswer& answer, bool submitted,
                            const OrderPolicy& policy, int64_t now_ms) {
   const OrderStatus live = order.status;  // charging or unknown

@@ -36,6 +36,13 @@ struct OrderPolicy {
 Transition PlanNextAttempt(const Order& order, const OrderPolicy& policy, const std::string& channel,
                            int64_t now_ms);
 
+// For an order with no live attempt for which no channel could be admitted (`why` is
+// NotFound("no_channel") or Unavailable("channels_busy")): fail it if no channel serves it or no
+// attempt can finish before the deadline any more; otherwise look again shortly.
+// REQUIRES: !IsFinal(order.status) && order.supplier_order_id.empty().
+Transition PlanWithoutChannel(const Order& order, const OrderPolicy& policy, const Status& why,
+                              int64_t now_ms);
+
 // The transition that records `answer` to the live attempt of `order`. `submitted` says whether
 // the answer came from sending the attempt (true) or from querying it (false).
 // REQUIRES: !order.supplier_order_id.empty().

@@ -83,10 +83,8 @@ struct HttpClient::Impl {
     }
     beast::error_code connect_ec;
     stream.expires_at(deadline);
-    stream.async_connect(endpoints,
-                         [&connect_ec](beast::error_code ec, const tcp::endpoint&) {
-                           connect_ec = ec;
-                         });
+    stream.async_connect(
+        endpoints, [&connect_ec](beast::error_code ec, const tcp::endpoint&) { connect_ec = ec; });
     ioc.restart();
     ioc.run();
     if (connect_ec) {
@@ -118,8 +116,7 @@ HttpClient::HttpClient(std::string host, uint16_t port)
 HttpClient::~HttpClient() = default;
 
 Result<HttpResponse> HttpClient::Send(const std::string& method, const std::string& target,
-                                      const std::string& body,
-                                      std::chrono::milliseconds timeout) {
+                                      const std::string& body, std::chrono::milliseconds timeout) {
   Impl& s = *impl_;
   const Clock::time_point deadline = Clock::now() + timeout;
   if (s.connected && !s.KeptConnectionIsUsable()) s.Disconnect();
@@ -176,9 +173,9 @@ Result<HttpResponse> HttpClient::Send(const std::string& method, const std::stri
                                              " got no complete answer within " +
                                              std::to_string(timeout.count()) + " ms");
     }
-    return Unavailable("broken", method + " " + target + " to " + s.host_header +
-                                     ": connection failed after sending began: " +
-                                     read_ec.message());
+    return Unavailable("broken",
+                       method + " " + target + " to " + s.host_header +
+                           ": connection failed after sending began: " + read_ec.message());
   }
 
   bhttp::response<bhttp::string_body> message = parser.release();

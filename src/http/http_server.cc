@@ -90,8 +90,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   bhttp::response<bhttp::string_body> response_;
   unsigned request_version_ = 11;
-  bool keep_alive_ = false;          // what the current request asked for
-  bool awaiting_response_ = false;   // the handler holds a Responder for the current request
+  bool keep_alive_ = false;         // what the current request asked for
+  bool awaiting_response_ = false;  // the handler holds a Responder for the current request
   bool closed_ = false;
   size_t lingered_bytes_ = 0;
 };
@@ -125,9 +125,10 @@ class Responder::Impl {
     std::shared_ptr<Connection> connection = connection_.lock();
     if (connection == nullptr) return;  // already closed and released
     const net::any_io_executor strand = connection->strand();
-    net::post(strand, [connection = std::move(connection), response = std::move(response)]() mutable {
-      connection->Deliver(std::move(response));
-    });
+    net::post(strand,
+              [connection = std::move(connection), response = std::move(response)]() mutable {
+                connection->Deliver(std::move(response));
+              });
   }
 
   const std::weak_ptr<Connection> connection_;
@@ -237,10 +238,9 @@ class ServerImpl final : public HttpServer {
   // The accept loop: one accept (or retry timer) is pending at a time, so acceptor_ and
   // accept_retry_timer_ are touched by one handler at a time and need no strand.
   void Accept() {
-    acceptor_.async_accept(net::make_strand(ioc_),
-                           [this](beast::error_code ec, tcp::socket socket) {
-                             OnAccept(ec, std::move(socket));
-                           });
+    acceptor_.async_accept(
+        net::make_strand(ioc_),
+        [this](beast::error_code ec, tcp::socket socket) { OnAccept(ec, std::move(socket)); });
   }
 
   void OnAccept(beast::error_code ec, tcp::socket socket) {
@@ -275,9 +275,9 @@ class ServerImpl final : public HttpServer {
   net::steady_timer accept_retry_timer_;
   uint16_t port_ = 0;
 
-  std::mutex lifecycle_mu_;  // serializes Start() and Stop()
-  bool started_ = false;     // GUARDED_BY(lifecycle_mu_)
-  bool stopped_ = false;     // GUARDED_BY(lifecycle_mu_)
+  std::mutex lifecycle_mu_;           // serializes Start() and Stop()
+  bool started_ = false;              // GUARDED_BY(lifecycle_mu_)
+  bool stopped_ = false;              // GUARDED_BY(lifecycle_mu_)
   std::vector<std::thread> threads_;  // GUARDED_BY(lifecycle_mu_)
 
   std::mutex mu_;
@@ -289,8 +289,11 @@ std::string JsonError(std::string_view code, std::string_view message) {
   // Both strings are constants of this file: nothing to escape.
   std::string body;
   body.reserve(32 + code.size() + message.size());
-  body.append(R"({"code":")").append(code).append(R"(","message":")").append(message).append(
-      R"("})");
+  body.append(R"({"code":")")
+      .append(code)
+      .append(R"(","message":")")
+      .append(message)
+      .append(R"("})");
   return body;
 }
 
@@ -318,10 +321,9 @@ void Connection::ReadRequest() {
   parser_->body_limit(server_->options().body_limit_bytes);
   // Bounds both the idle time between requests and the time a request takes to arrive.
   stream_.expires_after(std::chrono::seconds(server_->options().idle_timeout_s));
-  bhttp::async_read(stream_, buffer_, *parser_,
-                    [self = shared_from_this()](beast::error_code ec, size_t bytes) {
-                      self->OnRead(ec, bytes);
-                    });
+  bhttp::async_read(
+      stream_, buffer_, *parser_,
+      [self = shared_from_this()](beast::error_code ec, size_t bytes) { self->OnRead(ec, bytes); });
 }
 
 void Connection::OnRead(beast::error_code ec, size_t /*bytes*/) {
@@ -341,7 +343,8 @@ void Connection::OnRead(beast::error_code ec, size_t /*bytes*/) {
     return;
   }
   // Parse errors get an answer; a connection that ends, times out or fails is just closed.
-  const bool parse_error = ec.category() == bhttp::make_error_code(bhttp::error::bad_method).category();
+  const bool parse_error =
+      ec.category() == bhttp::make_error_code(bhttp::error::bad_method).category();
   if (parse_error && ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message) {
     SendError(bhttp::status::bad_request, "bad_request", "malformed HTTP request");
     return;
@@ -370,8 +373,7 @@ void Connection::HandleRequest() {
   // (or dropping the Responder) is the handler's contract.
   stream_.expires_never();
   awaiting_response_ = true;
-  Responder respond(
-      std::make_shared<Responder::Impl>(weak_from_this(), server_->gate()));
+  Responder respond(std::make_shared<Responder::Impl>(weak_from_this(), server_->gate()));
   try {
     server_->Handle(std::move(request), std::move(respond));
   } catch (const std::exception&) {
@@ -398,8 +400,7 @@ void Connection::Deliver(std::optional<HttpResponse> response) {
   Write(keep_alive_);
 }
 
-void Connection::SendError(bhttp::status status, std::string_view code,
-                           std::string_view message) {
+void Connection::SendError(bhttp::status status, std::string_view code, std::string_view message) {
   response_.clear();
   response_.result(status);
   response_.version(11);
@@ -481,8 +482,8 @@ void Connection::CloseAfterStop() {
 Result<std::unique_ptr<HttpServer>> HttpServer::Listen(const HttpServerOptions& options,
                                                        HttpHandler handler) {
   if (options.io_threads < 1 || options.io_threads > kMaxIoThreads ||
-      options.body_limit_bytes == 0 || options.idle_timeout_s < 1 ||
-      options.max_connections == 0 || !handler) {
+      options.body_limit_bytes == 0 || options.idle_timeout_s < 1 || options.max_connections == 0 ||
+      !handler) {
     return InvalidArgument("bad_server_options",
                            "io_threads must be in [1, 256], body_limit_bytes, idle_timeout_s and "
                            "max_connections positive, and the handler set");

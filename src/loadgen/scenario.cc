@@ -12,7 +12,7 @@
 
 #include "core/validation.h"
 #include "http/http_client.h"
-#include "loadgen/child_process.h"
+#include "process/child_process.h"
 #include "store/sqlite/sqlite_store.h"
 #include "topup/clock.h"
 #include "topup/random.h"
@@ -155,12 +155,12 @@ Result<ScenarioReport> RunScenario(const ScenarioOptions& options) {
   std::vector<std::string> sim_args = {options.topup_binary, "sim", "--port", "0", "--seed",
                                        std::to_string(options.seed)};
   sim_args.insert(sim_args.end(), options.sim_flags.begin(), options.sim_flags.end());
-  Result<ChildProcess> sim = ChildProcess::Spawn(sim_args, log_path);
+  Result<process::ChildProcess> sim = process::ChildProcess::Spawn(sim_args, log_path);
   if (!sim.ok()) return sim.status();
   Result<uint16_t> sim_port = sim->WaitForListening(Ms(30'000));
   if (!sim_port.ok()) return sim_port.status();
 
-  Result<ChildProcess> server = ChildProcess::Spawn(ServeArgs(options, db_path, *sim_port, 0), log_path);
+  Result<process::ChildProcess> server = process::ChildProcess::Spawn(ServeArgs(options, db_path, *sim_port, 0), log_path);
   if (!server.ok()) return server.status();
   Result<uint16_t> port = server->WaitForListening(Ms(30'000));
   if (!port.ok()) return port.status();
@@ -186,7 +186,12 @@ Result<ScenarioReport> RunScenario(const ScenarioOptions& options) {
     load_threads.emplace_back([&, t] {
       std::unique_ptr<http::HttpClient> client;
       uint16_t client_port = 0;
-      for (int i = t; i < options.orders; i += options.connections) {
+      for (int i = t, k = 0; i < options.orders; i += options.connections, ++k) {
+        if (options.rate_limit_per_s > 0) {
+          std::this_thread::sleep_until(
+              start + std::chrono::duration_cast<SteadyClock::duration>(std::chrono::duration<double>(
+                          k * options.connections / options.rate_limit_per_s)));
+        }
         PlaceOrder(i, bodies[static_cast<size_t>(i)], load_deadline, client, client_port, state);
       }
     });
@@ -202,8 +207,8 @@ Result<ScenarioReport> RunScenario(const ScenarioOptions& options) {
       if (load_done) break;
       server->Stop(SIGKILL);
       report.server_kills++;
-      Result<ChildProcess> restarted =
-          ChildProcess::Spawn(ServeArgs(options, db_path, *sim_port, *port), log_path);
+      Result<process::ChildProcess> restarted =
+          process::ChildProcess::Spawn(ServeArgs(options, db_path, *sim_port, *port), log_path);
       if (!restarted.ok()) {
         killer_status = restarted.status();
         return;

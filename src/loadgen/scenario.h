@@ -20,6 +20,7 @@ struct ScenarioOptions {
   std::string work_dir;      // holds the database and the children's logs; must exist
   int orders = 3000;
   int connections = 16;          // concurrent keep-alive merchant connections
+  double rate_limit_per_s = 0;   // orders placed per second at most; 0: as fast as acknowledged
   int64_t deadline_s = 180;      // the promise under test
   std::vector<std::string> sim_flags;    // extra flags for `topup sim`
   std::vector<std::string> serve_flags;  // extra flags for `topup serve`

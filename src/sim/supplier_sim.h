@@ -43,8 +43,8 @@ struct SimOptions {
   double latency_p99_ms = 0;
   int64_t latency_max_ms = 60'000;
 
-  double fail_rate = 0;        // probability that an attempt fails
-  double blackhole_rate = 0;   // probability that a credited attempt is never answered
+  double fail_rate = 0;       // probability that an attempt fails
+  double blackhole_rate = 0;  // probability that a credited attempt is never answered
   int64_t blackhole_hold_ms = 30'000;
   double processing_rate = 0;  // probability that an answered attempt says "processing"
   int64_t processing_ms = 2'000;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cassert>
 #include <exception>
+#include <sys/resource.h>
 
 namespace topup::sqlite {
 
@@ -25,11 +26,18 @@ GroupCommitWriter::~GroupCommitWriter() {
   space_cv_.notify_all();
   thread_.join();
   assert(queue_.empty());
+  spdlog::debug("store: writer stopped after {} writes in {} transactions (largest {})", stats_.ops,
+                stats_.transactions, stats_.max_batch_ops);
 }
 
 GroupCommitStats GroupCommitWriter::stats() const {
   std::lock_guard<std::mutex> lock(mu_);
   return stats_;
+}
+
+size_t GroupCommitWriter::queued_ops() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return queue_.size();
 }
 
 Status GroupCommitWriter::Submit(PendingWrite& write) {
@@ -47,8 +55,17 @@ Status GroupCommitWriter::Submit(PendingWrite& write) {
     queue_.push_back(&write);
   }
   work_cv_.notify_one();
-  write.done.acquire();
+  std::unique_lock<std::mutex> lock(write.done_mu);
+  write.done_cv.wait(lock, [&write] { return write.done; });
   return write.status;
+}
+
+void GroupCommitWriter::Complete(PendingWrite& write) {
+  // Notifying under the lock keeps the caller from returning (and destroying `write`) between
+  // the store of `done` and the notify.
+  std::lock_guard<std::mutex> lock(write.done_mu);
+  write.done = true;
+  write.done_cv.notify_one();
 }
 
 void GroupCommitWriter::Loop() {
@@ -102,7 +119,7 @@ void GroupCommitWriter::FailBatch(std::span<PendingWrite*> batch, const Status& 
                 status.ToString());
   for (PendingWrite* write : batch) {
     write->status = status;
-    write->done.release();  // `write` may be gone after this
+    Complete(*write);  // `write` may be gone after this
   }
 }
 
@@ -116,14 +133,22 @@ void GroupCommitWriter::RunBatch(std::span<PendingWrite*> batch) {
     FailBatch(batch, status);
     return;
   }
+  auto t0 = std::chrono::steady_clock::now(); rusage r0; getrusage(RUSAGE_THREAD, &r0);
   for (PendingWrite* write : batch) {
     if (!RunOne(*write)) {
+      std::string cause = write->status.ok() ? "" : ": " + write->status.ToString();
       FailBatch(batch, Unavailable("store_unavailable",
-                                   "group transaction lost: " + write->status.ToString()));
+                                   "the group transaction was rolled back during a write" + cause));
       return;
     }
   }
+  auto t1 = std::chrono::steady_clock::now(); rusage r1; getrusage(RUSAGE_THREAD, &r1); static double cpu_s = 0, sys_s = 0; cpu_s += (r1.ru_utime.tv_sec - r0.ru_utime.tv_sec) + (r1.ru_utime.tv_usec - r0.ru_utime.tv_usec) * 1e-6; sys_s += (r1.ru_stime.tv_sec - r0.ru_stime.tv_sec) + (r1.ru_stime.tv_usec - r0.ru_stime.tv_usec) * 1e-6;
   status = connection_->Run("COMMIT");
+  auto t2 = std::chrono::steady_clock::now();
+  static double body_s = 0, commit_s = 0; static int n = 0; static long ops = 0;
+  body_s += std::chrono::duration<double>(t1 - t0).count();
+  commit_s += std::chrono::duration<double>(t2 - t1).count(); ops += batch.size();
+  if (++n % 100 == 0) spdlog::info("TMP batches={} ops={} body_us_per_op={:.1f} body_user_us_per_op={:.1f} body_sys_us_per_op={:.1f} commit_ms_per_batch={:.3f} total_s={:.2f}", n, ops, body_s * 1e6 / ops, cpu_s * 1e6 / ops, sys_s * 1e6 / ops, commit_s * 1000 / n, body_s + commit_s);
   if (!status.ok()) {
     FailBatch(batch, status);
     return;
@@ -135,7 +160,7 @@ void GroupCommitWriter::RunBatch(std::span<PendingWrite*> batch) {
     stats_.ops += static_cast<int64_t>(batch.size());
     stats_.max_batch_ops = std::max<int64_t>(stats_.max_batch_ops, batch.size());
   }
-  for (PendingWrite* write : batch) write->done.release();  // `write` may be gone after this
+  for (PendingWrite* write : batch) Complete(*write);  // `write` may be gone after this
 }
 
 }  // namespace topup::sqlite

@@ -10,7 +10,7 @@
 //
 // Threading: the write connection is used only by the writer thread, from construction until the
 // destructor has joined it. The queue of pending writes is guarded by mu_. A pending write lives
-// on its caller's stack; the writer may touch it only until it releases the write's semaphore.
+// on its caller's stack; the writer may touch it only until it completes it.
 #pragma once
 
 #include <chrono>
@@ -19,7 +19,6 @@
 #include <deque>
 #include <memory>
 #include <mutex>
-#include <semaphore>
 #include <span>
 #include <thread>
 #include <type_traits>
@@ -60,8 +59,12 @@ class GroupCommitWriter {
   // next group transaction and returns after that transaction ended. Returns the body's status if
   // the transaction committed: its writes are durable when that is OK, and rolled back when it is
   // not. If the transaction as a whole failed, returns that failure and none of the body's writes
-  // happened. Results the body computes for the caller must be written to the caller's variables,
-  // and are valid only when the returned status is OK.
+  // happened, with one caveat that no database escapes: when COMMIT itself fails with an I/O
+  // error, the transaction may still be found in the WAL when the file is next opened. A caller
+  // must therefore read Unavailable as "not known to have happened", which the store's idempotent
+  // accept and compare-and-set transitions make safe to retry. Results the body computes for the
+  // caller must be written to the caller's variables, and are valid only when the returned status
+  // is OK.
   // The body runs on another thread and must not block on anything but the connection.
   template <typename Body>
   Status Run(Body&& body) {
@@ -75,19 +78,28 @@ class GroupCommitWriter {
   }
 
   GroupCommitStats stats() const;
+  // Writes waiting for the writer thread (not counting the batch it is running).
+  size_t queued_ops() const;
 
  private:
+  // A caller's write, on the caller's stack. The caller sleeps on `done_cv` (a plain futex wait:
+  // std::binary_semaphore spins with sched_yield first, which on a small machine takes CPU from
+  // the writer thread that the waiters are waiting for).
   struct PendingWrite {
     void* body = nullptr;
     Status (*call)(void*, SqliteConnection&) = nullptr;
-    Status status;                  // written by the writer thread before `done` is released
-    std::binary_semaphore done{0};  // released by the writer thread once status is final
+    Status status;  // written by the writer thread before it sets `done`
+    std::mutex done_mu;
+    std::condition_variable done_cv;
+    bool done = false;  // guarded by done_mu
   };
 
   Status Submit(PendingWrite& write);
   void Loop();
   // Runs `batch` as one transaction and fills in every write's status. Runs on the writer thread.
   void RunBatch(std::span<PendingWrite*> batch);
+  // Hands `write` back to its caller, who may destroy it at once.
+  static void Complete(PendingWrite& write);
   // Runs one write inside its savepoint. Returns false if the enclosing transaction was lost
   // (SQLite rolled it back, or the savepoint could not be undone), true otherwise.
   bool RunOne(PendingWrite& write);

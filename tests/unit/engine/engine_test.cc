@@ -77,6 +77,31 @@ class FakeSupplier final : public SupplierChannel {
   int queries_ = 0;                                  // GUARDED_BY(mu_)
 };
 
+// Lets a router own a channel that the test keeps looking at.
+class BorrowedChannel final : public SupplierChannel {
+ public:
+  explicit BorrowedChannel(SupplierChannel* target) : target_(target) {}
+  const std::string& name() const override { return target_->name(); }
+  SupplierAnswer Submit(const SubmitRequest& request) override { return target_->Submit(request); }
+  SupplierAnswer Query(std::string_view id) override { return target_->Query(id); }
+
+ private:
+  SupplierChannel* target_;
+};
+
+std::unique_ptr<ChannelRouter> RouterFor(SupplierChannel* channel, Random* random) {
+  RoutingConfig config;
+  config.channels.push_back(ChannelConfig{.name = channel->name(), .base_url = "unused"});
+  auto router = ChannelRouter::Create(
+      config,
+      [channel](const ChannelConfig&) -> Result<std::unique_ptr<SupplierChannel>> {
+        return std::unique_ptr<SupplierChannel>(new BorrowedChannel(channel));
+      },
+      random);
+  EXPECT_TRUE(router.ok());
+  return std::move(*router);
+}
+
 class EngineTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -164,6 +189,7 @@ class EngineTest : public ::testing::Test {
   }
 
   std::filesystem::path dir_;
+  SeededRandom random_{99};
   FakeClock clock_;
   std::unique_ptr<Store> store_;
 };
@@ -171,7 +197,8 @@ class EngineTest : public ::testing::Test {
 TEST_F(EngineTest, HappyPathSucceedsEveryOrderOnce) {
   EmbeddedQueue queue;
   FakeSupplier supplier(1, {});
-  Engine engine(store_.get(), &queue, &supplier, &clock_, Options());
+  auto router = RouterFor(&supplier, &random_);
+  Engine engine(store_.get(), &queue, router.get(), &clock_, Options());
   engine.Start();
   auto ids = AcceptOrders(200, &queue);
   ASSERT_TRUE(WaitAllFinal(std::chrono::seconds(60)));
@@ -184,7 +211,8 @@ TEST_F(EngineTest, FaultsNeverCreditTwiceAndEveryOrderEnds) {
   EmbeddedQueue queue;
   FakeSupplier supplier(7, {.fail = 0.2, .processing = 0.2, .unknown_after_credit = 0.1,
                             .not_sent = 0.05});
-  Engine engine(store_.get(), &queue, &supplier, &clock_, Options());
+  auto router = RouterFor(&supplier, &random_);
+  Engine engine(store_.get(), &queue, router.get(), &clock_, Options());
   engine.Start();
   auto ids = AcceptOrders(300, &queue);
   ASSERT_TRUE(WaitAllFinal(std::chrono::seconds(90)));
@@ -196,7 +224,8 @@ TEST_F(EngineTest, LostQueueMessagesAreSweptFromTheStore) {
   EmbeddedQueue queue;
   EmbeddedQueue black_hole;  // the ids go here and are never read
   FakeSupplier supplier(3, {});
-  Engine engine(store_.get(), &queue, &supplier, &clock_, Options());
+  auto router = RouterFor(&supplier, &random_);
+  Engine engine(store_.get(), &queue, router.get(), &clock_, Options());
   engine.Start();
   auto ids = AcceptOrders(50, &black_hole);
   ASSERT_TRUE(WaitAllFinal(std::chrono::seconds(60)));  // the fake clock passes redeliver_after
@@ -217,7 +246,8 @@ TEST_F(EngineTest, AnAttemptLeftByADeadWorkerIsQueriedNotResent) {
   ASSERT_TRUE(*store_->ApplyTransition(start));
   supplier.Submit({start.supplier_order_id, "13800138000", 50});
 
-  Engine engine(store_.get(), &queue, &supplier, &clock_, Options());
+  auto router = RouterFor(&supplier, &random_);
+  Engine engine(store_.get(), &queue, router.get(), &clock_, Options());
   engine.Start();
   ASSERT_TRUE(WaitAllFinal(std::chrono::seconds(60)));  // once the dead worker's lease lapses
   engine.Stop();
@@ -236,7 +266,8 @@ TEST_F(EngineTest, AnAttemptThatNeverArrivedIsReplacedAfterTheGracePeriod) {
   // The worker recorded attempt 1 and died before sending it.
   ASSERT_TRUE(*store_->ApplyTransition(PlanNextAttempt((*claimed)[0], OrderPolicy{}, "fake", clock_.NowMs())));
 
-  Engine engine(store_.get(), &queue, &supplier, &clock_, Options());
+  auto router = RouterFor(&supplier, &random_);
+  Engine engine(store_.get(), &queue, router.get(), &clock_, Options());
   engine.Start();
   ASSERT_TRUE(WaitAllFinal(std::chrono::seconds(60)));
   engine.Stop();
@@ -249,7 +280,8 @@ TEST_F(EngineTest, AnAttemptThatNeverArrivedIsReplacedAfterTheGracePeriod) {
 TEST_F(EngineTest, OrdersPastTheirDeadlineFailAndAreRefunded) {
   EmbeddedQueue queue;
   FakeSupplier supplier(8, {.fail = 1.0});
-  Engine engine(store_.get(), &queue, &supplier, &clock_, Options());
+  auto router = RouterFor(&supplier, &random_);
+  Engine engine(store_.get(), &queue, router.get(), &clock_, Options());
   engine.Start();
   auto ids = AcceptOrders(20, &queue);
   ASSERT_TRUE(WaitAllFinal(std::chrono::seconds(60)));

@@ -1,8 +1,11 @@
-#include "loadgen/child_process.h"
+#include "process/child_process.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -11,12 +14,51 @@
 #include <cstring>
 #include <thread>
 
-namespace topup::loadgen {
+namespace topup::process {
 
 std::string SelfExecutablePath() {
   char buffer[PATH_MAX];
   ssize_t length = readlink("/proc/self/exe", buffer, sizeof(buffer) - 1);
   return length > 0 ? std::string(buffer, static_cast<size_t>(length)) : std::string();
+}
+
+namespace {
+
+sockaddr_in Loopback(uint16_t port) {
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(port);
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  return address;
+}
+
+}  // namespace
+
+Result<uint16_t> PickFreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Unavailable("no_socket", strerror(errno));
+  sockaddr_in address = Loopback(0);
+  socklen_t length = sizeof(address);
+  bool ok = bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0 &&
+            getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0;
+  close(fd);
+  if (!ok) return Unavailable("no_free_port", strerror(errno));
+  return ntohs(address.sin_port);
+}
+
+Status WaitForTcpPort(uint16_t port, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return Unavailable("no_socket", strerror(errno));
+    sockaddr_in address = Loopback(port);
+    bool connected = connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
+    close(fd);
+    if (connected) return Status::Ok();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return DeadlineExceeded("port_not_open",
+                          "nothing accepted connections on port " + std::to_string(port));
 }
 
 Result<ChildProcess> ChildProcess::Spawn(const std::vector<std::string>& argv,
@@ -42,7 +84,7 @@ Result<ChildProcess> ChildProcess::Spawn(const std::vector<std::string>& argv,
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
-    execv(args[0], args.data());
+    execvp(args[0], args.data());
     _exit(127);
   }
   close(pipe_fds[1]);
@@ -127,4 +169,4 @@ int ChildProcess::Stop(int signal_number, std::chrono::milliseconds timeout) {
   return wait_status;
 }
 
-}  // namespace topup::loadgen
+}  // namespace topup::process

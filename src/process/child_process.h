@@ -11,11 +11,11 @@
 
 #include "topup/status.h"
 
-namespace topup::loadgen {
+namespace topup::process {
 
 class ChildProcess {
  public:
-  // Starts argv[0] with argv. Its stdout is read by WaitForListening; its stderr is appended to
+  // Starts argv[0] (a path, or a name looked up in PATH) with argv. Its stdout is read by WaitForListening; its stderr is appended to
   // stderr_path (so a chatty child cannot block on a full pipe nor flood the parent's terminal).
   static Result<ChildProcess> Spawn(const std::vector<std::string>& argv,
                                     const std::string& stderr_path);
@@ -43,4 +43,11 @@ class ChildProcess {
 // The path of the running executable.
 std::string SelfExecutablePath();
 
-}  // namespace topup::loadgen
+// A TCP port on 127.0.0.1 that was free a moment ago (bound with port 0, then released).
+Result<uint16_t> PickFreePort();
+
+// Waits until something accepts TCP connections on 127.0.0.1:port. DeadlineExceeded after
+// `timeout`.
+Status WaitForTcpPort(uint16_t port, std::chrono::milliseconds timeout);
+
+}  // namespace topup::process

@@ -1,0 +1,93 @@
+// topup sim: the supplier simulator, serving supplier protocol v1 until SIGINT or SIGTERM.
+#include <iostream>
+#include <memory>
+
+#include "cli/commands.h"
+#include "cli/signals.h"
+#include "sim/supplier_sim.h"
+
+namespace topup::cli {
+namespace {
+
+struct SimFlags {
+  sim::SimOptions options;
+  bool no_dedup = false;
+};
+
+int RunSim(const SimFlags& flags) {
+  BlockTerminationSignals();  // before the simulator starts its I/O threads
+  sim::SimOptions options = flags.options;
+  options.dedup = !flags.no_dedup;
+  Result<std::unique_ptr<sim::SupplierSim>> sim = sim::SupplierSim::Start(options);
+  if (!sim.ok()) {
+    std::cerr << "topup sim: " << sim.status().ToString() << "\n";
+    return 1;
+  }
+  std::cout << "listening on " << options.address << ":" << (*sim)->port() << std::endl;
+  WaitForSignal();
+  (*sim)->Stop();
+  const sim::SimStats stats = (*sim)->Stats();
+  std::cerr << "topup sim: stopped; received " << stats.received << ", credited " << stats.credited
+            << ", failed " << stats.failed << ", blackholed " << stats.blackholed << ", duplicates "
+            << stats.duplicates << ", queries " << stats.queries << "\n";
+  return 0;
+}
+
+}  // namespace
+
+void AddSimCommand(CLI::App& app) {
+  auto flags = std::make_shared<SimFlags>();
+  sim::SimOptions& o = flags->options;
+  CLI::App* sim = app.add_subcommand("sim", "Run the supplier simulator (supplier protocol v1)");
+  sim->add_option("--listen", o.address, "Address to listen on")->capture_default_str();
+  sim->add_option("--port", o.port, "Port (0 picks a free one and prints it)")
+      ->capture_default_str();
+  sim->add_option("--io-threads", o.io_threads, "HTTP I/O threads")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  sim->add_option("--seed", o.seed, "Seed of every random decision")->capture_default_str();
+  sim->add_option("--latency-median-ms", o.latency_median_ms,
+                  "Median answer latency (lognormal; 0 with p99 0: no delay)")
+      ->check(CLI::Range(0.0, 600'000.0))
+      ->capture_default_str();
+  sim->add_option("--latency-p99-ms", o.latency_p99_ms, "99th percentile of the answer latency")
+      ->check(CLI::Range(0.0, 600'000.0))
+      ->capture_default_str();
+  sim->add_option("--latency-max-ms", o.latency_max_ms, "Cap on one latency draw")
+      ->check(CLI::Range(int64_t{0}, int64_t{600'000}))
+      ->capture_default_str();
+  sim->add_option("--fail-rate", o.fail_rate, "Probability that an attempt fails")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  sim->add_option("--blackhole-rate", o.blackhole_rate,
+                  "Probability that a credited attempt is never answered")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  sim->add_option("--blackhole-hold-ms", o.blackhole_hold_ms,
+                  "How long an unanswered request is held before its connection is closed")
+      ->check(CLI::Range(int64_t{0}, int64_t{3'600'000}))
+      ->capture_default_str();
+  sim->add_option("--processing-rate", o.processing_rate,
+                  "Probability that an answered attempt says processing")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  sim->add_option("--processing-ms", o.processing_ms,
+                  "How long after arrival a processing attempt's outcome shows on /query")
+      ->check(CLI::Range(int64_t{0}, int64_t{3'600'000}))
+      ->capture_default_str();
+  sim->add_option("--query-lag-ms", o.query_lag_ms,
+                  "Queries for attempts younger than this answer not_found")
+      ->check(CLI::Range(int64_t{0}, int64_t{3'600'000}))
+      ->capture_default_str();
+  sim->add_flag("--no-dedup", flags->no_dedup,
+                "Treat every POST as a new attempt, even with a supplier_order_id seen before");
+  sim->add_option("--credits-file", o.credits_file, "Append one JSON line per credit to this file");
+  sim->add_option("--max-attempts", o.max_attempts, "Attempts remembered at most")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  sim->callback([flags] {
+    if (int code = RunSim(*flags); code != 0) throw CLI::RuntimeError(code);
+  });
+}
+
+}  // namespace topup::cli

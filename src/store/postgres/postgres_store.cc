@@ -1,0 +1,830 @@
+#include "store/postgres/postgres_store.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cassert>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+
+#include "store/postgres/connection_pool.h"
+#include "store/postgres/pg_connection.h"
+#include "store/postgres/schema.h"
+#include "store/postgres/validation.h"
+
+namespace topup {
+namespace {
+
+using postgres::ConnectionPool;
+using postgres::IsStorableText;
+using postgres::kMaxAuditProblems;
+using postgres::kMaxBalanceFen;
+using postgres::kMaxPageRows;
+using postgres::kMaxTextBytes;
+using postgres::Params;
+using postgres::PgResult;
+using postgres::Query;
+
+// Tries per call when PostgreSQL aborts a statement for a deadlock or a serialization failure.
+constexpr int kMaxAttempts = 5;
+
+// The columns of an order, in the order ReadOrder expects.
+constexpr std::string_view kOrderColumns =
+    "order_id, merchant_id, merchant_order_id, phone, carrier, face_value_yuan, price_fen, "
+    "notify_url, status, attempt_count, supplier_order_id, attempt_sent_ms, channel, "
+    "supplier_ref, fail_reason, created_ms, deadline_ms, updated_ms, finished_ms, next_check_ms, "
+    "lease_owner, lease_expires_ms";
+
+// Reads the order whose columns start at `first` in `row`.
+Order ReadOrder(const PgResult& result, int row, int first = 0) {
+  Order order;
+  order.order_id = result.Text(row, first + 0);
+  order.merchant_id = result.Text(row, first + 1);
+  order.merchant_order_id = result.Text(row, first + 2);
+  order.phone = result.Text(row, first + 3);
+  order.carrier = static_cast<Carrier>(result.Int(row, first + 4));
+  order.face_value_yuan = static_cast<int32_t>(result.Int(row, first + 5));
+  order.price_fen = result.Int(row, first + 6);
+  order.notify_url = result.Text(row, first + 7);
+  order.status = static_cast<OrderStatus>(result.Int(row, first + 8));
+  order.attempt_count = static_cast<int32_t>(result.Int(row, first + 9));
+  order.supplier_order_id = result.Text(row, first + 10);
+  order.attempt_sent_ms = result.Int(row, first + 11);
+  order.channel = result.Text(row, first + 12);
+  order.supplier_ref = result.Text(row, first + 13);
+  order.fail_reason = result.Text(row, first + 14);
+  order.created_ms = result.Int(row, first + 15);
+  order.deadline_ms = result.Int(row, first + 16);
+  order.updated_ms = result.Int(row, first + 17);
+  order.finished_ms = result.Int(row, first + 18);
+  order.next_check_ms = result.Int(row, first + 19);
+  order.lease_owner = result.Text(row, first + 20);
+  order.lease_expires_ms = result.Int(row, first + 21);
+  return order;
+}
+
+std::string WithOrderColumns(std::string_view before, std::string_view after) {
+  std::string sql(before);
+  sql += kOrderColumns;
+  sql += after;
+  return sql;
+}
+
+int StatusInt(OrderStatus status) { return static_cast<int>(status); }
+
+// Every statement of the store. Parameters are cast where PostgreSQL cannot infer their type
+// (select lists, CASE), and the same way at every use.
+struct Statements {
+  Query create_merchant{"topup_create_merchant",
+                        "INSERT INTO merchants (merchant_id, name, balance_fen, created_ms) "
+                        "VALUES ($1, $2, 0, $3) ON CONFLICT (merchant_id) DO NOTHING RETURNING 1"};
+
+  // Credits the merchant unless that would pass the balance limit; the second column tells an
+  // unknown merchant from one at its limit.
+  Query fund_merchant{
+      "topup_fund_merchant",
+      "WITH credit AS ("
+      "  UPDATE merchants SET balance_fen = balance_fen + $2::bigint"
+      "  WHERE merchant_id = $1::text AND balance_fen + $2::bigint <= $5::bigint"
+      "  RETURNING balance_fen),"
+      " entry AS ("
+      "  INSERT INTO ledger (merchant_id, order_id, kind, amount_fen, balance_after_fen,"
+      "   created_ms, note)"
+      "  SELECT $1::text, NULL, 0, $2::bigint, balance_fen, $3::bigint, $4::text FROM credit)"
+      " SELECT (SELECT balance_fen FROM credit),"
+      "  EXISTS (SELECT 1 FROM merchants WHERE merchant_id = $1::text)"};
+
+  Query get_merchant{"topup_get_merchant",
+                     "SELECT merchant_id, name, balance_fen, created_ms FROM merchants "
+                     "WHERE merchant_id = $1"};
+
+  // No row: no such merchant. One row of NULLs: a merchant with no entries in the page.
+  Query list_ledger{
+      "topup_list_ledger",
+      "SELECT l.entry_id, l.merchant_id, coalesce(l.order_id, ''), l.kind, l.amount_fen,"
+      " l.balance_after_fen, l.created_ms, l.note"
+      " FROM merchants m LEFT JOIN LATERAL ("
+      "  SELECT * FROM ledger WHERE ledger.merchant_id = m.merchant_id AND entry_id > $2::bigint"
+      "  ORDER BY entry_id LIMIT $3::bigint) l ON true"
+      " WHERE m.merchant_id = $1::text ORDER BY l.entry_id"};
+
+  Query audit_merchants{
+      "topup_audit_merchants",
+      "WITH l AS (SELECT merchant_id, sum(amount_fen)::bigint AS total,"
+      "  sum(CASE WHEN kind = 0 THEN amount_fen ELSE 0 END)::bigint AS funded,"
+      "  sum(CASE WHEN kind = 1 THEN -amount_fen ELSE 0 END)::bigint AS debited,"
+      "  sum(CASE WHEN kind = 2 THEN amount_fen ELSE 0 END)::bigint AS refunded"
+      "  FROM ledger GROUP BY merchant_id),"
+      " o AS (SELECT merchant_id, sum(price_fen)::bigint AS kept FROM orders WHERE status <> 4"
+      "  GROUP BY merchant_id)"
+      " SELECT m.merchant_id, m.balance_fen, coalesce(l.total, 0), coalesce(l.funded, 0),"
+      "  coalesce(l.debited, 0), coalesce(l.refunded, 0), coalesce(o.kept, 0)"
+      " FROM merchants m LEFT JOIN l USING (merchant_id) LEFT JOIN o USING (merchant_id)"
+      " ORDER BY m.merchant_id"};
+
+  Query audit_orders{
+      "topup_audit_orders",
+      "WITH d AS (SELECT order_id, count(*) AS n, sum(amount_fen)::bigint AS amount,"
+      "  max(merchant_id) AS merchant_id FROM ledger WHERE kind = 1 GROUP BY order_id),"
+      " r AS (SELECT order_id, count(*) AS n, sum(amount_fen)::bigint AS amount,"
+      "  max(merchant_id) AS merchant_id FROM ledger WHERE kind = 2 GROUP BY order_id)"
+      " SELECT o.order_id, o.status, o.price_fen, coalesce(d.n, 0), coalesce(d.amount, 0),"
+      "  coalesce(r.n, 0), coalesce(r.amount, 0)"
+      " FROM orders o LEFT JOIN d USING (order_id) LEFT JOIN r USING (order_id)"
+      " WHERE coalesce(d.n, 0) <> 1 OR coalesce(d.amount, 0) <> -o.price_fen"
+      "  OR d.merchant_id <> o.merchant_id OR r.merchant_id <> o.merchant_id"
+      "  OR coalesce(r.n, 0) <> (CASE WHEN o.status = 4 THEN 1 ELSE 0 END)"
+      "  OR coalesce(r.amount, 0) <> (CASE WHEN o.status = 4 THEN o.price_fen ELSE 0 END)"
+      " ORDER BY o.order_id"};
+
+  Query audit_running{
+      "topup_audit_running",
+      "SELECT entry_id, merchant_id, balance_after_fen, running FROM ("
+      " SELECT entry_id, merchant_id, balance_after_fen,"
+      "  (sum(amount_fen) OVER (PARTITION BY merchant_id ORDER BY entry_id))::bigint AS running"
+      " FROM ledger) s WHERE running <> balance_after_fen ORDER BY entry_id"};
+
+  // AcceptOrder in one statement, hence one transaction and one round trip:
+  //  - existing: an earlier order with this merchant order id, as of the statement's snapshot;
+  //  - debit: only if there is none, and only if the balance covers the price (re-checked on the
+  //    newest row version after waiting for a concurrent debit's lock);
+  //  - created: the order, only if debited; ON CONFLICT DO NOTHING when an identical request
+  //    committed after our snapshot;
+  //  - the ledger row is inserted from the debit, not from `created`: if `created` lost that race,
+  //    the ledger row's foreign key to the order fails at the end of the statement, which rolls
+  //    back the debit too. AcceptOrder then runs the statement again and finds the winner.
+  // Result: created count, merchant known, then the existing order's columns (NULL if none).
+  Query accept_order{
+      "topup_accept_order",
+      WithOrderColumns(
+          "WITH existing AS (SELECT ",
+          " FROM orders WHERE merchant_id = $2::text AND merchant_order_id = $3::text),"
+          " debit AS ("
+          "  UPDATE merchants SET balance_fen = balance_fen - $7::bigint"
+          "  WHERE merchant_id = $2::text AND balance_fen >= $7::bigint"
+          "  AND NOT EXISTS (SELECT 1 FROM existing)"
+          "  RETURNING balance_fen),"
+          " created AS (INSERT INTO orders (") +
+          WithOrderColumns(
+              "",
+              ") SELECT $1::text, $2::text, $3::text, $4::text, $5::integer, $6::integer,"
+              "  $7::bigint, $8::text, 0, 0, '', $9::bigint, $10::text, $11::text, $12::text,"
+              "  $13::bigint, $14::bigint, $15::bigint, 0, $16::bigint, $17::text, $18::bigint"
+              "  FROM debit"
+              "  ON CONFLICT (merchant_id, merchant_order_id) DO NOTHING"
+              "  RETURNING order_id),"
+              " debit_entry AS ("
+              "  INSERT INTO ledger (merchant_id, order_id, kind, amount_fen, balance_after_fen,"
+              "   created_ms, note)"
+              "  SELECT $2::text, $1::text, 1, -$7::bigint, balance_fen, $13::bigint, '' FROM "
+              "debit),"
+              " accepted_event AS ("
+              "  INSERT INTO order_events (order_id, at_ms, kind, from_status, to_status,"
+              "   attempt_no, detail)"
+              "  SELECT order_id, $13::bigint, 'accepted', 0, 0, 0, '' FROM created)"
+              " SELECT (SELECT count(*) FROM created),"
+              "  EXISTS (SELECT 1 FROM merchants WHERE merchant_id = $2::text), e.*"
+              " FROM (VALUES (0)) AS one (x) LEFT JOIN existing e ON true")};
+
+  Query get_order{"topup_get_order",
+                  WithOrderColumns("SELECT ", " FROM orders WHERE order_id = $1")};
+  Query find_order{
+      "topup_find_order",
+      WithOrderColumns("SELECT ",
+                       " FROM orders WHERE merchant_id = $1 AND merchant_order_id = $2")};
+  Query list_orders{
+      "topup_list_orders",
+      WithOrderColumns(
+          "SELECT ", " FROM orders WHERE order_id > $1::text ORDER BY order_id LIMIT $2::bigint")};
+  Query list_events{"topup_list_events",
+                    "SELECT event_id, order_id, at_ms, kind, from_status, to_status, attempt_no,"
+                    " detail FROM order_events WHERE order_id = $1::text"
+                    " ORDER BY event_id LIMIT $2::bigint"};
+  Query count_orders{"topup_count_orders", "SELECT status, count(*) FROM orders GROUP BY status"};
+
+  // A lapsed lease may be taken by anyone; a live one only by its holder, who renews it.
+  Query claim_orders{
+      "topup_claim_orders",
+      WithOrderColumns("UPDATE orders SET lease_owner = $2::text, lease_expires_ms = $3::bigint"
+                       " WHERE order_id = ANY ($1::text[]) AND status IN (0, 1, 2)"
+                       " AND (lease_expires_ms <= $4::bigint OR lease_owner = $2::text)"
+                       " RETURNING ",
+                       "")};
+  Query renew_leases{"topup_renew_leases",
+                     "UPDATE orders SET lease_expires_ms = $3::bigint"
+                     " WHERE order_id = ANY ($1::text[]) AND lease_owner = $2::text"
+                     " AND status IN (0, 1, 2)"};
+
+  // The compare-and-set is the WHERE clause of the UPDATE: the row moves only if it is still in
+  // the (status, attempt_count) the caller last saw, re-checked on the newest row version once
+  // any concurrent writer's lock is released, so of two racing workers exactly one moves it. The
+  // event, the refund and its ledger row hang off the UPDATE's RETURNING, so they are written iff
+  // it applied, in the same transaction. $15 refuses to fail an order whose attempt is live.
+  // Result: rows moved (0 or 1), merchants refunded (0 or 1).
+  Query apply_transition{
+      "topup_apply_transition",
+      "WITH moved AS ("
+      "  UPDATE orders SET"
+      "   status = $4::integer,"
+      "   attempt_count = attempt_count + CASE WHEN $5::integer = 1 THEN 1 ELSE 0 END,"
+      "   supplier_order_id = CASE $5::integer WHEN 0 THEN supplier_order_id"
+      "    WHEN 1 THEN $6::text ELSE '' END,"
+      "   attempt_sent_ms = CASE $5::integer WHEN 0 THEN attempt_sent_ms"
+      "    WHEN 1 THEN $8::bigint ELSE 0 END,"
+      "   channel = CASE WHEN $5::integer = 1 THEN $7::text ELSE channel END,"
+      "   supplier_ref = CASE WHEN $9::text <> '' THEN $9::text ELSE supplier_ref END,"
+      "   fail_reason = CASE WHEN $4::integer = 4 THEN $10::text ELSE fail_reason END,"
+      "   finished_ms = CASE WHEN $4::integer IN (3, 4) THEN $8::bigint ELSE finished_ms END,"
+      "   updated_ms = $8::bigint,"
+      "   next_check_ms = $11::bigint,"
+      "   lease_owner = CASE WHEN $12::boolean THEN '' ELSE lease_owner END,"
+      "   lease_expires_ms = CASE WHEN $12::boolean THEN 0 ELSE lease_expires_ms END"
+      "  WHERE order_id = $1::text AND status = $2::integer AND attempt_count = $3::integer"
+      "   AND NOT ($15::boolean AND supplier_order_id <> '')"
+      "  RETURNING merchant_id, price_fen, attempt_count),"
+      " event AS ("
+      "  INSERT INTO order_events (order_id, at_ms, kind, from_status, to_status, attempt_no,"
+      "   detail)"
+      "  SELECT $1::text, $8::bigint, $13::text, $2::integer, $4::integer, attempt_count,"
+      "   $14::text FROM moved WHERE $13::text <> ''),"
+      " refund AS ("
+      "  UPDATE merchants SET balance_fen = merchants.balance_fen + moved.price_fen FROM moved"
+      "  WHERE merchants.merchant_id = moved.merchant_id AND $4::integer = 4"
+      "  RETURNING merchants.merchant_id, merchants.balance_fen, moved.price_fen),"
+      " refund_entry AS ("
+      "  INSERT INTO ledger (merchant_id, order_id, kind, amount_fen, balance_after_fen,"
+      "   created_ms, note)"
+      "  SELECT merchant_id, $1::text, 2, price_fen, balance_fen, $8::bigint, $10::text"
+      "  FROM refund)"
+      " SELECT (SELECT count(*) FROM moved), (SELECT count(*) FROM refund)"};
+  Query live_attempt{"topup_live_attempt",
+                     "SELECT supplier_order_id FROM orders"
+                     " WHERE order_id = $1::text AND status = $2::integer"
+                     " AND attempt_count = $3::integer"};
+
+  // FOR UPDATE SKIP LOCKED: a sweeper never waits for another's rows, and a row another sweeper
+  // took and committed after our snapshot is re-checked on its newest version, whose
+  // next_check_ms is no longer due, so no order is handed out twice within redeliver_after_ms.
+  // "status IN (0, 1, 2)" matches the orders_due partial index.
+  Query take_due{"topup_take_due",
+                 "WITH due AS ("
+                 "  SELECT order_id FROM orders"
+                 "  WHERE status IN (0, 1, 2) AND next_check_ms <= $1::bigint"
+                 "  AND lease_expires_ms <= $1::bigint"
+                 "  ORDER BY next_check_ms LIMIT $2::bigint"
+                 "  FOR UPDATE SKIP LOCKED)"
+                 " UPDATE orders SET next_check_ms = $1::bigint + $3::bigint FROM due"
+                 " WHERE orders.order_id = due.order_id"
+                 " RETURNING orders.order_id"};
+};
+
+const Statements& Sql() {
+  static const Statements statements;
+  return statements;
+}
+
+bool IsRetryable(const PgResult& result) {
+  const std::string state = result.sqlstate();
+  return state == "40001" || state == "40P01";
+}
+
+class PostgresStore final : public Store {
+ public:
+  explicit PostgresStore(std::unique_ptr<ConnectionPool> pool) : pool_(std::move(pool)) {}
+
+  Status CreateMerchant(const std::string& merchant_id, const std::string& name,
+                        int64_t now_ms) override;
+  Result<int64_t> FundMerchant(const std::string& merchant_id, int64_t amount_fen,
+                               const std::string& note, int64_t now_ms) override;
+  Result<Merchant> GetMerchant(const std::string& merchant_id) override;
+  Result<std::vector<LedgerEntry>> ListLedger(const std::string& merchant_id,
+                                              int64_t after_entry_id, size_t limit) override;
+  Result<LedgerAudit> AuditLedger() override;
+
+  Result<AcceptResult> AcceptOrder(const Order& order) override;
+  Result<Order> GetOrder(const std::string& order_id) override;
+  Result<Order> FindOrderByMerchantOrderId(const std::string& merchant_id,
+                                           const std::string& merchant_order_id) override;
+  Result<std::vector<Order>> ListOrders(const std::string& after_order_id, size_t limit) override;
+  Result<std::vector<OrderEvent>> ListEvents(const std::string& order_id) override;
+  Result<OrderCounts> CountOrders() override;
+
+  Result<std::vector<Order>> ClaimOrders(std::span<const std::string> order_ids,
+                                         const std::string& owner, int64_t now_ms,
+                                         int64_t lease_ms) override;
+  Status RenewLeases(std::span<const std::string> order_ids, const std::string& owner,
+                     int64_t now_ms, int64_t lease_ms) override;
+  Result<bool> ApplyTransition(const Transition& transition) override;
+  Result<std::vector<std::string>> TakeDueOrders(int64_t now_ms, size_t limit,
+                                                 int64_t redeliver_after_ms) override;
+
+ private:
+  // Runs `query` on a pooled connection. Deadlocks and serialization failures are retried:
+  // PostgreSQL rolled the whole statement back, so running it again cannot apply anything twice.
+  // Any other failed statement is returned as it is, for the caller to look at.
+  Result<PgResult> RunRaw(const Query& query, const Params& params);
+  // Like RunRaw, with a failed statement turned into its Status.
+  Result<PgResult> Run(const Query& query, const Params& params);
+  // The single order selected by `query`, or NotFound("order_not_found").
+  Result<Order> ReadOneOrder(const Query& query, const Params& params);
+
+  std::unique_ptr<ConnectionPool> pool_;
+};
+
+Result<PgResult> PostgresStore::RunRaw(const Query& query, const Params& params) {
+  for (int attempt = 1;; ++attempt) {
+    Result<ConnectionPool::Lease> connection = pool_->Acquire();
+    if (!connection.ok()) return connection.status();
+    PgResult result = (*connection)->Execute(query, params);
+    if (result.ok() || !IsRetryable(result) || attempt >= kMaxAttempts) return result;
+    spdlog::debug("store: retrying {} after {}", query.name, result.message());
+  }
+}
+
+Result<PgResult> PostgresStore::Run(const Query& query, const Params& params) {
+  Result<PgResult> result = RunRaw(query, params);
+  if (result.ok() && !result->ok()) return result->ToStatus();
+  return result;
+}
+
+Result<Order> PostgresStore::ReadOneOrder(const Query& query, const Params& params) {
+  Result<PgResult> result = Run(query, params);
+  if (!result.ok()) return result.status();
+  if (result->rows() == 0) return NotFound("order_not_found", "no such order");
+  return ReadOrder(*result, 0);
+}
+
+// --- Merchants and money ---
+
+Status PostgresStore::CreateMerchant(const std::string& merchant_id, const std::string& name,
+                                     int64_t now_ms) {
+  if (!postgres::IsValidMerchantId(merchant_id)) {
+    return InvalidArgument("invalid_merchant_id",
+                           "merchant id must be 1..64 characters of [A-Za-z0-9_-]");
+  }
+  if (name.size() > kMaxTextBytes || !IsStorableText(name)) {
+    return InvalidArgument("invalid_merchant_name", "merchant name is too long or not UTF-8");
+  }
+  Result<PgResult> result =
+      Run(Sql().create_merchant, Params().Text(merchant_id).Text(name).Int(now_ms));
+  if (!result.ok()) return result.status();
+  if (result->rows() == 0) {
+    return AlreadyExists("merchant_exists", "merchant '" + merchant_id + "' already exists");
+  }
+  return Status::Ok();
+}
+
+Result<int64_t> PostgresStore::FundMerchant(const std::string& merchant_id, int64_t amount_fen,
+                                            const std::string& note, int64_t now_ms) {
+  if (amount_fen <= 0 || amount_fen > kMaxBalanceFen) {
+    return InvalidArgument("invalid_amount",
+                           "amount_fen must be in 1.." + std::to_string(kMaxBalanceFen));
+  }
+  if (!postgres::IsValidMerchantId(merchant_id)) {
+    return NotFound("unknown_merchant", "no merchant '" + merchant_id + "'");
+  }
+  Result<PgResult> result = Run(Sql().fund_merchant, Params()
+                                                         .Text(merchant_id)
+                                                         .Int(amount_fen)
+                                                         .Int(now_ms)
+                                                         .Text(postgres::CleanFreeText(note))
+                                                         .Int(kMaxBalanceFen));
+  if (!result.ok()) return result.status();
+  if (result->IsNull(0, 0)) {
+    if (!result->Bool(0, 1))
+      return NotFound("unknown_merchant", "no merchant '" + merchant_id + "'");
+    return FailedPrecondition(
+        "balance_limit", "the balance would exceed " + std::to_string(kMaxBalanceFen) + " fen");
+  }
+  return result->Int(0, 0);
+}
+
+Result<Merchant> PostgresStore::GetMerchant(const std::string& merchant_id) {
+  if (!postgres::IsValidMerchantId(merchant_id)) {
+    return NotFound("unknown_merchant", "no merchant '" + merchant_id + "'");
+  }
+  Result<PgResult> result = Run(Sql().get_merchant, Params().Text(merchant_id));
+  if (!result.ok()) return result.status();
+  if (result->rows() == 0) return NotFound("unknown_merchant", "no merchant '" + merchant_id + "'");
+  Merchant merchant;
+  merchant.merchant_id = result->Text(0, 0);
+  merchant.name = result->Text(0, 1);
+  merchant.balance_fen = result->Int(0, 2);
+  merchant.created_ms = result->Int(0, 3);
+  return merchant;
+}
+
+Result<std::vector<LedgerEntry>> PostgresStore::ListLedger(const std::string& merchant_id,
+                                                           int64_t after_entry_id, size_t limit) {
+  if (!postgres::IsValidMerchantId(merchant_id)) {
+    return NotFound("unknown_merchant", "no merchant '" + merchant_id + "'");
+  }
+  limit = std::min(limit, kMaxPageRows);
+  Result<PgResult> result =
+      Run(Sql().list_ledger,
+          Params().Text(merchant_id).Int(after_entry_id).Int(static_cast<int64_t>(limit)));
+  if (!result.ok()) return result.status();
+  if (result->rows() == 0) return NotFound("unknown_merchant", "no merchant '" + merchant_id + "'");
+  std::vector<LedgerEntry> entries;
+  for (int row = 0; row < result->rows(); ++row) {
+    if (result->IsNull(row, 0)) continue;  // the merchant has no entry in this page
+    LedgerEntry& entry = entries.emplace_back();
+    entry.entry_id = result->Int(row, 0);
+    entry.merchant_id = result->Text(row, 1);
+    entry.order_id = result->Text(row, 2);
+    entry.kind = static_cast<LedgerKind>(result->Int(row, 3));
+    entry.amount_fen = result->Int(row, 4);
+    entry.balance_after_fen = result->Int(row, 5);
+    entry.created_ms = result->Int(row, 6);
+    entry.note = result->Text(row, 7);
+  }
+  return entries;
+}
+
+// The audit reads one snapshot (a REPEATABLE READ transaction) and recomputes every money
+// invariant from the raw rows; it does not trust any running total the write path keeps.
+Result<LedgerAudit> PostgresStore::AuditLedger() {
+  LedgerAudit audit;
+  std::vector<std::string> problems;
+  int64_t violations = 0;
+  auto problem = [&](std::string text) {
+    ++violations;
+    if (problems.size() < kMaxAuditProblems) problems.push_back(std::move(text));
+  };
+
+  Result<ConnectionPool::Lease> connection = pool_->Acquire();
+  if (!connection.ok()) return connection.status();
+  postgres::PgConnection& db = **connection;
+  Status status = db.Run("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+  if (!status.ok()) return status;
+  status = [&]() -> Status {
+    // Per merchant: balance, ledger sums by kind, and the prices of its orders that keep money.
+    PgResult merchants = db.Execute(Sql().audit_merchants, Params());
+    if (!merchants.ok()) return merchants.ToStatus();
+    for (int row = 0; row < merchants.rows(); ++row) {
+      const std::string merchant_id(merchants.Text(row, 0));
+      const int64_t balance_fen = merchants.Int(row, 1);
+      const int64_t ledger_total_fen = merchants.Int(row, 2);
+      const int64_t funded_fen = merchants.Int(row, 3);
+      const int64_t kept_price_fen = merchants.Int(row, 6);
+      audit.merchants += 1;
+      audit.balance_fen += balance_fen;
+      audit.funded_fen += funded_fen;
+      audit.debited_fen += merchants.Int(row, 4);
+      audit.refunded_fen += merchants.Int(row, 5);
+      audit.open_and_succeeded_price_fen += kept_price_fen;
+      if (balance_fen != ledger_total_fen) {
+        problem("merchant " + merchant_id + ": balance " + std::to_string(balance_fen) +
+                " != ledger sum " + std::to_string(ledger_total_fen));
+      }
+      if (balance_fen + kept_price_fen != funded_fen) {
+        problem("merchant " + merchant_id + ": balance " + std::to_string(balance_fen) +
+                " + open and succeeded prices " + std::to_string(kept_price_fen) + " != funded " +
+                std::to_string(funded_fen));
+      }
+    }
+
+    // Per order: exactly one debit of its price, and one refund of its price iff it failed.
+    PgResult orders = db.Execute(Sql().audit_orders, Params());
+    if (!orders.ok()) return orders.ToStatus();
+    for (int row = 0; row < orders.rows(); ++row) {
+      problem("order " + std::string(orders.Text(row, 0)) + " (" +
+              std::string(OrderStatusName(static_cast<OrderStatus>(orders.Int(row, 1)))) +
+              ", price " + std::to_string(orders.Int(row, 2)) +
+              "): " + std::to_string(orders.Int(row, 3)) + " debits totalling " +
+              std::to_string(orders.Int(row, 4)) + ", " + std::to_string(orders.Int(row, 5)) +
+              " refunds totalling " + std::to_string(orders.Int(row, 6)));
+    }
+
+    // Each ledger row's balance_after_fen is the running sum of its merchant's ledger.
+    PgResult running = db.Execute(Sql().audit_running, Params());
+    if (!running.ok()) return running.ToStatus();
+    for (int row = 0; row < running.rows(); ++row) {
+      problem("ledger entry " + std::to_string(running.Int(row, 0)) + " of merchant " +
+              std::string(running.Text(row, 1)) + ": balance_after " +
+              std::to_string(running.Int(row, 2)) + " != running sum " +
+              std::to_string(running.Int(row, 3)));
+    }
+    return Status::Ok();
+  }();
+  // A read-only transaction: ending it either way changes nothing. A connection left in a failed
+  // transaction is dropped by the pool.
+  Status ended = db.Run(status.ok() ? "COMMIT" : "ROLLBACK");
+  if (!status.ok()) return status;
+  if (!ended.ok()) return ended;
+
+  audit.balanced = violations == 0;
+  for (const std::string& line : problems) {
+    if (!audit.problems.empty()) audit.problems += '\n';
+    audit.problems += line;
+  }
+  if (violations > static_cast<int64_t>(problems.size())) {
+    audit.problems += "\n... and " + std::to_string(violations - problems.size()) + " more";
+  }
+  return audit;
+}
+
+// --- Orders ---
+
+Result<AcceptResult> PostgresStore::AcceptOrder(const Order& order) {
+  Status status = postgres::ValidateNewOrder(order);
+  if (!status.ok()) return status;
+  const std::string supplier_ref = postgres::CleanFreeText(order.supplier_ref);
+  const std::string fail_reason = postgres::CleanFreeText(order.fail_reason);
+  Params params;
+  params.Text(order.order_id)
+      .Text(order.merchant_id)
+      .Text(order.merchant_order_id)
+      .Text(order.phone)
+      .Int(static_cast<int64_t>(order.carrier))
+      .Int(order.face_value_yuan)
+      .Int(order.price_fen)
+      .Text(order.notify_url)
+      .Int(order.attempt_sent_ms)
+      .Text(order.channel)
+      .Text(supplier_ref)
+      .Text(fail_reason)
+      .Int(order.created_ms)
+      .Int(order.deadline_ms)
+      .Int(order.updated_ms)
+      .Int(order.next_check_ms)
+      .Text(order.lease_owner)
+      .Int(order.lease_expires_ms);
+
+  for (int attempt = 1; attempt <= kMaxAttempts; ++attempt) {
+    Result<PgResult> result = RunRaw(Sql().accept_order, params);
+    if (!result.ok()) return result.status();
+    if (!result->ok()) {
+      const std::string state = result->sqlstate();
+      const std::string constraint = result->constraint();
+      if (state == "23503" && constraint == "ledger_order_id_fkey") {
+        continue;  // an identical request committed first: the next run returns its order
+      }
+      if (state == "23505" && constraint == "orders_pkey") {
+        return AlreadyExists("order_id_exists", "order id '" + order.order_id + "' is taken");
+      }
+      return result->ToStatus();
+    }
+
+    if (result->Int(0, 0) == 1) {
+      AcceptResult accepted;
+      accepted.order = order;
+      accepted.order.supplier_ref = supplier_ref;
+      accepted.order.fail_reason = fail_reason;
+      accepted.created = true;
+      return accepted;
+    }
+    if (!result->IsNull(0, 2)) {
+      Order existing = ReadOrder(*result, 0, 2);
+      if (existing.phone != order.phone || existing.face_value_yuan != order.face_value_yuan ||
+          existing.notify_url != order.notify_url) {
+        return AlreadyExists(
+            "merchant_order_id_conflict",
+            "merchant_order_id '" + order.merchant_order_id + "' was used for a different order");
+      }
+      return AcceptResult{std::move(existing), false};
+    }
+    if (!result->Bool(0, 1)) {
+      return NotFound("unknown_merchant", "no merchant '" + order.merchant_id + "'");
+    }
+    return FailedPrecondition("insufficient_balance", "the balance is below the price of " +
+                                                          std::to_string(order.price_fen) + " fen");
+  }
+  return Unavailable("store_busy", "order " + order.order_id +
+                                       " kept losing races on its "
+                                       "merchant order id");
+}
+
+Result<Order> PostgresStore::GetOrder(const std::string& order_id) {
+  if (!IsStorableText(order_id)) return NotFound("order_not_found", "no such order");
+  return ReadOneOrder(Sql().get_order, Params().Text(order_id));
+}
+
+Result<Order> PostgresStore::FindOrderByMerchantOrderId(const std::string& merchant_id,
+                                                        const std::string& merchant_order_id) {
+  if (!IsStorableText(merchant_id) || !IsStorableText(merchant_order_id)) {
+    return NotFound("order_not_found", "no such order");
+  }
+  return ReadOneOrder(Sql().find_order, Params().Text(merchant_id).Text(merchant_order_id));
+}
+
+Result<std::vector<Order>> PostgresStore::ListOrders(const std::string& after_order_id,
+                                                     size_t limit) {
+  if (!IsStorableText(after_order_id)) {
+    return InvalidArgument("invalid_cursor", "after_order_id is not valid UTF-8");
+  }
+  limit = std::min(limit, kMaxPageRows);
+  Result<PgResult> result =
+      Run(Sql().list_orders, Params().Text(after_order_id).Int(static_cast<int64_t>(limit)));
+  if (!result.ok()) return result.status();
+  std::vector<Order> orders;
+  orders.reserve(static_cast<size_t>(result->rows()));
+  for (int row = 0; row < result->rows(); ++row) orders.push_back(ReadOrder(*result, row));
+  return orders;
+}
+
+Result<std::vector<OrderEvent>> PostgresStore::ListEvents(const std::string& order_id) {
+  if (!IsStorableText(order_id)) return NotFound("order_not_found", "no order '" + order_id + "'");
+  Result<PgResult> result =
+      Run(Sql().list_events, Params().Text(order_id).Int(static_cast<int64_t>(kMaxPageRows)));
+  if (!result.ok()) return result.status();
+  std::vector<OrderEvent> events;
+  for (int row = 0; row < result->rows(); ++row) {
+    OrderEvent& event = events.emplace_back();
+    event.event_id = result->Int(row, 0);
+    event.order_id = result->Text(row, 1);
+    event.at_ms = result->Int(row, 2);
+    event.kind = result->Text(row, 3);
+    event.from = static_cast<OrderStatus>(result->Int(row, 4));
+    event.to = static_cast<OrderStatus>(result->Int(row, 5));
+    event.attempt_no = static_cast<int32_t>(result->Int(row, 6));
+    event.detail = result->Text(row, 7);
+  }
+  // Every order has its "accepted" event, so no events means no order.
+  if (events.empty()) return NotFound("order_not_found", "no order '" + order_id + "'");
+  return events;
+}
+
+Result<OrderCounts> PostgresStore::CountOrders() {
+  OrderCounts counts;
+  for (OrderStatus s : {OrderStatus::kAccepted, OrderStatus::kCharging, OrderStatus::kUnknown,
+                        OrderStatus::kSuccess, OrderStatus::kFailed}) {
+    counts[s] = 0;
+  }
+  Result<PgResult> result = Run(Sql().count_orders, Params());
+  if (!result.ok()) return result.status();
+  for (int row = 0; row < result->rows(); ++row) {
+    counts[static_cast<OrderStatus>(result->Int(row, 0))] = result->Int(row, 1);
+  }
+  return counts;
+}
+
+// --- Engine ---
+
+// The distinct ids that can exist, sorted: rows are then locked in one order by every caller,
+// which keeps concurrent claims from deadlocking each other.
+std::vector<std::string> SortedStorableIds(std::span<const std::string> order_ids) {
+  std::vector<std::string> ids;
+  ids.reserve(order_ids.size());
+  for (const std::string& id : order_ids) {
+    if (IsStorableText(id)) ids.push_back(id);
+  }
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  return ids;
+}
+
+Result<std::vector<Order>> PostgresStore::ClaimOrders(std::span<const std::string> order_ids,
+                                                      const std::string& owner, int64_t now_ms,
+                                                      int64_t lease_ms) {
+  Status status = postgres::ValidateLease(order_ids.size(), owner, lease_ms);
+  if (!status.ok()) return status;
+  std::vector<Order> claimed;
+  const std::vector<std::string> ids = SortedStorableIds(order_ids);
+  if (ids.empty()) return claimed;
+  Result<PgResult> result = Run(
+      Sql().claim_orders, Params().TextArray(ids).Text(owner).Int(now_ms + lease_ms).Int(now_ms));
+  if (!result.ok()) return result.status();
+  // In the caller's order, each order once.
+  std::unordered_map<std::string, Order> by_id;
+  for (int row = 0; row < result->rows(); ++row) {
+    Order order = ReadOrder(*result, row);
+    std::string id = order.order_id;
+    by_id.emplace(std::move(id), std::move(order));
+  }
+  claimed.reserve(by_id.size());
+  for (const std::string& id : order_ids) {
+    auto it = by_id.find(id);
+    if (it == by_id.end()) continue;
+    claimed.push_back(std::move(it->second));
+    by_id.erase(it);
+  }
+  assert(by_id.empty());
+  return claimed;
+}
+
+Status PostgresStore::RenewLeases(std::span<const std::string> order_ids, const std::string& owner,
+                                  int64_t now_ms, int64_t lease_ms) {
+  Status status = postgres::ValidateLease(order_ids.size(), owner, lease_ms);
+  if (!status.ok()) return status;
+  const std::vector<std::string> ids = SortedStorableIds(order_ids);
+  if (ids.empty()) return Status::Ok();
+  Result<PgResult> result =
+      Run(Sql().renew_leases, Params().TextArray(ids).Text(owner).Int(now_ms + lease_ms));
+  return result.status();
+}
+
+Result<bool> PostgresStore::ApplyTransition(const Transition& t) {
+  Status status = postgres::ValidateTransition(t);
+  if (!status.ok()) return status;
+  const int attempt_mode = t.attempt == Transition::Attempt::kKeep    ? 0
+                           : t.attempt == Transition::Attempt::kStart ? 1
+                                                                      : 2;
+  // "failed" promises the phone can no longer be credited: refusing to refund while an attempt
+  // may still succeed is what keeps a phone from being credited for free.
+  const bool refuse_live = t.to == OrderStatus::kFailed && t.attempt == Transition::Attempt::kKeep;
+  const std::string fail_reason = postgres::CleanFreeText(t.fail_reason);
+  Result<PgResult> result =
+      Run(Sql().apply_transition, Params()
+                                      .Text(t.order_id)
+                                      .Int(StatusInt(t.from))
+                                      .Int(t.from_attempt_count)
+                                      .Int(StatusInt(t.to))
+                                      .Int(attempt_mode)
+                                      .Text(t.supplier_order_id)
+                                      .Text(t.channel)
+                                      .Int(t.now_ms)
+                                      .Text(postgres::CleanFreeText(t.supplier_ref))
+                                      .Text(fail_reason)
+                                      .Int(t.next_check_ms)
+                                      .Bool(t.release_lease)
+                                      .Text(t.event_kind)
+                                      .Text(postgres::CleanFreeText(t.event_detail))
+                                      .Bool(refuse_live));
+  if (!result.ok()) return result.status();
+  if (result->Int(0, 0) == 1) {
+    if (t.to == OrderStatus::kFailed && result->Int(0, 1) != 1) {
+      // Cannot happen while orders.merchant_id references merchants; AuditLedger would show it.
+      spdlog::error("store: order {} failed without a refund", t.order_id);
+      return Internal("order " + t.order_id + " has no merchant to refund");
+    }
+    return true;
+  }
+  if (!refuse_live) return false;
+  // Not applied: either the compare-and-set lost, or the attempt is live. The second read is a
+  // later moment than the UPDATE; either answer is true of some moment during this call.
+  Result<PgResult> live =
+      Run(Sql().live_attempt,
+          Params().Text(t.order_id).Int(StatusInt(t.from)).Int(t.from_attempt_count));
+  if (!live.ok()) return live.status();
+  if (live->rows() == 1 && !live->Text(0, 0).empty()) {
+    return FailedPrecondition("live_attempt",
+                              "order " + t.order_id + " cannot fail while attempt " +
+                                  std::string(live->Text(0, 0)) + " is live; clear it first");
+  }
+  return false;
+}
+
+Result<std::vector<std::string>> PostgresStore::TakeDueOrders(int64_t now_ms, size_t limit,
+                                                              int64_t redeliver_after_ms) {
+  if (redeliver_after_ms <= 0) {
+    return InvalidArgument("invalid_redelivery", "redeliver_after_ms must be positive");
+  }
+  limit = std::min(limit, postgres::kMaxIdsPerCall);
+  std::vector<std::string> due;
+  if (limit == 0) return due;
+  Result<PgResult> result =
+      Run(Sql().take_due,
+          Params().Int(now_ms).Int(static_cast<int64_t>(limit)).Int(redeliver_after_ms));
+  if (!result.ok()) return result.status();
+  due.reserve(static_cast<size_t>(result->rows()));
+  for (int row = 0; row < result->rows(); ++row) due.emplace_back(result->Text(row, 0));
+  assert(due.size() <= limit);
+  return due;
+}
+
+Status ValidateOptions(const PostgresStoreOptions& options) {
+  auto invalid = [](std::string message) {
+    return InvalidArgument("invalid_store_options", std::move(message));
+  };
+  if (!options.url.starts_with("postgresql://") && !options.url.starts_with("postgres://")) {
+    return invalid("url must start with postgresql://");
+  }
+  if (options.pool_size < 1 || options.pool_size > 256) {
+    return invalid("pool_size must be in 1..256");
+  }
+  if (options.acquire_timeout_ms < 0) return invalid("acquire_timeout_ms must be >= 0");
+  if (options.connect_timeout_s < 1 || options.connect_timeout_s > 600) {
+    return invalid("connect_timeout_s must be in 1..600");
+  }
+  if (options.statement_timeout_ms < 1 || options.statement_timeout_ms > 3'600'000) {
+    return invalid("statement_timeout_ms must be in 1..3600000");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> OpenPostgresStore(const PostgresStoreOptions& options) {
+  Status status = ValidateOptions(options);
+  if (!status.ok()) return status;
+  postgres::ConnectionPoolOptions pool_options;
+  pool_options.url = options.url;
+  pool_options.size = options.pool_size;
+  pool_options.acquire_timeout = std::chrono::milliseconds(options.acquire_timeout_ms);
+  pool_options.connect_timeout_s = options.connect_timeout_s;
+  pool_options.statement_timeout_ms = options.statement_timeout_ms;
+  auto pool = std::make_unique<ConnectionPool>(std::move(pool_options));
+  {
+    Result<ConnectionPool::Lease> connection = pool->Acquire();
+    if (!connection.ok()) return connection.status();
+    status = postgres::ApplyMigrations(**connection, postgres::StoreMigrations());
+    if (!status.ok()) return status;
+  }
+  spdlog::debug("store: opened PostgreSQL store with a pool of {}", options.pool_size);
+  return std::unique_ptr<Store>(std::make_unique<PostgresStore>(std::move(pool)));
+}
+
+}  // namespace topup

@@ -1,0 +1,40 @@
+// The Store on PostgreSQL, for several topup processes sharing one database.
+//
+// Every Store call is one statement in its own transaction (the ledger audit excepted), sent as a
+// statement prepared once per pooled connection: one round trip per call in the common case.
+// Durability: each session runs with synchronous_commit = on, so a write returns only after its
+// commit is flushed to the server's WAL.
+//
+// Semantics, limits and error reasons are those documented in topup/store.h and implemented by the
+// SQLite store, with one addition: text PostgreSQL cannot store (invalid UTF-8, NUL bytes) is
+// refused in identifiers (invalid_order, invalid_transition, ...) and replaced by '?' in free text.
+// Deadlocks and serialization failures, which PostgreSQL rolls back entirely, are retried a few
+// times; a connection lost mid-call gives Unavailable("store_unavailable"), and the call's outcome
+// is then unknown.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "topup/status.h"
+#include "topup/store.h"
+
+namespace topup {
+
+struct PostgresStoreOptions {
+  // postgresql://user[:password]@host[:port]/database[?param=value...] (or postgres://...)
+  std::string url;
+  size_t pool_size = 8;              // connections, 1..256; opened when first needed
+  int acquire_timeout_ms = 2000;     // wait for a free connection, >= 0
+  int connect_timeout_s = 5;         // per connection attempt, 1..600
+  int statement_timeout_ms = 30000;  // server-side bound on one statement, 1..3'600'000
+};
+
+// Connects to options.url and brings the schema up to date (safe when several processes open the
+// same database at once). Errors: InvalidArgument("invalid_store_options");
+// Unavailable("store_unavailable") when the server cannot be reached;
+// FailedPrecondition("schema_too_new") when the database was written by a newer program.
+Result<std::unique_ptr<Store>> OpenPostgresStore(const PostgresStoreOptions& options);
+
+}  // namespace topup

@@ -1,0 +1,163 @@
+#include "store/postgres/schema.h"
+
+#include <string>
+
+namespace topup::postgres {
+namespace {
+
+// Integer codes are those of OrderStatus (0 accepted .. 4 failed), Carrier and LedgerKind
+// (0 fund, 1 debit, 2 refund). Money and times are BIGINT fen and milliseconds.
+//
+// Identifiers use the "C" collation: ORDER BY and paging by order_id follow byte order, as in
+// SQLite, whatever the database's locale. order_events and ledger are append-only, which a
+// statement trigger enforces; ledger_once_per_order makes a second debit or refund of one order
+// impossible whatever the code above does.
+constexpr std::string_view kInitialSchema = R"sql(
+CREATE TABLE merchants (
+  merchant_id TEXT COLLATE "C" NOT NULL PRIMARY KEY CHECK (length(merchant_id) BETWEEN 1 AND 64),
+  name TEXT NOT NULL,
+  balance_fen BIGINT NOT NULL CHECK (balance_fen >= 0),
+  created_ms BIGINT NOT NULL
+);
+
+CREATE TABLE orders (
+  order_id TEXT COLLATE "C" NOT NULL PRIMARY KEY CHECK (length(order_id) BETWEEN 1 AND 64),
+  merchant_id TEXT COLLATE "C" NOT NULL REFERENCES merchants (merchant_id),
+  merchant_order_id TEXT COLLATE "C" NOT NULL,
+  phone TEXT NOT NULL,
+  carrier INTEGER NOT NULL CHECK (carrier BETWEEN 0 AND 4),
+  face_value_yuan INTEGER NOT NULL CHECK (face_value_yuan > 0),
+  price_fen BIGINT NOT NULL CHECK (price_fen >= 0),
+  notify_url TEXT NOT NULL,
+  status INTEGER NOT NULL CHECK (status BETWEEN 0 AND 4),
+  attempt_count INTEGER NOT NULL CHECK (attempt_count >= 0),
+  supplier_order_id TEXT NOT NULL,
+  attempt_sent_ms BIGINT NOT NULL,
+  channel TEXT NOT NULL,
+  supplier_ref TEXT NOT NULL,
+  fail_reason TEXT NOT NULL,
+  created_ms BIGINT NOT NULL,
+  deadline_ms BIGINT NOT NULL,
+  updated_ms BIGINT NOT NULL,
+  finished_ms BIGINT NOT NULL,
+  next_check_ms BIGINT NOT NULL,
+  lease_owner TEXT NOT NULL,
+  lease_expires_ms BIGINT NOT NULL,
+  UNIQUE (merchant_id, merchant_order_id),
+  CHECK ((status IN (3, 4)) = (finished_ms > 0)),
+  CHECK (status <> 4 OR supplier_order_id = '')
+);
+
+-- The sweeper's scan: open orders by due time. The WHERE must match the queries' literally.
+CREATE INDEX orders_due ON orders (next_check_ms) WHERE status IN (0, 1, 2);
+
+CREATE FUNCTION topup_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION '% is append-only', TG_TABLE_NAME;
+END
+$$;
+
+CREATE TABLE order_events (
+  event_id BIGSERIAL PRIMARY KEY,
+  order_id TEXT COLLATE "C" NOT NULL REFERENCES orders (order_id),
+  at_ms BIGINT NOT NULL,
+  kind TEXT NOT NULL CHECK (kind <> ''),
+  from_status INTEGER NOT NULL CHECK (from_status BETWEEN 0 AND 4),
+  to_status INTEGER NOT NULL CHECK (to_status BETWEEN 0 AND 4),
+  attempt_no INTEGER NOT NULL CHECK (attempt_no >= 0),
+  detail TEXT NOT NULL
+);
+CREATE INDEX order_events_by_order ON order_events (order_id, event_id);
+CREATE TRIGGER order_events_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON order_events
+  FOR EACH STATEMENT EXECUTE FUNCTION topup_refuse_change();
+
+CREATE TABLE ledger (
+  entry_id BIGSERIAL PRIMARY KEY,
+  merchant_id TEXT COLLATE "C" NOT NULL REFERENCES merchants (merchant_id),
+  order_id TEXT COLLATE "C" REFERENCES orders (order_id),
+  kind INTEGER NOT NULL CHECK (kind BETWEEN 0 AND 2),
+  amount_fen BIGINT NOT NULL,
+  balance_after_fen BIGINT NOT NULL CHECK (balance_after_fen >= 0),
+  created_ms BIGINT NOT NULL,
+  note TEXT NOT NULL,
+  CHECK ((kind = 0) = (order_id IS NULL)),
+  CHECK (kind <> 0 OR amount_fen > 0),
+  CHECK (kind <> 1 OR amount_fen <= 0),
+  CHECK (kind <> 2 OR amount_fen >= 0)
+);
+CREATE UNIQUE INDEX ledger_once_per_order ON ledger (order_id, kind) WHERE order_id IS NOT NULL;
+CREATE INDEX ledger_by_merchant ON ledger (merchant_id, entry_id);
+CREATE TRIGGER ledger_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON ledger
+  FOR EACH STATEMENT EXECUTE FUNCTION topup_refuse_change();
+)sql";
+
+constexpr Migration kMigrations[] = {
+    {1, "initial schema", kInitialSchema},
+};
+
+// The key of the advisory lock that serializes migrations within one database: "topup" in ASCII.
+constexpr int64_t kMigrationLockKey = 0x746f707570;
+
+}  // namespace
+
+std::span<const Migration> StoreMigrations() { return kMigrations; }
+
+Result<int> SchemaVersion(PgConnection& connection) {
+  PgResult result = connection.ExecuteOnce(
+      "SELECT CASE WHEN to_regclass('schema_version') IS NULL THEN 0"
+      " ELSE (SELECT coalesce(max(version), 0) FROM schema_version) END",
+      Params());
+  if (!result.ok()) return result.ToStatus();
+  return static_cast<int>(result.Int(0, 0));
+}
+
+Status ApplyMigrations(PgConnection& connection, std::span<const Migration> migrations) {
+  for (size_t i = 0; i < migrations.size(); ++i) {
+    if (migrations[i].version != static_cast<int>(i) + 1) {
+      return Internal("migrations are not numbered 1..n in order");
+    }
+  }
+  Status status = connection.Run("BEGIN");
+  if (!status.ok()) return status;
+  status = [&]() -> Status {
+    // Released by COMMIT or ROLLBACK, so a node that dies mid-migration cannot keep it.
+    PgResult locked = connection.ExecuteOnce("SELECT pg_advisory_xact_lock($1::bigint)",
+                                             Params().Int(kMigrationLockKey));
+    if (!locked.ok()) return locked.ToStatus();
+    Status s = connection.Run(
+        "CREATE TABLE IF NOT EXISTS schema_version ("
+        " version INTEGER PRIMARY KEY,"
+        " name TEXT NOT NULL,"
+        " applied_at TIMESTAMPTZ NOT NULL DEFAULT now())");
+    if (!s.ok()) return s;
+    Result<int> current = SchemaVersion(connection);
+    if (!current.ok()) return current.status();
+    if (*current > static_cast<int>(migrations.size())) {
+      return FailedPrecondition("schema_too_new", "database schema version " +
+                                                      std::to_string(*current) +
+                                                      " is newer than this program's " +
+                                                      std::to_string(migrations.size()));
+    }
+    for (const Migration& migration : migrations.subspan(static_cast<size_t>(*current))) {
+      s = connection.Run(migration.sql);
+      if (!s.ok()) {
+        return Internal("migration " + std::to_string(migration.version) + " (" +
+                        std::string(migration.name) + ") failed: " + s.message());
+      }
+      PgResult recorded = connection.ExecuteOnce(
+          "INSERT INTO schema_version (version, name) VALUES ($1::integer, $2::text)",
+          Params().Int(migration.version).Text(migration.name));
+      if (!recorded.ok()) return recorded.ToStatus();
+    }
+    return Status::Ok();
+  }();
+  if (!status.ok()) {
+    // Rolls back every migration of this call. If the rollback fails too, the connection is
+    // unusable and the pool drops it; the server then rolls the transaction back itself.
+    (void)connection.Run("ROLLBACK");
+    return status;
+  }
+  return connection.Run("COMMIT");
+}
+
+}  // namespace topup::postgres

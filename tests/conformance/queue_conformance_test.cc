@@ -1,0 +1,626 @@
+// One suite run against every Queue backend, so that a backend cannot quietly differ.
+//
+// Redis and RabbitMQ run for real: one private server each, started on first use and shared by
+// the suite (each test uses its own stream or queue). A server that cannot start fails its tests.
+//
+// What the embedded queue does not promise, by design: it lives in one process's memory, so two
+// instances never share ids, and it never delivers an id again (an unacknowledged id, or one lost
+// with the process, is found again by the engine's sweeper from the store). The tests assert
+// exactly that for it, and at-least-once redelivery for the brokers.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "queue/embedded/embedded_queue.h"
+#include "queue/rabbitmq/rabbitmq_queue.h"
+#include "queue/redis/redis_queue.h"
+#include "testing/rabbitmq_server.h"
+#include "testing/redis_server.h"
+#include "topup/queue.h"
+
+namespace topup {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+// Redis reclaims an unacknowledged entry after this long; short so tests of it are quick.
+constexpr milliseconds kRedisMinIdle{1'000};
+
+// The shared servers: started on first use, stopped after the last test.
+class Servers : public ::testing::Environment {
+ public:
+  static Servers& Get() { return *instance_; }
+
+  // Null with *error set if the server could not start (then it is not tried again).
+  testing::RedisServer* Redis(std::string* error) {
+    std::lock_guard lock(mu_);
+    if (!redis_ && redis_error_.empty()) {
+      auto started = testing::RedisServer::Start();
+      if (started.ok()) {
+        redis_ = std::move(*started);
+      } else {
+        redis_error_ = started.status().ToString();
+      }
+    }
+    *error = redis_error_;
+    return redis_.get();
+  }
+
+  testing::RabbitMqServer* RabbitMq(std::string* error) {
+    std::lock_guard lock(mu_);
+    if (!rabbitmq_ && rabbitmq_error_.empty()) {
+      Clock::time_point start = Clock::now();
+      auto started = testing::RabbitMqServer::Start();
+      if (started.ok()) {
+        rabbitmq_ = std::move(*started);
+        std::printf("RabbitMQ started in %lld ms\n",
+                    static_cast<long long>(std::chrono::duration_cast<milliseconds>(
+                                               Clock::now() - start)
+                                               .count()));
+      } else {
+        rabbitmq_error_ = started.status().ToString();
+      }
+    }
+    *error = rabbitmq_error_;
+    return rabbitmq_.get();
+  }
+
+  void TearDown() override {
+    std::lock_guard lock(mu_);
+    redis_.reset();
+    rabbitmq_.reset();
+  }
+
+ private:
+  std::mutex mu_;
+  std::unique_ptr<testing::RedisServer> redis_;
+  std::string redis_error_;
+  std::unique_ptr<testing::RabbitMqServer> rabbitmq_;
+  std::string rabbitmq_error_;
+
+  static Servers* const instance_;
+};
+
+// Registered before main(): gtest tears it down after the last test.
+Servers* const Servers::instance_ =
+    static_cast<Servers*>(::testing::AddGlobalTestEnvironment(new Servers));
+
+// A channel name no other test uses: the stream or queue of one test.
+std::string UniqueChannel() {
+  static std::atomic<int> counter{0};
+  const ::testing::TestInfo* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  std::string name = std::string(info->test_suite_name()) + "." + info->name();
+  for (char& c : name) {
+    if (c == '/') c = '.';
+  }
+  return "conformance." + name + "." + std::to_string(getpid()) + "." + std::to_string(counter++);
+}
+
+// How one backend is opened, and which of the properties below it promises.
+struct Backend {
+  std::string name;
+  // Queues opened on the same channel share their ids (several processes on one broker).
+  bool shared = false;
+  // A delivery never acknowledged is delivered again after its consumer went away.
+  bool redelivers = false;
+  // How long that may take.
+  milliseconds redelivery_max{0};
+};
+
+class QueueFactory {
+ public:
+  explicit QueueFactory(std::string backend) : backend_(std::move(backend)) {}
+
+  // Sets up the server if needed. Returns an error to fail the test with.
+  std::string Prepare() {
+    std::string error;
+    if (backend_ == "redis") redis_ = Servers::Get().Redis(&error);
+    if (backend_ == "rabbitmq") rabbitmq_ = Servers::Get().RabbitMq(&error);
+    return error;
+  }
+
+  Result<std::unique_ptr<Queue>> Open(const std::string& channel, const std::string& consumer) {
+    if (backend_ == "embedded") return std::unique_ptr<Queue>(std::make_unique<EmbeddedQueue>());
+    if (backend_ == "redis") {
+      RedisQueueOptions options;
+      options.url = redis_->url();
+      options.stream = channel;
+      options.group = "workers";
+      options.consumer = consumer;
+      options.max_len = 100'000;
+      options.min_idle = kRedisMinIdle;
+      options.claim_interval = milliseconds(100);
+      options.backoff_max = milliseconds(500);
+      return OpenRedisQueue(options);
+    }
+    RabbitMqQueueOptions options;
+    options.url = rabbitmq_->url();
+    options.queue = channel;
+    options.prefetch = 32;
+    options.backoff_max = milliseconds(1'000);
+    return OpenRabbitMqQueue(options);
+  }
+
+  testing::RedisServer* redis() const { return redis_; }
+  testing::RabbitMqServer* rabbitmq() const { return rabbitmq_; }
+
+ private:
+  const std::string backend_;
+  testing::RedisServer* redis_ = nullptr;
+  testing::RabbitMqServer* rabbitmq_ = nullptr;
+};
+
+Backend BackendNamed(const std::string& name) {
+  if (name == "redis") return Backend{name, true, true, kRedisMinIdle + seconds(10)};
+  if (name == "rabbitmq") return Backend{name, true, true, seconds(15)};
+  return Backend{name, false, false, milliseconds(0)};
+}
+
+// Receives until `count` deliveries arrived or `deadline` passed; acknowledges them if `ack`.
+std::vector<Delivery> ReceiveUntil(Queue& queue, size_t count, Clock::time_point deadline,
+                                   bool ack) {
+  std::vector<Delivery> received;
+  while (received.size() < count && Clock::now() < deadline) {
+    Result<std::vector<Delivery>> batch = queue.Receive(count - received.size(), milliseconds(200));
+    if (!batch.ok()) break;
+    if (ack && !batch->empty()) {
+      EXPECT_TRUE(queue.Ack(*batch).ok());
+    }
+    received.insert(received.end(), batch->begin(), batch->end());
+  }
+  return received;
+}
+
+std::multiset<std::string> IdsOf(const std::vector<Delivery>& deliveries) {
+  std::multiset<std::string> ids;
+  for (const Delivery& delivery : deliveries) ids.insert(delivery.order_id);
+  return ids;
+}
+
+std::vector<std::string> MakeIds(const std::string& prefix, int count) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < count; ++i) ids.push_back(prefix + "-" + std::to_string(i));
+  return ids;
+}
+
+class QueueConformanceTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    backend_ = BackendNamed(GetParam());
+    factory_ = std::make_unique<QueueFactory>(GetParam());
+    std::string error = factory_->Prepare();
+    ASSERT_TRUE(error.empty()) << GetParam() << " server did not start: " << error;
+    channel_ = UniqueChannel();
+  }
+
+  std::unique_ptr<Queue> Open(const std::string& consumer = "consumer-1") {
+    Result<std::unique_ptr<Queue>> queue = factory_->Open(channel_, consumer);
+    EXPECT_TRUE(queue.ok()) << queue.status().ToString();
+    return queue.ok() ? std::move(*queue) : nullptr;
+  }
+
+  Backend backend_;
+  std::unique_ptr<QueueFactory> factory_;
+  std::string channel_;
+};
+
+TEST_P(QueueConformanceTest, PublishedIdsAreReceivedOnce) {
+  std::unique_ptr<Queue> queue = Open();
+  ASSERT_NE(queue, nullptr);
+  const std::vector<std::string> ids = {"order-a", "order-b", "order-c"};
+  ASSERT_TRUE(queue->Publish(ids).ok());
+  std::vector<Delivery> received = ReceiveUntil(*queue, ids.size(), Clock::now() + seconds(10), true);
+  EXPECT_EQ(IdsOf(received), std::multiset<std::string>(ids.begin(), ids.end()));
+  // Acknowledged: nothing comes again, not even after a redelivery delay.
+  std::vector<Delivery> again =
+      ReceiveUntil(*queue, 1, Clock::now() + backend_.redelivery_max / 4 + milliseconds(300), true);
+  EXPECT_TRUE(again.empty()) << again.front().order_id;
+}
+
+TEST_P(QueueConformanceTest, PublishOfNothingIsOk) {
+  std::unique_ptr<Queue> queue = Open();
+  ASSERT_NE(queue, nullptr);
+  EXPECT_TRUE(queue->Publish({}).ok());
+  EXPECT_TRUE(queue->Ack({}).ok());
+}
+
+TEST_P(QueueConformanceTest, ReceiveOnAnEmptyQueueWaitsAboutItsBound) {
+  std::unique_ptr<Queue> queue = Open();
+  ASSERT_NE(queue, nullptr);
+  for (milliseconds wait : {milliseconds(0), milliseconds(300)}) {
+    Clock::time_point start = Clock::now();
+    Result<std::vector<Delivery>> batch = queue->Receive(10, wait);
+    auto elapsed = std::chrono::duration_cast<milliseconds>(Clock::now() - start);
+    ASSERT_TRUE(batch.ok()) << batch.status().ToString();
+    EXPECT_TRUE(batch->empty());
+    EXPECT_GE(elapsed, wait - milliseconds(20));
+    EXPECT_LT(elapsed, wait + milliseconds(1'000));
+  }
+}
+
+TEST_P(QueueConformanceTest, AWaitingReceiverWakesForAPublish) {
+  std::unique_ptr<Queue> queue = Open();
+  ASSERT_NE(queue, nullptr);
+  std::atomic<int64_t> waited_ms{-1};
+  std::vector<Delivery> received;
+  std::thread receiver([&] {
+    Clock::time_point start = Clock::now();
+    Result<std::vector<Delivery>> batch = queue->Receive(1, seconds(20));
+    waited_ms = std::chrono::duration_cast<milliseconds>(Clock::now() - start).count();
+    if (batch.ok()) received = *batch;
+  });
+  // Let the receiver block first (not required for correctness, only to test the wake-up).
+  std::this_thread::sleep_for(milliseconds(200));
+  const std::string id = "order-wake";
+  ASSERT_TRUE(queue->Publish(std::span<const std::string>(&id, 1)).ok());
+  receiver.join();
+  ASSERT_EQ(received.size(), 1u);
+  EXPECT_EQ(received[0].order_id, id);
+  EXPECT_LT(waited_ms.load(), 5'000);
+  EXPECT_TRUE(queue->Ack(received).ok());
+}
+
+TEST_P(QueueConformanceTest, ReceiveReturnsAtMostMaxCount) {
+  std::unique_ptr<Queue> queue = Open();
+  ASSERT_NE(queue, nullptr);
+  std::vector<std::string> ids = MakeIds("order", 10);
+  ASSERT_TRUE(queue->Publish(ids).ok());
+  std::vector<Delivery> all;
+  Clock::time_point deadline = Clock::now() + seconds(10);
+  while (all.size() < ids.size() && Clock::now() < deadline) {
+    Result<std::vector<Delivery>> batch = queue->Receive(3, milliseconds(200));
+    ASSERT_TRUE(batch.ok());
+    EXPECT_LE(batch->size(), 3u);
+    ASSERT_TRUE(queue->Ack(*batch).ok());
+    all.insert(all.end(), batch->begin(), batch->end());
+  }
+  EXPECT_EQ(IdsOf(all), std::multiset<std::string>(ids.begin(), ids.end()));
+}
+
+// At least once: a delivery whose consumer went away without acknowledging it comes again.
+TEST_P(QueueConformanceTest, AnUnacknowledgedDeliveryIsDeliveredAgainToAnotherConsumer) {
+  std::unique_ptr<Queue> first = Open("consumer-1");
+  ASSERT_NE(first, nullptr);
+  const std::string id = "order-unacked";
+  ASSERT_TRUE(first->Publish(std::span<const std::string>(&id, 1)).ok());
+  std::vector<Delivery> taken = ReceiveUntil(*first, 1, Clock::now() + seconds(10), false);
+  ASSERT_EQ(taken.size(), 1u);
+  ASSERT_EQ(taken[0].order_id, id);
+  // The consumer dies without acknowledging (its connection closes; Redis notices nothing).
+  first->Close();
+  first.reset();
+
+  std::unique_ptr<Queue> second = Open("consumer-2");
+  ASSERT_NE(second, nullptr);
+  if (backend_.redelivers) {
+    std::vector<Delivery> again =
+        ReceiveUntil(*second, 1, Clock::now() + backend_.redelivery_max, true);
+    ASSERT_EQ(again.size(), 1u) << "not delivered again within "
+                                << backend_.redelivery_max.count() << " ms";
+    EXPECT_EQ(again[0].order_id, id);
+  } else {
+    // In memory: gone with its queue. The store's sweeper publishes the order again.
+    EXPECT_TRUE(ReceiveUntil(*second, 1, Clock::now() + milliseconds(300), true).empty());
+  }
+}
+
+TEST_P(QueueConformanceTest, AnAcknowledgedDeliveryIsNotDeliveredAgain) {
+  std::unique_ptr<Queue> first = Open("consumer-1");
+  ASSERT_NE(first, nullptr);
+  const std::string id = "order-acked";
+  ASSERT_TRUE(first->Publish(std::span<const std::string>(&id, 1)).ok());
+  std::vector<Delivery> taken = ReceiveUntil(*first, 1, Clock::now() + seconds(10), true);
+  ASSERT_EQ(taken.size(), 1u);
+  first->Close();
+  first.reset();
+  std::unique_ptr<Queue> second = Open("consumer-2");
+  ASSERT_NE(second, nullptr);
+  std::vector<Delivery> again = ReceiveUntil(
+      *second, 1, Clock::now() + (backend_.redelivers ? kRedisMinIdle * 2 : milliseconds(300)),
+      true);
+  EXPECT_TRUE(again.empty()) << again.front().order_id;
+}
+
+// An unacknowledged delivery stays with its live consumer (until Redis's min-idle time, which a
+// worker never approaches): it is not handed to anyone else meanwhile.
+TEST_P(QueueConformanceTest, AnUnacknowledgedDeliveryIsNotSharedWhileItsConsumerLives) {
+  std::unique_ptr<Queue> first = Open("consumer-1");
+  ASSERT_NE(first, nullptr);
+  const std::string id = "order-held";
+  ASSERT_TRUE(first->Publish(std::span<const std::string>(&id, 1)).ok());
+  std::vector<Delivery> taken = ReceiveUntil(*first, 1, Clock::now() + seconds(10), false);
+  ASSERT_EQ(taken.size(), 1u);
+  std::unique_ptr<Queue> second = Open("consumer-2");
+  ASSERT_NE(second, nullptr);
+  EXPECT_TRUE(ReceiveUntil(*second, 1, Clock::now() + kRedisMinIdle / 2, true).empty());
+  EXPECT_TRUE(first->Ack(taken).ok());
+}
+
+TEST_P(QueueConformanceTest, QueuesOnOneChannelShareTheWork) {
+  std::unique_ptr<Queue> first = Open("consumer-1");
+  std::unique_ptr<Queue> second = Open("consumer-2");
+  ASSERT_NE(first, nullptr);
+  ASSERT_NE(second, nullptr);
+  const std::vector<std::string> ids = MakeIds("shared", 200);
+  ASSERT_TRUE(first->Publish(ids).ok());
+  std::mutex mu;
+  std::vector<Delivery> all;
+  std::atomic<bool> done{false};
+  auto consume = [&](Queue* queue) {
+    while (!done) {
+      Result<std::vector<Delivery>> batch = queue->Receive(8, milliseconds(100));
+      if (!batch.ok()) return;
+      EXPECT_TRUE(queue->Ack(*batch).ok());
+      std::lock_guard lock(mu);
+      all.insert(all.end(), batch->begin(), batch->end());
+    }
+  };
+  std::thread a(consume, first.get());
+  std::thread b(consume, second.get());
+  Clock::time_point deadline = Clock::now() + seconds(20);
+  while (Clock::now() < deadline) {
+    {
+      std::lock_guard lock(mu);
+      if (all.size() >= ids.size()) break;
+    }
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  if (backend_.shared) {
+    // Give a duplicate time to show up before judging.
+    std::this_thread::sleep_for(milliseconds(300));
+  }
+  done = true;
+  a.join();
+  b.join();
+  // Every id exactly once, whichever consumer took it (no failures, so no redelivery).
+  EXPECT_EQ(IdsOf(all), std::multiset<std::string>(ids.begin(), ids.end()));
+}
+
+TEST_P(QueueConformanceTest, ManyIdsFromSeveralThreadsAreAllReceived) {
+  std::unique_ptr<Queue> queue = Open();
+  ASSERT_NE(queue, nullptr);
+  constexpr int kPublishers = 4;
+  constexpr int kIdsPerPublisher = 1'000;
+  constexpr int kReceivers = 4;
+  std::mutex mu;
+  std::map<std::string, int> seen;
+  std::atomic<int> distinct{0};
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> threads;
+  for (int r = 0; r < kReceivers; ++r) {
+    threads.emplace_back([&] {
+      while (!stop) {
+        Result<std::vector<Delivery>> batch = queue->Receive(16, milliseconds(100));
+        if (!batch.ok()) return;
+        EXPECT_TRUE(queue->Ack(*batch).ok());
+        std::lock_guard lock(mu);
+        for (const Delivery& delivery : *batch) {
+          if (seen[delivery.order_id]++ == 0) distinct++;
+        }
+      }
+    });
+  }
+  std::atomic<int> publish_failures{0};
+  std::vector<std::thread> publishers;
+  for (int p = 0; p < kPublishers; ++p) {
+    publishers.emplace_back([&, p] {
+      std::vector<std::string> ids = MakeIds("p" + std::to_string(p), kIdsPerPublisher);
+      // Batches of varying size, as the API (one id) and the sweeper (many) publish.
+      size_t begin = 0;
+      for (size_t size = 1; begin < ids.size(); size = size % 37 + 1) {
+        size_t end = std::min(ids.size(), begin + size);
+        if (!queue->Publish(std::span<const std::string>(ids).subspan(begin, end - begin)).ok()) {
+          publish_failures++;
+        }
+        begin = end;
+      }
+    });
+  }
+  for (std::thread& publisher : publishers) publisher.join();
+  Clock::time_point deadline = Clock::now() + seconds(60);
+  while (distinct < kPublishers * kIdsPerPublisher && Clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  stop = true;
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(publish_failures.load(), 0);
+  EXPECT_EQ(distinct.load(), kPublishers * kIdsPerPublisher);
+  int duplicates = 0;
+  for (const auto& [id, count] : seen) duplicates += count - 1;
+  // No failure happened, so nothing had a reason to come twice.
+  EXPECT_EQ(duplicates, 0);
+}
+
+TEST_P(QueueConformanceTest, CloseWakesEveryReceiverAndLaterCallsFail) {
+  std::unique_ptr<Queue> queue = Open();
+  ASSERT_NE(queue, nullptr);
+  constexpr int kReceivers = 4;
+  std::atomic<int> closed_results{0};
+  std::atomic<int64_t> slowest_ms{0};
+  std::vector<std::thread> receivers;
+  Clock::time_point closed_at;
+  std::mutex mu;
+  for (int i = 0; i < kReceivers; ++i) {
+    receivers.emplace_back([&] {
+      Result<std::vector<Delivery>> batch = queue->Receive(1, seconds(30));
+      Clock::time_point returned = Clock::now();
+      if (!batch.ok() && batch.status().reason() == "queue_closed") closed_results++;
+      std::lock_guard lock(mu);
+      slowest_ms = std::max<int64_t>(
+          slowest_ms, std::chrono::duration_cast<milliseconds>(returned - closed_at).count());
+    });
+  }
+  std::this_thread::sleep_for(milliseconds(300));  // let them block
+  {
+    std::lock_guard lock(mu);
+    closed_at = Clock::now();
+  }
+  queue->Close();
+  for (std::thread& receiver : receivers) receiver.join();
+  EXPECT_EQ(closed_results.load(), kReceivers);
+  EXPECT_LT(slowest_ms.load(), 2'000);
+  queue->Close();  // idempotent
+  const std::string id = "order-late";
+  EXPECT_FALSE(queue->Publish(std::span<const std::string>(&id, 1)).ok());
+  Result<std::vector<Delivery>> late = queue->Receive(1, milliseconds(10));
+  ASSERT_FALSE(late.ok());
+  EXPECT_EQ(late.status().reason(), "queue_closed");
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, QueueConformanceTest,
+                         ::testing::Values("embedded", "redis", "rabbitmq"),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           return info.param;
+                         });
+
+// Broker faults: the server stops or restarts under the queue.
+class QueueFaultTest : public QueueConformanceTest {
+ protected:
+  Status StopServer() {
+    if (factory_->redis() != nullptr) factory_->redis()->Stop();
+    if (factory_->rabbitmq() != nullptr) factory_->rabbitmq()->Stop();
+    return Status::Ok();
+  }
+  Status RestartServer() {
+    if (factory_->redis() != nullptr) return factory_->redis()->Restart();
+    return factory_->rabbitmq()->Restart();
+  }
+  // Bound on the queue being back after the server is.
+  milliseconds RecoveryMax() const { return backend_.redelivery_max + seconds(30); }
+};
+
+TEST_P(QueueFaultTest, WhileTheServerIsDownPublishFailsAndReceiveReturnsEmpty) {
+  std::unique_ptr<Queue> queue = Open();
+  ASSERT_NE(queue, nullptr);
+  const std::string before = "order-before";
+  ASSERT_TRUE(queue->Publish(std::span<const std::string>(&before, 1)).ok());
+  ASSERT_EQ(ReceiveUntil(*queue, 1, Clock::now() + seconds(10), true).size(), 1u);
+
+  ASSERT_TRUE(StopServer().ok());
+  const std::string during = "order-during";
+  for (int i = 0; i < 3; ++i) {
+    Clock::time_point start = Clock::now();
+    Status published = queue->Publish(std::span<const std::string>(&during, 1));
+    EXPECT_EQ(published.code(), StatusCode::kUnavailable) << published.ToString();
+    EXPECT_LT(Clock::now() - start, seconds(10));
+    start = Clock::now();
+    Result<std::vector<Delivery>> batch = queue->Receive(1, milliseconds(300));
+    auto elapsed = Clock::now() - start;
+    ASSERT_TRUE(batch.ok()) << batch.status().ToString();
+    EXPECT_TRUE(batch->empty());
+    EXPECT_GE(elapsed, milliseconds(280));
+    EXPECT_LT(elapsed, seconds(5));
+  }
+
+  ASSERT_TRUE(RestartServer().ok());
+  // Back: a publish succeeds within the reconnect backoff, and its id arrives.
+  const std::string after = "order-after";
+  Clock::time_point deadline = Clock::now() + RecoveryMax();
+  Status published;
+  do {
+    published = queue->Publish(std::span<const std::string>(&after, 1));
+    if (!published.ok()) std::this_thread::sleep_for(milliseconds(100));
+  } while (!published.ok() && Clock::now() < deadline);
+  ASSERT_TRUE(published.ok()) << published.ToString();
+  std::vector<Delivery> received = ReceiveUntil(*queue, 1, deadline, true);
+  ASSERT_EQ(received.size(), 1u);
+  EXPECT_EQ(received[0].order_id, after);
+}
+
+// The server restarts while ids flow. Ids whose Publish failed are published again, as the
+// sweeper does; every id must arrive, including those published after the restart.
+TEST_P(QueueFaultTest, RestartMidStreamLosesNothing) {
+  std::unique_ptr<Queue> queue = Open();
+  ASSERT_NE(queue, nullptr);
+  constexpr int kIds = 600;
+  const std::vector<std::string> ids = MakeIds("flow", kIds);
+  std::mutex mu;
+  std::set<std::string> seen;
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> receivers;
+  for (int r = 0; r < 2; ++r) {
+    receivers.emplace_back([&] {
+      while (!stop) {
+        Result<std::vector<Delivery>> batch = queue->Receive(8, milliseconds(100));
+        if (!batch.ok()) return;
+        (void)queue->Ack(*batch);  // may fail while the server is down: delivered again later
+        std::lock_guard lock(mu);
+        for (const Delivery& delivery : *batch) seen.insert(delivery.order_id);
+      }
+    });
+  }
+  std::atomic<int> published_count{0};
+  std::atomic<bool> restarted{false};
+  std::vector<std::string> published_after_restart;
+  std::atomic<int> failures{0};
+  std::thread publisher([&] {
+    std::vector<std::string> retry;
+    for (size_t next = 0; next < ids.size() || !retry.empty();) {
+      std::vector<std::string> batch = std::move(retry);
+      retry.clear();
+      for (int i = 0; i < 4 && next < ids.size(); ++i) batch.push_back(ids[next++]);
+      const bool after = restarted.load();
+      if (queue->Publish(batch).ok()) {
+        published_count += static_cast<int>(batch.size());
+        if (after) {
+          std::lock_guard lock(mu);
+          published_after_restart.insert(published_after_restart.end(), batch.begin(),
+                                         batch.end());
+        }
+      } else {
+        failures++;
+        retry = std::move(batch);
+        std::this_thread::sleep_for(milliseconds(50));
+      }
+      std::this_thread::sleep_for(milliseconds(10));
+    }
+  });
+  // Restart once a third is through.
+  Clock::time_point deadline = Clock::now() + seconds(60);
+  while (published_count < kIds / 3 && Clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  Status restart = RestartServer();
+  restarted = true;
+  publisher.join();
+  deadline = Clock::now() + RecoveryMax();
+  while (Clock::now() < deadline) {
+    {
+      std::lock_guard lock(mu);
+      if (seen.size() >= ids.size()) break;
+    }
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  stop = true;
+  for (std::thread& receiver : receivers) receiver.join();
+  ASSERT_TRUE(restart.ok()) << restart.ToString();
+  std::lock_guard lock(mu);
+  std::vector<std::string> missing;
+  for (const std::string& id : ids) {
+    if (!seen.contains(id)) missing.push_back(id);
+  }
+  EXPECT_TRUE(missing.empty()) << missing.size() << " ids never arrived, e.g. " << missing.front()
+                               << " (" << failures.load() << " failed publishes)";
+  EXPECT_FALSE(published_after_restart.empty());
+  for (const std::string& id : published_after_restart) EXPECT_TRUE(seen.contains(id)) << id;
+}
+
+INSTANTIATE_TEST_SUITE_P(Brokers, QueueFaultTest, ::testing::Values("redis", "rabbitmq"),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           return info.param;
+                         });
+
+}  // namespace
+}  // namespace topup

@@ -1,0 +1,1247 @@
+// The Store contract (topup/store.h), checked the same way on every backend so that no backend can
+// quietly differ. Each test gets a fresh, empty database. "Several nodes" are several stores
+// opened on the same database, each with its own connections, used from several threads at once.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <latch>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "store_backends.h"
+#include "topup/random.h"
+
+namespace topup::store_conformance {
+namespace {
+
+using Attempt = Transition::Attempt;
+
+class StoreConformanceTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    Result<std::unique_ptr<StoreBackend>> backend = MakeBackend(GetParam());
+    ASSERT_TRUE(backend.ok()) << backend.status().ToString();
+    backend_ = std::move(backend).value();
+    store_ = OpenStore();
+    ASSERT_NE(store_, nullptr);
+  }
+
+  // Another store on the same database: another node.
+  std::unique_ptr<Store> OpenStore() {
+    Result<std::unique_ptr<Store>> store = backend_->Open();
+    EXPECT_TRUE(store.ok()) << store.status().ToString();
+    return store.ok() ? std::move(store).value() : nullptr;
+  }
+
+  // Creates a merchant holding `balance_fen`.
+  void AddMerchant(const std::string& merchant_id, int64_t balance_fen) {
+    ASSERT_TRUE(store_->CreateMerchant(merchant_id, "Merchant " + merchant_id, kT0Ms).ok());
+    if (balance_fen > 0) {
+      Result<int64_t> balance = store_->FundMerchant(merchant_id, balance_fen, "opening", kT0Ms);
+      ASSERT_TRUE(balance.ok()) << balance.status().ToString();
+      ASSERT_EQ(*balance, balance_fen);
+    }
+  }
+
+  Order Accept(const Order& order) {
+    Result<AcceptResult> accepted = store_->AcceptOrder(order);
+    EXPECT_TRUE(accepted.ok()) << accepted.status().ToString();
+    if (!accepted.ok()) return Order();
+    EXPECT_TRUE(accepted->created);
+    return accepted->order;
+  }
+
+  Order Get(const std::string& order_id) {
+    Result<Order> order = store_->GetOrder(order_id);
+    EXPECT_TRUE(order.ok()) << order.status().ToString();
+    return order.ok() ? *order : Order();
+  }
+
+  int64_t Balance(const std::string& merchant_id) {
+    Result<Merchant> merchant = store_->GetMerchant(merchant_id);
+    EXPECT_TRUE(merchant.ok()) << merchant.status().ToString();
+    return merchant.ok() ? merchant->balance_fen : -1;
+  }
+
+  std::vector<LedgerEntry> Ledger(const std::string& merchant_id) {
+    Result<std::vector<LedgerEntry>> entries = store_->ListLedger(merchant_id, 0, 100000);
+    EXPECT_TRUE(entries.ok()) << entries.status().ToString();
+    return entries.ok() ? *entries : std::vector<LedgerEntry>();
+  }
+
+  size_t EventCount(const std::string& order_id) {
+    Result<std::vector<OrderEvent>> events = store_->ListEvents(order_id);
+    EXPECT_TRUE(events.ok()) << events.status().ToString();
+    return events.ok() ? events->size() : 0;
+  }
+
+  void ExpectBalanced() {
+    Result<LedgerAudit> audit = store_->AuditLedger();
+    ASSERT_TRUE(audit.ok()) << audit.status().ToString();
+    EXPECT_TRUE(audit->balanced) << audit->problems;
+    EXPECT_EQ(audit->problems, "");
+  }
+
+  std::unique_ptr<StoreBackend> backend_;
+  std::unique_ptr<Store> store_;
+};
+
+// Runs body(i) on `threads` threads released together. Each thread's body uses the store
+// nodes[i % nodes.size()].
+void RunTogether(int threads, const std::function<void(int)>& body) {
+  std::latch start_line(threads);
+  std::vector<std::thread> running;
+  for (int i = 0; i < threads; ++i) {
+    running.emplace_back([&, i] {
+      start_line.arrive_and_wait();
+      body(i);
+    });
+  }
+  for (std::thread& t : running) t.join();
+}
+
+std::set<std::string> AsSet(const std::vector<std::string>& ids) {
+  return std::set<std::string>(ids.begin(), ids.end());
+}
+
+// --- Opening and migrations ---
+
+TEST_P(StoreConformanceTest, NodesOpeningAFreshDatabaseAtOnceMigrateItOnce) {
+  Result<std::unique_ptr<StoreBackend>> fresh = MakeBackend(GetParam());
+  ASSERT_TRUE(fresh.ok()) << fresh.status().ToString();
+  constexpr int kNodes = 4;
+  std::vector<Result<std::unique_ptr<Store>>> nodes(kNodes, Result<std::unique_ptr<Store>>(
+                                                                Internal("not opened")));
+  RunTogether(kNodes, [&](int i) { nodes[i] = (*fresh)->Open(); });
+  for (auto& node : nodes) ASSERT_TRUE(node.ok()) << node.status().ToString();
+  Result<int64_t> versions = (*fresh)->QueryInt("SELECT count(*) FROM schema_version");
+  ASSERT_TRUE(versions.ok()) << versions.status().ToString();
+  Result<int64_t> highest = (*fresh)->QueryInt("SELECT max(version) FROM schema_version");
+  ASSERT_TRUE(highest.ok());
+  EXPECT_EQ(*versions, *highest) << "each migration recorded exactly once";
+  EXPECT_GE(*versions, 1);
+
+  // Every node works on the one schema.
+  ASSERT_TRUE((*nodes[0])->CreateMerchant("m1", "Shop", kT0Ms).ok());
+  ASSERT_TRUE((*nodes[1])->FundMerchant("m1", 5000, "", kT0Ms).ok());
+  ASSERT_TRUE((*nodes[2])->AcceptOrder(MakeOrder("o1", "m1", "mo-1")).ok());
+  EXPECT_EQ((*nodes[3])->GetMerchant("m1")->balance_fen, 4000);
+}
+
+TEST_P(StoreConformanceTest, RefusesADatabaseWrittenByANewerProgram) {
+  store_.reset();
+  ASSERT_TRUE(
+      backend_->Execute("INSERT INTO schema_version (version, name) VALUES (999, 'future')").ok());
+  Result<std::unique_ptr<Store>> store = backend_->Open();
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store.status().reason(), "schema_too_new");
+}
+
+// --- Merchants and money ---
+
+TEST_P(StoreConformanceTest, CreateMerchantValidatesAndRefusesDuplicates) {
+  EXPECT_TRUE(store_->CreateMerchant("m_1-A", "Shop", kT0Ms).ok());
+  Status again = store_->CreateMerchant("m_1-A", "Other", kT0Ms);
+  EXPECT_EQ(again.code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(again.reason(), "merchant_exists");
+  for (const std::string& bad : {std::string(""), std::string(65, 'a'), std::string("a b"),
+                                 std::string("a.b"), std::string("x/y"), std::string("é")}) {
+    Status status = store_->CreateMerchant(bad, "x", kT0Ms);
+    EXPECT_EQ(status.reason(), "invalid_merchant_id") << "id '" << bad << "'";
+  }
+  EXPECT_EQ(store_->CreateMerchant("m2", std::string(5000, 'n'), kT0Ms).reason(),
+            "invalid_merchant_name");
+  EXPECT_TRUE(store_->CreateMerchant(std::string(64, 'z'), "Long", kT0Ms).ok());
+
+  Result<Merchant> merchant = store_->GetMerchant("m_1-A");
+  ASSERT_TRUE(merchant.ok());
+  EXPECT_EQ(merchant->merchant_id, "m_1-A");
+  EXPECT_EQ(merchant->name, "Shop");
+  EXPECT_EQ(merchant->balance_fen, 0);
+  EXPECT_EQ(merchant->created_ms, kT0Ms);
+  EXPECT_EQ(store_->GetMerchant("nobody").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->GetMerchant("nobody").status().reason(), "unknown_merchant");
+}
+
+TEST_P(StoreConformanceTest, FundMerchantAddsWithALedgerRow) {
+  AddMerchant("m1", 0);
+  EXPECT_EQ(store_->FundMerchant("m1", 0, "", kT0Ms).status().reason(), "invalid_amount");
+  EXPECT_EQ(store_->FundMerchant("m1", -5, "", kT0Ms).status().reason(), "invalid_amount");
+  EXPECT_EQ(store_->FundMerchant("nobody", 5, "", kT0Ms).status().reason(), "unknown_merchant");
+
+  Result<int64_t> first = store_->FundMerchant("m1", 500, "wire 1", kT0Ms + 1);
+  Result<int64_t> second = store_->FundMerchant("m1", 250, "wire 2", kT0Ms + 2);
+  ASSERT_TRUE(first.ok() && second.ok());
+  EXPECT_EQ(*first, 500);
+  EXPECT_EQ(*second, 750);
+  EXPECT_EQ(Balance("m1"), 750);
+
+  std::vector<LedgerEntry> ledger = Ledger("m1");
+  ASSERT_EQ(ledger.size(), 2u);
+  EXPECT_EQ(ledger[0].kind, LedgerKind::kFund);
+  EXPECT_EQ(ledger[0].merchant_id, "m1");
+  EXPECT_EQ(ledger[0].amount_fen, 500);
+  EXPECT_EQ(ledger[0].balance_after_fen, 500);
+  EXPECT_EQ(ledger[0].order_id, "");
+  EXPECT_EQ(ledger[0].note, "wire 1");
+  EXPECT_EQ(ledger[0].created_ms, kT0Ms + 1);
+  EXPECT_EQ(ledger[1].balance_after_fen, 750);
+  EXPECT_LT(ledger[0].entry_id, ledger[1].entry_id);
+
+  // Paging: entries after the first one.
+  Result<std::vector<LedgerEntry>> page = store_->ListLedger("m1", ledger[0].entry_id, 10);
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->size(), 1u);
+  EXPECT_EQ((*page)[0].entry_id, ledger[1].entry_id);
+  EXPECT_EQ(store_->ListLedger("m1", 0, 1)->size(), 1u);
+  EXPECT_EQ(store_->ListLedger("m1", ledger[1].entry_id, 10)->size(), 0u);
+  EXPECT_EQ(store_->ListLedger("nobody", 0, 10).status().reason(), "unknown_merchant");
+
+  // The balance limit: reaching it is fine, passing it writes nothing.
+  constexpr int64_t kLimitFen = 1'000'000'000'000'000;
+  ASSERT_EQ(store_->FundMerchant("m1", kLimitFen - 750, "", kT0Ms).value(), kLimitFen);
+  Result<int64_t> over = store_->FundMerchant("m1", 1, "", kT0Ms);
+  EXPECT_EQ(over.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(over.status().reason(), "balance_limit");
+  EXPECT_EQ(Balance("m1"), kLimitFen);
+  EXPECT_EQ(Ledger("m1").size(), 3u);
+  ExpectBalanced();
+}
+
+// --- AcceptOrder ---
+
+TEST_P(StoreConformanceTest, AcceptDebitsAndRecords) {
+  AddMerchant("m1", 10'000);
+  Order order = MakeOrder("o1", "m1", "mo-1", 980);
+  order.lease_owner = "";
+  Order stored = Accept(order);
+  EXPECT_EQ(stored.order_id, "o1");
+  EXPECT_EQ(stored.status, OrderStatus::kAccepted);
+
+  Order read = Get("o1");
+  EXPECT_EQ(read.order_id, "o1");
+  EXPECT_EQ(read.merchant_id, "m1");
+  EXPECT_EQ(read.merchant_order_id, "mo-1");
+  EXPECT_EQ(read.phone, order.phone);
+  EXPECT_EQ(read.carrier, Carrier::kChinaMobile);
+  EXPECT_EQ(read.face_value_yuan, 10);
+  EXPECT_EQ(read.price_fen, 980);
+  EXPECT_EQ(read.notify_url, order.notify_url);
+  EXPECT_EQ(read.status, OrderStatus::kAccepted);
+  EXPECT_EQ(read.attempt_count, 0);
+  EXPECT_EQ(read.supplier_order_id, "");
+  EXPECT_EQ(read.created_ms, kT0Ms);
+  EXPECT_EQ(read.deadline_ms, kT0Ms + 180'000);
+  EXPECT_EQ(read.updated_ms, kT0Ms);
+  EXPECT_EQ(read.next_check_ms, kT0Ms);
+  EXPECT_EQ(read.finished_ms, 0);
+  EXPECT_EQ(read.lease_owner, "");
+  EXPECT_EQ(read.lease_expires_ms, 0);
+
+  EXPECT_EQ(Balance("m1"), 10'000 - 980);
+  std::vector<LedgerEntry> ledger = Ledger("m1");
+  ASSERT_EQ(ledger.size(), 2u);
+  EXPECT_EQ(ledger[1].kind, LedgerKind::kDebit);
+  EXPECT_EQ(ledger[1].order_id, "o1");
+  EXPECT_EQ(ledger[1].amount_fen, -980);
+  EXPECT_EQ(ledger[1].balance_after_fen, 10'000 - 980);
+  EXPECT_EQ(ledger[1].created_ms, kT0Ms);
+
+  Result<std::vector<OrderEvent>> events = store_->ListEvents("o1");
+  ASSERT_TRUE(events.ok());
+  ASSERT_EQ(events->size(), 1u);
+  EXPECT_EQ((*events)[0].kind, "accepted");
+  EXPECT_EQ((*events)[0].order_id, "o1");
+  EXPECT_EQ((*events)[0].at_ms, kT0Ms);
+  EXPECT_EQ((*events)[0].from, OrderStatus::kAccepted);
+  EXPECT_EQ((*events)[0].to, OrderStatus::kAccepted);
+
+  Result<Order> found = store_->FindOrderByMerchantOrderId("m1", "mo-1");
+  ASSERT_TRUE(found.ok());
+  EXPECT_EQ(found->order_id, "o1");
+  EXPECT_EQ(store_->FindOrderByMerchantOrderId("m1", "mo-2").status().reason(), "order_not_found");
+  EXPECT_EQ(store_->FindOrderByMerchantOrderId("m2", "mo-1").status().reason(), "order_not_found");
+  EXPECT_EQ(store_->GetOrder("nope").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->GetOrder("nope").status().reason(), "order_not_found");
+  EXPECT_EQ(store_->ListEvents("nope").status().reason(), "order_not_found");
+  ExpectBalanced();
+}
+
+TEST_P(StoreConformanceTest, AcceptIsIdempotentOnMerchantOrderId) {
+  AddMerchant("m1", 10'000);
+  Accept(MakeOrder("o1", "m1", "mo-1"));
+
+  // The same request again, under a new order id as the API would generate: the first order.
+  Result<AcceptResult> again = store_->AcceptOrder(MakeOrder("o2", "m1", "mo-1"));
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_FALSE(again->created);
+  EXPECT_EQ(again->order.order_id, "o1");
+  EXPECT_EQ(again->order.price_fen, 1000);
+  EXPECT_EQ(Balance("m1"), 9'000);
+  EXPECT_EQ(store_->GetOrder("o2").status().reason(), "order_not_found");
+  EXPECT_EQ(EventCount("o1"), 1u);
+
+  // Same merchant order id, different content: a conflict, nothing written.
+  Order other_phone = MakeOrder("o3", "m1", "mo-1");
+  other_phone.phone = "13900139000";
+  Order other_value = MakeOrder("o4", "m1", "mo-1");
+  other_value.face_value_yuan = 50;
+  Order other_url = MakeOrder("o5", "m1", "mo-1");
+  other_url.notify_url = "";
+  for (const Order& conflicting : {other_phone, other_value, other_url}) {
+    Result<AcceptResult> conflict = store_->AcceptOrder(conflicting);
+    ASSERT_FALSE(conflict.ok());
+    EXPECT_EQ(conflict.status().code(), StatusCode::kAlreadyExists);
+    EXPECT_EQ(conflict.status().reason(), "merchant_order_id_conflict");
+  }
+
+  // Another merchant may reuse the merchant order id.
+  AddMerchant("m2", 10'000);
+  Accept(MakeOrder("o6", "m2", "mo-1"));
+
+  // A taken order id is refused, not overwritten.
+  Result<AcceptResult> taken = store_->AcceptOrder(MakeOrder("o1", "m2", "mo-7"));
+  EXPECT_EQ(taken.status().code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(taken.status().reason(), "order_id_exists");
+  EXPECT_EQ(Get("o1").merchant_id, "m1");
+
+  // A replay is answered from the stored order even once the balance could not pay again.
+  ASSERT_TRUE(store_->AcceptOrder(MakeOrder("o7", "m2", "mo-2", 9'000)).ok());
+  EXPECT_EQ(Balance("m2"), 0);
+  Result<AcceptResult> replay = store_->AcceptOrder(MakeOrder("o8", "m2", "mo-2", 9'000));
+  ASSERT_TRUE(replay.ok()) << replay.status().ToString();
+  EXPECT_FALSE(replay->created);
+  EXPECT_EQ(replay->order.order_id, "o7");
+
+  EXPECT_EQ(Balance("m1"), 9'000);
+  EXPECT_EQ(Ledger("m1").size(), 2u);
+  EXPECT_EQ(Ledger("m2").size(), 3u);
+  ExpectBalanced();
+}
+
+TEST_P(StoreConformanceTest, RefusedAcceptsWriteNothing) {
+  Result<AcceptResult> unknown = store_->AcceptOrder(MakeOrder("o1", "nobody", "mo-1"));
+  EXPECT_EQ(unknown.status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(unknown.status().reason(), "unknown_merchant");
+
+  AddMerchant("m1", 1500);
+  Accept(MakeOrder("o1", "m1", "mo-1", 1000));
+  Result<AcceptResult> poor = store_->AcceptOrder(MakeOrder("o2", "m1", "mo-2", 1000));
+  ASSERT_FALSE(poor.ok());
+  EXPECT_EQ(poor.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(poor.status().reason(), "insufficient_balance");
+
+  // Invalid orders: not accepted, with no attempt, without an id, with a negative price.
+  Order started = MakeOrder("o3", "m1", "mo-3");
+  started.status = OrderStatus::kCharging;
+  Order no_id = MakeOrder("", "m1", "mo-3");
+  Order negative = MakeOrder("o3", "m1", "mo-3", -1);
+  Order no_merchant_order_id = MakeOrder("o3", "m1", "");
+  Order zero_value = MakeOrder("o3", "m1", "mo-3");
+  zero_value.face_value_yuan = 0;
+  for (const Order& bad : {started, no_id, negative, no_merchant_order_id, zero_value}) {
+    Result<AcceptResult> refused = store_->AcceptOrder(bad);
+    EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_EQ(refused.status().reason(), "invalid_order");
+  }
+
+  // Nothing of the refused orders exists: no order, no ledger row, no event, same balance.
+  EXPECT_EQ(Balance("m1"), 500);
+  EXPECT_EQ(Ledger("m1").size(), 2u);
+  for (const char* id : {"o2", "o3"}) {
+    EXPECT_EQ(store_->GetOrder(id).status().reason(), "order_not_found");
+    EXPECT_EQ(store_->ListEvents(id).status().reason(), "order_not_found");
+  }
+  EXPECT_EQ(store_->FindOrderByMerchantOrderId("m1", "mo-2").status().reason(), "order_not_found");
+  Result<OrderCounts> counts = store_->CountOrders();
+  ASSERT_TRUE(counts.ok());
+  EXPECT_EQ((*counts)[OrderStatus::kAccepted], 1);
+
+  // Exactly the balance is enough.
+  Accept(MakeOrder("o4", "m1", "mo-4", 500));
+  EXPECT_EQ(Balance("m1"), 0);
+  ExpectBalanced();
+}
+
+// Merchants retry: the same request arrives at several nodes at once. One order is created and
+// paid for; every other answer is that order.
+TEST_P(StoreConformanceTest, ConcurrentIdenticalAcceptsCreateOneOrder) {
+  constexpr int kThreads = 8;
+  constexpr int kRequests = 30;
+  AddMerchant("m1", 1'000'000);
+  std::vector<std::unique_ptr<Store>> nodes;
+  for (int n = 0; n < 3; ++n) nodes.push_back(OpenStore());
+  std::vector<std::vector<std::pair<std::string, bool>>> answers(kThreads);  // order id, created
+  std::atomic<int> errors{0};
+  RunTogether(kThreads, [&](int t) {
+    Store& node = *nodes[t % nodes.size()];
+    for (int r = 0; r < kRequests; ++r) {
+      const std::string merchant_order_id = "mo-" + std::to_string(r);
+      Order order = MakeOrder("o" + std::to_string(r) + "-t" + std::to_string(t), "m1",
+                              merchant_order_id, 100 + r);
+      Result<AcceptResult> accepted = node.AcceptOrder(order);
+      if (!accepted.ok()) {
+        ADD_FAILURE() << accepted.status().ToString();
+        errors.fetch_add(1);
+        answers[t].emplace_back("", false);
+        continue;
+      }
+      answers[t].emplace_back(accepted->order.order_id, accepted->created);
+    }
+  });
+  ASSERT_EQ(errors.load(), 0);
+  int64_t paid_fen = 0;
+  for (int r = 0; r < kRequests; ++r) {
+    std::set<std::string> ids;
+    int created = 0;
+    for (int t = 0; t < kThreads; ++t) {
+      ids.insert(answers[t][r].first);
+      created += answers[t][r].second ? 1 : 0;
+    }
+    EXPECT_EQ(created, 1) << "request " << r;
+    EXPECT_EQ(ids.size(), 1u) << "request " << r << " answered with different orders";
+    paid_fen += 100 + r;
+  }
+  Result<OrderCounts> counts = store_->CountOrders();
+  ASSERT_TRUE(counts.ok());
+  EXPECT_EQ((*counts)[OrderStatus::kAccepted], kRequests);
+  EXPECT_EQ(Balance("m1"), 1'000'000 - paid_fen);
+  EXPECT_EQ(Ledger("m1").size(), 1u + kRequests);
+  ExpectBalanced();
+}
+
+// Many nodes debiting one merchant at once never take the balance below zero, and exactly as many
+// orders as it can pay for get through.
+TEST_P(StoreConformanceTest, ConcurrentAcceptsNeverOverdraw) {
+  constexpr int kThreads = 8;
+  constexpr int kOrdersPerThread = 8;
+  constexpr int64_t kPriceFen = 700;
+  constexpr int kAffordable = 21;
+  AddMerchant("m1", kAffordable * kPriceFen + kPriceFen / 2);
+  std::vector<std::unique_ptr<Store>> nodes;
+  for (int n = 0; n < 2; ++n) nodes.push_back(OpenStore());
+  std::atomic<int> created{0};
+  std::atomic<int> refused{0};
+  RunTogether(kThreads, [&](int t) {
+    Store& node = *nodes[t % nodes.size()];
+    for (int i = 0; i < kOrdersPerThread; ++i) {
+      const std::string id = "o" + std::to_string(t) + "-" + std::to_string(i);
+      Result<AcceptResult> accepted = node.AcceptOrder(MakeOrder(id, "m1", id, kPriceFen));
+      if (accepted.ok() && accepted->created) {
+        created.fetch_add(1);
+      } else if (accepted.status().reason() == "insufficient_balance") {
+        refused.fetch_add(1);
+      } else {
+        ADD_FAILURE() << accepted.status().ToString();
+      }
+    }
+  });
+  EXPECT_EQ(created.load(), kAffordable);
+  EXPECT_EQ(refused.load(), kThreads * kOrdersPerThread - kAffordable);
+  EXPECT_EQ(Balance("m1"), kPriceFen / 2);
+  EXPECT_EQ(Ledger("m1").size(), 1u + kAffordable);
+  ExpectBalanced();
+}
+
+// --- ApplyTransition ---
+
+TEST_P(StoreConformanceTest, TransitionsSetTheDocumentedFields) {
+  AddMerchant("m1", 10'000);
+  Order order = Accept(MakeOrder("o1", "m1", "mo-1"));
+  ASSERT_TRUE(store_->ClaimOrders(std::vector<std::string>{"o1"}, "w1", kT0Ms, 10'000).ok());
+
+  // accepted -> charging, attempt 1 starts.
+  Transition start = StartAttempt(order, OrderStatus::kCharging, kT0Ms + 10, "chan-a");
+  ASSERT_EQ(store_->ApplyTransition(start).value(), true);
+  order = Get("o1");
+  EXPECT_EQ(order.status, OrderStatus::kCharging);
+  EXPECT_EQ(order.attempt_count, 1);
+  EXPECT_EQ(order.supplier_order_id, "o1-1");
+  EXPECT_EQ(order.channel, "chan-a");
+  EXPECT_EQ(order.attempt_sent_ms, kT0Ms + 10);
+  EXPECT_EQ(order.updated_ms, kT0Ms + 10);
+  EXPECT_EQ(order.next_check_ms, kT0Ms + 10 + 5000);
+  EXPECT_EQ(order.lease_owner, "w1");  // not released
+  EXPECT_EQ(order.lease_expires_ms, kT0Ms + 10'000);
+
+  // charging -> unknown, keeping the attempt, storing the supplier's ref, releasing the lease.
+  Transition unknown = Move(order, OrderStatus::kUnknown, kT0Ms + 20, Attempt::kKeep, "timeout");
+  unknown.supplier_ref = "ref-9";
+  unknown.event_detail = "no answer in 5 s";
+  unknown.release_lease = true;
+  ASSERT_EQ(store_->ApplyTransition(unknown).value(), true);
+  order = Get("o1");
+  EXPECT_EQ(order.status, OrderStatus::kUnknown);
+  EXPECT_EQ(order.supplier_order_id, "o1-1");
+  EXPECT_EQ(order.attempt_sent_ms, kT0Ms + 10);
+  EXPECT_EQ(order.supplier_ref, "ref-9");
+  EXPECT_EQ(order.lease_owner, "");
+  EXPECT_EQ(order.lease_expires_ms, 0);
+
+  // A schedule-only change needs no event and appends none.
+  Transition poll = Move(order, OrderStatus::kUnknown, kT0Ms + 30, Attempt::kKeep, "");
+  poll.next_check_ms = kT0Ms + 99'000;
+  ASSERT_EQ(store_->ApplyTransition(poll).value(), true);
+  order = Get("o1");
+  EXPECT_EQ(order.next_check_ms, kT0Ms + 99'000);
+  EXPECT_EQ(order.updated_ms, kT0Ms + 30);
+  EXPECT_EQ(order.supplier_ref, "ref-9");  // an empty ref does not erase the known one
+
+  // unknown -> charging with the attempt confirmed failed: cleared.
+  Transition clear = Move(order, OrderStatus::kCharging, kT0Ms + 40, Attempt::kClear, "failed");
+  ASSERT_EQ(store_->ApplyTransition(clear).value(), true);
+  order = Get("o1");
+  EXPECT_EQ(order.status, OrderStatus::kCharging);
+  EXPECT_EQ(order.supplier_order_id, "");
+  EXPECT_EQ(order.attempt_sent_ms, 0);
+  EXPECT_EQ(order.channel, "chan-a");
+  EXPECT_EQ(order.attempt_count, 1);
+
+  // charging -> charging, attempt 2, then success.
+  ASSERT_EQ(
+      store_->ApplyTransition(StartAttempt(order, OrderStatus::kCharging, kT0Ms + 50, "b")).value(),
+      true);
+  order = Get("o1");
+  EXPECT_EQ(order.attempt_count, 2);
+  EXPECT_EQ(order.supplier_order_id, "o1-2");
+  EXPECT_EQ(order.channel, "b");
+  Transition success = Move(order, OrderStatus::kSuccess, kT0Ms + 60, Attempt::kKeep, "succeeded");
+  success.next_check_ms = 0;
+  ASSERT_EQ(store_->ApplyTransition(success).value(), true);
+  order = Get("o1");
+  EXPECT_EQ(order.status, OrderStatus::kSuccess);
+  EXPECT_EQ(order.finished_ms, kT0Ms + 60);
+  EXPECT_EQ(order.fail_reason, "");
+  EXPECT_EQ(order.supplier_order_id, "o1-2");
+
+  Result<std::vector<OrderEvent>> events = store_->ListEvents("o1");
+  ASSERT_TRUE(events.ok());
+  std::vector<std::string> kinds;
+  for (const OrderEvent& e : *events) kinds.push_back(e.kind);
+  EXPECT_EQ(kinds, (std::vector<std::string>{"accepted", "attempt_started", "timeout", "failed",
+                                             "attempt_started", "succeeded"}));
+  for (size_t i = 1; i < events->size(); ++i) {
+    EXPECT_LT((*events)[i - 1].event_id, (*events)[i].event_id);
+  }
+  EXPECT_EQ((*events)[1].from, OrderStatus::kAccepted);
+  EXPECT_EQ((*events)[1].to, OrderStatus::kCharging);
+  EXPECT_EQ((*events)[1].attempt_no, 1);
+  EXPECT_EQ((*events)[2].detail, "no answer in 5 s");
+  EXPECT_EQ((*events)[2].from, OrderStatus::kCharging);
+  EXPECT_EQ((*events)[2].to, OrderStatus::kUnknown);
+  EXPECT_EQ((*events)[4].attempt_no, 2);
+  EXPECT_EQ((*events)[5].at_ms, kT0Ms + 60);
+  EXPECT_EQ((*events)[5].to, OrderStatus::kSuccess);
+
+  // Nothing leaves a final state.
+  Result<bool> after_final =
+      store_->ApplyTransition(Move(order, OrderStatus::kCharging, kT0Ms + 70, Attempt::kKeep, "x"));
+  EXPECT_EQ(after_final.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(Balance("m1"), 9'000);  // success keeps the money
+  ExpectBalanced();
+}
+
+TEST_P(StoreConformanceTest, TransitionsAreValidated) {
+  AddMerchant("m1", 10'000);
+  Order order = Accept(MakeOrder("o1", "m1", "mo-1"));
+
+  Transition skip = Move(order, OrderStatus::kSuccess, kT0Ms + 1, Attempt::kKeep, "succeeded");
+  EXPECT_EQ(store_->ApplyTransition(skip).status().reason(), "invalid_transition");
+
+  Transition silent = StartAttempt(order, OrderStatus::kCharging, kT0Ms + 1);
+  silent.event_kind = "";
+  EXPECT_EQ(store_->ApplyTransition(silent).status().reason(), "invalid_transition");
+
+  Transition wrong_id = StartAttempt(order, OrderStatus::kCharging, kT0Ms + 1);
+  wrong_id.supplier_order_id = "o1-7";
+  EXPECT_EQ(store_->ApplyTransition(wrong_id).status().reason(), "invalid_transition");
+
+  Transition no_channel = StartAttempt(order, OrderStatus::kCharging, kT0Ms + 1);
+  no_channel.channel = "";
+  EXPECT_EQ(store_->ApplyTransition(no_channel).status().reason(), "invalid_transition");
+
+  Transition no_time = StartAttempt(order, OrderStatus::kCharging, 0);
+  EXPECT_EQ(store_->ApplyTransition(no_time).status().reason(), "invalid_transition");
+
+  // A well-formed transition of an order that does not exist is a lost compare-and-set.
+  Transition missing = StartAttempt(MakeOrder("o9", "m1", "mo-9"), OrderStatus::kCharging, kT0Ms);
+  Result<bool> result = store_->ApplyTransition(missing);
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  EXPECT_FALSE(*result);
+
+  EXPECT_EQ(Get("o1").status, OrderStatus::kAccepted);
+  EXPECT_EQ(EventCount("o1"), 1u);
+}
+
+TEST_P(StoreConformanceTest, FailingWithALiveAttemptIsRefused) {
+  AddMerchant("m1", 10'000);
+  Order order = Accept(MakeOrder("o1", "m1", "mo-1"));
+  ASSERT_TRUE(store_->ApplyTransition(StartAttempt(order, OrderStatus::kCharging, kT0Ms + 1)).ok());
+  order = Get("o1");
+
+  Result<bool> refused = store_->ApplyTransition(
+      Move(order, OrderStatus::kFailed, kT0Ms + 2, Attempt::kKeep, "gave_up"));
+  EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(refused.status().reason(), "live_attempt");
+  EXPECT_EQ(Get("o1").status, OrderStatus::kCharging);
+  EXPECT_EQ(Balance("m1"), 9'000);
+  EXPECT_EQ(EventCount("o1"), 2u);
+
+  // A stale view of the order is a lost compare-and-set, live attempt or not.
+  Transition stale = Move(order, OrderStatus::kFailed, kT0Ms + 2, Attempt::kKeep, "gave_up");
+  stale.from_attempt_count = 0;
+  EXPECT_EQ(store_->ApplyTransition(stale).value(), false);
+
+  ASSERT_EQ(
+      store_
+          ->ApplyTransition(Move(order, OrderStatus::kFailed, kT0Ms + 3, Attempt::kClear, "failed"))
+          .value(),
+      true);
+  EXPECT_EQ(Get("o1").supplier_order_id, "");
+  EXPECT_EQ(Balance("m1"), 10'000);
+  ExpectBalanced();
+}
+
+TEST_P(StoreConformanceTest, FailedRefundsExactlyOnce) {
+  AddMerchant("m1", 10'000);
+  Order order = Accept(MakeOrder("o1", "m1", "mo-1", 1234));
+  EXPECT_EQ(Balance("m1"), 10'000 - 1234);
+
+  Transition fail = Move(order, OrderStatus::kFailed, kT0Ms + 5, Attempt::kKeep, "expired");
+  fail.fail_reason = "deadline_passed";
+  ASSERT_EQ(store_->ApplyTransition(fail).value(), true);
+  // The same compare-and-set again is a lost race, not a second refund.
+  EXPECT_EQ(store_->ApplyTransition(fail).value(), false);
+
+  Order failed = Get("o1");
+  EXPECT_EQ(failed.status, OrderStatus::kFailed);
+  EXPECT_EQ(failed.fail_reason, "deadline_passed");
+  EXPECT_EQ(failed.finished_ms, kT0Ms + 5);
+  EXPECT_EQ(Balance("m1"), 10'000);
+
+  std::vector<LedgerEntry> ledger = Ledger("m1");
+  ASSERT_EQ(ledger.size(), 3u);
+  EXPECT_EQ(ledger[2].kind, LedgerKind::kRefund);
+  EXPECT_EQ(ledger[2].order_id, "o1");
+  EXPECT_EQ(ledger[2].amount_fen, 1234);
+  EXPECT_EQ(ledger[2].balance_after_fen, 10'000);
+  EXPECT_EQ(ledger[2].created_ms, kT0Ms + 5);
+  EXPECT_EQ(ledger[2].note, "deadline_passed");
+  EXPECT_EQ(EventCount("o1"), 2u);
+  ExpectBalanced();
+}
+
+// Workers on several nodes that saw the same (accepted, 0) race: half start an attempt, half fail
+// the order. Exactly one wins each race, and only its writes exist.
+TEST_P(StoreConformanceTest, ConcurrentCompareAndSetHasExactlyOneWinner) {
+  constexpr int kOrders = 40;
+  constexpr int kRacers = 6;
+  AddMerchant("m1", 1'000'000);
+  std::vector<std::unique_ptr<Store>> nodes;
+  for (int n = 0; n < 3; ++n) nodes.push_back(OpenStore());
+  for (int i = 0; i < kOrders; ++i) {
+    Accept(MakeOrder("o" + std::to_string(i), "m1", "mo-" + std::to_string(i)));
+  }
+  int failed = 0;
+  for (int i = 0; i < kOrders; ++i) {
+    Order order = Get("o" + std::to_string(i));
+    std::vector<Result<bool>> results(kRacers, Result<bool>(false));
+    RunTogether(kRacers, [&](int r) {
+      Transition t = r % 2 == 0 ? StartAttempt(order, OrderStatus::kCharging, kT0Ms + 100 + r)
+                                : Move(order, OrderStatus::kFailed, kT0Ms + 100 + r,
+                                       Attempt::kKeep, "expired");
+      results[r] = nodes[r % nodes.size()]->ApplyTransition(t);
+    });
+    int winners = 0;
+    for (const Result<bool>& result : results) {
+      ASSERT_TRUE(result.ok()) << result.status().ToString();
+      winners += *result ? 1 : 0;
+    }
+    EXPECT_EQ(winners, 1) << "order " << order.order_id;
+    Order after = Get(order.order_id);
+    EXPECT_EQ(EventCount(order.order_id), 2u);  // accepted + the winner's
+    if (after.status == OrderStatus::kCharging) {
+      EXPECT_EQ(after.attempt_count, 1);
+    } else {
+      EXPECT_EQ(after.status, OrderStatus::kFailed);
+      EXPECT_EQ(after.attempt_count, 0);
+      ++failed;
+    }
+  }
+  int refunds = 0;
+  for (const LedgerEntry& entry : Ledger("m1")) refunds += entry.kind == LedgerKind::kRefund;
+  EXPECT_EQ(refunds, failed);
+  ExpectBalanced();
+}
+
+// A seeded random walk of many orders through the state machine, with stale compare-and-sets
+// mixed in. Whatever the path, the money must balance and exactly the failed orders are refunded.
+TEST_P(StoreConformanceTest, RandomTransitionsKeepTheLedgerBalanced) {
+  constexpr int kOrders = 150;
+  constexpr int kSteps = 1500;
+  const std::vector<std::string> merchants = {"m1", "m2", "m3"};
+  for (const std::string& m : merchants) AddMerchant(m, 10'000'000);
+
+  SeededRandom random(20240611);
+  std::vector<std::string> ids;
+  std::map<std::string, int64_t> price;
+  for (int i = 0; i < kOrders; ++i) {
+    std::string id = "o" + std::to_string(1000 + i);
+    int64_t price_fen = 100 + static_cast<int64_t>(random.NextBelow(5000));
+    Accept(MakeOrder(id, merchants[random.NextBelow(merchants.size())], "mo-" + id, price_fen));
+    ids.push_back(id);
+    price[id] = price_fen;
+  }
+
+  int64_t now_ms = kT0Ms + 1;
+  int applied = 0;
+  int lost = 0;
+  std::map<std::string, size_t> events;  // expected events per order
+  for (const std::string& id : ids) events[id] = 1;
+  for (int step = 0; step < kSteps; ++step) {
+    const std::string& id = ids[random.NextBelow(ids.size())];
+    Order order = Get(id);
+    now_ms += 1;
+    Transition t;
+    const bool live = !order.supplier_order_id.empty();
+    switch (order.status) {
+      case OrderStatus::kAccepted:
+        t = random.Chance(0.8)
+                ? StartAttempt(order, OrderStatus::kCharging, now_ms)
+                : Move(order, OrderStatus::kFailed, now_ms, Attempt::kKeep, "expired");
+        break;
+      case OrderStatus::kCharging:
+      case OrderStatus::kUnknown: {
+        uint64_t pick = random.NextBelow(6);
+        if (pick == 0) {
+          t = StartAttempt(order, OrderStatus::kCharging, now_ms);
+        } else if (pick == 1) {
+          t = Move(order, OrderStatus::kUnknown, now_ms, Attempt::kKeep, "timeout");
+        } else if (pick == 2) {
+          t = Move(order, OrderStatus::kSuccess, now_ms, Attempt::kKeep, "succeeded");
+        } else if (pick == 3) {
+          t = Move(order, OrderStatus::kCharging, now_ms, Attempt::kClear, "attempt_failed");
+        } else {
+          t = Move(order, OrderStatus::kFailed, now_ms, live ? Attempt::kClear : Attempt::kKeep,
+                   "failed");
+        }
+        break;
+      }
+      case OrderStatus::kSuccess:
+      case OrderStatus::kFailed:
+        continue;
+    }
+    const bool stale = random.Chance(0.2);
+    if (stale) t.from_attempt_count += 1;  // a worker acting on an outdated read
+    if (t.attempt == Attempt::kStart) {
+      t.supplier_order_id = SupplierOrderId(t.order_id, t.from_attempt_count + 1);
+    }
+    Result<bool> result = store_->ApplyTransition(t);
+    ASSERT_TRUE(result.ok()) << result.status().ToString();
+    EXPECT_EQ(*result, !stale);
+    (*result ? applied : lost) += 1;
+    if (*result) events[id] += 1;
+  }
+  // Most orders reach a final state early, after which steps on them are skipped.
+  EXPECT_GT(applied, kOrders);
+  EXPECT_GT(lost, 0);
+
+  // Independent bookkeeping: each merchant keeps the price of every order that did not fail.
+  std::map<std::string, int64_t> expected_balance;
+  for (const std::string& m : merchants) expected_balance[m] = 10'000'000;
+  int failed = 0;
+  for (const std::string& id : ids) {
+    Order order = Get(id);
+    EXPECT_EQ(EventCount(id), events[id]) << id;
+    if (order.status == OrderStatus::kFailed) {
+      ++failed;
+      EXPECT_EQ(order.supplier_order_id, "");
+    } else {
+      expected_balance[order.merchant_id] -= price[id];
+    }
+  }
+  EXPECT_GT(failed, 0);
+  int refunds = 0;
+  for (const std::string& m : merchants) {
+    EXPECT_EQ(Balance(m), expected_balance[m]) << m;
+    for (const LedgerEntry& entry : Ledger(m)) refunds += entry.kind == LedgerKind::kRefund;
+  }
+  EXPECT_EQ(refunds, failed);
+  Result<LedgerAudit> audit = store_->AuditLedger();
+  ASSERT_TRUE(audit.ok());
+  EXPECT_TRUE(audit->balanced) << audit->problems;
+  EXPECT_EQ(audit->merchants, 3);
+  EXPECT_EQ(audit->funded_fen, 30'000'000);
+  EXPECT_EQ(audit->balance_fen + audit->open_and_succeeded_price_fen, audit->funded_fen);
+  EXPECT_EQ(audit->funded_fen - audit->debited_fen + audit->refunded_fen, audit->balance_fen);
+}
+
+// The same walk with real races: workers on several nodes move shared orders at once, each from
+// its own latest read. Lost races are expected; every applied transition has its event, and the
+// money balances with exactly one refund per failed order.
+TEST_P(StoreConformanceTest, RacingWorkersOnSeveralNodesKeepTheLedgerBalanced) {
+  constexpr int kOrders = 60;
+  constexpr int kThreads = 8;
+  constexpr int kStepsPerThread = 150;
+  AddMerchant("m1", 10'000'000);
+  AddMerchant("m2", 10'000'000);
+  std::vector<std::string> ids;
+  for (int i = 0; i < kOrders; ++i) {
+    ids.push_back("o" + std::to_string(i));
+    Accept(MakeOrder(ids.back(), i % 2 == 0 ? "m1" : "m2", ids.back(), 100 + i));
+  }
+  std::vector<std::unique_ptr<Store>> nodes;
+  for (int n = 0; n < 3; ++n) nodes.push_back(OpenStore());
+  std::mutex mu;
+  std::map<std::string, size_t> applied_events;  // guarded by mu
+  std::atomic<int> lost{0};
+  RunTogether(kThreads, [&](int thread) {
+    Store& node = *nodes[thread % nodes.size()];
+    SeededRandom random(7000 + static_cast<uint64_t>(thread));
+    for (int step = 0; step < kStepsPerThread; ++step) {
+      const std::string& id = ids[random.NextBelow(ids.size())];
+      Result<Order> read = node.GetOrder(id);
+      if (!read.ok()) {
+        ADD_FAILURE() << read.status().ToString();
+        return;
+      }
+      const Order& order = *read;
+      const int64_t now_ms = kT0Ms + 1 + step;
+      Transition t;
+      const uint64_t pick = random.NextBelow(5);
+      if (order.status == OrderStatus::kAccepted) {
+        t = pick == 0 ? Move(order, OrderStatus::kFailed, now_ms, Attempt::kKeep, "expired")
+                      : StartAttempt(order, OrderStatus::kCharging, now_ms);
+      } else if (order.status == OrderStatus::kCharging || order.status == OrderStatus::kUnknown) {
+        if (pick == 0) {
+          t = Move(order, OrderStatus::kSuccess, now_ms, Attempt::kKeep, "succeeded");
+        } else if (pick == 1) {
+          t = Move(order, OrderStatus::kFailed, now_ms,
+                   order.supplier_order_id.empty() ? Attempt::kKeep : Attempt::kClear, "failed");
+        } else if (pick == 2) {
+          t = Move(order, OrderStatus::kUnknown, now_ms, Attempt::kKeep, "timeout");
+        } else {
+          t = Move(order, OrderStatus::kCharging, now_ms, Attempt::kClear, "attempt_failed");
+        }
+      } else {
+        continue;
+      }
+      Result<bool> result = node.ApplyTransition(t);
+      if (!result.ok()) {
+        // The only refusal a racing worker may meet: its read showed no live attempt, and a
+        // faster worker started one since.
+        EXPECT_EQ(result.status().reason(), "live_attempt") << result.status().ToString();
+        lost.fetch_add(1);
+        continue;
+      }
+      if (*result) {
+        std::lock_guard<std::mutex> lock(mu);
+        applied_events[id] += 1;
+      } else {
+        lost.fetch_add(1);
+      }
+    }
+  });
+  int failed = 0;
+  for (const std::string& id : ids) {
+    Order order = Get(id);
+    EXPECT_EQ(EventCount(id), 1 + applied_events[id]) << id;
+    failed += order.status == OrderStatus::kFailed ? 1 : 0;
+  }
+  int refunds = 0;
+  for (const char* m : {"m1", "m2"}) {
+    for (const LedgerEntry& entry : Ledger(m)) refunds += entry.kind == LedgerKind::kRefund;
+  }
+  EXPECT_EQ(refunds, failed);
+  EXPECT_GT(lost.load(), 0) << "the workers never raced; the test proves nothing";
+  ExpectBalanced();
+}
+
+// --- Leases and the sweeper ---
+
+TEST_P(StoreConformanceTest, ClaimOrdersRespectsLeasesAndTheyLapse) {
+  AddMerchant("m1", 100'000);
+  for (const char* id : {"o1", "o2", "o3"}) Accept(MakeOrder(id, "m1", std::string("mo-") + id));
+  Order o3 = Get("o3");
+  ASSERT_TRUE(
+      store_->ApplyTransition(Move(o3, OrderStatus::kFailed, kT0Ms, Attempt::kKeep, "expired"))
+          .ok());
+
+  const std::vector<std::string> ids = {"o2", "o1", "o3", "missing", "o1"};
+  Result<std::vector<Order>> a = store_->ClaimOrders(ids, "worker-a", kT0Ms, 1000);
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  std::vector<std::string> claimed;
+  for (const Order& o : *a) {
+    claimed.push_back(o.order_id);
+    EXPECT_EQ(o.lease_owner, "worker-a");
+    EXPECT_EQ(o.lease_expires_ms, kT0Ms + 1000);
+    EXPECT_EQ(o.status, OrderStatus::kAccepted);
+    EXPECT_EQ(o.merchant_id, "m1");
+  }
+  // Final and unknown ids skipped, duplicates claimed once, in the order asked.
+  EXPECT_EQ(claimed, (std::vector<std::string>{"o2", "o1"}));
+
+  // Held by a: b gets nothing until the lease lapses.
+  Result<std::vector<Order>> b = store_->ClaimOrders(ids, "worker-b", kT0Ms + 999, 1000);
+  ASSERT_TRUE(b.ok());
+  EXPECT_TRUE(b->empty());
+  // a may claim again (and so extend) its own lease.
+  Result<std::vector<Order>> a_again =
+      store_->ClaimOrders(std::vector<std::string>{"o1"}, "worker-a", kT0Ms + 500, 1000);
+  ASSERT_TRUE(a_again.ok());
+  ASSERT_EQ(a_again->size(), 1u);
+  EXPECT_EQ((*a_again)[0].lease_expires_ms, kT0Ms + 1500);
+
+  // o2's lease lapses at kT0Ms + 1000; o1's at kT0Ms + 1500.
+  b = store_->ClaimOrders(ids, "worker-b", kT0Ms + 1000, 1000);
+  ASSERT_TRUE(b.ok());
+  ASSERT_EQ(b->size(), 1u);
+  EXPECT_EQ((*b)[0].order_id, "o2");
+  EXPECT_EQ(Get("o2").lease_owner, "worker-b");
+
+  // a no longer holds o2: renewing does nothing to it, but extends o1.
+  ASSERT_TRUE(
+      store_->RenewLeases(std::vector<std::string>{"o1", "o2"}, "worker-a", kT0Ms + 1200, 5000)
+          .ok());
+  EXPECT_EQ(Get("o1").lease_expires_ms, kT0Ms + 6200);
+  EXPECT_EQ(Get("o2").lease_owner, "worker-b");
+  EXPECT_EQ(Get("o2").lease_expires_ms, kT0Ms + 2000);
+  EXPECT_TRUE(store_->RenewLeases(std::vector<std::string>{}, "worker-a", kT0Ms, 5000).ok());
+
+  // Releasing through a transition frees the order at once.
+  Order o1 = Get("o1");
+  Transition start = StartAttempt(o1, OrderStatus::kCharging, kT0Ms + 1300);
+  start.release_lease = true;
+  ASSERT_EQ(store_->ApplyTransition(start).value(), true);
+  b = store_->ClaimOrders(std::vector<std::string>{"o1"}, "worker-b", kT0Ms + 1301, 1000);
+  ASSERT_TRUE(b.ok());
+  ASSERT_EQ(b->size(), 1u);
+  EXPECT_EQ((*b)[0].status, OrderStatus::kCharging);
+  EXPECT_EQ((*b)[0].attempt_count, 1);
+
+  EXPECT_EQ(store_->ClaimOrders(ids, "", kT0Ms, 1000).status().reason(), "invalid_lease");
+  EXPECT_EQ(store_->ClaimOrders(ids, "w", kT0Ms, 0).status().reason(), "invalid_lease");
+  EXPECT_EQ(store_->RenewLeases(ids, "", kT0Ms, 1000).reason(), "invalid_lease");
+  std::vector<std::string> too_many(4097, "o1");
+  EXPECT_EQ(store_->ClaimOrders(too_many, "w", kT0Ms, 1000).status().reason(), "too_many_orders");
+  EXPECT_TRUE(store_->ClaimOrders(std::vector<std::string>{}, "w", kT0Ms, 1000)->empty());
+}
+
+// Workers on several nodes claim the same orders at the same moment: each order gets one owner.
+TEST_P(StoreConformanceTest, ConcurrentClaimsGiveEachOrderOneOwner) {
+  constexpr int kOrders = 60;
+  constexpr int kThreads = 8;
+  AddMerchant("m1", 1'000'000);
+  std::vector<std::string> ids;
+  for (int i = 0; i < kOrders; ++i) {
+    ids.push_back("o" + std::to_string(i));
+    Accept(MakeOrder(ids.back(), "m1", ids.back()));
+  }
+  std::vector<std::unique_ptr<Store>> nodes;
+  for (int n = 0; n < 3; ++n) nodes.push_back(OpenStore());
+  std::vector<std::vector<std::string>> claimed(kThreads);
+  RunTogether(kThreads, [&](int t) {
+    // Each worker asks in its own order, as batches from different queues would.
+    std::vector<std::string> mine = ids;
+    std::rotate(mine.begin(), mine.begin() + (t * 7) % kOrders, mine.end());
+    if (t % 2 == 1) std::reverse(mine.begin(), mine.end());
+    Result<std::vector<Order>> got =
+        nodes[t % nodes.size()]->ClaimOrders(mine, "worker-" + std::to_string(t), kT0Ms, 30'000);
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    for (const Order& o : *got) claimed[t].push_back(o.order_id);
+  });
+  std::map<std::string, int> owners;
+  for (int t = 0; t < kThreads; ++t) {
+    for (const std::string& id : claimed[t]) {
+      owners[id] += 1;
+      EXPECT_EQ(Get(id).lease_owner, "worker-" + std::to_string(t));
+    }
+  }
+  EXPECT_EQ(owners.size(), static_cast<size_t>(kOrders));
+  for (const auto& [id, count] : owners) EXPECT_EQ(count, 1) << id;
+}
+
+TEST_P(StoreConformanceTest, TakeDueOrdersSkipsLeasedAndFinalAndDoesNotRepeat) {
+  AddMerchant("m1", 1'000'000);
+  // o0..o9 due at kT0Ms + i*100.
+  for (int i = 0; i < 10; ++i) {
+    Order order = MakeOrder("o" + std::to_string(i), "m1", "mo-" + std::to_string(i));
+    order.next_check_ms = kT0Ms + i * 100;
+    Accept(order);
+  }
+  // o1 is leased, o2 has failed, o3 succeeded.
+  ASSERT_EQ(store_->ClaimOrders(std::vector<std::string>{"o1"}, "w", kT0Ms, 60'000)->size(), 1u);
+  ASSERT_TRUE(
+      store_
+          ->ApplyTransition(Move(Get("o2"), OrderStatus::kFailed, kT0Ms, Attempt::kKeep, "expired"))
+          .ok());
+  Order o3 = Get("o3");
+  ASSERT_TRUE(store_->ApplyTransition(StartAttempt(o3, OrderStatus::kCharging, kT0Ms)).ok());
+  o3 = Get("o3");
+  Transition done = Move(o3, OrderStatus::kSuccess, kT0Ms, Attempt::kKeep, "succeeded");
+  done.next_check_ms = kT0Ms;  // still "due": only the status keeps it out
+  ASSERT_TRUE(store_->ApplyTransition(done).ok());
+  Transition failed = Move(Get("o2"), OrderStatus::kFailed, kT0Ms, Attempt::kKeep, "x");
+  EXPECT_EQ(Get("o2").next_check_ms, kT0Ms + 5000);
+
+  constexpr int64_t kRedeliverMs = 30'000;
+  const int64_t now_ms = kT0Ms + 450;  // o0..o4 are due
+  Result<std::vector<std::string>> due = store_->TakeDueOrders(now_ms, 100, kRedeliverMs);
+  ASSERT_TRUE(due.ok()) << due.status().ToString();
+  EXPECT_EQ(AsSet(*due), (std::set<std::string>{"o0", "o4"}));
+  EXPECT_EQ(due->size(), 2u);
+  EXPECT_EQ(Get("o0").next_check_ms, now_ms + kRedeliverMs);
+
+  // Within redeliver_after: the taken ones are not returned again, newly due ones are.
+  Result<std::vector<std::string>> later = store_->TakeDueOrders(kT0Ms + 650, 100, kRedeliverMs);
+  ASSERT_TRUE(later.ok());
+  EXPECT_EQ(AsSet(*later), (std::set<std::string>{"o5", "o6"}));
+
+  // The limit holds, earliest due first.
+  Result<std::vector<std::string>> limited = store_->TakeDueOrders(kT0Ms + 10'000, 2, kRedeliverMs);
+  ASSERT_TRUE(limited.ok());
+  EXPECT_EQ(AsSet(*limited), (std::set<std::string>{"o7", "o8"}));
+
+  // Once redeliver_after has passed since an order was taken, it comes back if still open; o1
+  // only once its lease lapsed.
+  Result<std::vector<std::string>> again =
+      store_->TakeDueOrders(now_ms + kRedeliverMs, 100, kRedeliverMs);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(AsSet(*again), (std::set<std::string>{"o0", "o4", "o9"}));
+  Result<std::vector<std::string>> lapsed =
+      store_->TakeDueOrders(kT0Ms + 60'000, 100, kRedeliverMs);
+  ASSERT_TRUE(lapsed.ok());
+  EXPECT_EQ(AsSet(*lapsed), (std::set<std::string>{"o1", "o5", "o6", "o7", "o8"}));
+  EXPECT_EQ(store_->TakeDueOrders(kT0Ms, 10, 0).status().reason(), "invalid_redelivery");
+  EXPECT_TRUE(store_->TakeDueOrders(kT0Ms + 99'000, 0, kRedeliverMs)->empty());
+  // Final orders never come back.
+  Result<std::vector<std::string>> much_later =
+      store_->TakeDueOrders(kT0Ms + 10'000'000, 100, kRedeliverMs);
+  ASSERT_TRUE(much_later.ok());
+  EXPECT_EQ(much_later->size(), 7u);
+  EXPECT_EQ(AsSet(*much_later).count("o2") + AsSet(*much_later).count("o3"), 0u);
+}
+
+// Sweepers on several nodes run at once, several threads each: within one redelivery window no
+// order is handed out twice, and every due order is handed out.
+TEST_P(StoreConformanceTest, ConcurrentSweepersOnSeveralNodesNeverTakeTheSameOrder) {
+  constexpr int kOrders = 300;
+  constexpr int kThreads = 8;
+  constexpr int kRounds = 20;
+  constexpr size_t kBatch = 7;
+  AddMerchant("m1", 10'000'000);
+  for (int i = 0; i < kOrders; ++i) {
+    Accept(MakeOrder("o" + std::to_string(i), "m1", std::to_string(i)));
+  }
+  // Some orders are leased by a worker and must not be handed out at all.
+  std::vector<std::string> leased;
+  for (int i = 0; i < kOrders; i += 10) leased.push_back("o" + std::to_string(i));
+  ASSERT_EQ(store_->ClaimOrders(leased, "busy", kT0Ms, 60'000)->size(), leased.size());
+
+  std::vector<std::unique_ptr<Store>> nodes;
+  for (int n = 0; n < 4; ++n) nodes.push_back(OpenStore());
+  std::vector<std::vector<std::string>> taken(kThreads);
+  RunTogether(kThreads, [&](int s) {
+    for (int round = 0; round < kRounds; ++round) {
+      Result<std::vector<std::string>> due =
+          nodes[s % nodes.size()]->TakeDueOrders(kT0Ms + 1 + round, kBatch, 60'000);
+      ASSERT_TRUE(due.ok()) << due.status().ToString();
+      EXPECT_LE(due->size(), kBatch);
+      taken[s].insert(taken[s].end(), due->begin(), due->end());
+    }
+  });
+  std::set<std::string> all;
+  size_t total = 0;
+  for (const auto& ids : taken) {
+    total += ids.size();
+    all.insert(ids.begin(), ids.end());
+  }
+  EXPECT_EQ(total, all.size()) << "an order was taken twice";
+  for (const std::string& id : leased) EXPECT_EQ(all.count(id), 0u) << id << " is leased";
+  // SKIP LOCKED may make a sweep return short, so the rounds take at most, not exactly, their
+  // batches; what they leave is still due and is taken by the next sweep.
+  const size_t open = kOrders - leased.size();
+  EXPECT_LE(total, open);
+  Result<std::vector<std::string>> rest = store_->TakeDueOrders(kT0Ms + 100, 4096, 60'000);
+  ASSERT_TRUE(rest.ok());
+  for (const std::string& id : *rest) EXPECT_EQ(all.count(id), 0u) << id << " taken twice";
+  EXPECT_EQ(total + rest->size(), open);
+}
+
+// --- Listing and counting ---
+
+TEST_P(StoreConformanceTest, ListAndCountOrders) {
+  AddMerchant("m1", 1'000'000);
+  // Byte order, not a locale's: upper case before lower case, '-' before digits.
+  const std::vector<std::string> odd_ids = {"O-1", "o-2", "oA", "oa"};
+  for (int i = 0; i < 25; ++i) {
+    char id[8];
+    snprintf(id, sizeof(id), "o%02d", i);
+    Accept(MakeOrder(id, "m1", id));
+  }
+  for (const std::string& id : odd_ids) Accept(MakeOrder(id, "m1", id));
+  ASSERT_TRUE(store_
+                  ->ApplyTransition(
+                      Move(Get("o03"), OrderStatus::kFailed, kT0Ms, Attempt::kKeep, "expired"))
+                  .ok());
+  std::vector<std::string> seen;
+  std::string after;
+  for (int page_no = 0; page_no < 100; ++page_no) {
+    Result<std::vector<Order>> page = store_->ListOrders(after, 10);
+    ASSERT_TRUE(page.ok());
+    if (page->empty()) break;
+    EXPECT_LE(page->size(), 10u);
+    for (const Order& o : *page) seen.push_back(o.order_id);
+    after = page->back().order_id;
+  }
+  ASSERT_EQ(seen.size(), 29u);
+  EXPECT_TRUE(std::is_sorted(seen.begin(), seen.end())) << "not in byte order";
+  EXPECT_EQ(seen.front(), "O-1");
+  EXPECT_EQ(store_->ListOrders("", 0)->size(), 0u);
+  Result<OrderCounts> counts = store_->CountOrders();
+  ASSERT_TRUE(counts.ok());
+  EXPECT_EQ((*counts)[OrderStatus::kAccepted], 28);
+  EXPECT_EQ((*counts)[OrderStatus::kFailed], 1);
+  EXPECT_EQ((*counts)[OrderStatus::kSuccess], 0);
+  EXPECT_EQ(counts->size(), 5u);
+}
+
+// --- Durability and the audit ---
+
+TEST_P(StoreConformanceTest, EverythingSurvivesACrashAndReopening) {
+  AddMerchant("m1", 5000);
+  ASSERT_TRUE(store_->AcceptOrder(MakeOrder("o1", "m1", "mo-1", 1000)).ok());
+  ASSERT_TRUE(store_->AcceptOrder(MakeOrder("o2", "m1", "mo-2", 1000)).ok());
+  Order o2 = Get("o2");
+  ASSERT_TRUE(store_->ApplyTransition(StartAttempt(o2, OrderStatus::kCharging, kT0Ms + 1)).ok());
+  o2 = Get("o2");
+  ASSERT_TRUE(
+      store_->ApplyTransition(Move(o2, OrderStatus::kFailed, kT0Ms + 2, Attempt::kClear, "failed"))
+          .ok());
+  ASSERT_EQ(store_->ClaimOrders(std::vector<std::string>{"o1"}, "w", kT0Ms, 9000)->size(), 1u);
+  store_.reset();
+  ASSERT_TRUE(backend_->Crash().ok());
+
+  store_ = OpenStore();
+  ASSERT_NE(store_, nullptr);
+  EXPECT_EQ(Balance("m1"), 4000);
+  Order o1 = Get("o1");
+  EXPECT_EQ(o1.status, OrderStatus::kAccepted);
+  EXPECT_EQ(o1.lease_owner, "w");
+  EXPECT_EQ(o1.lease_expires_ms, kT0Ms + 9000);
+  o2 = Get("o2");
+  EXPECT_EQ(o2.status, OrderStatus::kFailed);
+  EXPECT_EQ(o2.attempt_count, 1);
+  EXPECT_EQ(o2.channel, "sim");
+  EXPECT_EQ(EventCount("o2"), 3u);
+  EXPECT_EQ(Ledger("m1").size(), 4u);  // fund, debit, debit, refund
+  Result<LedgerAudit> audit = store_->AuditLedger();
+  ASSERT_TRUE(audit.ok());
+  EXPECT_TRUE(audit->balanced) << audit->problems;
+  EXPECT_EQ(audit->funded_fen, 5000);
+  EXPECT_EQ(audit->debited_fen, 2000);
+  EXPECT_EQ(audit->refunded_fen, 1000);
+  EXPECT_EQ(audit->balance_fen, 4000);
+  EXPECT_EQ(audit->open_and_succeeded_price_fen, 1000);
+  EXPECT_EQ(audit->merchants, 1);
+  // Idempotency holds across the restart too.
+  Result<AcceptResult> retry = store_->AcceptOrder(MakeOrder("o9", "m1", "mo-1", 1000));
+  ASSERT_TRUE(retry.ok());
+  EXPECT_FALSE(retry->created);
+  EXPECT_EQ(retry->order.order_id, "o1");
+  // The ledger goes on from where it was.
+  Accept(MakeOrder("o3", "m1", "mo-3", 500));
+  std::vector<LedgerEntry> ledger = Ledger("m1");
+  ASSERT_EQ(ledger.size(), 5u);
+  EXPECT_GT(ledger[4].entry_id, ledger[3].entry_id);
+  ExpectBalanced();
+}
+
+TEST_P(StoreConformanceTest, AuditFindsTamperingAndTheLedgerIsAppendOnly) {
+  AddMerchant("m1", 10'000);
+  AddMerchant("m2", 10'000);
+  Accept(MakeOrder("o1", "m1", "mo-1"));
+  ExpectBalanced();
+
+  EXPECT_FALSE(backend_->Execute("UPDATE ledger SET amount_fen = 0").ok());
+  EXPECT_FALSE(backend_->Execute("DELETE FROM ledger").ok());
+  EXPECT_FALSE(backend_->Execute("DELETE FROM order_events").ok());
+  EXPECT_FALSE(backend_->Execute("UPDATE order_events SET kind = 'x'").ok());
+  EXPECT_FALSE(
+      backend_->Execute("UPDATE merchants SET balance_fen = -1 WHERE merchant_id = 'm1'").ok());
+  EXPECT_FALSE(backend_
+                   ->Execute("INSERT INTO ledger (merchant_id, order_id, kind, amount_fen, "
+                             "balance_after_fen, created_ms, note) "
+                             "VALUES ('m1', 'o1', 1, -1000, 8000, 1, 'second debit')")
+                   .ok());
+  ExpectBalanced();
+
+  // Money appearing from nowhere, and an order that escaped its debit's bookkeeping.
+  ASSERT_TRUE(
+      backend_->Execute("UPDATE merchants SET balance_fen = balance_fen + 7 WHERE merchant_id = 'm2'")
+          .ok());
+  ASSERT_TRUE(backend_->Execute("UPDATE orders SET price_fen = 999 WHERE order_id = 'o1'").ok());
+  Result<LedgerAudit> audit = store_->AuditLedger();
+  ASSERT_TRUE(audit.ok());
+  EXPECT_FALSE(audit->balanced);
+  EXPECT_NE(audit->problems.find("merchant m2"), std::string::npos) << audit->problems;
+  EXPECT_NE(audit->problems.find("order o1"), std::string::npos) << audit->problems;
+}
+
+// --- Load ---
+
+// 16 threads accepting at once, first all for one merchant (every debit takes the same balance
+// row, the worst case), then each for its own. Prints the rates; checks that every fen is
+// accounted for.
+TEST_P(StoreConformanceTest, SixteenThreadsAcceptingStayBalanced) {
+  constexpr int kThreads = 16;
+  constexpr int kOrdersPerThread = 250;
+  constexpr int64_t kPriceFen = 1000;
+  AddMerchant("shared", kThreads * kOrdersPerThread * kPriceFen);
+  for (int t = 0; t < kThreads; ++t) {
+    AddMerchant("own" + std::to_string(t), kOrdersPerThread * kPriceFen + 1);
+  }
+  for (bool shared : {true, false}) {
+    std::atomic<int> errors{0};
+    const auto start = std::chrono::steady_clock::now();
+    RunTogether(kThreads, [&](int t) {
+      const std::string merchant_id = shared ? "shared" : "own" + std::to_string(t);
+      for (int i = 0; i < kOrdersPerThread; ++i) {
+        const std::string id = merchant_id + "-" + std::to_string(t) + "-" + std::to_string(i);
+        Result<AcceptResult> accepted = store_->AcceptOrder(MakeOrder(id, merchant_id, id, kPriceFen));
+        if (!accepted.ok() || !accepted->created) errors.fetch_add(1);
+      }
+    });
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::printf("[ %-8s ] %d accepts, %d threads, %s: %.2f s, %.0f accepts/s\n",
+                GetParam().c_str(), kThreads * kOrdersPerThread, kThreads,
+                shared ? "one merchant" : "a merchant per thread", seconds,
+                kThreads * kOrdersPerThread / seconds);
+    EXPECT_EQ(errors.load(), 0);
+  }
+  EXPECT_EQ(Balance("shared"), 0);
+  EXPECT_EQ(store_->AcceptOrder(MakeOrder("extra", "shared", "extra", kPriceFen)).status().reason(),
+            "insufficient_balance");
+  for (int t = 0; t < kThreads; ++t) EXPECT_EQ(Balance("own" + std::to_string(t)), 1);
+  Result<LedgerAudit> audit = store_->AuditLedger();
+  ASSERT_TRUE(audit.ok());
+  EXPECT_TRUE(audit->balanced) << audit->problems;
+  EXPECT_EQ(audit->debited_fen, int64_t{2} * kThreads * kOrdersPerThread * kPriceFen);
+  EXPECT_EQ(audit->balance_fen, kThreads);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, StoreConformanceTest, ::testing::ValuesIn(BackendNames()),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           return info.param;
+                         });
+
+}  // namespace
+}  // namespace topup::store_conformance

@@ -1,0 +1,94 @@
+// End to end: `topup sim` and `topup serve` as real processes on 127.0.0.1, orders over HTTP,
+// checked against the store's ledger and the simulator's list of every credit it made.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <sstream>
+
+#include "loadgen/scenario.h"
+
+namespace topup::loadgen {
+namespace {
+
+class EndToEndTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("topup-e2e-" + std::to_string(getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override {
+    if (!HasFailure()) std::filesystem::remove_all(dir_);  // kept for inspection otherwise
+  }
+
+  ScenarioOptions Options(int orders) {
+    ScenarioOptions options;
+    options.topup_binary = TOPUP_BINARY;
+    options.work_dir = dir_.string();
+    options.orders = orders;
+    options.connections = 8;
+    options.load_max_ms = 120'000;
+    options.wait_final_max_ms = 240'000;
+    options.serve_flags = {"--attempt-timeout-ms", "1500", "--not-found-grace-ms", "3000",
+                           "--workers", "32"};
+    return options;
+  }
+
+  void ExpectCorrect(const Result<ScenarioReport>& report, int64_t deadline_s) {
+    ASSERT_TRUE(report.ok()) << report.status().ToString() << " (logs in " << dir_ << ")";
+    std::ostringstream printed;
+    PrintReport(*report, deadline_s, printed);
+    SCOPED_TRACE(printed.str());
+    EXPECT_EQ(report->lost, 0);
+    EXPECT_EQ(report->not_acknowledged, 0);
+    EXPECT_EQ(report->orders_in_store, report->accepted);
+    EXPECT_EQ(report->still_open, 0);
+    EXPECT_EQ(report->double_credits, 0);
+    EXPECT_EQ(report->credits_on_unsuccessful, 0);
+    EXPECT_EQ(report->successes_without_credit, 0);
+    EXPECT_TRUE(report->ledger_balanced) << report->ledger_problems;
+    EXPECT_EQ(report->succeeded + report->failed_refunded, report->accepted);
+    EXPECT_TRUE(report->Correct());
+  }
+
+  std::filesystem::path dir_;
+};
+
+TEST_F(EndToEndTest, HappySupplierEveryOrderSucceedsOnce) {
+  ScenarioOptions options = Options(400);
+  Result<ScenarioReport> report = RunScenario(options);
+  ExpectCorrect(report, options.deadline_s);
+  EXPECT_EQ(report->succeeded, 400);
+  EXPECT_EQ(report->credits, 400);
+}
+
+TEST_F(EndToEndTest, FaultySupplierWithoutDeduplicationNeverCreditsTwice) {
+  ScenarioOptions options = Options(600);
+  // Many answers lost after crediting, slow processing, a lagging query index, failures, and a
+  // supplier that would credit any resend again.
+  options.sim_flags = {"--latency-median-ms", "5",    "--latency-p99-ms",  "100",
+                       "--fail-rate",         "0.1",  "--processing-rate", "0.2",
+                       "--blackhole-rate",    "0.05", "--blackhole-hold-ms", "3000",
+                       "--query-lag-ms",      "1000", "--no-dedup"};
+  Result<ScenarioReport> report = RunScenario(options);
+  ExpectCorrect(report, options.deadline_s);
+  EXPECT_GT(report->failed_refunded, 0);  // the faults really happened
+  EXPECT_EQ(report->missed_deadline, 0);
+}
+
+TEST_F(EndToEndTest, ServerKilledMidLoadEveryOrderFinishesExactlyOnce) {
+  ScenarioOptions options = Options(1500);
+  options.sim_flags = {"--latency-median-ms", "5", "--latency-p99-ms", "50", "--fail-rate",
+                       "0.05", "--processing-rate", "0.1", "--no-dedup"};
+  options.rate_limit_per_s = 300;  // the load spans the kills
+  options.serve_kills = 2;
+  options.kill_interval_ms = 1'500;
+  Result<ScenarioReport> report = RunScenario(options);
+  ExpectCorrect(report, options.deadline_s);
+  EXPECT_EQ(report->server_kills, 2);
+}
+
+}  // namespace
+}  // namespace topup::loadgen

@@ -1,0 +1,173 @@
+// The merchant API over real HTTP on 127.0.0.1, on a real SQLite store.
+#include "api/order_api.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <filesystem>
+#include <thread>
+
+#include "http/http_client.h"
+#include "queue/embedded/embedded_queue.h"
+#include "store/sqlite/sqlite_store.h"
+
+namespace topup::api {
+namespace {
+
+namespace json = boost::json;
+using std::chrono::milliseconds;
+
+class OrderApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("topup-api-test-" + std::to_string(getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    auto store = OpenSqliteStore(SqliteStoreOptions{.path = (dir_ / "t.db").string()});
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    store_ = std::move(*store);
+    ASSERT_TRUE(store_->CreateMerchant("m1", "Shop", clock_.NowMs()).ok());
+    ASSERT_TRUE(store_->FundMerchant("m1", 10'000, "", clock_.NowMs()).ok());  // 100 yuan
+
+    OrderApiOptions options;
+    options.admin_token = "secret-token";
+    api_ = std::make_unique<OrderApi>(store_.get(), &queue_, &clock_, &random_, options);
+    auto server = http::HttpServer::Listen(
+        http::HttpServerOptions{}, [this](http::HttpRequest request, http::Responder respond) {
+          api_->Handle(std::move(request), std::move(respond));
+        });
+    ASSERT_TRUE(server.ok()) << server.status().ToString();
+    server_ = std::move(*server);
+    server_->Start();
+    client_ = std::make_unique<http::HttpClient>("127.0.0.1", server_->port());
+  }
+  void TearDown() override {
+    client_.reset();
+    if (server_) server_->Stop();
+    api_.reset();
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  http::HttpResponse Send(const std::string& method, const std::string& target,
+                          const std::string& body = "") {
+    auto response = client_->Send(method, target, body, milliseconds(10'000));
+    EXPECT_TRUE(response.ok()) << response.status().ToString();
+    return response.ok() ? *response : http::HttpResponse{};
+  }
+  static json::object Body(const http::HttpResponse& response) {
+    boost::system::error_code error;
+    json::value value = json::parse(response.body, error);
+    EXPECT_FALSE(error) << response.body;
+    return value.is_object() ? value.as_object() : json::object{};
+  }
+  static std::string Code(const http::HttpResponse& response) {
+    json::object body = Body(response);
+    EXPECT_TRUE(body.contains("message")) << response.body;
+    return body.contains("code") ? json::value_to<std::string>(body["code"]) : "";
+  }
+  static std::string Order(const std::string& merchant_order_id, const std::string& phone,
+                           int face_value) {
+    return json::serialize(json::object{{"merchant_id", "m1"},
+                                        {"merchant_order_id", merchant_order_id},
+                                        {"phone", phone},
+                                        {"face_value", face_value}});
+  }
+
+  std::filesystem::path dir_;
+  FakeClock clock_;
+  SeededRandom random_{42};
+  EmbeddedQueue queue_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<OrderApi> api_;
+  std::unique_ptr<http::HttpServer> server_;
+  std::unique_ptr<http::HttpClient> client_;
+};
+
+TEST_F(OrderApiTest, CreatesAnOrderDurablyAndQueuesIt) {
+  http::HttpResponse created = Send("POST", "/v1/orders", Order("a1", "13800138000", 50));
+  ASSERT_EQ(created.status, 201) << created.body;
+  json::object body = Body(created);
+  std::string order_id = json::value_to<std::string>(body["order_id"]);
+  EXPECT_EQ(body["status"], "accepted");
+  EXPECT_EQ(body["carrier"], "china_mobile");
+  EXPECT_EQ(body["price_fen"], 5000);
+  EXPECT_EQ(body["deadline_ms"].as_int64() - body["created_ms"].as_int64(), 180'000);
+  EXPECT_EQ(queue_.size(), 1u);
+  // Durable: it is in the store, and the merchant paid for it.
+  EXPECT_TRUE(store_->GetOrder(order_id).ok());
+  EXPECT_EQ(store_->GetMerchant("m1")->balance_fen, 5000);
+
+  http::HttpResponse by_id = Send("GET", "/v1/orders/" + order_id);
+  EXPECT_EQ(by_id.status, 200);
+  EXPECT_EQ(Body(by_id)["order_id"], order_id.c_str());
+  http::HttpResponse by_ref = Send("GET", "/v1/orders?merchant_id=m1&merchant_order_id=a1");
+  EXPECT_EQ(by_ref.status, 200);
+  EXPECT_EQ(Body(by_ref)["order_id"], order_id.c_str());
+  http::HttpResponse events = Send("GET", "/v1/orders/" + order_id + "/events");
+  EXPECT_EQ(events.status, 200);
+  EXPECT_EQ(Body(events)["events"].as_array().size(), 1u);
+}
+
+TEST_F(OrderApiTest, SameRequestTwiceIsTheSameOrderDifferentIsAConflict) {
+  http::HttpResponse first = Send("POST", "/v1/orders", Order("a1", "13800138000", 50));
+  ASSERT_EQ(first.status, 201);
+  http::HttpResponse again = Send("POST", "/v1/orders", Order("a1", "13800138000", 50));
+  EXPECT_EQ(again.status, 200);
+  EXPECT_EQ(Body(again)["order_id"], Body(first)["order_id"]);
+  http::HttpResponse different = Send("POST", "/v1/orders", Order("a1", "13800138001", 50));
+  EXPECT_EQ(different.status, 409);
+  EXPECT_EQ(Code(different), "merchant_order_id_conflict");
+  EXPECT_EQ(store_->GetMerchant("m1")->balance_fen, 5000);  // debited once
+}
+
+TEST_F(OrderApiTest, BadInputGetsAClearErrorAndWritesNothing) {
+  struct Case {
+    std::string body;
+    int status;
+    std::string code;
+  };
+  std::vector<Case> cases = {
+      {"{not json", 400, "malformed_json"},
+      {"[1,2]", 400, "malformed_json"},
+      {R"({"merchant_id":"m1","phone":"13800138000","face_value":50})", 400, "missing_field"},
+      {R"({"merchant_id":"m1","merchant_order_id":"x","face_value":50})", 400, "missing_field"},
+      {R"({"merchant_id":"m1","merchant_order_id":"x","phone":"13800138000"})", 400,
+       "missing_field"},
+      {R"({"merchant_id":"m1","merchant_order_id":"x","phone":13800138000,"face_value":50})", 400,
+       "invalid_field_type"},
+      {R"({"merchant_id":"m1","merchant_order_id":"x","phone":"13800138000","face_value":"50"})",
+       400, "invalid_field_type"},
+      {Order("x", "12800138000", 50), 400, "invalid_phone"},
+      {Order("x", "1380013800", 50), 400, "invalid_phone"},
+      {Order("x", "13800138000", 40), 400, "unsupported_face_value"},
+      {R"({"merchant_id":"nobody","merchant_order_id":"x","phone":"13800138000","face_value":50})",
+       404, "unknown_merchant"},
+      {Order("x", "13800138000", 200), 422, "insufficient_balance"},
+  };
+  for (const Case& c : cases) {
+    http::HttpResponse response = Send("POST", "/v1/orders", c.body);
+    EXPECT_EQ(response.status, c.status) << c.body << " -> " << response.body;
+    EXPECT_EQ(Code(response), c.code) << c.body;
+  }
+  http::HttpResponse too_large = Send("POST", "/v1/orders", std::string(200'000, 'x'));
+  EXPECT_EQ(too_large.status, 413);
+  EXPECT_EQ(Code(too_large), "body_too_large");
+  EXPECT_EQ(Send("GET", "/v1/orders/nope").status, 404);
+  EXPECT_EQ(Send("GET", "/v1/nothing").status, 404);
+  EXPECT_EQ(Send("DELETE", "/v1/orders/x").status, 405);
+  // Nothing was written and nothing was charged.
+  EXPECT_EQ(store_->GetMerchant("m1")->balance_fen, 10'000);
+  EXPECT_TRUE(store_->ListOrders("", 10)->empty());
+  EXPECT_EQ(queue_.size(), 0u);
+}
+
+TEST_F(OrderApiTest, HealthAndAdmin) {
+  EXPECT_EQ(Send("GET", "/healthz").status, 200);
+  EXPECT_EQ(Send("POST", "/v1/admin/merchants", R"({"merchant_id":"m2"})").status, 401);
+}
+
+}  // namespace
+}  // namespace topup::api
