@@ -8,6 +8,7 @@ packages=(
   g++ cmake ninja-build
   libboost1.81-dev libboost-json1.81-dev  # Asio/Beast (HTTP), Boost.JSON
   libsqlite3-dev                          # the embedded store
+  libssl-dev                              # HMAC-SHA256 of supplier callbacks
   libspdlog-dev libcli11-dev libgtest-dev
   pkg-config libpq-dev libhiredis-dev librabbitmq-dev  # scale-out backends
   postgresql redis-server rabbitmq-server              # run privately by the tests

@@ -6,6 +6,7 @@
 
 #include "api/order_json.h"
 #include "core/carrier.h"
+#include "core/hmac.h"
 #include "core/order_id.h"
 #include "core/validation.h"
 
@@ -49,22 +50,15 @@ std::vector<std::string_view> PathSegments(std::string_view path) {
   return segments;
 }
 
-// Constant-time comparison, so the admin token cannot be guessed byte by byte from timings.
-bool TokensEqual(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  unsigned char difference = 0;
-  for (size_t i = 0; i < a.size(); ++i) difference |= static_cast<unsigned char>(a[i] ^ b[i]);
-  return difference == 0;
-}
-
 }  // namespace
 
 OrderApi::OrderApi(Store* store, Queue* queue, Clock* clock, Random* random,
-                   OrderApiOptions options)
+                   OrderApiOptions options, SupplierCallbacks* callbacks)
     : store_(store),
       queue_(queue),
       clock_(clock),
       random_(random),
+      callbacks_(callbacks),
       options_(std::move(options)),
       store_pool_(options_.store_threads, options_.store_queue_max) {}
 
@@ -85,6 +79,10 @@ http::HttpResponse OrderApi::Route(const http::HttpRequest& request) {
   std::vector<std::string_view> segments = PathSegments(request.path);
   if (segments.size() < 2 || segments[0] != "v1") return NoRoute(request);
   if (segments[1] == "admin") return RouteAdmin(request);
+  if (segments[1] == "supplier-callbacks" && segments.size() == 3) {
+    if (request.method != "POST") return WrongMethod(request);
+    return SupplierCallback(request, std::string(segments[2]));
+  }
   if (segments[1] != "orders" || segments.size() > 4) return NoRoute(request);
 
   if (segments.size() == 2) {
@@ -146,6 +144,15 @@ http::HttpResponse OrderApi::CreateOrder(const http::HttpRequest& request) {
   return Json(201, OrderToJson(accepted->order));
 }
 
+http::HttpResponse OrderApi::SupplierCallback(const http::HttpRequest& request,
+                                              std::string channel) {
+  if (callbacks_ == nullptr) return NoRoute(request);
+  Result<std::string> handled =
+      callbacks_->Handle(channel, request.body, request.Header("x-signature"));
+  if (!handled.ok()) return Error(handled.status());
+  return Json(200, json::serialize(json::object{{"result", *handled}}));
+}
+
 http::HttpResponse OrderApi::RouteAdmin(const http::HttpRequest& request) {
   if (options_.admin_token.empty()) {
     return Json(403, ErrorToJson(Status(StatusCode::kUnauthenticated, "admin_disabled",
@@ -154,7 +161,7 @@ http::HttpResponse OrderApi::RouteAdmin(const http::HttpRequest& request) {
   std::string_view authorization = request.Header("authorization");
   constexpr std::string_view kBearer = "Bearer ";
   if (!authorization.starts_with(kBearer) ||
-      !TokensEqual(authorization.substr(kBearer.size()), options_.admin_token)) {
+      !ConstantTimeEquals(authorization.substr(kBearer.size()), options_.admin_token)) {
     return Error(Status(StatusCode::kUnauthenticated, "bad_admin_token",
                         "admin endpoints need the header Authorization: Bearer <admin token>"));
   }

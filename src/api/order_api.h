@@ -5,6 +5,7 @@
 //   GET  /v1/orders/{order_id}/events     its history
 //   GET  /v1/orders?merchant_id=&merchant_order_id=
 //   GET  /healthz
+//   POST /v1/supplier-callbacks/{channel}  signed supplier reports (engine/supplier_callbacks.h)
 //   Admin (header "Authorization: Bearer <admin token>"; disabled without a token):
 //   POST /v1/admin/merchants              {"merchant_id", "name"}
 //   POST /v1/admin/merchants/{id}/fund    {"amount_fen", "note"?}
@@ -20,6 +21,7 @@
 #include <string>
 
 #include "core/work_pool.h"
+#include "engine/supplier_callbacks.h"
 #include "http/http_server.h"
 #include "topup/clock.h"
 #include "topup/queue.h"
@@ -41,7 +43,9 @@ struct OrderApiOptions {
 class OrderApi {
  public:
   // The pointers must outlive the OrderApi.
-  OrderApi(Store* store, Queue* queue, Clock* clock, Random* random, OrderApiOptions options);
+  // `callbacks` may be null: callbacks are then answered 404.
+  OrderApi(Store* store, Queue* queue, Clock* clock, Random* random, OrderApiOptions options,
+           SupplierCallbacks* callbacks = nullptr);
 
   // An HttpHandler: never blocks the calling I/O thread.
   void Handle(http::HttpRequest request, http::Responder respond);
@@ -51,11 +55,13 @@ class OrderApi {
   http::HttpResponse Route(const http::HttpRequest& request);
   http::HttpResponse CreateOrder(const http::HttpRequest& request);
   http::HttpResponse RouteAdmin(const http::HttpRequest& request);
+  http::HttpResponse SupplierCallback(const http::HttpRequest& request, std::string channel);
 
   Store* const store_;
   Queue* const queue_;
   Clock* const clock_;
   Random* const random_;
+  SupplierCallbacks* const callbacks_;
   const OrderApiOptions options_;
   WorkPool store_pool_;
 };

@@ -95,7 +95,7 @@ void AddDemoCommand(CLI::App& app) {
   AddRunFlags(demo, flags.get());
   demo->callback([flags] {
     loadgen::ScenarioOptions options;
-    // Faults: a latency tail, 5% failures, 10% slow "processing", 1% credited but never answered,
+    // Faults: a latency tail, 10% failures (2 attempts per order), 10% slow "processing", 1% credited but never answered,
     // a lagging query index, and a supplier that does not deduplicate.
     options.sim_flags = {"--latency-median-ms", "20",   "--latency-p99-ms", "400",
                          "--fail-rate",         "0.10", "--processing-rate", "0.10",

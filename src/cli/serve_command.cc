@@ -11,6 +11,7 @@
 #include "cli/signals.h"
 #include "engine/engine.h"
 #include "engine/http_supplier_channel.h"
+#include "engine/supplier_callbacks.h"
 #include "queue/embedded/embedded_queue.h"
 #include "store/sqlite/sqlite_store.h"
 
@@ -101,7 +102,8 @@ int RunServe(const ServeFlags& flags) {
   api_options.deadline_ms = flags.deadline_s * 1000;
   api_options.redeliver_after_ms = engine_options.redeliver_after_ms;
   api_options.admin_token = flags.admin_token;
-  api::OrderApi order_api(store->get(), &queue, SystemClock(), &random, api_options);
+  SupplierCallbacks callbacks(store->get(), router->get(), SystemClock(), engine_options.policy);
+  api::OrderApi order_api(store->get(), &queue, SystemClock(), &random, api_options, &callbacks);
 
   http::HttpServerOptions server_options;
   server_options.address = flags.listen;

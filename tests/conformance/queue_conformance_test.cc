@@ -7,7 +7,11 @@
 // instances never share ids, and it never delivers an id again (an unacknowledged id, or one lost
 // with the process, is found again by the engine's sweeper from the store). The tests assert
 // exactly that for it, and at-least-once redelivery for the brokers.
+#include <amqp.h>
+#include <amqp_framing.h>
+#include <amqp_tcp_socket.h>
 #include <gtest/gtest.h>
+#include <hiredis/hiredis.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -21,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "process/child_process.h"
 #include "queue/embedded/embedded_queue.h"
 #include "queue/rabbitmq/rabbitmq_queue.h"
 #include "queue/redis/redis_queue.h"
@@ -66,9 +71,8 @@ class Servers : public ::testing::Environment {
       if (started.ok()) {
         rabbitmq_ = std::move(*started);
         std::printf("RabbitMQ started in %lld ms\n",
-                    static_cast<long long>(std::chrono::duration_cast<milliseconds>(
-                                               Clock::now() - start)
-                                               .count()));
+                    static_cast<long long>(
+                        std::chrono::duration_cast<milliseconds>(Clock::now() - start).count()));
       } else {
         rabbitmq_error_ = started.status().ToString();
       }
@@ -221,7 +225,8 @@ TEST_P(QueueConformanceTest, PublishedIdsAreReceivedOnce) {
   ASSERT_NE(queue, nullptr);
   const std::vector<std::string> ids = {"order-a", "order-b", "order-c"};
   ASSERT_TRUE(queue->Publish(ids).ok());
-  std::vector<Delivery> received = ReceiveUntil(*queue, ids.size(), Clock::now() + seconds(10), true);
+  std::vector<Delivery> received =
+      ReceiveUntil(*queue, ids.size(), Clock::now() + seconds(10), true);
   EXPECT_EQ(IdsOf(received), std::multiset<std::string>(ids.begin(), ids.end()));
   // Acknowledged: nothing comes again, not even after a redelivery delay.
   std::vector<Delivery> again =
@@ -307,8 +312,8 @@ TEST_P(QueueConformanceTest, AnUnacknowledgedDeliveryIsDeliveredAgainToAnotherCo
   if (backend_.redelivers) {
     std::vector<Delivery> again =
         ReceiveUntil(*second, 1, Clock::now() + backend_.redelivery_max, true);
-    ASSERT_EQ(again.size(), 1u) << "not delivered again within "
-                                << backend_.redelivery_max.count() << " ms";
+    ASSERT_EQ(again.size(), 1u) << "not delivered again within " << backend_.redelivery_max.count()
+                                << " ms";
     EXPECT_EQ(again[0].order_id, id);
   } else {
     // In memory: gone with its queue. The store's sweeper publishes the order again.
@@ -576,8 +581,7 @@ TEST_P(QueueFaultTest, RestartMidStreamLosesNothing) {
         published_count += static_cast<int>(batch.size());
         if (after) {
           std::lock_guard lock(mu);
-          published_after_restart.insert(published_after_restart.end(), batch.begin(),
-                                         batch.end());
+          published_after_restart.insert(published_after_restart.end(), batch.begin(), batch.end());
         }
       } else {
         failures++;
@@ -621,6 +625,177 @@ INSTANTIATE_TEST_SUITE_P(Brokers, QueueFaultTest, ::testing::Values("redis", "ra
                          [](const ::testing::TestParamInfo<std::string>& info) {
                            return info.param;
                          });
+
+// What only one backend promises: Redis's bounded stream, RabbitMQ's queue type.
+
+class RedisQueueTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string error;
+    server_ = Servers::Get().Redis(&error);
+    ASSERT_NE(server_, nullptr) << "redis server did not start: " << error;
+  }
+
+  RedisQueueOptions Options() const {
+    RedisQueueOptions options;
+    options.url = server_->url();
+    options.stream = UniqueChannel();
+    options.consumer = "consumer-1";
+    return options;
+  }
+
+  // Runs one command on a connection of its own.
+  long long Integer(const std::vector<std::string>& args) {
+    redisContext* c = redisConnect("127.0.0.1", server_->port());
+    EXPECT_TRUE(c != nullptr && c->err == 0);
+    std::vector<const char*> argv;
+    std::vector<size_t> lengths;
+    for (const std::string& arg : args) {
+      argv.push_back(arg.c_str());
+      lengths.push_back(arg.size());
+    }
+    auto* reply = static_cast<redisReply*>(
+        redisCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lengths.data()));
+    long long value = -1;
+    if (reply != nullptr && reply->type == REDIS_REPLY_INTEGER) value = reply->integer;
+    if (reply != nullptr && reply->type == REDIS_REPLY_ARRAY && reply->elements > 0 &&
+        reply->element[0]->type == REDIS_REPLY_INTEGER) {
+      value = reply->element[0]->integer;  // XPENDING's summary starts with the count
+    }
+    freeReplyObject(reply);
+    redisFree(c);
+    return value;
+  }
+
+  testing::RedisServer* server_ = nullptr;
+};
+
+TEST_F(RedisQueueTest, TheStreamStaysNearMaxLen) {
+  RedisQueueOptions options = Options();
+  options.max_len = 100;
+  auto queue = OpenRedisQueue(options);
+  ASSERT_TRUE(queue.ok()) << queue.status().ToString();
+  const std::vector<std::string> ids = MakeIds("bounded", 2'000);
+  ASSERT_TRUE((*queue)->Publish(ids).ok());
+  // MAXLEN ~ trims whole stream nodes (100 entries each by default): a little over 100 remain.
+  long long length = Integer({"XLEN", options.stream});
+  EXPECT_GE(length, 100);
+  EXPECT_LE(length, 300);
+}
+
+TEST_F(RedisQueueTest, AcknowledgedEntriesLeaveTheStreamAndThePendingList) {
+  RedisQueueOptions options = Options();
+  auto queue = OpenRedisQueue(options);
+  ASSERT_TRUE(queue.ok()) << queue.status().ToString();
+  const std::vector<std::string> ids = MakeIds("acked", 20);
+  ASSERT_TRUE((*queue)->Publish(ids).ok());
+  std::vector<Delivery> received =
+      ReceiveUntil(**queue, ids.size(), Clock::now() + seconds(10), false);
+  ASSERT_EQ(received.size(), ids.size());
+  EXPECT_EQ(Integer({"XPENDING", options.stream, options.group}), 20);
+  ASSERT_TRUE((*queue)->Ack(received).ok());
+  EXPECT_EQ(Integer({"XPENDING", options.stream, options.group}), 0);
+  EXPECT_EQ(Integer({"XLEN", options.stream}), 0);
+  // Acknowledging again does nothing.
+  EXPECT_TRUE((*queue)->Ack(received).ok());
+}
+
+TEST_F(RedisQueueTest, OpenRejectsBadOptionsAndUnreachableServers) {
+  RedisQueueOptions options = Options();
+  options.url = "http://127.0.0.1:1";
+  EXPECT_EQ(OpenRedisQueue(options).status().code(), StatusCode::kInvalidArgument);
+  options = Options();
+  options.consumer = "";
+  EXPECT_EQ(OpenRedisQueue(options).status().code(), StatusCode::kInvalidArgument);
+  Result<uint16_t> closed_port = process::PickFreePort();
+  ASSERT_TRUE(closed_port.ok());
+  options = Options();
+  options.url = "redis://127.0.0.1:" + std::to_string(*closed_port);
+  EXPECT_EQ(OpenRedisQueue(options).status().code(), StatusCode::kUnavailable);
+}
+
+class RabbitMqQueueTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string error;
+    server_ = Servers::Get().RabbitMq(&error);
+    ASSERT_NE(server_, nullptr) << "RabbitMQ server did not start: " << error;
+  }
+
+  RabbitMqQueueOptions Options() const {
+    RabbitMqQueueOptions options;
+    options.url = server_->url();
+    options.queue = UniqueChannel();
+    return options;
+  }
+
+  // Declares `queue` durable with x-queue-type `type` on a connection of its own. Returns "" if
+  // the broker agreed, else why not.
+  std::string Declare(const std::string& queue, const std::string& type) {
+    amqp_connection_state_t c = amqp_new_connection();
+    amqp_socket_t* socket = amqp_tcp_socket_new(c);
+    std::string result = "connect failed";
+    if (amqp_socket_open(socket, "127.0.0.1", server_->port()) == AMQP_STATUS_OK &&
+        amqp_login(c, "/", 0, AMQP_DEFAULT_FRAME_SIZE, 0, AMQP_SASL_METHOD_PLAIN, "guest", "guest")
+                .reply_type == AMQP_RESPONSE_NORMAL) {
+      amqp_channel_open(c, 1);
+      amqp_table_entry_t entry;
+      entry.key = amqp_cstring_bytes("x-queue-type");
+      entry.value.kind = AMQP_FIELD_KIND_UTF8;
+      entry.value.value.bytes = amqp_cstring_bytes(type.c_str());
+      amqp_table_t arguments{1, &entry};
+      amqp_queue_declare(c, 1, amqp_cstring_bytes(queue.c_str()), 0, 1, 0, 0, arguments);
+      amqp_rpc_reply_t reply = amqp_get_rpc_reply(c);
+      result = "";
+      if (reply.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION &&
+          reply.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
+        auto* close = static_cast<amqp_channel_close_t*>(reply.reply.decoded);
+        result = std::string(static_cast<char*>(close->reply_text.bytes), close->reply_text.len);
+      } else if (reply.reply_type != AMQP_RESPONSE_NORMAL) {
+        result = "declare failed";
+      } else {
+        amqp_channel_close(c, 1, AMQP_REPLY_SUCCESS);
+      }
+      amqp_connection_close(c, AMQP_REPLY_SUCCESS);
+    }
+    amqp_destroy_connection(c);
+    return result;
+  }
+
+  testing::RabbitMqServer* server_ = nullptr;
+};
+
+TEST_F(RabbitMqQueueTest, TheQueueIsAQuorumQueue) {
+  RabbitMqQueueOptions options = Options();
+  auto queue = OpenRabbitMqQueue(options);
+  ASSERT_TRUE(queue.ok()) << queue.status().ToString();
+  EXPECT_EQ(Declare(options.queue, "quorum"), "");
+  EXPECT_NE(Declare(options.queue, "classic"), "");
+}
+
+TEST_F(RabbitMqQueueTest, AnExistingClassicQueueIsUsedAsItIs) {
+  RabbitMqQueueOptions options = Options();
+  ASSERT_EQ(Declare(options.queue, "classic"), "");
+  auto queue = OpenRabbitMqQueue(options);
+  ASSERT_TRUE(queue.ok()) << queue.status().ToString();
+  const std::vector<std::string> ids = MakeIds("classic", 5);
+  ASSERT_TRUE((*queue)->Publish(ids).ok());
+  std::vector<Delivery> received =
+      ReceiveUntil(**queue, ids.size(), Clock::now() + seconds(10), true);
+  EXPECT_EQ(IdsOf(received), std::multiset<std::string>(ids.begin(), ids.end()));
+}
+
+TEST_F(RabbitMqQueueTest, OpenRejectsBadOptionsAndCredentials) {
+  RabbitMqQueueOptions options = Options();
+  options.url = "redis://127.0.0.1:1";
+  EXPECT_EQ(OpenRabbitMqQueue(options).status().code(), StatusCode::kInvalidArgument);
+  options = Options();
+  options.prefetch = 0;
+  EXPECT_EQ(OpenRabbitMqQueue(options).status().code(), StatusCode::kInvalidArgument);
+  options = Options();
+  options.url = "amqp://guest:wrong@127.0.0.1:" + std::to_string(server_->port()) + "/%2f";
+  EXPECT_EQ(OpenRabbitMqQueue(options).status().code(), StatusCode::kUnavailable);
+}
 
 }  // namespace
 }  // namespace topup

@@ -138,8 +138,7 @@ Result<testing::PostgresServer*> SharedPostgresServer() { return postgres_enviro
 
 Result<std::unique_ptr<StoreBackend>> MakeBackend(const std::string& name) {
   if (name == "sqlite") {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "topup_store_XXXXXX").string();
+    std::string pattern = (std::filesystem::temp_directory_path() / "topup_store_XXXXXX").string();
     if (mkdtemp(pattern.data()) == nullptr) {
       return Unavailable("no_temp_dir", "mkdtemp failed for " + pattern);
     }

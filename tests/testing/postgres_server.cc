@@ -27,9 +27,7 @@ constexpr auto kCreateDatabaseTimeout = std::chrono::seconds(60);
 constexpr auto kPollInterval = std::chrono::milliseconds(10);
 constexpr int kPortAttempts = 3;
 
-std::string Binary(std::string_view name) {
-  return std::string(kBinDir) + "/" + std::string(name);
-}
+std::string Binary(std::string_view name) { return std::string(kBinDir) + "/" + std::string(name); }
 
 // The last `max_bytes` of a log file, for error messages.
 std::string Tail(const std::string& path, size_t max_bytes = 2000) {
@@ -98,10 +96,10 @@ bool IsValidDatabaseName(const std::string& name) {
 Result<std::unique_ptr<PostgresServer>> PostgresServer::Start() {
   for (std::string_view program : {"initdb", "postgres", "createdb"}) {
     if (access(Binary(program).c_str(), X_OK) != 0) {
-      return FailedPrecondition("postgres_missing",
-                                "PostgreSQL 15 is not installed (no " + Binary(program) +
-                                    "): install Debian's postgresql-15 package "
-                                    "(scripts/bootstrap.sh does)");
+      return FailedPrecondition("postgres_missing", "PostgreSQL 15 is not installed (no " +
+                                                        Binary(program) +
+                                                        "): install Debian's postgresql-15 package "
+                                                        "(scripts/bootstrap.sh does)");
     }
   }
   const bool as_postgres_user = geteuid() == 0;
@@ -127,12 +125,12 @@ Result<std::unique_ptr<PostgresServer>> PostgresServer::Start() {
   }
 
   // --no-sync skips only initdb's one-off flush of the empty cluster; the server runs with fsync.
-  Status status = RunToExit(
-      ThroughSetpriv(as_postgres_user,
-                     {Binary("initdb"), "--pgdata=" + server->dir_ + "/data",
-                      "--username=" + std::string(kSuperuser), "--auth=trust", "--encoding=UTF8",
-                      "--locale=C", "--no-sync", "--no-instructions"}),
-      server->dir_ + "/initdb.log", kInitdbTimeout);
+  Status status =
+      RunToExit(ThroughSetpriv(as_postgres_user,
+                               {Binary("initdb"), "--pgdata=" + server->dir_ + "/data",
+                                "--username=" + std::string(kSuperuser), "--auth=trust",
+                                "--encoding=UTF8", "--locale=C", "--no-sync", "--no-instructions"}),
+                server->dir_ + "/initdb.log", kInitdbTimeout);
   if (!status.ok()) return status;
 
   // A port that was free a moment ago may be taken by the time the server binds it.
@@ -160,14 +158,31 @@ std::string PostgresServer::DatabaseUrl(const std::string& database) const {
 Status PostgresServer::Launch(std::chrono::milliseconds timeout) {
   const std::string data_dir = dir_ + "/data";
   const std::string log_path = dir_ + "/postgres.log";
-  Result<process::ChildProcess> child = process::ChildProcess::Spawn(
-      ThroughSetpriv(as_postgres_user_,
-                     {Binary("postgres"), "-D", data_dir, "-p", std::to_string(port_), "-c",
-                      "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=", "-c",
-                      "fsync=on", "-c", "synchronous_commit=on", "-c", "full_page_writes=on", "-c",
-                      "max_connections=200", "-c", "shared_buffers=64MB", "-c",
-                      "max_wal_size=1GB", "-c", "logging_collector=off"}),
-      log_path);
+  Result<process::ChildProcess> child =
+      process::ChildProcess::Spawn(ThroughSetpriv(as_postgres_user_, {Binary("postgres"),
+                                                                      "-D",
+                                                                      data_dir,
+                                                                      "-p",
+                                                                      std::to_string(port_),
+                                                                      "-c",
+                                                                      "listen_addresses=127.0.0.1",
+                                                                      "-c",
+                                                                      "unix_socket_directories=",
+                                                                      "-c",
+                                                                      "fsync=on",
+                                                                      "-c",
+                                                                      "synchronous_commit=on",
+                                                                      "-c",
+                                                                      "full_page_writes=on",
+                                                                      "-c",
+                                                                      "max_connections=200",
+                                                                      "-c",
+                                                                      "shared_buffers=64MB",
+                                                                      "-c",
+                                                                      "max_wal_size=1GB",
+                                                                      "-c",
+                                                                      "logging_collector=off"}),
+                                   log_path);
   if (!child.ok()) return child.status();
   process_.emplace(std::move(child).value());
   const pid_t pid = process_->pid();
@@ -175,8 +190,8 @@ Status PostgresServer::Launch(std::chrono::milliseconds timeout) {
   while (!PostmasterReady(data_dir, pid)) {
     if (HasExited(pid)) {
       Stop();
-      return Unavailable("postgres_not_started", "postgres exited during startup:\n" +
-                                                     Tail(log_path));
+      return Unavailable("postgres_not_started",
+                         "postgres exited during startup:\n" + Tail(log_path));
     }
     if (std::chrono::steady_clock::now() >= deadline) {
       Stop();
@@ -207,10 +222,10 @@ Result<std::string> PostgresServer::CreateDatabase(const std::string& name) {
   if (!IsValidDatabaseName(name)) {
     return InvalidArgument("invalid_database_name", "database names are [a-z0-9_]{1,63}");
   }
-  Status status = RunToExit({Binary("createdb"), "--host=127.0.0.1",
-                             "--port=" + std::to_string(port_),
-                             "--username=" + std::string(kSuperuser), "--no-password", name},
-                            dir_ + "/createdb.log", kCreateDatabaseTimeout);
+  Status status =
+      RunToExit({Binary("createdb"), "--host=127.0.0.1", "--port=" + std::to_string(port_),
+                 "--username=" + std::string(kSuperuser), "--no-password", name},
+                dir_ + "/createdb.log", kCreateDatabaseTimeout);
   if (!status.ok()) return status;
   return DatabaseUrl(name);
 }

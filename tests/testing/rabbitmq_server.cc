@@ -5,7 +5,6 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -107,8 +106,9 @@ Result<std::unique_ptr<RabbitMqServer>> RabbitMqServer::Start() {
   }
   std::string epmd = FindExecutable("epmd");
   if (epmd.empty()) {
-    return Unavailable("epmd_not_installed", "epmd not found: install the Debian package "
-                                             "erlang-base (rabbitmq-server depends on it)");
+    return Unavailable("epmd_not_installed",
+                       "epmd not found: install the Debian package "
+                       "erlang-base (rabbitmq-server depends on it)");
   }
   Ports ports;
   for (uint16_t* port : {&ports.amqp, &ports.dist, &ports.epmd}) {
@@ -129,16 +129,15 @@ Result<std::unique_ptr<RabbitMqServer>> RabbitMqServer::Start() {
 
   std::error_code error;
   for (const char* sub : {"home", "mnesia", "log"}) fs::create_directories(*dir + "/" + sub, error);
-  const std::string config =
-      "listeners.tcp.default = 127.0.0.1:" + std::to_string(ports.amqp) +
-      "\n"
-      "log.console = false\n"
-      "log.file.level = info\n"
-      // A nearly full test disk must not block publishers.
-      "disk_free_limit.absolute = 1MB\n";
-  for (Status written : {WriteFile(*dir + "/rabbitmq.conf", config),
-                         WriteFile(*dir + "/enabled_plugins", "[].\n"),
-                         WriteFile(*dir + "/rabbitmq-env.conf", "")}) {
+  const std::string config = "listeners.tcp.default = 127.0.0.1:" + std::to_string(ports.amqp) +
+                             "\n"
+                             "log.console = false\n"
+                             "log.file.level = info\n"
+                             // A nearly full test disk must not block publishers.
+                             "disk_free_limit.absolute = 1MB\n";
+  for (Status written :
+       {WriteFile(*dir + "/rabbitmq.conf", config), WriteFile(*dir + "/enabled_plugins", "[].\n"),
+        WriteFile(*dir + "/rabbitmq-env.conf", "")}) {
     if (!written.ok()) return written;
   }
   if (Status epmd_started = server->StartEpmd(epmd); !epmd_started.ok()) return epmd_started;
@@ -176,9 +175,9 @@ Status RabbitMqServer::StartEpmd(const std::string& epmd_binary) {
   if (!child.ok()) return child.status();
   epmd_.emplace(std::move(*child));
   if (Status open = process::WaitForTcpPort(epmd_port_, std::chrono::seconds(10)); !open.ok()) {
-    return Unavailable("epmd_not_started",
-                       "epmd did not listen on port " + std::to_string(epmd_port_) + ":" +
-                           LastLines(dir_ + "/epmd.log", 5));
+    return Unavailable("epmd_not_started", "epmd did not listen on port " +
+                                               std::to_string(epmd_port_) + ":" +
+                                               LastLines(dir_ + "/epmd.log", 5));
   }
   return Status::Ok();
 }

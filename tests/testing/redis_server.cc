@@ -135,8 +135,8 @@ Status RedisServer::Restart() {
 Status RedisServer::Launch(std::chrono::milliseconds timeout) {
   const std::string log = dir_ + "/redis.log";
   Result<process::ChildProcess> child = process::ChildProcess::Spawn(
-      {binary_, "--port", std::to_string(port_), "--bind", "127.0.0.1", "--dir", dir_,
-       "--save", "", "--appendonly", "yes", "--daemonize", "no", "--logfile", log},
+      {binary_, "--port", std::to_string(port_), "--bind", "127.0.0.1", "--dir", dir_, "--save", "",
+       "--appendonly", "yes", "--daemonize", "no", "--logfile", log},
       dir_ + "/redis.stderr");
   if (!child.ok()) return child.status();
   process_.emplace(std::move(*child));
@@ -147,10 +147,10 @@ Status RedisServer::Launch(std::chrono::milliseconds timeout) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   Stop();
-  return Unavailable("redis_not_started", "redis-server on port " + std::to_string(port_) +
-                                              " did not answer PING; its log:" +
-                                              LastLines(log, 10) +
-                                              LastLines(dir_ + "/redis.stderr", 5));
+  return Unavailable("redis_not_started",
+                     "redis-server on port " + std::to_string(port_) +
+                         " did not answer PING; its log:" + LastLines(log, 10) +
+                         LastLines(dir_ + "/redis.stderr", 5));
 }
 
 }  // namespace topup::testing

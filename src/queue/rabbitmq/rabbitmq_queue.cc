@@ -10,7 +10,7 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cassert>
+#include <cerrno>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -113,8 +113,8 @@ class AmqpConnection {
     timeval rpc_timeout = ToTimeval(options.rpc_timeout);
     amqp_set_handshake_timeout(c, &connect_timeout);
     amqp_set_rpc_timeout(c, &rpc_timeout);
-    int opened = amqp_socket_open_noblock(socket, address.host.c_str(), address.port,
-                                          &connect_timeout);
+    int opened =
+        amqp_socket_open_noblock(socket, address.host.c_str(), address.port, &connect_timeout);
     if (opened != AMQP_STATUS_OK) {
       return Unavailable("amqp_unavailable", "connect to " + address.host + ":" +
                                                  std::to_string(address.port) + ": " +
@@ -244,9 +244,8 @@ class RabbitMqQueue final : public Queue {
     Result<std::unique_ptr<AmqpConnection>> consumer = ConnectConsumer();
     if (!consumer.ok()) return consumer.status();
     generation_ = 1;
-    consumer_thread_ = std::thread([this, c = std::move(*consumer)]() mutable {
-      ConsumerLoop(std::move(c));
-    });
+    consumer_thread_ =
+        std::thread([this, c = std::move(*consumer)]() mutable { ConsumerLoop(std::move(c)); });
     return Status::Ok();
   }
 
@@ -388,9 +387,9 @@ class RabbitMqQueue final : public Queue {
     for (const std::string& id : ids) {
       amqp_bytes_t body{id.size(), const_cast<char*>(id.data())};
       // Mandatory: a message no queue takes comes back (basic.return) instead of vanishing.
-      int sent = amqp_basic_publish(c, kChannel, amqp_empty_bytes,
-                                    amqp_cstring_bytes(options_.queue.c_str()), 1, 0, &properties,
-                                    body);
+      int sent =
+          amqp_basic_publish(c, kChannel, amqp_empty_bytes,
+                             amqp_cstring_bytes(options_.queue.c_str()), 1, 0, &properties, body);
       if (sent != AMQP_STATUS_OK) {
         return DropPublisher("publish: " + std::string(amqp_error_string2(sent)));
       }
@@ -483,8 +482,8 @@ class RabbitMqQueue final : public Queue {
     amqp_basic_qos(c, kChannel, 0, options_.prefetch, 0);
     amqp_rpc_reply_t reply = amqp_get_rpc_reply(c);
     if (reply.reply_type != AMQP_RESPONSE_NORMAL) return Failed("basic.qos", reply);
-    amqp_basic_consume(c, kChannel, amqp_cstring_bytes(options_.queue.c_str()), amqp_empty_bytes,
-                       0, 0, 0, amqp_empty_table);
+    amqp_basic_consume(c, kChannel, amqp_cstring_bytes(options_.queue.c_str()), amqp_empty_bytes, 0,
+                       0, 0, amqp_empty_table);
     reply = amqp_get_rpc_reply(c);
     if (reply.reply_type != AMQP_RESPONSE_NORMAL) return Failed("basic.consume", reply);
     return connection;
@@ -632,11 +631,11 @@ class RabbitMqQueue final : public Queue {
 
   // Consuming. The connection and consume_backoff_ belong to consumer_thread_.
   std::mutex mu_;
-  std::condition_variable cv_;                // buffer_ gained a delivery, or Close()
-  std::deque<Delivery> buffer_;               // GUARDED_BY(mu_); at most prefetch
-  std::unordered_set<uint64_t> unacked_;      // GUARDED_BY(mu_): broker tags handed out
-  std::vector<uint64_t> acks_;                // GUARDED_BY(mu_): broker tags to acknowledge
-  uint64_t generation_ = 0;                   // GUARDED_BY(mu_): of the consuming connection
+  std::condition_variable cv_;            // buffer_ gained a delivery, or Close()
+  std::deque<Delivery> buffer_;           // GUARDED_BY(mu_); at most prefetch
+  std::unordered_set<uint64_t> unacked_;  // GUARDED_BY(mu_): broker tags handed out
+  std::vector<uint64_t> acks_;            // GUARDED_BY(mu_): broker tags to acknowledge
+  uint64_t generation_ = 0;               // GUARDED_BY(mu_): of the consuming connection
   Backoff consume_backoff_;
   const int wake_fd_;  // written to wake the consuming thread from poll()
   std::mutex close_mu_;

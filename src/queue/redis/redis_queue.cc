@@ -11,7 +11,6 @@
 #include <deque>
 #include <map>
 #include <mutex>
-#include <optional>
 #include <string_view>
 #include <unordered_set>
 #include <vector>
@@ -181,7 +180,9 @@ void ParseEntries(const redisReply* entries, std::vector<StreamEntry>* out) {
 class RedisQueue final : public Queue {
  public:
   RedisQueue(RedisQueueOptions options, RedisAddress address)
-      : options_(std::move(options)), address_(std::move(address)), backoff_(options_.backoff_min) {}
+      : options_(std::move(options)),
+        address_(std::move(address)),
+        backoff_(options_.backoff_min) {}
 
   ~RedisQueue() override {
     Close();
@@ -206,8 +207,8 @@ class RedisQueue final : public Queue {
     commands.reserve(order_ids.size());
     const std::string max_len = std::to_string(options_.max_len);
     for (const std::string& id : order_ids) {
-      commands.push_back({"XADD", options_.stream, "MAXLEN", "~", max_len, "*",
-                          std::string(kIdField), id});
+      commands.push_back(
+          {"XADD", options_.stream, "MAXLEN", "~", max_len, "*", std::string(kIdField), id});
     }
     // A reused connection may have died with a server restart since it was last used: one retry
     // on a fresh connection. An XADD that was applied before the failure is then added twice,
@@ -253,7 +254,7 @@ class RedisQueue final : public Queue {
       Result<Lease> lease = Acquire(Use::kReceive, deadline);
       if (!lease.ok()) break;
       auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
-      std::vector<std::string> args = {"XREADGROUP", "GROUP",       options_.group,
+      std::vector<std::string> args = {"XREADGROUP",      "GROUP", options_.group,
                                        options_.consumer, "COUNT", std::to_string(max_count)};
       if (left.count() > 0) {
         // BLOCK 0 would mean forever; the socket timeout covers the wait plus a round trip.
@@ -279,7 +280,8 @@ class RedisQueue final : public Queue {
       }
       Release(*lease, true);
       if (IsError(reply)) {
-        spdlog::warn("redis XREADGROUP: {}", StringOf(reply.get()));
+        // LOADING: Redis restarted and is reading its data back; it answers in a moment.
+        if (!IsError(reply, "LOADING")) spdlog::warn("redis XREADGROUP: {}", StringOf(reply.get()));
         break;
       }
       std::vector<StreamEntry> entries;
@@ -471,8 +473,8 @@ class RedisQueue final : public Queue {
   // Creates the stream and the group if missing. A new group starts from the stream's first entry:
   // an entry delivered twice is harmless, one never delivered waits for the sweeper.
   Status EnsureGroup(redisContext* c) {
-    Reply reply = RunCommand(c, {"XGROUP", "CREATE", options_.stream, options_.group, "0",
-                                 "MKSTREAM"});
+    Reply reply =
+        RunCommand(c, {"XGROUP", "CREATE", options_.stream, options_.group, "0", "MKSTREAM"});
     if (!reply) return ConnectionError(c, "XGROUP CREATE");
     if (IsError(reply) && !IsError(reply, "BUSYGROUP")) {
       return Unavailable("redis_error", "XGROUP CREATE: " + std::string(StringOf(reply.get())));
@@ -507,10 +509,10 @@ class RedisQueue final : public Queue {
     Result<Lease> lease =
         Acquire(Use::kCommand, std::min(deadline, Clock::now() + options_.command_timeout));
     if (lease.ok()) {
-      Reply reply = RunCommand(
-          lease->context,
-          {"XAUTOCLAIM", options_.stream, options_.group, options_.consumer,
-           std::to_string(options_.min_idle.count()), cursor, "COUNT", std::to_string(kClaimBatch)});
+      Reply reply =
+          RunCommand(lease->context, {"XAUTOCLAIM", options_.stream, options_.group,
+                                      options_.consumer, std::to_string(options_.min_idle.count()),
+                                      cursor, "COUNT", std::to_string(kClaimBatch)});
       if (!reply) {
         Release(*lease, false);
       } else if (IsError(reply, "NOGROUP")) {
@@ -522,7 +524,7 @@ class RedisQueue final : public Queue {
           ok = true;
           next_cursor = std::string(StringOf(reply->element[0]));
           ParseEntries(reply->element[1], &entries);
-        } else {
+        } else if (!IsError(reply, "LOADING")) {
           spdlog::warn("redis XAUTOCLAIM: {}", StringOf(reply.get()));
         }
       }

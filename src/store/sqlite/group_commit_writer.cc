@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cassert>
 #include <exception>
-#include <sys/resource.h>
 
 namespace topup::sqlite {
 
@@ -133,7 +132,6 @@ void GroupCommitWriter::RunBatch(std::span<PendingWrite*> batch) {
     FailBatch(batch, status);
     return;
   }
-  auto t0 = std::chrono::steady_clock::now(); rusage r0; getrusage(RUSAGE_THREAD, &r0);
   for (PendingWrite* write : batch) {
     if (!RunOne(*write)) {
       std::string cause = write->status.ok() ? "" : ": " + write->status.ToString();
@@ -142,13 +140,7 @@ void GroupCommitWriter::RunBatch(std::span<PendingWrite*> batch) {
       return;
     }
   }
-  auto t1 = std::chrono::steady_clock::now(); rusage r1; getrusage(RUSAGE_THREAD, &r1); static double cpu_s = 0, sys_s = 0; cpu_s += (r1.ru_utime.tv_sec - r0.ru_utime.tv_sec) + (r1.ru_utime.tv_usec - r0.ru_utime.tv_usec) * 1e-6; sys_s += (r1.ru_stime.tv_sec - r0.ru_stime.tv_sec) + (r1.ru_stime.tv_usec - r0.ru_stime.tv_usec) * 1e-6;
   status = connection_->Run("COMMIT");
-  auto t2 = std::chrono::steady_clock::now();
-  static double body_s = 0, commit_s = 0; static int n = 0; static long ops = 0;
-  body_s += std::chrono::duration<double>(t1 - t0).count();
-  commit_s += std::chrono::duration<double>(t2 - t1).count(); ops += batch.size();
-  if (++n % 100 == 0) spdlog::info("TMP batches={} ops={} body_us_per_op={:.1f} body_user_us_per_op={:.1f} body_sys_us_per_op={:.1f} commit_ms_per_batch={:.3f} total_s={:.2f}", n, ops, body_s * 1e6 / ops, cpu_s * 1e6 / ops, sys_s * 1e6 / ops, commit_s * 1000 / n, body_s + commit_s);
   if (!status.ok()) {
     FailBatch(batch, status);
     return;

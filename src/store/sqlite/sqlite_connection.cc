@@ -3,7 +3,6 @@
 #include <sqlite3.h>
 
 #include <cassert>
-#include <cstdlib>
 #include <utility>
 
 namespace topup::sqlite {
@@ -157,7 +156,6 @@ Result<std::unique_ptr<SqliteConnection>> SqliteConnection::Open(const std::stri
     } else {
       status = connection->Exec(
           "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-16384");
-      if (getenv("TMP_PRAGMA")) status = connection->Exec(getenv("TMP_PRAGMA"));
     }
   } else {
     status = connection->Exec("PRAGMA query_only=ON; PRAGMA cache_size=-8192");

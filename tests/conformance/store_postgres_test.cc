@@ -1,0 +1,244 @@
+// What only the PostgreSQL store has: its options and URL, a server that is down or restarts under
+// a live store, the bounds of its connection pool and of a statement, and text PostgreSQL cannot
+// store. The Store contract itself is checked by store_conformance_test.cc.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "process/child_process.h"
+#include "store/postgres/pg_connection.h"
+#include "store/postgres/postgres_store.h"
+#include "store_backends.h"
+
+namespace topup::store_conformance {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double SecondsSince(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+TEST(PostgresStoreOptionsTest, BadOptionsAreRefusedBeforeConnecting) {
+  PostgresStoreOptions good;
+  good.url = "postgresql://topup@127.0.0.1:1/postgres";
+  for (auto mutate : std::vector<std::function<void(PostgresStoreOptions&)>>{
+           [](PostgresStoreOptions& o) { o.url = ""; },
+           [](PostgresStoreOptions& o) { o.url = "topup.db"; },
+           [](PostgresStoreOptions& o) { o.url = "redis://127.0.0.1:6379/0"; },
+           [](PostgresStoreOptions& o) { o.pool_size = 0; },
+           [](PostgresStoreOptions& o) { o.pool_size = 257; },
+           [](PostgresStoreOptions& o) { o.acquire_timeout_ms = -1; },
+           [](PostgresStoreOptions& o) { o.connect_timeout_s = 0; },
+           [](PostgresStoreOptions& o) { o.statement_timeout_ms = 0; },
+       }) {
+    PostgresStoreOptions bad = good;
+    mutate(bad);
+    Result<std::unique_ptr<Store>> store = OpenPostgresStore(bad);
+    ASSERT_FALSE(store.ok());
+    EXPECT_EQ(store.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_EQ(store.status().reason(), "invalid_store_options");
+  }
+}
+
+TEST(PostgresStoreOptionsTest, AServerThatIsNotThereIsUnavailable) {
+  Result<uint16_t> port = process::PickFreePort();  // nothing listens on it
+  ASSERT_TRUE(port.ok());
+  PostgresStoreOptions options;
+  options.url = "postgresql://topup@127.0.0.1:" + std::to_string(*port) + "/postgres";
+  options.connect_timeout_s = 2;
+  const auto start = Clock::now();
+  Result<std::unique_ptr<Store>> store = OpenPostgresStore(options);
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(store.status().reason(), "store_unavailable");
+  EXPECT_LT(SecondsSince(start), 10.0);
+}
+
+class PostgresStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    Result<testing::PostgresServer*> server = SharedPostgresServer();
+    ASSERT_TRUE(server.ok()) << server.status().ToString();
+    server_ = *server;
+    static std::atomic<int> databases{0};
+    Result<std::string> url = server_->CreateDatabase("pg_" + std::to_string(++databases));
+    ASSERT_TRUE(url.ok()) << url.status().ToString();
+    url_ = *url;
+  }
+
+  std::unique_ptr<Store> Open(PostgresStoreOptions options) {
+    options.url = url_;
+    Result<std::unique_ptr<Store>> store = OpenPostgresStore(options);
+    EXPECT_TRUE(store.ok()) << store.status().ToString();
+    return store.ok() ? std::move(store).value() : nullptr;
+  }
+
+  std::unique_ptr<postgres::PgConnection> Connect() {
+    Result<std::unique_ptr<postgres::PgConnection>> connection =
+        postgres::PgConnection::Open(url_, 5, 60'000);
+    EXPECT_TRUE(connection.ok()) << connection.status().ToString();
+    return connection.ok() ? std::move(connection).value() : nullptr;
+  }
+
+  // Holds an exclusive lock on the merchants table in its own transaction until Release, so that
+  // store calls touching merchants wait.
+  class TableLock {
+   public:
+    explicit TableLock(std::unique_ptr<postgres::PgConnection> connection)
+        : connection_(std::move(connection)) {
+      Status status = connection_->Run("BEGIN; LOCK TABLE merchants IN ACCESS EXCLUSIVE MODE");
+      EXPECT_TRUE(status.ok()) << status.ToString();
+    }
+    void Release() {
+      Status status = connection_->Run("COMMIT");
+      EXPECT_TRUE(status.ok()) << status.ToString();
+    }
+
+   private:
+    std::unique_ptr<postgres::PgConnection> connection_;
+  };
+
+  // Waits, at most 30 s, until some session waits for a lock.
+  bool WaitForABlockedSession() {
+    std::unique_ptr<postgres::PgConnection> observer = Connect();
+    if (observer == nullptr) return false;
+    const auto deadline = Clock::now() + std::chrono::seconds(30);
+    while (Clock::now() < deadline) {
+      postgres::PgResult waiting = observer->ExecuteOnce(
+          "SELECT count(*) FROM pg_locks WHERE NOT granted", postgres::Params());
+      if (!waiting.ok()) return false;
+      if (waiting.Int(0, 0) > 0) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return false;
+  }
+
+  testing::PostgresServer* server_ = nullptr;
+  std::string url_;
+};
+
+TEST_F(PostgresStoreTest, KeepsWorkingAcrossAServerRestart) {
+  PostgresStoreOptions options;
+  options.pool_size = 4;
+  options.connect_timeout_s = 2;
+  std::unique_ptr<Store> store = Open(options);
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->CreateMerchant("m1", "Shop", kT0Ms).ok());
+  ASSERT_TRUE(store->FundMerchant("m1", 5000, "", kT0Ms).ok());
+  ASSERT_TRUE(store->AcceptOrder(MakeOrder("o1", "m1", "mo-1")).ok());
+
+  // While the server is down every call fails, soon, with a reason a caller can retry on.
+  server_->Stop();
+  const auto start = Clock::now();
+  Result<Merchant> down = store->GetMerchant("m1");
+  EXPECT_EQ(down.status().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(down.status().reason(), "store_unavailable");
+  Result<AcceptResult> refused = store->AcceptOrder(MakeOrder("o2", "m1", "mo-2"));
+  EXPECT_EQ(refused.status().reason(), "store_unavailable");
+  EXPECT_LT(SecondsSince(start), 10.0);
+
+  // Once it is back, the pool replaces its dead connections and nothing was lost.
+  ASSERT_TRUE(server_->Restart().ok());
+  Result<Merchant> up = store->GetMerchant("m1");
+  ASSERT_TRUE(up.ok()) << up.status().ToString();
+  EXPECT_EQ(up->balance_fen, 4000);
+  Result<AcceptResult> accepted = store->AcceptOrder(MakeOrder("o2", "m1", "mo-2"));
+  ASSERT_TRUE(accepted.ok()) << accepted.status().ToString();
+  EXPECT_TRUE(accepted->created);
+  Result<LedgerAudit> audit = store->AuditLedger();
+  ASSERT_TRUE(audit.ok()) << audit.status().ToString();
+  EXPECT_TRUE(audit->balanced) << audit->problems;
+  EXPECT_EQ(audit->debited_fen, 2000);
+}
+
+TEST_F(PostgresStoreTest, CallersWaitABoundedTimeForAConnection) {
+  PostgresStoreOptions options;
+  options.pool_size = 1;
+  options.acquire_timeout_ms = 300;
+  std::unique_ptr<Store> store = Open(options);
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->CreateMerchant("m1", "Shop", kT0Ms).ok());
+
+  TableLock lock(Connect());
+  std::optional<Result<Merchant>> first;
+  std::thread holder([&] { first.emplace(store->GetMerchant("m1")); });  // takes the only one
+  ASSERT_TRUE(WaitForABlockedSession());
+  const auto start = Clock::now();
+  Result<Merchant> second = store->GetMerchant("m1");
+  const double waited_s = SecondsSince(start);
+  EXPECT_EQ(second.status().code(), StatusCode::kResourceExhausted);
+  EXPECT_EQ(second.status().reason(), "store_overloaded");
+  EXPECT_GE(waited_s, 0.25);
+  EXPECT_LT(waited_s, 5.0);
+
+  lock.Release();
+  holder.join();
+  ASSERT_TRUE(first.has_value());
+  ASSERT_TRUE(first->ok()) << first->status().ToString();
+  EXPECT_TRUE(store->GetMerchant("m1").ok());
+}
+
+TEST_F(PostgresStoreTest, AStatementThatWaitsTooLongTimesOut) {
+  PostgresStoreOptions options;
+  options.statement_timeout_ms = 300;
+  std::unique_ptr<Store> store = Open(options);
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->CreateMerchant("m1", "Shop", kT0Ms).ok());
+
+  TableLock lock(Connect());
+  Result<int64_t> funded = store->FundMerchant("m1", 100, "", kT0Ms);
+  EXPECT_EQ(funded.status().code(), StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(funded.status().reason(), "store_timeout");
+  lock.Release();
+
+  // The cancelled statement wrote nothing, and the store goes on.
+  EXPECT_EQ(store->GetMerchant("m1")->balance_fen, 0);
+  EXPECT_EQ(store->FundMerchant("m1", 100, "", kT0Ms).value(), 100);
+  EXPECT_EQ(store->ListLedger("m1", 0, 10)->size(), 1u);
+}
+
+TEST_F(PostgresStoreTest, TextPostgresCannotStoreIsRefusedInIdsAndCleanedInFreeText) {
+  std::unique_ptr<Store> store = Open(PostgresStoreOptions());
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->CreateMerchant("m1", "Shop", kT0Ms).ok());
+  ASSERT_TRUE(store->FundMerchant("m1", 5000, std::string("wire\0x", 6), kT0Ms).ok());
+  EXPECT_EQ(store->ListLedger("m1", 0, 10)->at(0).note, "wire?x");
+  EXPECT_EQ(store->CreateMerchant("m2", "bad \xff name", kT0Ms).reason(), "invalid_merchant_name");
+
+  Order bad_phone = MakeOrder("o1", "m1", "mo-1");
+  bad_phone.phone = "138\xff";
+  Order nul_id = MakeOrder("o1", "m1", std::string("mo\0-1", 5));
+  for (const Order& bad : {bad_phone, nul_id}) {
+    EXPECT_EQ(store->AcceptOrder(bad).status().reason(), "invalid_order");
+  }
+  EXPECT_EQ(store->GetOrder("o\xff").status().reason(), "order_not_found");
+  EXPECT_EQ(store->ListEvents(std::string("o\0", 2)).status().reason(), "order_not_found");
+
+  // A supplier's reason with broken bytes must not strand the order: it is stored cleaned.
+  Result<AcceptResult> accepted = store->AcceptOrder(MakeOrder("o1", "m1", "mo-1"));
+  ASSERT_TRUE(accepted.ok()) << accepted.status().ToString();
+  Transition fail;
+  fail.order_id = "o1";
+  fail.from = OrderStatus::kAccepted;
+  fail.to = OrderStatus::kFailed;
+  fail.now_ms = kT0Ms + 1;
+  fail.event_kind = "failed";
+  fail.event_detail = "caf\xc3";
+  fail.fail_reason = std::string("no\0pe \xe4\xbd\xa0", 9);
+  ASSERT_EQ(store->ApplyTransition(fail).value(), true);
+  Result<Order> failed = store->GetOrder("o1");
+  ASSERT_TRUE(failed.ok());
+  EXPECT_EQ(failed->fail_reason, "no?pe \xe4\xbd\xa0");
+  EXPECT_EQ(store->ListEvents("o1")->back().detail, "caf?");
+  EXPECT_EQ(store->GetMerchant("m1")->balance_fen, 5000);
+}
+
+}  // namespace
+}  // namespace topup::store_conformance
