@@ -75,15 +75,22 @@ Result<std::string> SupplierCallbacks::Handle(const std::string& channel_name,
     return NotFound("unknown_supplier_order_id",
                     "attempt \"" + supplier_order_id + "\" was not sent to this channel");
   }
+  if (IsFinal(order->status)) {
+    if (answer.outcome == SupplierOutcome::kSuccess && order->status == OrderStatus::kFailed) {
+      spdlog::error("callback reports success of {} but order {} failed and was refunded",
+                    supplier_order_id, order->order_id);
+    }
+    return std::string("already_final");
+  }
   if (order->supplier_order_id != supplier_order_id) {
     // Not the live attempt: already answered, or an older attempt that was taken as dead. A
     // success of a dead attempt means the supplier broke its word (a not_found past the grace
     // period, or a confirmed failure); it must reach a person.
-    if (answer.outcome == SupplierOutcome::kSuccess && !IsFinal(order->status)) {
+    if (answer.outcome == SupplierOutcome::kSuccess) {
       spdlog::error("callback reports success of dead attempt {} of order {}", supplier_order_id,
                     order->order_id);
     }
-    return std::string(IsFinal(order->status) ? "already_final" : "stale_attempt");
+    return std::string("stale_attempt");
   }
   Transition transition =
       PlanAfterAnswer(*order, answer, /*submitted=*/false, policy_, clock_->NowMs());

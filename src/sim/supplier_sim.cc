@@ -145,7 +145,9 @@ class SupplierSim::Impl {
       std::lock_guard lock(mu_);
       const int64_t now_ms = clock_->NowMs();
       auto it = attempts_.find(supplier_order_id);
-      if (it == attempts_.end() && attempts_.size() >= options_.max_attempts) {
+      const bool is_new = it == attempts_.end() || !options_.dedup;
+      if (is_new &&
+          (attempts_.size() >= options_.max_attempts || credits_.size() >= options_.max_attempts)) {
         return respond(ErrorResponse(503, "sim_full", "the simulator remembers no more attempts"));
       }
       ++stats_.received;

@@ -56,7 +56,8 @@ struct SimOptions {
 
   // When not empty, one JSON line per credit is appended to this file and flushed.
   std::string credits_file;
-  // Bound on remembered attempts; further new attempts are refused with 503 "sim_full".
+  // Bound on remembered attempts and on kept credits; beyond it new attempts are refused with
+  // 503 "sim_full".
   size_t max_attempts = 5'000'000;
 
   // Time of credits and of processing/lag visibility. nullptr: SystemClock(). Latency and

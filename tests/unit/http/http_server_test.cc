@@ -148,17 +148,17 @@ TEST_F(HttpServerTest, StatusAndJsonContentTypePassThrough) {
 }
 
 TEST_F(HttpServerTest, HeadersReachTheHandlerInLowerCase) {
-  std::promise<std::string> seen;
-  ASSERT_NO_FATAL_FAILURE(StartServer([&seen](HttpRequest request, Responder respond) {
-    seen.set_value(std::string(request.Header("x-test")) + "|" +
-                   std::string(request.Header("host")));
+  auto seen = std::make_shared<std::promise<std::string>>();
+  ASSERT_NO_FATAL_FAILURE(StartServer([seen](HttpRequest request, Responder respond) {
+    seen->set_value(std::string(request.Header("x-test")) + "|" +
+                    std::string(request.Header("host")));
     respond(Text(200, "ok"));
   }));
   Fd fd = ConnectLoopback(port());
   ASSERT_TRUE(fd.valid());
   ASSERT_TRUE(SendAll(fd, "GET / HTTP/1.1\r\nHost: example\r\nX-TEST: Value\r\n\r\n"));
   EXPECT_NE(ReadOneResponse(fd).find("200 OK"), std::string::npos);
-  std::future<std::string> future = seen.get_future();
+  std::future<std::string> future = seen->get_future();
   ASSERT_EQ(future.wait_for(kWait), std::future_status::ready);
   EXPECT_EQ(future.get(), "Value|example");
 }
