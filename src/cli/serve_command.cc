@@ -12,14 +12,14 @@
 #include "engine/engine.h"
 #include "engine/http_supplier_channel.h"
 #include "engine/supplier_callbacks.h"
-#include "queue/embedded/embedded_queue.h"
-#include "store/sqlite/sqlite_store.h"
+#include "backends/backends.h"
 
 namespace topup::cli {
 namespace {
 
 struct ServeFlags {
-  std::string db_path = "topup.db";
+  std::string store_url = "topup.db";
+  std::string queue_url;
   std::string listen = "127.0.0.1";
   uint16_t port = 8080;
   int io_threads = 2;
@@ -65,9 +65,9 @@ int RunServe(const ServeFlags& flags) {
   spdlog::set_default_logger(spdlog::stderr_color_mt("serve"));
   BlockTerminationSignals();
 
-  Result<std::unique_ptr<Store>> store = OpenSqliteStore(SqliteStoreOptions{.path = flags.db_path});
+  Result<std::unique_ptr<Store>> store = OpenStore(flags.store_url);
   if (!store.ok()) {
-    std::cerr << "topup serve: cannot open store " << flags.db_path << ": "
+    std::cerr << "topup serve: cannot open store " << flags.store_url << ": "
               << store.status().ToString() << "\n";
     return 1;
   }
@@ -85,25 +85,30 @@ int RunServe(const ServeFlags& flags) {
     return 2;
   }
 
-  EmbeddedQueue queue;
   EngineOptions engine_options;
   engine_options.owner = flags.node_id.empty()
                              ? "node-" + std::to_string(getpid()) + "-" +
                                    std::to_string(random.NextBelow(1'000'000))
                              : flags.node_id;
+  Result<std::unique_ptr<Queue>> queue = OpenQueue(flags.queue_url, engine_options.owner);
+  if (!queue.ok()) {
+    std::cerr << "topup serve: cannot open queue " << flags.queue_url << ": "
+              << queue.status().ToString() << "\n";
+    return 1;
+  }
   engine_options.worker_count = flags.workers;
   engine_options.lease_ms = flags.lease_ms;
   engine_options.policy.attempt_timeout_ms = flags.attempt_timeout_ms;
   engine_options.policy.not_found_grace_ms = flags.not_found_grace_ms;
   engine_options.policy.max_attempts = flags.max_attempts;
-  Engine engine(store->get(), &queue, router->get(), SystemClock(), engine_options);
+  Engine engine(store->get(), queue->get(), router->get(), SystemClock(), engine_options);
 
   api::OrderApiOptions api_options;
   api_options.deadline_ms = flags.deadline_s * 1000;
   api_options.redeliver_after_ms = engine_options.redeliver_after_ms;
   api_options.admin_token = flags.admin_token;
   SupplierCallbacks callbacks(store->get(), router->get(), SystemClock(), engine_options.policy);
-  api::OrderApi order_api(store->get(), &queue, SystemClock(), &random, api_options, &callbacks);
+  api::OrderApi order_api(store->get(), queue->get(), SystemClock(), &random, api_options, &callbacks);
 
   http::HttpServerOptions server_options;
   server_options.address = flags.listen;
@@ -121,8 +126,8 @@ int RunServe(const ServeFlags& flags) {
   engine.Start();
   (*server)->Start();
   std::cout << "listening on " << flags.listen << ":" << (*server)->port() << std::endl;
-  spdlog::info("serving as {} with store {} and supplier {}", engine_options.owner, flags.db_path,
-               flags.supplier_url);
+  spdlog::info("serving as {} with store {} and queue {}", engine_options.owner, flags.store_url,
+               flags.queue_url.empty() ? "embedded" : flags.queue_url);
 
   for (int signal_number = WaitForSignal(); signal_number == SIGHUP;
        signal_number = WaitForSignal()) {
@@ -140,7 +145,7 @@ int RunServe(const ServeFlags& flags) {
   spdlog::info("stopping");
   (*server)->Stop();
   engine.Stop();
-  queue.Close();
+  (*queue)->Close();
   return 0;
 }
 
@@ -149,7 +154,11 @@ int RunServe(const ServeFlags& flags) {
 void AddServeCommand(CLI::App& app) {
   auto flags = std::make_shared<ServeFlags>();
   CLI::App* serve = app.add_subcommand("serve", "Serve the merchant API and work the orders");
-  serve->add_option("--db", flags->db_path, "SQLite database file")->capture_default_str();
+  serve->add_option("--store,--db", flags->store_url,
+                    "SQLite database file, or postgresql://user@host:port/db")
+      ->capture_default_str();
+  serve->add_option("--queue", flags->queue_url,
+                    "redis://host:port or amqp://user:pass@host:port/vhost (default: embedded)");
   serve->add_option("--listen", flags->listen, "Address to listen on")->capture_default_str();
   serve->add_option("--port", flags->port, "Port (0 picks a free one)")->capture_default_str();
   serve->add_option("--io-threads", flags->io_threads, "HTTP I/O threads")->capture_default_str();

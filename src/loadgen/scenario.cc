@@ -13,7 +13,7 @@
 #include "core/validation.h"
 #include "http/http_client.h"
 #include "process/child_process.h"
-#include "store/sqlite/sqlite_store.h"
+#include "backends/backends.h"
 #include "topup/clock.h"
 #include "topup/random.h"
 
@@ -45,21 +45,17 @@ struct LoadState {
   std::atomic<int64_t> acknowledged{0};
   std::atomic<int64_t> rejected{0};
   std::atomic<int64_t> not_acknowledged{0};
-  std::atomic<uint16_t> port{0};
+  std::vector<uint16_t> ports;  // one per node; fixed before the loaders start
 };
 
 // Places order `index` until it is acknowledged, rejected with a 4xx, or time runs out. Retries
 // after transport errors and 5xx with the same merchant_order_id, as a merchant should: the
 // server's idempotency makes the retry safe.
-void PlaceOrder(int index, const std::string& body, SteadyClock::time_point load_deadline,
-                std::unique_ptr<http::HttpClient>& client, uint16_t& client_port,
-                LoadState& state) {
+// A merchant whose node stops answering moves to the next node.
+void PlaceOrder(const std::string& body, SteadyClock::time_point load_deadline,
+                std::unique_ptr<http::HttpClient>& client, size_t& node, LoadState& state) {
   while (SteadyClock::now() < load_deadline) {
-    uint16_t port = state.port.load();
-    if (!client || client_port != port) {
-      client = std::make_unique<http::HttpClient>("127.0.0.1", port);
-      client_port = port;
-    }
+    if (!client) client = std::make_unique<http::HttpClient>("127.0.0.1", state.ports[node]);
     Result<http::HttpResponse> response = client->Send("POST", "/v1/orders", body, Ms(10'000));
     if (response.ok() && (response->status == 200 || response->status == 201)) {
       boost::system::error_code error;
@@ -82,25 +78,29 @@ void PlaceOrder(int index, const std::string& body, SteadyClock::time_point load
       state.rejected++;
       return;
     }
-    (void)index;
-    client.reset();  // reconnect: the server may be restarting
+    client.reset();  // the node may be restarting, or gone: try the next one
+    node = (node + 1) % state.ports.size();
     std::this_thread::sleep_for(Ms(100));
   }
   state.not_acknowledged++;
 }
 
-std::vector<std::string> ServeArgs(const ScenarioOptions& options, const std::string& db_path,
+std::vector<std::string> ServeArgs(const ScenarioOptions& options, const std::string& store_url,
                                    uint16_t sim_port, uint16_t port) {
   std::vector<std::string> args = {options.topup_binary,
                                    "serve",
-                                   "--db",
-                                   db_path,
+                                   "--store",
+                                   store_url,
                                    "--port",
                                    std::to_string(port),
                                    "--supplier-url",
                                    "http://127.0.0.1:" + std::to_string(sim_port),
                                    "--deadline-s",
                                    std::to_string(options.deadline_s)};
+  if (!options.queue_url.empty()) {
+    args.push_back("--queue");
+    args.push_back(options.queue_url);
+  }
   args.insert(args.end(), options.serve_flags.begin(), options.serve_flags.end());
   return args;
 }
@@ -136,10 +136,11 @@ bool ScenarioReport::Correct() const {
 }
 
 Result<ScenarioReport> RunScenario(const ScenarioOptions& options) {
-  const std::string db_path = options.work_dir + "/topup.db";
+  const std::string store_url =
+      options.store_url.empty() ? options.work_dir + "/topup.db" : options.store_url;
   const std::string log_path = options.work_dir + "/children.log";
   {
-    Result<std::unique_ptr<Store>> store = OpenSqliteStore(SqliteStoreOptions{.path = db_path});
+    Result<std::unique_ptr<Store>> store = OpenStore(store_url);
     if (!store.ok()) return store.status();
     const int64_t now_ms = SystemClock()->NowMs();
     if (Status s = (*store)->CreateMerchant(kMerchantId, "load generator", now_ms); !s.ok()) {
@@ -160,13 +161,18 @@ Result<ScenarioReport> RunScenario(const ScenarioOptions& options) {
   Result<uint16_t> sim_port = sim->WaitForListening(Ms(30'000));
   if (!sim_port.ok()) return sim_port.status();
 
-  Result<process::ChildProcess> server = process::ChildProcess::Spawn(ServeArgs(options, db_path, *sim_port, 0), log_path);
-  if (!server.ok()) return server.status();
-  Result<uint16_t> port = server->WaitForListening(Ms(30'000));
-  if (!port.ok()) return port.status();
-
+  std::vector<process::ChildProcess> servers;
   LoadState state;
-  state.port = *port;
+  for (int n = 0; n < options.nodes; ++n) {
+    Result<process::ChildProcess> server =
+        process::ChildProcess::Spawn(ServeArgs(options, store_url, *sim_port, 0), log_path);
+    if (!server.ok()) return server.status();
+    Result<uint16_t> port = server->WaitForListening(Ms(30'000));
+    if (!port.ok()) return port.status();
+    servers.push_back(std::move(*server));
+    state.ports.push_back(*port);
+  }
+
   SeededRandom random(options.seed);
   std::vector<std::string> bodies(static_cast<size_t>(options.orders));
   for (int i = 0; i < options.orders; ++i) {
@@ -185,36 +191,37 @@ Result<ScenarioReport> RunScenario(const ScenarioOptions& options) {
   for (int t = 0; t < options.connections; ++t) {
     load_threads.emplace_back([&, t] {
       std::unique_ptr<http::HttpClient> client;
-      uint16_t client_port = 0;
+      size_t node = static_cast<size_t>(t) % state.ports.size();
       for (int i = t, k = 0; i < options.orders; i += options.connections, ++k) {
         if (options.rate_limit_per_s > 0) {
           std::this_thread::sleep_until(
               start + std::chrono::duration_cast<SteadyClock::duration>(std::chrono::duration<double>(
                           k * options.connections / options.rate_limit_per_s)));
         }
-        PlaceOrder(i, bodies[static_cast<size_t>(i)], load_deadline, client, client_port, state);
+        PlaceOrder(bodies[static_cast<size_t>(i)], load_deadline, client, node, state);
       }
     });
   }
 
   ScenarioReport report;
   report.requested = options.orders;
-  // The killer: SIGKILL the server mid-load and start it again on the same port and database.
+  // The killer: SIGKILL node 0 mid-load and, if asked, start it again on the same port.
   Status killer_status;
   std::thread killer([&] {
     for (int k = 0; k < options.serve_kills && !load_done; ++k) {
       std::this_thread::sleep_for(Ms(options.kill_interval_ms));
-      if (load_done) break;
-      server->Stop(SIGKILL);
+      if (load_done || !servers[0].running()) break;
+      servers[0].Stop(SIGKILL);
       report.server_kills++;
-      Result<process::ChildProcess> restarted =
-          process::ChildProcess::Spawn(ServeArgs(options, db_path, *sim_port, *port), log_path);
+      if (!options.restart_killed) break;
+      Result<process::ChildProcess> restarted = process::ChildProcess::Spawn(
+          ServeArgs(options, store_url, *sim_port, state.ports[0]), log_path);
       if (!restarted.ok()) {
         killer_status = restarted.status();
         return;
       }
-      *server = std::move(*restarted);
-      Result<uint16_t> again = server->WaitForListening(Ms(30'000));
+      servers[0] = std::move(*restarted);
+      Result<uint16_t> again = servers[0].WaitForListening(Ms(30'000));
       if (!again.ok()) {
         killer_status = again.status();
         return;
@@ -222,7 +229,7 @@ Result<ScenarioReport> RunScenario(const ScenarioOptions& options) {
     }
   });
 
-  Result<std::unique_ptr<Store>> store = OpenSqliteStore(SqliteStoreOptions{.path = db_path});
+  Result<std::unique_ptr<Store>> store = OpenStore(store_url);
   if (!store.ok()) return store.status();
   auto print_progress = [&](const char* phase) {
     if (options.progress == nullptr) return;
@@ -269,7 +276,7 @@ Result<ScenarioReport> RunScenario(const ScenarioOptions& options) {
 
   // Everything below reads what the processes left behind.
   Result<std::vector<std::string>> credited = FetchCreditedSupplierOrderIds(*sim_port);
-  server->Stop(SIGTERM);
+  for (process::ChildProcess& server : servers) server.Stop(SIGTERM);
   sim->Stop(SIGTERM);
   if (!credited.ok()) return credited.status();
 

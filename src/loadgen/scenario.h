@@ -24,8 +24,14 @@ struct ScenarioOptions {
   int64_t deadline_s = 180;      // the promise under test
   std::vector<std::string> sim_flags;    // extra flags for `topup sim`
   std::vector<std::string> serve_flags;  // extra flags for `topup serve`
-  int serve_kills = 0;           // SIGKILL the server this many times while orders arrive
+  // Backends shared by the nodes. Empty store_url: a SQLite file in work_dir; empty queue_url:
+  // each node's embedded queue.
+  std::string store_url;
+  std::string queue_url;
+  int nodes = 1;                 // `topup serve` processes; merchants spread over them
+  int serve_kills = 0;           // SIGKILL a node this many times while orders arrive
   int64_t kill_interval_ms = 2'000;
+  bool restart_killed = true;    // start a killed node again (else the others carry on)
   int64_t load_max_ms = 120'000;        // posting stops after this long, whatever is left
   int64_t wait_final_max_ms = 240'000;  // waiting for final states stops after this long
   uint64_t seed = 1;

@@ -60,8 +60,12 @@ class SqliteBackend final : public StoreBackend {
 
 class PostgresBackend final : public StoreBackend {
  public:
-  PostgresBackend(testing::PostgresServer* server, std::string url)
-      : server_(server), url_(std::move(url)) {}
+  PostgresBackend(testing::PostgresServer* server, std::string database, std::string url)
+      : server_(server), database_(std::move(database)), url_(std::move(url)) {}
+  ~PostgresBackend() override {
+    Status dropped = server_->DropDatabase(database_);
+    EXPECT_TRUE(dropped.ok()) << dropped.ToString();
+  }
 
   Result<std::unique_ptr<Store>> Open() override {
     PostgresStoreOptions options;
@@ -93,6 +97,7 @@ class PostgresBackend final : public StoreBackend {
   }
 
   testing::PostgresServer* const server_;
+  const std::string database_;
   const std::string url_;
 };
 
@@ -148,9 +153,11 @@ Result<std::unique_ptr<StoreBackend>> MakeBackend(const std::string& name) {
     Result<testing::PostgresServer*> server = SharedPostgresServer();
     if (!server.ok()) return server.status();
     static std::atomic<int> databases{0};
-    Result<std::string> url = (*server)->CreateDatabase("store_" + std::to_string(++databases));
+    const std::string database = "store_" + std::to_string(++databases);
+    Result<std::string> url = (*server)->CreateDatabase(database);
     if (!url.ok()) return url.status();
-    return std::unique_ptr<StoreBackend>(std::make_unique<PostgresBackend>(*server, *url));
+    return std::unique_ptr<StoreBackend>(
+        std::make_unique<PostgresBackend>(*server, database, *url));
   }
   return InvalidArgument("unknown_backend", "no store backend '" + name + "'");
 }

@@ -68,9 +68,16 @@ class PostgresStoreTest : public ::testing::Test {
     ASSERT_TRUE(server.ok()) << server.status().ToString();
     server_ = *server;
     static std::atomic<int> databases{0};
-    Result<std::string> url = server_->CreateDatabase("pg_" + std::to_string(++databases));
+    database_ = "pg_" + std::to_string(++databases);
+    Result<std::string> url = server_->CreateDatabase(database_);
     ASSERT_TRUE(url.ok()) << url.status().ToString();
     url_ = *url;
+  }
+
+  void TearDown() override {
+    if (server_ == nullptr || url_.empty()) return;
+    Status dropped = server_->DropDatabase(database_);
+    EXPECT_TRUE(dropped.ok()) << dropped.ToString();
   }
 
   std::unique_ptr<Store> Open(PostgresStoreOptions options) {
@@ -121,6 +128,7 @@ class PostgresStoreTest : public ::testing::Test {
   }
 
   testing::PostgresServer* server_ = nullptr;
+  std::string database_;
   std::string url_;
 };
 

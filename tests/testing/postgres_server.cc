@@ -94,7 +94,7 @@ bool IsValidDatabaseName(const std::string& name) {
 }  // namespace
 
 Result<std::unique_ptr<PostgresServer>> PostgresServer::Start() {
-  for (std::string_view program : {"initdb", "postgres", "createdb"}) {
+  for (std::string_view program : {"initdb", "postgres", "createdb", "dropdb"}) {
     if (access(Binary(program).c_str(), X_OK) != 0) {
       return FailedPrecondition("postgres_missing", "PostgreSQL 15 is not installed (no " +
                                                         Binary(program) +
@@ -228,6 +228,15 @@ Result<std::string> PostgresServer::CreateDatabase(const std::string& name) {
                 dir_ + "/createdb.log", kCreateDatabaseTimeout);
   if (!status.ok()) return status;
   return DatabaseUrl(name);
+}
+
+Status PostgresServer::DropDatabase(const std::string& name) {
+  if (!IsValidDatabaseName(name)) {
+    return InvalidArgument("invalid_database_name", "database names are [a-z0-9_]{1,63}");
+  }
+  return RunToExit({Binary("dropdb"), "--host=127.0.0.1", "--port=" + std::to_string(port_),
+                    "--username=" + std::string(kSuperuser), "--no-password", "--force", name},
+                   dir_ + "/dropdb.log", kCreateDatabaseTimeout);
 }
 
 }  // namespace topup::testing

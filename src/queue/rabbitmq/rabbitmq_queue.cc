@@ -246,6 +246,7 @@ class RabbitMqQueue final : public Queue {
     generation_ = 1;
     consumer_thread_ =
         std::thread([this, c = std::move(*consumer)]() mutable { ConsumerLoop(std::move(c)); });
+    opened_.store(true);
     return Status::Ok();
   }
 
@@ -344,7 +345,8 @@ class RabbitMqQueue final : public Queue {
       if (reply.reply_type != AMQP_RESPONSE_NORMAL) status = Failed("confirm.select", reply);
     }
     if (!status.ok()) {
-      if (publish_backoff_.Failed(now)) {
+      // Open() reports its own failure; later ones are logged once per outage.
+      if (publish_backoff_.Failed(now) && opened_.load()) {
         spdlog::warn("RabbitMQ publishing connection failed ({}); reconnecting with backoff",
                      status.ToString());
       }
@@ -619,6 +621,7 @@ class RabbitMqQueue final : public Queue {
   const AmqpAddress address_;
   std::atomic<QueueType> queue_type_{QueueType::kUnknown};
   std::atomic<bool> closed_{false};
+  std::atomic<bool> opened_{false};  // Init() succeeded
 
   // Publishing. The connection and backoff belong to whichever thread set publishing_.
   std::mutex publish_mu_;

@@ -5,8 +5,19 @@
 // committed with synchronous=FULL, i.e. the WAL is synced. Writes from many threads share one
 // transaction and one sync (see group_commit_writer.h); each still succeeds or fails on its own.
 //
+// Threading: every method may be called from any thread. A write method blocks its caller until
+// its group transaction has committed (or failed); the write connection belongs to the writer
+// thread alone, and a read borrows one of the read connections for the length of the call.
+//
 // Several processes may open the same file: SQLite's file locks serialize their writers (each
 // waits up to busy_timeout_ms for the lock), and every compare-and-set stays correct across them.
+//
+// Errors besides those store.h documents: Unavailable("store_busy") when another process held the
+// write lock for longer than busy_timeout_ms, Unavailable("store_unavailable") on I/O errors,
+// Unavailable("store_closed") while the store is being destroyed, and
+// ResourceExhausted("store_overloaded") when the write queue stayed full for enqueue_timeout_ms.
+// A write that failed this way was not applied, unless the failure was an I/O error at COMMIT
+// (see group_commit_writer.h); the store's writes are safe to retry either way.
 #pragma once
 
 #include <cstddef>
