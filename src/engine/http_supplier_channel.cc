@@ -65,11 +65,15 @@ SupplierAnswer ParseAnswer(const http::HttpResponse& response, bool allow_not_fo
 
 }  // namespace
 
-bool ParseHttpBaseUrl(std::string_view url, std::string* host, uint16_t* port) {
+bool ParseHttpBaseUrl(std::string_view url, std::string* host, uint16_t* port,
+                      std::string* path_prefix) {
   constexpr std::string_view kScheme = "http://";
   if (!url.starts_with(kScheme)) return false;
   url.remove_prefix(kScheme.size());
-  if (url.ends_with('/')) url.remove_suffix(1);
+  while (url.ends_with('/')) url.remove_suffix(1);
+  size_t slash = url.find('/');
+  *path_prefix = slash == std::string_view::npos ? "" : std::string(url.substr(slash));
+  url = url.substr(0, slash);
   size_t colon = url.rfind(':');
   if (colon == std::string_view::npos || colon == 0) return false;
   std::string_view digits = url.substr(colon + 1);
@@ -86,20 +90,23 @@ bool ParseHttpBaseUrl(std::string_view url, std::string* host, uint16_t* port) {
 
 Result<std::unique_ptr<HttpSupplierChannel>> HttpSupplierChannel::Create(
     HttpSupplierChannelOptions options) {
-  std::string host;
+  std::string host, path_prefix;
   uint16_t port = 0;
-  if (!ParseHttpBaseUrl(options.base_url, &host, &port)) {
+  if (!ParseHttpBaseUrl(options.base_url, &host, &port, &path_prefix)) {
     return InvalidArgument("invalid_base_url",
-                           "supplier base URL must look like http://host:port, got \"" +
+                           "supplier base URL must look like http://host:port[/path], got \"" +
                                options.base_url + "\"");
   }
-  return std::unique_ptr<HttpSupplierChannel>(
-      new HttpSupplierChannel(std::move(options), std::move(host), port));
+  return std::unique_ptr<HttpSupplierChannel>(new HttpSupplierChannel(
+      std::move(options), std::move(host), port, std::move(path_prefix)));
 }
 
 HttpSupplierChannel::HttpSupplierChannel(HttpSupplierChannelOptions options, std::string host,
-                                         uint16_t port)
-    : options_(std::move(options)), host_(std::move(host)), port_(port) {}
+                                         uint16_t port, std::string path_prefix)
+    : options_(std::move(options)),
+      host_(std::move(host)),
+      port_(port),
+      path_prefix_(std::move(path_prefix)) {}
 
 Result<http::HttpResponse> HttpSupplierChannel::Exchange(const std::string& method,
                                                          const std::string& target,
@@ -126,7 +133,7 @@ SupplierAnswer HttpSupplierChannel::Submit(const SubmitRequest& request) {
   body["phone"] = request.phone;
   body["face_value"] = request.face_value_yuan;
   Result<http::HttpResponse> response =
-      Exchange("POST", "/recharge", json::serialize(body), options_.attempt_timeout);
+      Exchange("POST", path_prefix_ + "/recharge", json::serialize(body), options_.attempt_timeout);
   if (!response.ok()) return TransportFailure(response.status());
   if (response->status >= 400 && response->status < 500) {
     return SupplierAnswer{SupplierOutcome::kFailed, "",
@@ -142,7 +149,7 @@ SupplierAnswer HttpSupplierChannel::Submit(const SubmitRequest& request) {
 
 SupplierAnswer HttpSupplierChannel::Query(std::string_view supplier_order_id) {
   Result<http::HttpResponse> response =
-      Exchange("GET", "/query?supplier_order_id=" + UrlEncode(supplier_order_id), "",
+      Exchange("GET", path_prefix_ + "/query?supplier_order_id=" + UrlEncode(supplier_order_id), "",
                options_.query_timeout);
   if (!response.ok()) {
     // For a query, even "not sent" says nothing about the attempt.

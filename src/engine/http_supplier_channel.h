@@ -26,7 +26,7 @@ namespace topup {
 
 struct HttpSupplierChannelOptions {
   std::string name = "sim";
-  std::string base_url;  // "http://host:port"
+  std::string base_url;  // "http://host:port[/path]"; the protocol's paths go below it
   std::chrono::milliseconds attempt_timeout{10'000};
   std::chrono::milliseconds query_timeout{3'000};
 };
@@ -41,7 +41,8 @@ class HttpSupplierChannel final : public SupplierChannel {
   SupplierAnswer Query(std::string_view supplier_order_id) override;
 
  private:
-  HttpSupplierChannel(HttpSupplierChannelOptions options, std::string host, uint16_t port);
+  HttpSupplierChannel(HttpSupplierChannelOptions options, std::string host, uint16_t port,
+                      std::string path_prefix);
   // Runs one exchange on a pooled client (one connection per concurrent caller, reused).
   Result<http::HttpResponse> Exchange(const std::string& method, const std::string& target,
                                       const std::string& body, std::chrono::milliseconds timeout);
@@ -49,11 +50,13 @@ class HttpSupplierChannel final : public SupplierChannel {
   const HttpSupplierChannelOptions options_;
   const std::string host_;
   const uint16_t port_;
+  const std::string path_prefix_;  // "" or "/path", without a trailing slash
   std::mutex pool_mu_;
   std::vector<std::unique_ptr<http::HttpClient>> idle_clients_;  // GUARDED_BY(pool_mu_)
 };
 
-// Parses "http://host:port[/]". Returns false if it is not of that form.
-bool ParseHttpBaseUrl(std::string_view url, std::string* host, uint16_t* port);
+// Parses "http://host:port[/path][/]". Returns false if it is not of that form.
+bool ParseHttpBaseUrl(std::string_view url, std::string* host, uint16_t* port,
+                      std::string* path_prefix);
 
 }  // namespace topup
