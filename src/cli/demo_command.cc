@@ -114,14 +114,16 @@ void AddDemoCommand(CLI::App& app) {
 void AddBenchCommand(CLI::App& app) {
   auto flags = std::make_shared<RunFlags>();
   flags->orders = 20'000;
-  flags->connections = 32;
+  flags->connections = 128;
   CLI::App* bench = app.add_subcommand(
       "bench", "Sustained end-to-end throughput against a zero-latency, fault-free simulator");
   AddRunFlags(bench, flags.get());
   bench->callback([flags] {
     loadgen::ScenarioOptions options;
     options.sim_flags = {"--io-threads", "1"};
-    options.serve_flags = {"--io-threads", "1"};
+    // Enough orders in flight to fill each group commit: throughput is in-flight writes divided
+    // by the commit time.
+    options.serve_flags = {"--io-threads", "1", "--workers", "256", "--api-threads", "128"};
     options.load_max_ms = 300'000;
     options.wait_final_max_ms = 300'000;
     if (int code = RunAndReport(*flags, options, "topup bench"); code != 0) {

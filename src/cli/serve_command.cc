@@ -26,6 +26,7 @@ struct ServeFlags {
   std::string supplier_url = "http://127.0.0.1:9090";
   std::string channels_path;
   int workers = 64;
+  int api_threads = 32;
   int64_t deadline_s = 180;
   int64_t attempt_timeout_ms = 10'000;
   int64_t query_timeout_ms = 3'000;
@@ -107,6 +108,7 @@ int RunServe(const ServeFlags& flags) {
   api_options.deadline_ms = flags.deadline_s * 1000;
   api_options.redeliver_after_ms = engine_options.redeliver_after_ms;
   api_options.admin_token = flags.admin_token;
+  api_options.store_threads = static_cast<size_t>(flags.api_threads);
   SupplierCallbacks callbacks(store->get(), router->get(), SystemClock(), engine_options.policy);
   api::OrderApi order_api(store->get(), queue->get(), SystemClock(), &random, api_options, &callbacks);
 
@@ -167,6 +169,10 @@ void AddServeCommand(CLI::App& app) {
   serve->add_option("--channels", flags->channels_path,
                     "Channel configuration file (JSON); replaces --supplier-url; reread on SIGHUP");
   serve->add_option("--workers", flags->workers, "Concurrent supplier attempts")
+      ->check(CLI::Range(1, 4096))
+      ->capture_default_str();
+  serve->add_option("--api-threads", flags->api_threads,
+                    "Threads making the API's blocking store calls (requests in flight)")
       ->check(CLI::Range(1, 4096))
       ->capture_default_str();
   serve->add_option("--deadline-s", flags->deadline_s, "Promise: final within this long")

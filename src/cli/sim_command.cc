@@ -1,9 +1,14 @@
 // topup sim: the supplier simulator, serving supplier protocol v1 until SIGINT or SIGTERM.
+// Without --channels-config it plays one channel at the root paths, configured by flags; with it,
+// every channel of the file under its own path prefix on the same port.
 #include <iostream>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "cli/commands.h"
 #include "cli/signals.h"
+#include "sim/channels_config.h"
 #include "sim/supplier_sim.h"
 
 namespace topup::cli {
@@ -12,12 +17,31 @@ namespace {
 struct SimFlags {
   sim::SimOptions options;
   bool no_dedup = false;
+  std::string channels_config;
+  CLI::Option* seed = nullptr;
+  // Knobs of the one root channel; with --channels-config they belong in the file.
+  std::vector<CLI::Option*> channel_flags;
 };
 
 int RunSim(const SimFlags& flags) {
-  BlockTerminationSignals();  // before the simulator starts its I/O threads
   sim::SimOptions options = flags.options;
-  options.dedup = !flags.no_dedup;
+  options.channel.dedup = !flags.no_dedup;
+  if (!flags.channels_config.empty()) {
+    for (const CLI::Option* flag : flags.channel_flags) {
+      if (flag->count() > 0) {
+        std::cerr << "topup sim: " << flag->get_name()
+                  << " cannot be combined with --channels-config; set it per channel in the file\n";
+        return 2;
+      }
+    }
+    Status status = sim::LoadSimChannelsConfig(flags.channels_config, &options);
+    if (!status.ok()) {
+      std::cerr << "topup sim: " << status.ToString() << "\n";
+      return 1;
+    }
+    if (flags.seed->count() > 0) options.seed = flags.options.seed;
+  }
+  BlockTerminationSignals();  // before the simulator starts its threads
   Result<std::unique_ptr<sim::SupplierSim>> sim = sim::SupplierSim::Start(options);
   if (!sim.ok()) {
     std::cerr << "topup sim: " << sim.status().ToString() << "\n";
@@ -29,7 +53,14 @@ int RunSim(const SimFlags& flags) {
   const sim::SimStats stats = (*sim)->Stats();
   std::cerr << "topup sim: stopped; received " << stats.received << ", credited " << stats.credited
             << ", failed " << stats.failed << ", blackholed " << stats.blackholed << ", duplicates "
-            << stats.duplicates << ", queries " << stats.queries << "\n";
+            << stats.duplicates << ", queries " << stats.queries;
+  if (!options.channels.empty()) {
+    std::cerr << ", outage refusals " << stats.outage_refusals << ", callbacks sent "
+              << stats.callbacks_sent << ", lost " << stats.callbacks_lost << ", failed "
+              << stats.callbacks_failed << ", unknown id " << stats.callbacks_unknown_id
+              << ", dropped " << stats.callbacks_dropped;
+  }
+  std::cerr << "\n";
   return 0;
 }
 
@@ -37,52 +68,66 @@ int RunSim(const SimFlags& flags) {
 
 void AddSimCommand(CLI::App& app) {
   auto flags = std::make_shared<SimFlags>();
-  sim::SimOptions& o = flags->options;
+  sim::SimOptions& process = flags->options;
+  sim::ChannelSimOptions& o = flags->options.channel;
+  std::vector<CLI::Option*>& channel_flags = flags->channel_flags;
   CLI::App* sim = app.add_subcommand("sim", "Run the supplier simulator (supplier protocol v1)");
-  sim->add_option("--listen", o.address, "Address to listen on")->capture_default_str();
-  sim->add_option("--port", o.port, "Port (0 picks a free one and prints it)")
+  sim->add_option("--listen", process.address, "Address to listen on")->capture_default_str();
+  sim->add_option("--port", process.port, "Port (0 picks a free one and prints it)")
       ->capture_default_str();
-  sim->add_option("--io-threads", o.io_threads, "HTTP I/O threads")
+  sim->add_option("--io-threads", process.io_threads, "HTTP I/O threads")
       ->check(CLI::Range(1, 64))
       ->capture_default_str();
-  sim->add_option("--seed", o.seed, "Seed of every random decision")->capture_default_str();
-  sim->add_option("--latency-median-ms", o.latency_median_ms,
-                  "Median answer latency (lognormal; 0 with p99 0: no delay)")
-      ->check(CLI::Range(0.0, 600'000.0))
-      ->capture_default_str();
-  sim->add_option("--latency-p99-ms", o.latency_p99_ms, "99th percentile of the answer latency")
-      ->check(CLI::Range(0.0, 600'000.0))
-      ->capture_default_str();
-  sim->add_option("--latency-max-ms", o.latency_max_ms, "Cap on one latency draw")
-      ->check(CLI::Range(int64_t{0}, int64_t{600'000}))
-      ->capture_default_str();
-  sim->add_option("--fail-rate", o.fail_rate, "Probability that an attempt fails")
-      ->check(CLI::Range(0.0, 1.0))
-      ->capture_default_str();
-  sim->add_option("--blackhole-rate", o.blackhole_rate,
-                  "Probability that a credited attempt is never answered")
-      ->check(CLI::Range(0.0, 1.0))
-      ->capture_default_str();
-  sim->add_option("--blackhole-hold-ms", o.blackhole_hold_ms,
-                  "How long an unanswered request is held before its connection is closed")
-      ->check(CLI::Range(int64_t{0}, int64_t{3'600'000}))
-      ->capture_default_str();
-  sim->add_option("--processing-rate", o.processing_rate,
-                  "Probability that an answered attempt says processing")
-      ->check(CLI::Range(0.0, 1.0))
-      ->capture_default_str();
-  sim->add_option("--processing-ms", o.processing_ms,
-                  "How long after arrival a processing attempt's outcome shows on /query")
-      ->check(CLI::Range(int64_t{0}, int64_t{3'600'000}))
-      ->capture_default_str();
-  sim->add_option("--query-lag-ms", o.query_lag_ms,
-                  "Queries for attempts younger than this answer not_found")
-      ->check(CLI::Range(int64_t{0}, int64_t{3'600'000}))
-      ->capture_default_str();
-  sim->add_flag("--no-dedup", flags->no_dedup,
-                "Treat every POST as a new attempt, even with a supplier_order_id seen before");
-  sim->add_option("--credits-file", o.credits_file, "Append one JSON line per credit to this file");
-  sim->add_option("--max-attempts", o.max_attempts, "Attempts remembered at most")
+  flags->seed = sim->add_option("--seed", process.seed,
+                                "Seed of every random decision (overrides the file's seed)")
+                    ->capture_default_str();
+  channel_flags.push_back(
+      sim->add_option("--latency-median-ms", o.latency_median_ms,
+                      "Median answer latency (lognormal; 0 with p99 0: no delay)")
+          ->check(CLI::Range(0.0, 600'000.0))
+          ->capture_default_str());
+  channel_flags.push_back(
+      sim->add_option("--latency-p99-ms", o.latency_p99_ms, "99th percentile of the answer latency")
+          ->check(CLI::Range(0.0, 600'000.0))
+          ->capture_default_str());
+  channel_flags.push_back(
+      sim->add_option("--latency-max-ms", o.latency_max_ms, "Cap on one latency draw")
+          ->check(CLI::Range(int64_t{0}, int64_t{600'000}))
+          ->capture_default_str());
+  channel_flags.push_back(
+      sim->add_option("--fail-rate", o.fail_rate, "Probability that an attempt fails")
+          ->check(CLI::Range(0.0, 1.0))
+          ->capture_default_str());
+  channel_flags.push_back(sim->add_option("--blackhole-rate", o.blackhole_rate,
+                                          "Probability that a credited attempt is never answered")
+                              ->check(CLI::Range(0.0, 1.0))
+                              ->capture_default_str());
+  channel_flags.push_back(
+      sim->add_option("--blackhole-hold-ms", o.blackhole_hold_ms,
+                      "How long an unanswered request is held before its connection is closed")
+          ->check(CLI::Range(int64_t{0}, int64_t{3'600'000}))
+          ->capture_default_str());
+  channel_flags.push_back(sim->add_option("--processing-rate", o.processing_rate,
+                                          "Probability that an answered attempt says processing")
+                              ->check(CLI::Range(0.0, 1.0))
+                              ->capture_default_str());
+  channel_flags.push_back(
+      sim->add_option("--processing-ms", o.processing_ms,
+                      "How long after arrival a processing attempt's outcome shows on /query")
+          ->check(CLI::Range(int64_t{0}, int64_t{3'600'000}))
+          ->capture_default_str());
+  channel_flags.push_back(sim->add_option("--query-lag-ms", o.query_lag_ms,
+                                          "Queries for attempts younger than this answer not_found")
+                              ->check(CLI::Range(int64_t{0}, int64_t{3'600'000}))
+                              ->capture_default_str());
+  channel_flags.push_back(sim->add_flag(
+      "--no-dedup", flags->no_dedup,
+      "Treat every POST as a new attempt, even with a supplier_order_id seen before"));
+  sim->add_option("--channels-config", flags->channels_config,
+                  "JSON file of several channels, each served under /{name}/ on this port");
+  sim->add_option("--credits-file", process.credits_file,
+                  "Append one JSON line per credit to this file");
+  sim->add_option("--max-attempts", process.max_attempts, "Attempts remembered at most")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   sim->callback([flags] {

@@ -1,15 +1,19 @@
 #include "sim/supplier_sim.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <mutex>
+#include <string_view>
 #include <unordered_map>
 #include <utility>
 
 #include <boost/asio/steady_timer.hpp>
 #include <boost/json.hpp>
 
+#include "core/hmac.h"
 #include "http/http_server.h"
+#include "sim/callback_sender.h"
 #include "topup/random.h"
 
 namespace topup::sim {
@@ -24,6 +28,11 @@ constexpr size_t kMaxSupplierOrderIdBytes = 128;
 constexpr size_t kMaxPhoneBytes = 32;
 constexpr int64_t kMaxFaceValue = 1'000'000;
 constexpr int kMaxIoThreads = 64;
+constexpr int kMaxCallbackThreads = 64;
+constexpr int kMaxCallbackRetries = 10;
+constexpr size_t kMaxChannels = 256;
+constexpr size_t kMaxChannelNameBytes = 64;
+constexpr size_t kMaxOutagesPerChannel = 1'000;
 
 http::HttpResponse JsonResponse(int status, const json::object& body) {
   http::HttpResponse response;
@@ -36,25 +45,162 @@ http::HttpResponse ErrorResponse(int status, std::string_view code, std::string_
   return JsonResponse(status, json::object{{"code", code}, {"message", message}});
 }
 
+http::HttpResponse MethodNotAllowed() {
+  return ErrorResponse(405, "method_not_allowed", "method not allowed on this endpoint");
+}
+
 bool IsRate(double rate) { return rate >= 0 && rate <= 1; }
 
+bool IsLatency(double median_ms, double p99_ms) {
+  return (median_ms == 0 && p99_ms == 0) || (median_ms > 0 && median_ms <= p99_ms);
+}
+
+bool IsChannelName(std::string_view name) {
+  if (name.empty() || name.size() > kMaxChannelNameBytes) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '.' || c == '-';
+  });
+}
+
+// Returns an empty string, or what is wrong with the channel's options.
+std::string ChannelOptionsError(const ChannelSimOptions& o) {
+  if (!IsLatency(o.latency_median_ms, o.latency_p99_ms) || o.latency_max_ms < 0) {
+    return "latency must be 0/0 or 0 < median <= p99, with a non-negative cap";
+  }
+  if (!IsRate(o.fail_rate) || !IsRate(o.blackhole_rate) || !IsRate(o.processing_rate)) {
+    return "rates must be in [0, 1]";
+  }
+  if (o.blackhole_hold_ms < 0 || o.processing_ms < 0 || o.query_lag_ms < 0) {
+    return "durations must be non-negative";
+  }
+  if (o.outages.size() > kMaxOutagesPerChannel) return "at most 1000 outage windows";
+  for (const OutageWindow& outage : o.outages) {
+    if (outage.start_ms < 0 || outage.end_ms <= outage.start_ms) {
+      return "an outage window needs 0 <= start < end";
+    }
+  }
+  if (o.async.has_value()) {
+    const AsyncCallbackOptions& a = *o.async;
+    if (Result<std::vector<CallbackTarget>> targets = ParseCallbackUrls(a.callback_url);
+        !targets.ok()) {
+      return targets.status().message();
+    }
+    if (a.callback_secret.empty()) return "async needs a non-empty callback_secret";
+    if (!IsLatency(a.delay_median_ms, a.delay_p99_ms) || a.delay_max_ms < 0) {
+      return "callback delay must be 0/0 or 0 < median <= p99, with a non-negative cap";
+    }
+    if (!IsRate(a.duplicate_rate) || !IsRate(a.loss_rate)) return "rates must be in [0, 1]";
+  }
+  return {};
+}
+
+// Returns an empty string, or what is wrong with the options.
+std::string SimOptionsError(const SimOptions& options) {
+  if (options.io_threads < 1 || options.io_threads > kMaxIoThreads) {
+    return "io_threads must be in [1, 64]";
+  }
+  if (options.max_attempts == 0) return "max_attempts must be positive";
+  if (options.callback_threads < 1 || options.callback_threads > kMaxCallbackThreads ||
+      options.callback_queue_max == 0 || options.callback_timeout.count() <= 0 ||
+      options.callback_max_retries < 0 || options.callback_max_retries > kMaxCallbackRetries ||
+      options.callback_retry_backoff.count() < 0) {
+    return "callback_threads must be in [1, 64], callback_queue_max and callback_timeout "
+           "positive, callback_max_retries in [0, 10]";
+  }
+  if (options.channels.empty()) return ChannelOptionsError(options.channel);
+  if (options.channels.size() > kMaxChannels) return "at most 256 channels";
+  std::vector<std::string_view> names;
+  for (const ChannelSimOptions& channel : options.channels) {
+    if (!IsChannelName(channel.name)) {
+      return "channel name '" + channel.name + "' must be 1 to 64 of [A-Za-z0-9_.-]";
+    }
+    if (std::find(names.begin(), names.end(), channel.name) != names.end()) {
+      return "channel name '" + channel.name + "' is used twice";
+    }
+    names.push_back(channel.name);
+    if (std::string error = ChannelOptionsError(channel); !error.empty()) {
+      return "channel '" + channel.name + "': " + error;
+    }
+  }
+  return {};
+}
+
+// Channel 0 draws from `seed` itself (so one channel replays as it always did); the others
+// from far-apart points of the sequence.
+uint64_t ChannelSeed(uint64_t seed, size_t index) {
+  if (index == 0) return seed;
+  SeededRandom mix(seed ^ (0xD1B54A32D192ED03ull * static_cast<uint64_t>(index)));
+  return mix.NextU64();
+}
+
+// A lognormal distribution in milliseconds given by its median and 99th percentile.
+class LogNormalMs {
+ public:
+  LogNormalMs(double median_ms, double p99_ms, int64_t max_ms)
+      : on_(median_ms > 0), max_ms_(static_cast<double>(max_ms)) {
+    if (on_) {
+      mu_ = std::log(median_ms);
+      sigma_ = (std::log(p99_ms) - mu_) / kZ99;
+    }
+  }
+
+  // One draw, capped at max_ms; 0 when off. Always uses two numbers of `random` when on.
+  double Draw(Random& random) const {
+    if (!on_) return 0;
+    // Box-Muller; 1 - u is in (0, 1], so the logarithm is finite.
+    const double u1 = 1.0 - random.NextUnit();
+    const double u2 = random.NextUnit();
+    const double z = std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * kPi * u2);
+    return std::min(std::exp(mu_ + sigma_ * z), max_ms_);
+  }
+
+ private:
+  bool on_ = false;
+  double max_ms_ = 0;
+  double mu_ = 0;
+  double sigma_ = 0;
+};
+
 }  // namespace
+
+SimStats& SimStats::operator+=(const SimStats& other) {
+  received += other.received;
+  credited += other.credited;
+  failed += other.failed;
+  blackholed += other.blackholed;
+  processing += other.processing;
+  duplicates += other.duplicates;
+  queries += other.queries;
+  outage_refusals += other.outage_refusals;
+  callbacks_sent += other.callbacks_sent;
+  callbacks_duplicated += other.callbacks_duplicated;
+  callbacks_lost += other.callbacks_lost;
+  callbacks_failed += other.callbacks_failed;
+  callbacks_unknown_id += other.callbacks_unknown_id;
+  callbacks_dropped += other.callbacks_dropped;
+  return *this;
+}
 
 class SupplierSim::Impl {
  public:
   explicit Impl(const SimOptions& options)
       : options_(options),
         clock_(options.clock != nullptr ? options.clock : SystemClock()),
-        random_(options.seed) {
-    if (options_.latency_median_ms > 0) {
-      latency_mu_ = std::log(options_.latency_median_ms);
-      latency_sigma_ = (std::log(options_.latency_p99_ms) - latency_mu_) / kZ99;
+        path_per_channel_(!options.channels.empty()) {
+    const std::vector<ChannelSimOptions> channels =
+        path_per_channel_ ? options.channels : std::vector<ChannelSimOptions>{options.channel};
+    for (size_t i = 0; i < channels.size(); ++i) {
+      auto channel = std::make_unique<Channel>(channels[i], ChannelSeed(options.seed, i),
+                                               path_per_channel_ ? channels[i].name : "");
+      if (path_per_channel_) by_name_[channel->name] = channel.get();
+      channels_.push_back(std::move(channel));
     }
   }
 
   ~Impl() {
     Stop();
-    server_.reset();  // destroys the held answers before the state they never touch
+    server_.reset();  // destroys the held answers and due callbacks before what they touch
     if (credits_file_ != nullptr) std::fclose(credits_file_);
   }
 
@@ -64,6 +210,17 @@ class SupplierSim::Impl {
       if (credits_file_ == nullptr) {
         return Unavailable("credits_file", "cannot open " + options_.credits_file + " to append");
       }
+    }
+    const bool any_async = std::any_of(channels_.begin(), channels_.end(),
+                                       [](const auto& c) { return c->options.async.has_value(); });
+    if (any_async) {
+      CallbackSenderOptions sender_options;
+      sender_options.threads = options_.callback_threads;
+      sender_options.queue_max = options_.callback_queue_max;
+      sender_options.timeout = options_.callback_timeout;
+      sender_options.max_retries = options_.callback_max_retries;
+      sender_options.retry_backoff = options_.callback_retry_backoff;
+      sender_ = std::make_unique<CallbackSender>(sender_options);
     }
     http::HttpServerOptions server_options;
     server_options.address = options_.address;
@@ -75,24 +232,35 @@ class SupplierSim::Impl {
         });
     if (!server.ok()) return server.status();
     server_ = std::move(server).value();
+    start_ms_ = clock_->NowMs();
+    if (sender_ != nullptr) sender_->Start();
     server_->Start();
     return Status::Ok();
   }
 
   uint16_t port() const { return server_->port(); }
 
+  // The server first, so that no new callback becomes due while the senders stop.
   void Stop() {
     if (server_ != nullptr) server_->Stop();
+    if (sender_ != nullptr) sender_->Stop();
   }
 
   std::vector<SimCredit> Credits() const {
-    std::lock_guard lock(mu_);
+    std::lock_guard lock(credits_mu_);
     return credits_;
   }
 
   SimStats Stats() const {
-    std::lock_guard lock(mu_);
-    return stats_;
+    SimStats total;
+    for (const auto& channel : channels_) total += channel->Snapshot();
+    return total;
+  }
+
+  Result<SimStats> ChannelStats(const std::string& name) const {
+    const auto it = by_name_.find(name);
+    if (it == by_name_.end()) return NotFound("unknown_channel", "no channel named " + name);
+    return it->second->Snapshot();
   }
 
  private:
@@ -105,31 +273,130 @@ class SupplierSim::Impl {
     int64_t visible_ms = 0;  // when /query shows the outcome; "processing" before
   };
 
-  // Runs on an I/O thread; never blocks beyond mu_ and, with a credits file, one buffered write.
-  void Handle(http::HttpRequest request, http::Responder respond) {
-    if (request.path == "/recharge") {
-      if (request.method != "POST") return respond(MethodNotAllowed());
-      return Recharge(request, std::move(respond));
-    }
-    if (request.method != "GET") {
-      if (request.path == "/query" || request.path == "/credits" || request.path == "/stats") {
-        return respond(MethodNotAllowed());
+  // One simulated supplier. The options, name and callback targets are fixed at construction;
+  // the rest is guarded by mu, except the callback counters, which are atomic.
+  struct Channel {
+    Channel(const ChannelSimOptions& options_in, uint64_t seed, std::string name_in)
+        : options(options_in),
+          name(std::move(name_in)),
+          ref_prefix(name.empty() ? "sim-" : "sim-" + name + "-"),
+          latency(options.latency_median_ms, options.latency_p99_ms, options.latency_max_ms),
+          callback_delay(options.async ? options.async->delay_median_ms : 0,
+                         options.async ? options.async->delay_p99_ms : 0,
+                         options.async ? options.async->delay_max_ms : 0),
+          random(seed) {
+      if (options.async.has_value()) {
+        // Validated by SupplierSim::Start.
+        Result<std::vector<CallbackTarget>> targets =
+            ParseCallbackUrls(options.async->callback_url);
+        if (targets.ok()) callback_targets = std::move(targets).value();
       }
-    } else if (request.path == "/query") {
-      return respond(Query(request));
-    } else if (request.path == "/credits") {
+    }
+
+    SimStats Snapshot() const {
+      SimStats snapshot;
+      {
+        std::lock_guard lock(mu);
+        snapshot = stats;
+      }
+      snapshot.callbacks_sent = callback_counters.sent.load(std::memory_order_relaxed);
+      snapshot.callbacks_failed = callback_counters.failed.load(std::memory_order_relaxed);
+      snapshot.callbacks_unknown_id = callback_counters.unknown_id.load(std::memory_order_relaxed);
+      snapshot.callbacks_dropped = callback_counters.dropped.load(std::memory_order_relaxed);
+      return snapshot;
+    }
+
+    const ChannelSimOptions options;
+    const std::string name;  // empty for the channel at the root paths
+    const std::string ref_prefix;
+    const LogNormalMs latency;
+    const LogNormalMs callback_delay;
+    std::vector<CallbackTarget> callback_targets;  // const once constructed
+    CallbackCounters callback_counters;
+
+    mutable std::mutex mu;  // held briefly by handlers on the I/O threads
+    SeededRandom random;    // GUARDED_BY(mu) for replayable order
+    std::unordered_map<std::string, Attempt> attempts;  // GUARDED_BY(mu)
+    SimStats stats;                                     // GUARDED_BY(mu)
+    int64_t last_ref = 0;                               // GUARDED_BY(mu)
+  };
+
+  // What the intake of an async attempt decided about its callback.
+  struct CallbackPlan {
+    bool send = false;
+    bool twice = false;
+    double first_delay_ms = 0;
+    double second_delay_ms = 0;  // after the first
+    std::string supplier_order_id;
+    std::string status;
+    std::string supplier_ref;
+  };
+
+  // Runs on an I/O thread; never blocks beyond short locks and, with a credits file, one
+  // buffered write.
+  void Handle(http::HttpRequest request, http::Responder respond) {
+    if (request.path == "/credits") {
+      if (request.method != "GET") return respond(MethodNotAllowed());
       return respond(CreditsResponse());
-    } else if (request.path == "/stats") {
-      return respond(StatsResponse());
+    }
+    if (path_per_channel_ && request.path == "/stats") {
+      if (request.method != "GET") return respond(MethodNotAllowed());
+      return respond(StatsResponse(Stats()));
+    }
+    Channel* channel = nullptr;
+    std::string_view endpoint = request.path;
+    if (!path_per_channel_) {
+      channel = channels_.front().get();
+    } else if (endpoint.size() > 1 && endpoint.front() == '/') {
+      const size_t slash = endpoint.find('/', 1);
+      if (slash != std::string_view::npos) {
+        const auto it = by_name_.find(std::string(endpoint.substr(1, slash - 1)));
+        if (it != by_name_.end()) channel = it->second;
+        endpoint.remove_prefix(slash);
+      }
+    }
+    if (channel != nullptr) {
+      if (endpoint == "/recharge") {
+        if (request.method != "POST") return respond(MethodNotAllowed());
+        return Recharge(*channel, request, std::move(respond));
+      }
+      if (endpoint == "/query" || endpoint == "/stats") {
+        if (request.method != "GET") return respond(MethodNotAllowed());
+        return respond(endpoint == "/query" ? Query(*channel, request)
+                                            : StatsResponse(channel->Snapshot()));
+      }
     }
     respond(ErrorResponse(404, "not_found", "no such endpoint: " + request.path));
   }
 
-  static http::HttpResponse MethodNotAllowed() {
-    return ErrorResponse(405, "method_not_allowed", "method not allowed on this endpoint");
+  bool InOutage(const Channel& channel) const {
+    if (channel.options.outages.empty()) return false;
+    const int64_t since_start_ms = clock_->NowMs() - start_ms_;
+    return std::any_of(channel.options.outages.begin(), channel.options.outages.end(),
+                       [since_start_ms](const OutageWindow& outage) {
+                         return since_start_ms >= outage.start_ms && since_start_ms < outage.end_ms;
+                       });
   }
 
-  void Recharge(const http::HttpRequest& request, http::Responder respond) {
+  static void CountOutageRefusal(Channel& channel) {
+    std::lock_guard lock(channel.mu);
+    ++channel.stats.outage_refusals;
+  }
+
+  // Answers as a supplier that is down: 503, or in blackhole outage mode no answer at all.
+  // Nothing about the request is remembered.
+  void RefuseRechargeForOutage(Channel& channel, http::Responder respond) {
+    CountOutageRefusal(channel);
+    if (channel.options.outage_mode == OutageMode::kBlackhole) {
+      Later(std::chrono::milliseconds(channel.options.blackhole_hold_ms),
+            [held = std::move(respond)]() { (void)held; });
+      return;
+    }
+    respond(ErrorResponse(503, "outage", "the supplier is down"));
+  }
+
+  void Recharge(Channel& channel, const http::HttpRequest& request, http::Responder respond) {
+    if (InOutage(channel)) return RefuseRechargeForOutage(channel, std::move(respond));
     std::string supplier_order_id;
     std::string phone;
     int64_t face_value = 0;
@@ -138,51 +405,62 @@ class SupplierSim::Impl {
       return respond(ErrorResponse(400, "bad_request", error));
     }
 
+    const ChannelSimOptions& o = channel.options;
     http::HttpResponse response;
     bool blackhole = false;
     double latency_ms = 0;
+    CallbackPlan callback;
     {
-      std::lock_guard lock(mu_);
+      std::lock_guard lock(channel.mu);
       const int64_t now_ms = clock_->NowMs();
-      auto it = attempts_.find(supplier_order_id);
-      const bool is_new = it == attempts_.end() || !options_.dedup;
-      if (is_new &&
-          (attempts_.size() >= options_.max_attempts || credits_.size() >= options_.max_attempts)) {
+      auto it = channel.attempts.find(supplier_order_id);
+      const bool is_new = it == channel.attempts.end() || !o.dedup;
+      if (is_new && (channel.attempts.size() >= options_.max_attempts || CreditsFull())) {
         return respond(ErrorResponse(503, "sim_full", "the simulator remembers no more attempts"));
       }
-      ++stats_.received;
-      if (it != attempts_.end()) ++stats_.duplicates;
-      if (options_.dedup && it != attempts_.end()) {
+      ++channel.stats.received;
+      if (it != channel.attempts.end()) ++channel.stats.duplicates;
+      if (o.dedup && it != channel.attempts.end()) {
         // A retransmission: the outcome of the first request, as it stands now.
         response = AttemptResponse(it->second, now_ms);
       } else {
-        // Always three draws, so the random sequence depends only on the request sequence.
-        const bool failed = random_.Chance(options_.fail_rate);
-        blackhole = random_.Chance(options_.blackhole_rate) && !failed;
-        const bool processing = random_.Chance(options_.processing_rate) && !blackhole;
+        // Always the same number of draws, so the random sequence depends only on the request
+        // sequence.
+        const bool failed = channel.random.Chance(o.fail_rate);
+        blackhole = channel.random.Chance(o.blackhole_rate) && !failed;
+        const bool processing = channel.random.Chance(o.processing_rate) && !blackhole;
 
         Attempt attempt;
         attempt.outcome = failed ? Outcome::kFailed : Outcome::kSuccess;
-        attempt.supplier_ref = NextSupplierRef();
+        attempt.supplier_ref = channel.ref_prefix + NextRefNumber(channel);
         attempt.received_ms = now_ms;
-        attempt.visible_ms = processing ? now_ms + options_.processing_ms : now_ms;
+        attempt.visible_ms = processing ? now_ms + o.processing_ms : now_ms;
         if (failed) {
-          ++stats_.failed;
+          ++channel.stats.failed;
         } else {
-          Credit(supplier_order_id, phone, face_value, attempt.supplier_ref, now_ms);
+          Credit(channel, supplier_order_id, phone, face_value, attempt.supplier_ref, now_ms);
         }
-        if (blackhole) ++stats_.blackholed;
-        if (processing) ++stats_.processing;
-        response = AttemptResponse(attempt, now_ms);
+        if (blackhole) ++channel.stats.blackholed;
+        if (o.async.has_value()) {
+          // An asynchronous supplier only acknowledges; the outcome comes by callback.
+          if (!blackhole) ++channel.stats.processing;
+          response = JsonResponse(
+              200, json::object{{"status", "processing"}, {"supplier_ref", attempt.supplier_ref}});
+          callback = PlanCallback(channel, supplier_order_id, attempt);
+        } else {
+          if (processing) ++channel.stats.processing;
+          response = AttemptResponse(attempt, now_ms);
+        }
         // Without dedup a repeated id names its latest attempt.
-        attempts_.insert_or_assign(std::move(supplier_order_id), std::move(attempt));
+        channel.attempts.insert_or_assign(std::move(supplier_order_id), std::move(attempt));
       }
-      latency_ms = DrawLatencyMs();
+      latency_ms = channel.latency.Draw(channel.random);
     }
 
+    if (callback.send) ScheduleCallbacks(channel, callback);
     if (blackhole) {
       // Credited, never answered: hold the Responder, then drop it, which closes the connection.
-      Later(std::chrono::milliseconds(options_.blackhole_hold_ms),
+      Later(std::chrono::milliseconds(o.blackhole_hold_ms),
             [held = std::move(respond)]() { (void)held; });
       return;
     }
@@ -193,17 +471,62 @@ class SupplierSim::Impl {
           });
   }
 
-  http::HttpResponse Query(const http::HttpRequest& request) {
+  // REQUIRES: channel.mu held, channel is async. Always four draws.
+  CallbackPlan PlanCallback(Channel& channel, const std::string& supplier_order_id,
+                            const Attempt& attempt) {
+    const AsyncCallbackOptions& a = *channel.options.async;
+    CallbackPlan plan;
+    const bool lost = channel.random.Chance(a.loss_rate);
+    const bool twice = channel.random.Chance(a.duplicate_rate);
+    plan.first_delay_ms = channel.callback_delay.Draw(channel.random);
+    plan.second_delay_ms = channel.callback_delay.Draw(channel.random);
+    if (lost) {
+      ++channel.stats.callbacks_lost;
+      return plan;
+    }
+    plan.send = true;
+    plan.twice = twice;
+    if (twice) ++channel.stats.callbacks_duplicated;
+    plan.supplier_order_id = supplier_order_id;
+    plan.status = attempt.outcome == Outcome::kSuccess ? "success" : "failed";
+    plan.supplier_ref = attempt.supplier_ref;
+    return plan;
+  }
+
+  // Signs the callback once and has each copy handed to the senders when it is due. A copy due
+  // at once is queued here, so it is queued before the recharge is answered.
+  void ScheduleCallbacks(Channel& channel, const CallbackPlan& plan) {
+    CallbackDelivery delivery;
+    delivery.targets = &channel.callback_targets;
+    delivery.counters = &channel.callback_counters;
+    delivery.body = json::serialize(json::object{{"supplier_order_id", plan.supplier_order_id},
+                                                 {"status", plan.status},
+                                                 {"supplier_ref", plan.supplier_ref}});
+    delivery.signature_hex = HmacSha256Hex(channel.options.async->callback_secret, delivery.body);
+    auto due = [this](double delay_ms, CallbackDelivery copy) {
+      if (delay_ms <= 0) return sender_->Enqueue(std::move(copy));
+      Later(std::chrono::microseconds(static_cast<int64_t>(delay_ms * 1000)),
+            [this, copy = std::move(copy)]() mutable { sender_->Enqueue(std::move(copy)); });
+    };
+    if (plan.twice) due(plan.first_delay_ms + plan.second_delay_ms, delivery);
+    due(plan.first_delay_ms, std::move(delivery));
+  }
+
+  http::HttpResponse Query(Channel& channel, const http::HttpRequest& request) {
+    if (InOutage(channel)) {
+      CountOutageRefusal(channel);
+      return ErrorResponse(503, "outage", "the supplier is down");
+    }
     const auto it = request.query.find("supplier_order_id");
     if (it == request.query.end() || it->second.empty()) {
       return ErrorResponse(400, "bad_request", "supplier_order_id is required");
     }
-    std::lock_guard lock(mu_);
-    ++stats_.queries;
+    std::lock_guard lock(channel.mu);
+    ++channel.stats.queries;
     const int64_t now_ms = clock_->NowMs();
-    const auto attempt = attempts_.find(it->second);
-    if (attempt == attempts_.end() ||
-        now_ms - attempt->second.received_ms < options_.query_lag_ms) {
+    const auto attempt = channel.attempts.find(it->second);
+    if (attempt == channel.attempts.end() ||
+        now_ms - attempt->second.received_ms < channel.options.query_lag_ms) {
       return JsonResponse(200, json::object{{"status", "not_found"}});
     }
     return AttemptResponse(attempt->second, now_ms);
@@ -213,25 +536,35 @@ class SupplierSim::Impl {
     std::vector<SimCredit> credits = Credits();
     json::array list;
     list.reserve(credits.size());
-    for (const SimCredit& credit : credits) {
-      list.emplace_back(json::object{{"supplier_order_id", credit.supplier_order_id},
-                                     {"phone", credit.phone},
-                                     {"face_value", credit.face_value},
-                                     {"supplier_ref", credit.supplier_ref},
-                                     {"at_ms", credit.at_ms}});
-    }
+    for (const SimCredit& credit : credits) list.emplace_back(CreditJson(credit));
     return JsonResponse(200, json::object{{"credits", std::move(list)}});
   }
 
-  http::HttpResponse StatsResponse() const {
-    const SimStats stats = Stats();
+  static json::object CreditJson(const SimCredit& credit) {
+    json::object entry{{"supplier_order_id", credit.supplier_order_id},
+                       {"phone", credit.phone},
+                       {"face_value", credit.face_value},
+                       {"supplier_ref", credit.supplier_ref},
+                       {"at_ms", credit.at_ms}};
+    if (!credit.channel.empty()) entry["channel"] = credit.channel;
+    return entry;
+  }
+
+  static http::HttpResponse StatsResponse(const SimStats& stats) {
     return JsonResponse(200, json::object{{"received", stats.received},
                                           {"credited", stats.credited},
                                           {"failed", stats.failed},
                                           {"blackholed", stats.blackholed},
                                           {"processing", stats.processing},
                                           {"duplicates", stats.duplicates},
-                                          {"queries", stats.queries}});
+                                          {"queries", stats.queries},
+                                          {"outage_refusals", stats.outage_refusals},
+                                          {"callbacks_sent", stats.callbacks_sent},
+                                          {"callbacks_duplicated", stats.callbacks_duplicated},
+                                          {"callbacks_lost", stats.callbacks_lost},
+                                          {"callbacks_failed", stats.callbacks_failed},
+                                          {"callbacks_unknown_id", stats.callbacks_unknown_id},
+                                          {"callbacks_dropped", stats.callbacks_dropped}});
   }
 
   // Returns an empty string and fills the outputs, or says what is wrong with the body.
@@ -282,40 +615,32 @@ class SupplierSim::Impl {
     return JsonResponse(200, body);
   }
 
-  // REQUIRES: mu_ held.
-  std::string NextSupplierRef() {
-    char ref[32];
-    std::snprintf(ref, sizeof(ref), "sim-%010lld", static_cast<long long>(++last_ref_));
-    return ref;
+  // REQUIRES: channel.mu held.
+  static std::string NextRefNumber(Channel& channel) {
+    char number[24];
+    std::snprintf(number, sizeof(number), "%010lld", static_cast<long long>(++channel.last_ref));
+    return number;
   }
 
-  // REQUIRES: mu_ held. Credits are written in the order they are made.
-  void Credit(const std::string& supplier_order_id, const std::string& phone, int64_t face_value,
-              const std::string& supplier_ref, int64_t now_ms) {
-    ++stats_.credited;
-    credits_.push_back(SimCredit{supplier_order_id, phone, face_value, supplier_ref, now_ms});
+  bool CreditsFull() const {
+    std::lock_guard lock(credits_mu_);
+    return credits_.size() >= options_.max_attempts;
+  }
+
+  // REQUIRES: channel.mu held (taken before credits_mu_). Credits are written in the order they
+  // are made.
+  void Credit(Channel& channel, const std::string& supplier_order_id, const std::string& phone,
+              int64_t face_value, const std::string& supplier_ref, int64_t now_ms) {
+    ++channel.stats.credited;
+    SimCredit credit{supplier_order_id, phone, face_value, supplier_ref, now_ms, channel.name};
+    std::lock_guard lock(credits_mu_);
     if (credits_file_ != nullptr) {
-      std::string line = json::serialize(json::object{{"supplier_order_id", supplier_order_id},
-                                                      {"phone", phone},
-                                                      {"face_value", face_value},
-                                                      {"supplier_ref", supplier_ref},
-                                                      {"at_ms", now_ms}});
+      std::string line = json::serialize(CreditJson(credit));
       line.push_back('\n');
       std::fwrite(line.data(), 1, line.size(), credits_file_);
       std::fflush(credits_file_);
     }
-  }
-
-  // A lognormal draw in milliseconds, 0 when latency is off. REQUIRES: mu_ held (the draws of
-  // one request stay together, so the sequence replays).
-  double DrawLatencyMs() {
-    if (options_.latency_median_ms <= 0) return 0;
-    // Box-Muller; 1 - u is in (0, 1], so the logarithm is finite.
-    const double u1 = 1.0 - random_.NextUnit();
-    const double u2 = random_.NextUnit();
-    const double z = std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * kPi * u2);
-    const double latency_ms = std::exp(latency_mu_ + latency_sigma_ * z);
-    return std::min(latency_ms, static_cast<double>(options_.latency_max_ms));
+    credits_.push_back(std::move(credit));
   }
 
   // Runs `action` on an I/O thread after `delay`. If the server stops first, `action` is
@@ -329,33 +654,24 @@ class SupplierSim::Impl {
 
   const SimOptions options_;
   Clock* const clock_;
-  double latency_mu_ = 0;
-  double latency_sigma_ = 0;
-  // Set by Start(), before any request; stopped and destroyed by ~Impl.
+  const bool path_per_channel_;
+  // Fixed at construction.
+  std::vector<std::unique_ptr<Channel>> channels_;
+  std::unordered_map<std::string, Channel*> by_name_;  // path-per-channel mode only
+  int64_t start_ms_ = 0;                               // set by Start(), before any request
+  // Set by Start(), before any request. The sender is stopped after the server, and destroyed
+  // after it, because the server's timers hold callbacks due for it.
+  std::unique_ptr<CallbackSender> sender_;
   std::unique_ptr<http::HttpServer> server_;
 
-  // Guards the simulated supplier's state. Held briefly by handlers on the I/O threads.
-  mutable std::mutex mu_;
-  SeededRandom random_;                                // GUARDED_BY(mu_) for replayable order
-  std::unordered_map<std::string, Attempt> attempts_;  // GUARDED_BY(mu_)
-  std::vector<SimCredit> credits_;                     // GUARDED_BY(mu_)
-  SimStats stats_;                                     // GUARDED_BY(mu_)
-  int64_t last_ref_ = 0;                               // GUARDED_BY(mu_)
-  std::FILE* credits_file_ = nullptr;                  // GUARDED_BY(mu_) once serving
+  mutable std::mutex credits_mu_;      // taken after a channel's mu, never before
+  std::vector<SimCredit> credits_;     // GUARDED_BY(credits_mu_)
+  std::FILE* credits_file_ = nullptr;  // GUARDED_BY(credits_mu_) once serving
 };
 
 Result<std::unique_ptr<SupplierSim>> SupplierSim::Start(const SimOptions& options) {
-  const bool latency_off = options.latency_median_ms == 0 && options.latency_p99_ms == 0;
-  const bool latency_ok = latency_off || (options.latency_median_ms > 0 &&
-                                          options.latency_median_ms <= options.latency_p99_ms);
-  if (!latency_ok || options.latency_max_ms < 0 || !IsRate(options.fail_rate) ||
-      !IsRate(options.blackhole_rate) || !IsRate(options.processing_rate) ||
-      options.blackhole_hold_ms < 0 || options.processing_ms < 0 || options.query_lag_ms < 0 ||
-      options.io_threads < 1 || options.io_threads > kMaxIoThreads || options.max_attempts == 0) {
-    return InvalidArgument(
-        "bad_sim_options",
-        "rates must be in [0, 1], durations non-negative, io_threads in [1, 64], max_attempts "
-        "positive, and latency either 0/0 or 0 < median <= p99");
+  if (std::string error = SimOptionsError(options); !error.empty()) {
+    return InvalidArgument("bad_sim_options", error);
   }
   auto impl = std::make_unique<Impl>(options);
   Status status = impl->Start();
@@ -369,5 +685,8 @@ uint16_t SupplierSim::port() const { return impl_->port(); }
 void SupplierSim::Stop() { impl_->Stop(); }
 std::vector<SimCredit> SupplierSim::Credits() const { return impl_->Credits(); }
 SimStats SupplierSim::Stats() const { return impl_->Stats(); }
+Result<SimStats> SupplierSim::ChannelStats(const std::string& name) const {
+  return impl_->ChannelStats(name);
+}
 
 }  // namespace topup::sim

@@ -1,5 +1,6 @@
-// SupplierSim: a supplier that speaks protocol v1 over HTTP and misbehaves on purpose.
+// SupplierSim: suppliers that speak protocol v1 over HTTP and misbehave on purpose.
 //
+// One channel at the root paths (SimOptions::channels empty, configured by SimOptions::channel):
 //   POST /recharge {"supplier_order_id": str, "phone": str, "face_value": int}
 //        -> {"status": "success"|"failed"|"processing", "supplier_ref"?, "reason"?}
 //   GET  /query?supplier_order_id=...
@@ -7,21 +8,38 @@
 //   GET  /credits -> {"credits": [{"supplier_order_id", "phone", "face_value", "supplier_ref",
 //                                  "at_ms"}, ...]}   every credit ever made, in order
 //   GET  /stats   -> {"received", "credited", "failed", "blackholed", "processing",
-//                     "duplicates", "queries"}
+//                     "duplicates", "queries", "outage_refusals", "callbacks_sent",
+//                     "callbacks_duplicated", "callbacks_lost", "callbacks_failed",
+//                     "callbacks_unknown_id", "callbacks_dropped"}
 //
-// What happens to each new attempt is decided when it arrives, from a seeded random source, so a
-// run with one io thread and one client replays exactly:
+// Several channels on one port (SimOptions::channels not empty): the same protocol under a path
+// prefix per channel, so a service reaches channel "alpha" at base URL http://HOST:PORT/alpha:
+//   POST /{channel}/recharge, GET /{channel}/query, GET /{channel}/stats
+//   GET  /credits   every credit of every channel, in order, each with a "channel" field
+//   GET  /stats     the sums over every channel
+//
+// What happens to each new attempt is decided when it arrives, from a seeded random source per
+// channel, so a run with one io thread and one client replays exactly:
 //   * failed with probability fail_rate (never credited);
 //   * otherwise credited at once, and then with probability blackhole_rate never answered (the
 //     connection is held for blackhole_hold_ms and closed without a response);
 //   * otherwise, with probability processing_rate, answered "processing": the outcome (success or
 //     failed, decided above) shows on /query only processing_ms after arrival;
 //   * otherwise answered with the outcome after a lognormal latency.
+// In async mode a new attempt is always answered "processing" (unless blackholed), and its
+// outcome is also POSTed to the service as a signed callback after a lognormal delay (see
+// AsyncCallbackOptions); /query behaves as above either way.
+//
+// During an outage window a channel takes no work: recharges are refused (HTTP 503) or, in
+// blackhole outage mode, held and dropped; queries answer 503. Nothing is credited.
+//
 // The credits are the ground truth a test compares the service's ledger against.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,11 +48,42 @@
 
 namespace topup::sim {
 
-struct SimOptions {
-  std::string address = "127.0.0.1";
-  uint16_t port = 0;  // 0 picks a free port; see SupplierSim::port()
-  int io_threads = 1;
-  uint64_t seed = 1;
+// [start_ms, end_ms) in milliseconds since the simulator started, by SimOptions::clock.
+struct OutageWindow {
+  int64_t start_ms = 0;
+  int64_t end_ms = 0;
+};
+
+enum class OutageMode {
+  kRefuse,     // recharge and query answer HTTP 503 "outage"
+  kBlackhole,  // recharge is held for blackhole_hold_ms and dropped; query answers 503
+};
+
+// Callbacks of one channel in async mode:
+//   POST <callback url>   X-Signature: lower-case hex HMAC-SHA256(callback_secret, raw body)
+//   {"supplier_order_id": str, "status": "success"|"failed", "supplier_ref": str}
+// Each is sent after a lognormal delay; with probability loss_rate never, otherwise with
+// probability duplicate_rate twice (the second copy another delay after the first). A delivery is
+// retried at most max_retries times on transport errors and 5xx answers; a 404 is counted and not
+// retried.
+struct AsyncCallbackOptions {
+  // "http://127.0.0.1:PORT/path", or several separated by commas (several service nodes): each
+  // delivery tries them in order and moves on when one cannot be connected to.
+  std::string callback_url{};
+  std::string callback_secret{};
+  // Delay from intake to the callback: lognormal; both 0: at once. Otherwise REQUIRES
+  // 0 < delay_median_ms <= delay_p99_ms. Draws are capped at delay_max_ms.
+  double delay_median_ms = 0;
+  double delay_p99_ms = 0;
+  int64_t delay_max_ms = 60'000;
+  double duplicate_rate = 0;
+  double loss_rate = 0;
+};
+
+// What one simulated channel does. Every field but `name` is a behaviour knob.
+struct ChannelSimOptions {
+  // [A-Za-z0-9_.-]+, unique; the path prefix. Ignored for the one channel at the root paths.
+  std::string name{};
 
   // Answer latency: lognormal with this median and 99th percentile. Both 0: answer at once.
   // Otherwise REQUIRES 0 < latency_median_ms <= latency_p99_ms. Draws are capped at
@@ -54,33 +103,73 @@ struct SimOptions {
   // Without, every POST is a new attempt that may credit the phone again.
   bool dedup = true;
 
+  std::vector<OutageWindow> outages{};
+  OutageMode outage_mode = OutageMode::kRefuse;
+
+  // Set: async mode with callbacks.
+  std::optional<AsyncCallbackOptions> async{};
+};
+
+struct SimOptions {
+  std::string address = "127.0.0.1";
+  uint16_t port = 0;  // 0 picks a free port; see SupplierSim::port()
+  int io_threads = 1;
+  // Channel i draws from its own source seeded from seed and i, so traffic to one channel does
+  // not change the decisions of another.
+  uint64_t seed = 1;
+
+  // The one channel served at the root paths when `channels` is empty.
+  ChannelSimOptions channel{};
+  // When not empty: each channel under /{name}/, and `channel` is unused.
+  std::vector<ChannelSimOptions> channels{};
+
   // When not empty, one JSON line per credit is appended to this file and flushed.
-  std::string credits_file;
-  // Bound on remembered attempts and on kept credits; beyond it new attempts are refused with
-  // 503 "sim_full".
+  std::string credits_file{};
+  // Bound on remembered attempts per channel and on kept credits; beyond it new attempts are
+  // refused with 503 "sim_full".
   size_t max_attempts = 5'000'000;
 
-  // Time of credits and of processing/lag visibility. nullptr: SystemClock(). Latency and
-  // blackhole holds are real time regardless.
+  // Callback senders (started only when a channel is async): threads, and the bound on
+  // callbacks due but not yet taken by a sender; beyond it they are dropped and counted.
+  int callback_threads = 2;
+  size_t callback_queue_max = 10'000;
+  std::chrono::milliseconds callback_timeout{2'000};  // one delivery try
+  int callback_max_retries = 3;
+  std::chrono::milliseconds callback_retry_backoff{50};  // doubles with each retry
+
+  // Time of credits, of processing/lag visibility and of outage windows. nullptr:
+  // SystemClock(). Latency, callback delays and blackhole holds are real time regardless.
   Clock* clock = nullptr;
 };
 
 struct SimCredit {
-  std::string supplier_order_id;
-  std::string phone;
+  std::string supplier_order_id{};
+  std::string phone{};
   int64_t face_value = 0;
-  std::string supplier_ref;
+  std::string supplier_ref{};
   int64_t at_ms = 0;
+  std::string channel{};  // empty for the channel at the root paths
 };
 
 struct SimStats {
-  int64_t received = 0;    // valid POST /recharge requests, repeats included
-  int64_t credited = 0;    // credits made
-  int64_t failed = 0;      // attempts decided failed
-  int64_t blackholed = 0;  // attempts never answered
-  int64_t processing = 0;  // attempts answered "processing"
-  int64_t duplicates = 0;  // POSTs whose supplier_order_id was seen before
-  int64_t queries = 0;     // GET /query requests
+  int64_t received = 0;         // valid POST /recharge requests, repeats included
+  int64_t credited = 0;         // credits made
+  int64_t failed = 0;           // attempts decided failed
+  int64_t blackholed = 0;       // attempts never answered
+  int64_t processing = 0;       // attempts answered "processing"
+  int64_t duplicates = 0;       // POSTs whose supplier_order_id was seen before
+  int64_t queries = 0;          // GET /query requests
+  int64_t outage_refusals = 0;  // recharges and queries turned away by an outage
+  // Each callback copy due ends in exactly one of sent, failed, unknown_id, dropped (or is still
+  // pending).
+  int64_t callbacks_sent = 0;        // copies the service answered with 2xx
+  int64_t callbacks_duplicated = 0;  // attempts whose callback was sent twice
+  int64_t callbacks_lost = 0;        // attempts whose callback was never sent on purpose
+  int64_t callbacks_failed = 0;      // copies given up: retries exhausted, or a 4xx but 404
+  int64_t callbacks_unknown_id = 0;  // copies the service answered 404
+  int64_t callbacks_dropped = 0;     // copies dropped: sender queue full, or stopped
+
+  SimStats& operator+=(const SimStats& other);
 };
 
 class SupplierSim {
@@ -95,12 +184,15 @@ class SupplierSim {
   SupplierSim& operator=(const SupplierSim&) = delete;
 
   uint16_t port() const;
-  // Stops serving: held and delayed answers are dropped, connections closed. Idempotent.
+  // Stops serving: held and delayed answers and callbacks not yet sent are dropped, connections
+  // closed, callback senders joined. Idempotent.
   void Stop();
 
-  // Thread-safe snapshots.
+  // Thread-safe snapshots. Stats() sums every channel.
   std::vector<SimCredit> Credits() const;
   SimStats Stats() const;
+  // NotFound("unknown_channel") unless a channel of that name is served under a path prefix.
+  Result<SimStats> ChannelStats(const std::string& name) const;
 
  private:
   class Impl;

@@ -158,31 +158,15 @@ std::string PostgresServer::DatabaseUrl(const std::string& database) const {
 Status PostgresServer::Launch(std::chrono::milliseconds timeout) {
   const std::string data_dir = dir_ + "/data";
   const std::string log_path = dir_ + "/postgres.log";
+  std::vector<std::string> argv = {Binary("postgres"), "-D", data_dir, "-p", std::to_string(port_)};
+  // Private (TCP on the loopback only, no Unix socket) and durable as in production.
+  for (const char* setting : {"listen_addresses=127.0.0.1", "unix_socket_directories=", "fsync=on",
+                              "synchronous_commit=on", "full_page_writes=on", "max_connections=200",
+                              "shared_buffers=64MB", "max_wal_size=1GB", "logging_collector=off"}) {
+    argv.insert(argv.end(), {"-c", setting});
+  }
   Result<process::ChildProcess> child =
-      process::ChildProcess::Spawn(ThroughSetpriv(as_postgres_user_, {Binary("postgres"),
-                                                                      "-D",
-                                                                      data_dir,
-                                                                      "-p",
-                                                                      std::to_string(port_),
-                                                                      "-c",
-                                                                      "listen_addresses=127.0.0.1",
-                                                                      "-c",
-                                                                      "unix_socket_directories=",
-                                                                      "-c",
-                                                                      "fsync=on",
-                                                                      "-c",
-                                                                      "synchronous_commit=on",
-                                                                      "-c",
-                                                                      "full_page_writes=on",
-                                                                      "-c",
-                                                                      "max_connections=200",
-                                                                      "-c",
-                                                                      "shared_buffers=64MB",
-                                                                      "-c",
-                                                                      "max_wal_size=1GB",
-                                                                      "-c",
-                                                                      "logging_collector=off"}),
-                                   log_path);
+      process::ChildProcess::Spawn(ThroughSetpriv(as_postgres_user_, std::move(argv)), log_path);
   if (!child.ok()) return child.status();
   process_.emplace(std::move(child).value());
   const pid_t pid = process_->pid();

@@ -346,7 +346,7 @@ class RabbitMqQueue final : public Queue {
     }
     if (!status.ok()) {
       // Open() reports its own failure; later ones are logged once per outage.
-      if (publish_backoff_.Failed(now) && opened_.load()) {
+      if (publish_backoff_.Failed(Clock::now()) && opened_.load()) {
         spdlog::warn("RabbitMQ publishing connection failed ({}); reconnecting with backoff",
                      status.ToString());
       }
@@ -503,7 +503,7 @@ class RabbitMqQueue final : public Queue {
         }
         Result<std::unique_ptr<AmqpConnection>> fresh = ConnectConsumer();
         if (!fresh.ok()) {
-          if (consume_backoff_.Failed(now)) {
+          if (consume_backoff_.Failed(Clock::now())) {
             spdlog::warn("RabbitMQ consuming connection failed ({}); reconnecting with backoff",
                          fresh.status().ToString());
           }

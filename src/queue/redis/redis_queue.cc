@@ -198,6 +198,10 @@ class RedisQueue final : public Queue {
     if (!lease.ok()) return lease.status();
     Status created = EnsureGroup(lease->context);
     Release(*lease, lease->context->err == 0);
+    if (created.ok()) {
+      std::lock_guard lock(mu_);
+      opened_ = true;
+    }
     return created;
   }
 
@@ -264,7 +268,7 @@ class RedisQueue final : public Queue {
       args.insert(args.end(), {"STREAMS", options_.stream, ">"});
       Reply reply = RunCommand(lease->context, args);
       if (!reply) {
-        Status error = ConnectionError(lease->context, "XREADGROUP");
+        // Closed by Close(), or a dead server: a reused connection may just be stale.
         bool retry = !lease->fresh;
         Release(*lease, false);
         if (retry) continue;
@@ -380,7 +384,8 @@ class RedisQueue final : public Queue {
         if (c == nullptr) {
           open_count_--;
           if (use == Use::kReceive) receivers_--;
-          if (!down_) {
+          // Open() reports its own failure; later ones are logged once per outage.
+          if (!down_ && opened_) {
             spdlog::warn("redis {}:{} unreachable ({}); reconnecting with backoff", address_.host,
                          address_.port, error);
           }
@@ -470,8 +475,8 @@ class RedisQueue final : public Queue {
     return c;
   }
 
-  // Creates the stream and the group if missing. A new group starts from the stream's first entry:
-  // an entry delivered twice is harmless, one never delivered waits for the sweeper.
+  // Creates the stream and the group if missing. A new group starts from the stream's first entry,
+  // so nothing already in the stream is skipped (an entry delivered twice is harmless).
   Status EnsureGroup(redisContext* c) {
     Reply reply =
         RunCommand(c, {"XGROUP", "CREATE", options_.stream, options_.group, "0", "MKSTREAM"});
@@ -614,6 +619,7 @@ class RedisQueue final : public Queue {
   std::mutex mu_;
   std::condition_variable cv_;  // a connection came back, or Close()
   bool closed_ = false;
+  bool opened_ = false;  // Init() succeeded
   std::vector<redisContext*> idle_;
   std::unordered_set<redisContext*> in_use_;
   size_t open_count_ = 0;  // idle + in use + being connected

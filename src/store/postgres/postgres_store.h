@@ -1,7 +1,9 @@
 // The Store on PostgreSQL, for several topup processes sharing one database.
 //
-// Every Store call is one statement in its own transaction (the ledger audit excepted), sent as a
-// statement prepared once per pooled connection: one round trip per call in the common case.
+// Every write is one statement, hence one transaction, sent as a statement prepared once per pooled
+// connection: one round trip per call in the common case. The ledger audit reads in one
+// REPEATABLE READ transaction. Several processes may share the database: row locks, compare-and-set
+// updates and SKIP LOCKED sweeps keep their writes correct against each other.
 // Durability: each session runs with synchronous_commit = on, so a write returns only after its
 // commit is flushed to the server's WAL.
 //

@@ -101,7 +101,7 @@ TEST(SupplierSimTest, DedupAnswersRepeatsWithTheFirstResultAndNoNewCredit) {
 
 TEST(SupplierSimTest, NoDedupCreditsEveryRequest) {
   SimOptions options;
-  options.dedup = false;
+  options.channel.dedup = false;
   auto sim = StartSim(options);
   ASSERT_NE(sim, nullptr);
   http::HttpClient client("127.0.0.1", sim->port());
@@ -115,7 +115,7 @@ TEST(SupplierSimTest, NoDedupCreditsEveryRequest) {
 
 TEST(SupplierSimTest, FailRateOneFailsEverythingAndCreditsNothing) {
   SimOptions options;
-  options.fail_rate = 1.0;
+  options.channel.fail_rate = 1.0;
   auto sim = StartSim(options);
   ASSERT_NE(sim, nullptr);
   http::HttpClient client("127.0.0.1", sim->port());
@@ -135,8 +135,8 @@ TEST(SupplierSimTest, ProcessingBecomesFinalAfterProcessingMs) {
   FakeClock clock;
   SimOptions options;
   options.clock = &clock;
-  options.processing_rate = 1.0;
-  options.processing_ms = 2000;
+  options.channel.processing_rate = 1.0;
+  options.channel.processing_ms = 2000;
   auto sim = StartSim(options);
   ASSERT_NE(sim, nullptr);
   http::HttpClient client("127.0.0.1", sim->port());
@@ -157,13 +157,13 @@ TEST(SupplierSimTest, ProcessingThatFailsIsNeverCredited) {
   FakeClock clock;
   SimOptions options;
   options.clock = &clock;
-  options.processing_rate = 1.0;
-  options.fail_rate = 1.0;
+  options.channel.processing_rate = 1.0;
+  options.channel.fail_rate = 1.0;
   auto sim = StartSim(options);
   ASSERT_NE(sim, nullptr);
   http::HttpClient client("127.0.0.1", sim->port());
   EXPECT_EQ(Status(Recharge(client, "o1-1")), "processing");
-  clock.AdvanceMs(options.processing_ms);
+  clock.AdvanceMs(options.channel.processing_ms);
   EXPECT_EQ(Status(Query(client, "o1-1")), "failed");
   EXPECT_TRUE(sim->Credits().empty());
 }
@@ -172,7 +172,7 @@ TEST(SupplierSimTest, QueryLagAnswersNotFoundForYoungAttempts) {
   FakeClock clock;
   SimOptions options;
   options.clock = &clock;
-  options.query_lag_ms = 500;
+  options.channel.query_lag_ms = 500;
   auto sim = StartSim(options);
   ASSERT_NE(sim, nullptr);
   http::HttpClient client("127.0.0.1", sim->port());
@@ -205,8 +205,8 @@ TEST(SupplierSimTest, QueryIdIsPercentDecoded) {
 
 TEST(SupplierSimTest, BlackholeCreditsButNeverAnswers) {
   SimOptions options;
-  options.blackhole_rate = 1.0;
-  options.blackhole_hold_ms = 100;
+  options.channel.blackhole_rate = 1.0;
+  options.channel.blackhole_hold_ms = 100;
   auto sim = StartSim(options);
   ASSERT_NE(sim, nullptr);
   http::HttpClient client("127.0.0.1", sim->port());
@@ -223,8 +223,8 @@ TEST(SupplierSimTest, BlackholeCreditsButNeverAnswers) {
 
 TEST(SupplierSimTest, BlackholeHeldLongerThanTheClientWaitsIsATimeout) {
   SimOptions options;
-  options.blackhole_rate = 1.0;
-  options.blackhole_hold_ms = 30'000;
+  options.channel.blackhole_rate = 1.0;
+  options.channel.blackhole_hold_ms = 30'000;
   auto sim = StartSim(options);
   ASSERT_NE(sim, nullptr);
   http::HttpClient client("127.0.0.1", sim->port());
@@ -240,7 +240,7 @@ TEST(SupplierSimTest, BlackholeHeldLongerThanTheClientWaitsIsATimeout) {
 
 TEST(SupplierSimTest, CreditsEndpointListsEveryCreditInOrder) {
   SimOptions options;
-  options.dedup = false;
+  options.channel.dedup = false;
   auto sim = StartSim(options);
   ASSERT_NE(sim, nullptr);
   http::HttpClient client("127.0.0.1", sim->port());
@@ -266,7 +266,7 @@ TEST(SupplierSimTest, CreditsEndpointListsEveryCreditInOrder) {
 
 TEST(SupplierSimTest, StatsEndpointCounts) {
   SimOptions options;
-  options.fail_rate = 1.0;
+  options.channel.fail_rate = 1.0;
   auto sim = StartSim(options);
   ASSERT_NE(sim, nullptr);
   http::HttpClient client("127.0.0.1", sim->port());
@@ -312,8 +312,8 @@ TEST(SupplierSimTest, SameSeedSameDecisions) {
   auto outcomes = [](uint64_t seed) {
     SimOptions options;
     options.seed = seed;
-    options.fail_rate = 0.5;
-    options.processing_rate = 0.3;
+    options.channel.fail_rate = 0.5;
+    options.channel.processing_rate = 0.3;
     auto sim = StartSim(options);
     std::string seen;
     if (sim == nullptr) return seen;
@@ -334,8 +334,8 @@ TEST(SupplierSimTest, SameSeedSameDecisions) {
 
 TEST(SupplierSimTest, LatencyDelaysAnswers) {
   SimOptions options;
-  options.latency_median_ms = 40;
-  options.latency_p99_ms = 80;
+  options.channel.latency_median_ms = 40;
+  options.channel.latency_p99_ms = 80;
   auto sim = StartSim(options);
   ASSERT_NE(sim, nullptr);
   http::HttpClient client("127.0.0.1", sim->port());
@@ -373,11 +373,11 @@ TEST(SupplierSimTest, CreditsFileGetsOneLinePerCredit) {
 
 TEST(SupplierSimTest, InvalidOptionsAreRejected) {
   SimOptions options;
-  options.fail_rate = 1.5;
+  options.channel.fail_rate = 1.5;
   EXPECT_EQ(SupplierSim::Start(options).status().reason(), "bad_sim_options");
   options = SimOptions();
-  options.latency_median_ms = 50;
-  options.latency_p99_ms = 10;
+  options.channel.latency_median_ms = 50;
+  options.channel.latency_p99_ms = 10;
   EXPECT_EQ(SupplierSim::Start(options).status().reason(), "bad_sim_options");
   options = SimOptions();
   options.credits_file = ::testing::TempDir() + "no-such-dir/credits.jsonl";
