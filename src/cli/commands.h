@@ -10,5 +10,6 @@ void AddSimCommand(CLI::App& app);
 void AddMerchantCommand(CLI::App& app);
 void AddDemoCommand(CLI::App& app);
 void AddBenchCommand(CLI::App& app);
+void AddChaosCommand(CLI::App& app);
 
 }  // namespace topup::cli

@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
   topup::cli::AddMerchantCommand(app);
   topup::cli::AddDemoCommand(app);
   topup::cli::AddBenchCommand(app);
+  topup::cli::AddChaosCommand(app);
   CLI11_PARSE(app, argc, argv);
   return 0;
 }

@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <atomic>
 #include <boost/json.hpp>
+#include <fstream>
 #include <iomanip>
+#include <sstream>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -86,15 +88,16 @@ void PlaceOrder(const std::string& body, SteadyClock::time_point load_deadline,
 }
 
 std::vector<std::string> ServeArgs(const ScenarioOptions& options, const std::string& store_url,
-                                   uint16_t sim_port, uint16_t port) {
+                                   const std::string& supplier_flag, uint16_t port) {
   std::vector<std::string> args = {options.topup_binary,
                                    "serve",
                                    "--store",
                                    store_url,
                                    "--port",
                                    std::to_string(port),
-                                   "--supplier-url",
-                                   "http://127.0.0.1:" + std::to_string(sim_port),
+                                   supplier_flag.starts_with("http://") ? "--supplier-url"
+                                                                        : "--channels",
+                                   supplier_flag,
                                    "--deadline-s",
                                    std::to_string(options.deadline_s)};
   if (!options.queue_url.empty()) {
@@ -119,6 +122,38 @@ Result<std::vector<std::string>> FetchCreditedSupplierOrderIds(uint16_t sim_port
     ids.push_back(json::value_to<std::string>(credit.at("supplier_order_id")));
   }
   return ids;
+}
+
+Status WriteFile(const std::string& path, const std::string& content) {
+  std::ofstream file(path, std::ios::trunc);
+  file << content;
+  file.close();
+  return file ? Status::Ok() : Unavailable("write_failed", "cannot write " + path);
+}
+
+// One line on why an order missed its deadline, from its history.
+std::string ExplainMiss(Store& store, const Order& order) {
+  std::ostringstream line;
+  line << order.order_id << " " << OrderStatusName(order.status);
+  if (IsFinal(order.status)) line << " after " << (order.finished_ms - order.created_ms) << " ms";
+  line << ", " << order.attempt_count << " attempt(s)";
+  Result<std::vector<OrderEvent>> events = store.ListEvents(order.order_id);
+  if (events.ok()) {
+    int64_t unknown_since_ms = 0;
+    for (const OrderEvent& event : *events) {
+      if (event.kind == "outcome_unknown") unknown_since_ms = event.at_ms;
+      if (event.kind == "attempt_failed" || event.kind == "attempt_not_found" ||
+          event.kind == "attempt_not_sent") {
+        unknown_since_ms = 0;
+      }
+    }
+    if (unknown_since_ms > 0) {
+      line << "; outcome unknown from +" << (unknown_since_ms - order.created_ms)
+           << " ms (answer lost, supplier kept it processing or unreachable)";
+    }
+    if (!events->empty()) line << "; last: " << events->back().kind << " " << events->back().detail;
+  }
+  return line.str();
 }
 
 int64_t Percentile(const std::vector<int64_t>& sorted, double fraction) {
@@ -153,24 +188,43 @@ Result<ScenarioReport> RunScenario(const ScenarioOptions& options) {
     if (!funded.ok()) return funded.status();
   }
 
+  // Ports are chosen up front: with callbacks, the simulator must know the nodes' addresses
+  // before they start, and a restarted node comes back on its port.
+  LoadState state;
+  for (int n = 0; n < options.nodes; ++n) {
+    Result<uint16_t> port = process::PickFreePort();
+    if (!port.ok()) return port.status();
+    state.ports.push_back(*port);
+  }
   std::vector<std::string> sim_args = {options.topup_binary, "sim", "--port", "0", "--seed",
                                        std::to_string(options.seed)};
   sim_args.insert(sim_args.end(), options.sim_flags.begin(), options.sim_flags.end());
+  if (options.sim_channels_config) {
+    std::string path = options.work_dir + "/sim-channels.json";
+    if (Status s = WriteFile(path, options.sim_channels_config(state.ports)); !s.ok()) return s;
+    sim_args.insert(sim_args.end(), {"--channels-config", path});
+  }
   Result<process::ChildProcess> sim = process::ChildProcess::Spawn(sim_args, log_path);
   if (!sim.ok()) return sim.status();
   Result<uint16_t> sim_port = sim->WaitForListening(Ms(30'000));
   if (!sim_port.ok()) return sim_port.status();
 
+  std::string supplier_flag = "http://127.0.0.1:" + std::to_string(*sim_port);
+  if (options.serve_channels_config) {
+    supplier_flag = options.work_dir + "/channels.json";
+    if (Status s = WriteFile(supplier_flag, options.serve_channels_config(*sim_port)); !s.ok()) {
+      return s;
+    }
+  }
   std::vector<process::ChildProcess> servers;
-  LoadState state;
-  for (int n = 0; n < options.nodes; ++n) {
+  for (uint16_t port : state.ports) {
     Result<process::ChildProcess> server =
-        process::ChildProcess::Spawn(ServeArgs(options, store_url, *sim_port, 0), log_path);
+        process::ChildProcess::Spawn(ServeArgs(options, store_url, supplier_flag, port), log_path);
     if (!server.ok()) return server.status();
-    Result<uint16_t> port = server->WaitForListening(Ms(30'000));
-    if (!port.ok()) return port.status();
+    if (Result<uint16_t> listening = server->WaitForListening(Ms(30'000)); !listening.ok()) {
+      return listening.status();
+    }
     servers.push_back(std::move(*server));
-    state.ports.push_back(*port);
   }
 
   SeededRandom random(options.seed);
@@ -215,7 +269,7 @@ Result<ScenarioReport> RunScenario(const ScenarioOptions& options) {
       report.server_kills++;
       if (!options.restart_killed) break;
       Result<process::ChildProcess> restarted = process::ChildProcess::Spawn(
-          ServeArgs(options, store_url, *sim_port, state.ports[0]), log_path);
+          ServeArgs(options, store_url, supplier_flag, state.ports[0]), log_path);
       if (!restarted.ok()) {
         killer_status = restarted.status();
         return;
@@ -310,12 +364,16 @@ Result<ScenarioReport> RunScenario(const ScenarioOptions& options) {
       if (!IsFinal(order.status)) {
         report.still_open++;
         report.missed_deadline++;
+        if (report.misses.size() < 100) report.misses.push_back(ExplainMiss(**store, order));
         continue;
       }
       int64_t latency_ms = order.finished_ms - order.created_ms;
       latencies_ms.push_back(latency_ms);
       last_finished_ms = std::max(last_finished_ms, order.finished_ms);
-      if (order.finished_ms > order.deadline_ms) report.missed_deadline++;
+      if (order.finished_ms > order.deadline_ms) {
+        report.missed_deadline++;
+        if (report.misses.size() < 100) report.misses.push_back(ExplainMiss(**store, order));
+      }
     }
     after = page->back().order_id;
   }
@@ -381,6 +439,7 @@ void PrintReport(const ScenarioReport& r, int64_t deadline_s, std::ostream& out)
   out << "successes w/o credit    " << r.successes_without_credit << "\n";
   out << "ledger balanced         " << (r.ledger_balanced ? "yes" : "NO: " + r.ledger_problems)
       << "\n";
+  for (const std::string& miss : r.misses) out << "missed deadline         " << miss << "\n";
   out << "verdict                 " << (r.Correct() ? "CORRECT" : "INCORRECT") << "\n";
 }
 

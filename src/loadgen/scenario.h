@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <ostream>
 #include <string>
@@ -24,6 +25,10 @@ struct ScenarioOptions {
   int64_t deadline_s = 180;      // the promise under test
   std::vector<std::string> sim_flags;    // extra flags for `topup sim`
   std::vector<std::string> serve_flags;  // extra flags for `topup serve`
+  // Several channels: the simulator's --channels-config, made from the nodes' ports (for
+  // callbacks), and the servers' --channels file, made from the simulator's port. Both or neither.
+  std::function<std::string(const std::vector<uint16_t>& node_ports)> sim_channels_config;
+  std::function<std::string(uint16_t sim_port)> serve_channels_config;
   // Backends shared by the nodes. Empty store_url: a SQLite file in work_dir; empty queue_url:
   // each node's embedded queue.
   std::string store_url;
@@ -63,6 +68,8 @@ struct ScenarioReport {
   bool ledger_balanced = false;
   std::string ledger_problems;
   int server_kills = 0;
+  // For each order that missed the deadline (final late, or still open): why, from its history.
+  std::vector<std::string> misses;
 
   // Every acknowledged order final, none lost, none credited twice, money right.
   bool Correct() const;
