@@ -261,6 +261,12 @@ Result<ScenarioReport> RunScenario(const ScenarioOptions& options) {
   report.requested = options.orders;
   // The killer: SIGKILL node 0 mid-load and, if asked, start it again on the same port.
   Status killer_status;
+  Status fault_status;
+  std::thread faulter([&] {
+    if (!options.fault) return;
+    std::this_thread::sleep_until(start + Ms(options.fault_after_ms));
+    fault_status = options.fault();
+  });
   std::thread killer([&] {
     for (int k = 0; k < options.serve_kills && !load_done; ++k) {
       std::this_thread::sleep_for(Ms(options.kill_interval_ms));
@@ -310,7 +316,9 @@ Result<ScenarioReport> RunScenario(const ScenarioOptions& options) {
   load_done = true;
   progress_thread.join();
   killer.join();
+  faulter.join();
   if (!killer_status.ok()) return killer_status;
+  if (!fault_status.ok()) return fault_status;
 
   // Wait, bounded, until every order in the store is final.
   const auto wait_deadline = SteadyClock::now() + Ms(options.wait_final_max_ms);

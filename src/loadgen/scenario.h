@@ -37,6 +37,9 @@ struct ScenarioOptions {
   int serve_kills = 0;           // SIGKILL a node this many times while orders arrive
   int64_t kill_interval_ms = 2'000;
   bool restart_killed = true;    // start a killed node again (else the others carry on)
+  // Run once, fault_after_ms into the load (e.g. restart the broker). Its error fails the run.
+  std::function<Status()> fault;
+  int64_t fault_after_ms = 2'000;
   int64_t load_max_ms = 120'000;        // posting stops after this long, whatever is left
   int64_t wait_final_max_ms = 240'000;  // waiting for final states stops after this long
   uint64_t seed = 1;

@@ -60,6 +60,18 @@ class FieldReader {
     }
   }
 
+  void Unsigned(std::string_view key, uint64_t* out) {
+    const json::value* value = Find(key);
+    if (value == nullptr) return;
+    if (value->is_uint64()) {
+      *out = value->get_uint64();
+    } else if (value->is_int64() && value->get_int64() >= 0) {
+      *out = static_cast<uint64_t>(value->get_int64());
+    } else {
+      Fail(key, "must be a non-negative integer");
+    }
+  }
+
   // Seconds, as in the file, to whole milliseconds.
   void SecondsAsMs(std::string_view key, int64_t* out_ms) {
     double seconds = -1;
@@ -201,14 +213,12 @@ Status ParseSimChannelsConfig(const std::string& json_text, SimOptions* options)
   SimOptions parsed = *options;
   parsed.channels.clear();
   FieldReader read(object, "");
-  int64_t seed = static_cast<int64_t>(parsed.seed);
   int64_t callback_threads = parsed.callback_threads;
   int64_t callback_queue_max = static_cast<int64_t>(parsed.callback_queue_max);
-  read.Integer("seed", &seed);
+  read.Unsigned("seed", &parsed.seed);
   read.Integer("callback_threads", &callback_threads);
   read.Integer("callback_queue_max", &callback_queue_max);
   if (!read.status().ok()) return read.status();
-  if (seed < 0) return Bad(".seed", "must not be negative");
   if (callback_threads < 1 || callback_threads > 64)
     return Bad(".callback_threads", "must be in [1, 64]");
   if (callback_queue_max < 1) return Bad(".callback_queue_max", "must be positive");
@@ -219,7 +229,6 @@ Status ParseSimChannelsConfig(const std::string& json_text, SimOptions* options)
     if (!status.ok()) return status;
     parsed.channels.push_back(std::move(channel));
   }
-  parsed.seed = static_cast<uint64_t>(seed);
   parsed.callback_threads = static_cast<int>(callback_threads);
   parsed.callback_queue_max = static_cast<size_t>(callback_queue_max);
   *options = std::move(parsed);

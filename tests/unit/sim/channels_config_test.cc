@@ -96,6 +96,17 @@ TEST(ChannelsConfigTest, RejectsWhatItDoesNotUnderstand) {
   }
 }
 
+TEST(ChannelsConfigTest, SeedMayUseAllSixtyFourBits) {
+  SimOptions options;
+  ASSERT_TRUE(ParseSimChannelsConfig(
+                  R"({"seed": 18446744073709551615, "channels": [{"name": "a"}]})", &options)
+                  .ok());
+  EXPECT_EQ(options.seed, 18446744073709551615ull);
+  EXPECT_EQ(
+      ParseSimChannelsConfig(R"({"seed": -1, "channels": [{"name": "a"}]})", &options).reason(),
+      "bad_sim_config");
+}
+
 TEST(ChannelsConfigTest, LoadsAFile) {
   const std::string path = ::testing::TempDir() + "sim_channels_config_test.json";
   {
