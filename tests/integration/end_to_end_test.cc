@@ -69,9 +69,10 @@ TEST_F(EndToEndTest, FaultySupplierWithoutDeduplicationNeverCreditsTwice) {
   // Many answers lost after crediting, slow processing, a lagging query index, failures, and a
   // supplier that would credit any resend again.
   options.sim_flags = {"--latency-median-ms", "5",    "--latency-p99-ms",  "100",
-                       "--fail-rate",         "0.1",  "--processing-rate", "0.2",
+                       "--fail-rate",         "0.2",  "--processing-rate", "0.2",
                        "--blackhole-rate",    "0.05", "--blackhole-hold-ms", "3000",
                        "--query-lag-ms",      "1000", "--no-dedup"};
+  options.serve_flags.insert(options.serve_flags.end(), {"--max-attempts", "2"});
   Result<ScenarioReport> report = RunScenario(options);
   ExpectCorrect(report, options.deadline_s);
   EXPECT_GT(report->failed_refunded, 0);  // the faults really happened
