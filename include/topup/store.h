@@ -5,7 +5,8 @@
 // changes are compare-and-set on (status, attempt_count), so two workers can never both move one
 // order, and each is recorded as an appended event.
 //
-// Implementations are thread-safe. Backends: SQLite (src/store/sqlite), more to come.
+// Implementations are thread-safe. Backends: SQLite (src/store/sqlite, the default) and PostgreSQL
+// (src/store/postgres); tests/conformance holds the suite every backend must pass.
 #pragma once
 
 #include <cstdint>

@@ -16,7 +16,7 @@
 #include <mutex>
 #include <set>
 #include <thread>
-#include <unordered_set>
+#include <unordered_map>
 #include <vector>
 
 namespace topup {
@@ -545,10 +545,45 @@ class RabbitMqQueue final : public Queue {
     return Status::Ok();
   }
 
-  // One turn of the consuming thread: send pending acks, wait (bounded) for the socket or a wake
-  // up, and read what arrived.
+  // Puts back deliveries not acknowledged within requeue_after (basic.nack with requeue), as
+  // Redis's XAUTOCLAIM does: otherwise a delivery its worker gave up on would hold a prefetch slot
+  // until the connection closes, and enough of them would stop deliveries altogether.
+  Status RequeueOverdue(amqp_connection_state_t c) {
+    const Clock::time_point now = Clock::now();
+    if (now < next_requeue_check_) return Status::Ok();
+    next_requeue_check_ = now + std::min(options_.requeue_after, milliseconds(1'000));
+    std::vector<uint64_t> overdue;
+    {
+      std::lock_guard lock(mu_);
+      for (auto it = unacked_.begin(); it != unacked_.end();) {
+        if (now - it->second < options_.requeue_after) {
+          ++it;
+          continue;
+        }
+        overdue.push_back(it->first);
+        it = unacked_.erase(it);
+      }
+      if (overdue.empty()) return Status::Ok();
+      // Not handed out yet: it must not be, its acknowledgement would no longer count.
+      std::erase_if(buffer_, [&](const Delivery& delivery) {
+        return std::find(overdue.begin(), overdue.end(), delivery.tag & kDeliveryTagMask) !=
+               overdue.end();
+      });
+    }
+    for (uint64_t tag : overdue) {
+      int sent = amqp_basic_nack(c, kChannel, tag, 0, 1);
+      if (sent != AMQP_STATUS_OK) {
+        return Unavailable("amqp_unavailable", std::string("nack: ") + amqp_error_string2(sent));
+      }
+    }
+    return Status::Ok();
+  }
+
+  // One turn of the consuming thread: send pending acks, put back overdue deliveries, wait
+  // (bounded) for the socket or a wake up, and read what arrived.
   Status ConsumeStep(amqp_connection_state_t c) {
     if (Status sent = SendAcks(c); !sent.ok()) return sent;
+    if (Status requeued = RequeueOverdue(c); !requeued.ok()) return requeued;
     bool readable = amqp_data_in_buffer(c) || amqp_frames_enqueued(c);
     if (!readable) {
       pollfd fds[2] = {{amqp_get_sockfd(c), POLLIN, 0}, {wake_fd_, POLLIN, 0}};
@@ -575,7 +610,7 @@ class RabbitMqQueue final : public Queue {
       }
       {
         std::lock_guard lock(mu_);
-        unacked_.insert(tag);
+        unacked_.emplace(tag, Clock::now());
         buffer_.push_back(
             Delivery{std::move(order_id), ((generation_ & 0xFFFF) << kGenerationShift) | tag});
       }
@@ -634,13 +669,15 @@ class RabbitMqQueue final : public Queue {
 
   // Consuming. The connection and consume_backoff_ belong to consumer_thread_.
   std::mutex mu_;
-  std::condition_variable cv_;            // buffer_ gained a delivery, or Close()
-  std::deque<Delivery> buffer_;           // GUARDED_BY(mu_); at most prefetch
-  std::unordered_set<uint64_t> unacked_;  // GUARDED_BY(mu_): broker tags handed out
-  std::vector<uint64_t> acks_;            // GUARDED_BY(mu_): broker tags to acknowledge
-  uint64_t generation_ = 0;               // GUARDED_BY(mu_): of the consuming connection
+  std::condition_variable cv_;   // buffer_ gained a delivery, or Close()
+  std::deque<Delivery> buffer_;  // GUARDED_BY(mu_); at most prefetch
+  // GUARDED_BY(mu_): broker tags received and not yet acknowledged, with when they came.
+  std::unordered_map<uint64_t, Clock::time_point> unacked_;
+  std::vector<uint64_t> acks_;  // GUARDED_BY(mu_): broker tags to acknowledge
+  uint64_t generation_ = 0;     // GUARDED_BY(mu_): of the consuming connection
   Backoff consume_backoff_;
-  const int wake_fd_;  // written to wake the consuming thread from poll()
+  Clock::time_point next_requeue_check_{};  // owned by consumer_thread_
+  const int wake_fd_;                       // written to wake the consuming thread from poll()
   std::mutex close_mu_;
   std::thread consumer_thread_;
 };
@@ -651,10 +688,11 @@ Result<std::unique_ptr<Queue>> OpenRabbitMqQueue(const RabbitMqQueueOptions& opt
   Result<AmqpAddress> address = ParseAmqpUrl(options.url);
   if (!address.ok()) return address.status();
   if (options.queue.empty() || options.prefetch == 0 || options.confirm_timeout.count() <= 0 ||
-      options.heartbeat_s < 0 || options.backoff_min.count() <= 0 ||
-      options.backoff_max < options.backoff_min) {
+      options.heartbeat_s < 0 || options.requeue_after.count() <= 0 ||
+      options.backoff_min.count() <= 0 || options.backoff_max < options.backoff_min) {
     return InvalidArgument("invalid_rabbitmq_queue",
-                           "queue, prefetch, confirm_timeout, heartbeat_s or backoff");
+                           "queue, prefetch, confirm_timeout, heartbeat_s, requeue_after or "
+                           "backoff");
   }
   auto queue = std::make_unique<RabbitMqQueue>(options, std::move(*address));
   if (Status init = queue->Init(); !init.ok()) return init;

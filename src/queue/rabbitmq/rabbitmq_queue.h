@@ -6,8 +6,8 @@
 // queue is used. Messages are persistent and every Publish waits for the broker's publisher
 // confirms, so OK means the broker has stored the ids. Consumers use manual acknowledgements with
 // a prefetch limit: a delivery not acknowledged when its channel closes (the process died or lost
-// its connection) is delivered again to another consumer. Anything the broker loses the engine's
-// sweeper publishes again from the store.
+// its connection), or within requeue_after, is delivered again. Anything the broker loses the
+// engine's sweeper publishes again from the store.
 #pragma once
 
 #include <chrono>
@@ -27,6 +27,9 @@ struct RabbitMqQueueOptions {
   // Deliveries the broker sends this process before it acknowledges some: bounds what waits in
   // memory here and what another process could have taken.
   uint16_t prefetch = 64;
+  // A delivery not acknowledged for this long is put back on the queue (basic.nack, requeue) and
+  // delivered again, to any consumer. Keep it well above the time a worker holds one order.
+  std::chrono::milliseconds requeue_after{30'000};
   // Bound on a Publish waiting for the broker's confirms.
   std::chrono::milliseconds confirm_timeout{5'000};
   // Bounds on opening a connection (TCP and AMQP handshake) and on each AMQP request/reply.
