@@ -16,6 +16,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <functional>
 #include <map>
 #include <memory>
@@ -40,8 +41,9 @@ using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-// Redis reclaims an unacknowledged entry after this long; short so tests of it are quick.
-constexpr milliseconds kRedisMinIdle{1'000};
+// Redis (min_idle) and RabbitMQ (requeue_after) deliver an unacknowledged id again after this
+// long, even to a consumer that lives; short so tests of it are quick.
+constexpr milliseconds kRedeliveryTime{1'000};
 
 // The shared servers: started on first use, stopped after the last test.
 class Servers : public ::testing::Environment {
@@ -144,7 +146,7 @@ class QueueFactory {
       options.group = "workers";
       options.consumer = consumer;
       options.max_len = 100'000;
-      options.min_idle = kRedisMinIdle;
+      options.min_idle = kRedeliveryTime;
       options.claim_interval = milliseconds(100);
       options.backoff_max = milliseconds(500);
       return OpenRedisQueue(options);
@@ -153,6 +155,7 @@ class QueueFactory {
     options.url = rabbitmq_->url();
     options.queue = channel;
     options.prefetch = 32;
+    options.requeue_after = kRedeliveryTime;
     options.backoff_max = milliseconds(1'000);
     return OpenRabbitMqQueue(options);
   }
@@ -167,8 +170,8 @@ class QueueFactory {
 };
 
 Backend BackendNamed(const std::string& name) {
-  if (name == "redis") return Backend{name, true, true, kRedisMinIdle + seconds(10)};
-  if (name == "rabbitmq") return Backend{name, true, true, seconds(15)};
+  if (name == "redis") return Backend{name, true, true, kRedeliveryTime + seconds(10)};
+  if (name == "rabbitmq") return Backend{name, true, true, kRedeliveryTime + seconds(10)};
   return Backend{name, false, false, milliseconds(0)};
 }
 
@@ -333,12 +336,12 @@ TEST_P(QueueConformanceTest, AnAcknowledgedDeliveryIsNotDeliveredAgain) {
   std::unique_ptr<Queue> second = Open("consumer-2");
   ASSERT_NE(second, nullptr);
   std::vector<Delivery> again = ReceiveUntil(
-      *second, 1, Clock::now() + (backend_.redelivers ? kRedisMinIdle * 2 : milliseconds(300)),
+      *second, 1, Clock::now() + (backend_.redelivers ? kRedeliveryTime * 2 : milliseconds(300)),
       true);
   EXPECT_TRUE(again.empty()) << again.front().order_id;
 }
 
-// An unacknowledged delivery stays with its live consumer (until Redis's min-idle time, which a
+// An unacknowledged delivery stays with its live consumer until the redelivery time (which a
 // worker never approaches): it is not handed to anyone else meanwhile.
 TEST_P(QueueConformanceTest, AnUnacknowledgedDeliveryIsNotSharedWhileItsConsumerLives) {
   std::unique_ptr<Queue> first = Open("consumer-1");
@@ -349,8 +352,32 @@ TEST_P(QueueConformanceTest, AnUnacknowledgedDeliveryIsNotSharedWhileItsConsumer
   ASSERT_EQ(taken.size(), 1u);
   std::unique_ptr<Queue> second = Open("consumer-2");
   ASSERT_NE(second, nullptr);
-  EXPECT_TRUE(ReceiveUntil(*second, 1, Clock::now() + kRedisMinIdle / 2, true).empty());
+  EXPECT_TRUE(ReceiveUntil(*second, 1, Clock::now() + kRedeliveryTime / 2, true).empty());
   EXPECT_TRUE(first->Ack(taken).ok());
+}
+
+// A delivery its (live) consumer never acknowledges, e.g. because the store failed, comes again
+// after the redelivery time rather than being held forever.
+TEST_P(QueueConformanceTest, AnUnacknowledgedDeliveryComesAgainAfterTheRedeliveryTime) {
+  std::unique_ptr<Queue> queue = Open();
+  ASSERT_NE(queue, nullptr);
+  const std::string id = "order-dropped";
+  ASSERT_TRUE(queue->Publish(std::span<const std::string>(&id, 1)).ok());
+  std::vector<Delivery> taken = ReceiveUntil(*queue, 1, Clock::now() + seconds(10), false);
+  ASSERT_EQ(taken.size(), 1u);
+  Clock::time_point taken_at = Clock::now();
+  if (backend_.redelivers) {
+    std::vector<Delivery> again =
+        ReceiveUntil(*queue, 1, Clock::now() + backend_.redelivery_max, true);
+    ASSERT_EQ(again.size(), 1u) << "not delivered again within " << backend_.redelivery_max.count()
+                                << " ms";
+    EXPECT_EQ(again[0].order_id, id);
+    EXPECT_GE(Clock::now() - taken_at, kRedeliveryTime - milliseconds(100));
+    // The first delivery's acknowledgement is late and harmless.
+    EXPECT_TRUE(queue->Ack(taken).ok());
+  } else {
+    EXPECT_TRUE(ReceiveUntil(*queue, 1, Clock::now() + kRedeliveryTime * 2, true).empty());
+  }
 }
 
 TEST_P(QueueConformanceTest, QueuesOnOneChannelShareTheWork) {

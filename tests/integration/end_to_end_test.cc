@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <sstream>
 
+#include "loadgen/chaos.h"
 #include "loadgen/scenario.h"
 
 namespace topup::loadgen {
@@ -89,6 +90,20 @@ TEST_F(EndToEndTest, ServerKilledMidLoadEveryOrderFinishesExactlyOnce) {
   Result<ScenarioReport> report = RunScenario(options);
   ExpectCorrect(report, options.deadline_s);
   EXPECT_EQ(report->server_kills, 2);
+}
+
+TEST_F(EndToEndTest, ChaosKeepsThePromise) {
+  // The chaos run of `topup chaos`, smaller: three faulty channels (an outage, lost answers,
+  // lost and duplicated callbacks) and the server SIGKILLed and restarted twice.
+  ScenarioOptions options = Options(800);
+  ConfigureChaos(/*seed=*/11, &options);
+  options.rate_limit_per_s = 60;  // the load spans the outage and the kills
+  options.serve_kills = 2;
+  options.kill_interval_ms = 4'000;
+  Result<ScenarioReport> report = RunScenario(options);
+  ExpectCorrect(report, options.deadline_s);
+  EXPECT_EQ(report->server_kills, 2);
+  EXPECT_EQ(report->missed_deadline, 0);
 }
 
 }  // namespace
