@@ -1,5 +1,5 @@
 // RedisQueue: the Queue backend on a Redis Stream read through a consumer group, for several topup
-// processes sharing one Redis (5.0 or later; XAUTOCLAIM needs 6.2).
+// processes sharing one Redis (6.2 or later, for XAUTOCLAIM).
 //
 // Each id is one stream entry {id: <order id>}, added with XADD MAXLEN ~ max_len so the stream
 // stays bounded. Every process reads through the same group under its own consumer name: Redis
