@@ -116,7 +116,8 @@ HttpClient::HttpClient(std::string host, uint16_t port)
 HttpClient::~HttpClient() = default;
 
 Result<HttpResponse> HttpClient::Send(const std::string& method, const std::string& target,
-                                      const std::string& body, std::chrono::milliseconds timeout) {
+                                      const std::string& body, std::chrono::milliseconds timeout,
+                                      const std::vector<std::pair<std::string, std::string>>& headers) {
   Impl& s = *impl_;
   const Clock::time_point deadline = Clock::now() + timeout;
   if (s.connected && !s.KeptConnectionIsUsable()) s.Disconnect();
@@ -136,6 +137,7 @@ Result<HttpResponse> HttpClient::Send(const std::string& method, const std::stri
   request.target(target);
   request.version(11);
   request.set(bhttp::field::host, s.host_header);
+  for (const auto& [name, value] : headers) request.set(name, value);
   if (!body.empty()) request.set(bhttp::field::content_type, "application/json");
   request.body() = bhttp::span_body<const char>::value_type(body.data(), body.size());
   request.keep_alive(true);

@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "http/http_message.h"
 #include "topup/status.h"
@@ -24,9 +26,11 @@ class HttpClient {
   //   Unavailable("not_sent")        connecting failed; nothing was sent
   //   DeadlineExceeded("timeout")    the whole exchange took longer than `timeout`
   //   Unavailable("broken")          the connection failed after sending began
-  // Any HTTP status is a successful exchange.
+  // Any HTTP status is a successful exchange. `headers` are added to the request (Host,
+  // Content-Type and the framing headers are the client's own).
   Result<HttpResponse> Send(const std::string& method, const std::string& target,
-                            const std::string& body, std::chrono::milliseconds timeout);
+                            const std::string& body, std::chrono::milliseconds timeout,
+                            const std::vector<std::pair<std::string, std::string>>& headers = {});
 
  private:
   struct Impl;

@@ -5,23 +5,14 @@
 #include <optional>
 #include <utility>
 
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
+#include "http/http_client.h"
 
 namespace topup::sim {
 namespace {
 
-namespace net = boost::asio;
-namespace beast = boost::beast;
-namespace bhttp = boost::beast::http;
-using tcp = net::ip::tcp;
-
 constexpr std::string_view kScheme = "http://";
 constexpr std::string_view kLoopback = "127.0.0.1";
 constexpr size_t kMaxTargets = 16;
-constexpr size_t kMaxAnswerBodyBytes = 64 * 1024;
 constexpr int kMaxThreads = 64;
 
 std::string_view Trim(std::string_view text) {
@@ -65,46 +56,14 @@ Result<CallbackTarget> ParseOneUrl(std::string_view url) {
 // One POST on a fresh connection, bounded by `timeout` as a whole. Returns the HTTP status, or
 // Unavailable("not_sent") when no connection could be made (the next target may be tried), or
 // Unavailable("broken") / DeadlineExceeded("timeout") once sending began.
-Result<int> PostOnce(net::io_context& ioc, const CallbackTarget& target, const std::string& body,
+// One try on a fresh connection, so a service node that died in between is noticed at connect.
+Result<int> PostOnce(const CallbackTarget& target, const std::string& body,
                      const std::string& signature_hex, std::chrono::milliseconds timeout) {
-  beast::tcp_stream stream(ioc);
-  stream.expires_after(timeout);  // one deadline for connect, write and read
-  beast::error_code ec;
-  const tcp::endpoint endpoint(net::ip::make_address(target.host, ec), target.port);
-  if (ec) return Unavailable("not_sent", "bad address " + target.host);
-  stream.async_connect(endpoint, [&ec](beast::error_code result) { ec = result; });
-  ioc.restart();
-  ioc.run();
-  const std::string where = target.host + ":" + std::to_string(target.port);
-  if (ec) return Unavailable("not_sent", "cannot connect to " + where + ": " + ec.message());
-
-  bhttp::request<bhttp::string_body> request{bhttp::verb::post, target.target, 11};
-  request.set(bhttp::field::host, where);
-  request.set(bhttp::field::content_type, "application/json");
-  request.set("X-Signature", signature_hex);
-  request.keep_alive(false);
-  request.body() = body;
-  request.prepare_payload();
-  bhttp::async_write(stream, request, [&ec](beast::error_code result, size_t) { ec = result; });
-  ioc.restart();
-  ioc.run();
-  beast::flat_buffer buffer;
-  bhttp::response_parser<bhttp::string_body> parser;
-  parser.body_limit(kMaxAnswerBodyBytes);
-  if (!ec) {
-    bhttp::async_read(stream, buffer, parser,
-                      [&ec](beast::error_code result, size_t) { ec = result; });
-    ioc.restart();
-    ioc.run();
-  }
-  beast::error_code ignored;
-  stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
-  stream.socket().close(ignored);
-  if (ec == beast::error::timeout) {
-    return DeadlineExceeded("timeout", "callback to " + where + " got no answer in time");
-  }
-  if (ec) return Unavailable("broken", "callback to " + where + ": " + ec.message());
-  return static_cast<int>(parser.get().result_int());
+  http::HttpClient client(target.host, target.port);
+  Result<http::HttpResponse> response =
+      client.Send("POST", target.target, body, timeout, {{"X-Signature", signature_hex}});
+  if (!response.ok()) return response.status();
+  return response->status;
 }
 
 }  // namespace
@@ -182,7 +141,6 @@ bool CallbackSender::WaitUnlessStopped(std::chrono::milliseconds delay) {
 
 void CallbackSender::Deliver(const CallbackDelivery& delivery) {
   // One io_context per delivery keeps the sender threads independent of each other.
-  net::io_context ioc(1);
   std::chrono::milliseconds backoff = options_.retry_backoff;
   for (int attempt = 0; attempt <= options_.max_retries; ++attempt) {
     if (attempt > 0) {
@@ -196,7 +154,7 @@ void CallbackSender::Deliver(const CallbackDelivery& delivery) {
     // refuses the connection and the next one is asked.
     std::optional<Result<int>> answer;
     for (const CallbackTarget& target : *delivery.targets) {
-      answer = PostOnce(ioc, target, delivery.body, delivery.signature_hex, options_.timeout);
+      answer = PostOnce(target, delivery.body, delivery.signature_hex, options_.timeout);
       if (answer->ok() || answer->status().reason() != "not_sent") break;
     }
     if (!answer.has_value() || !answer->ok()) continue;  // transport error: retry

@@ -52,8 +52,10 @@ class OrderApiTest : public ::testing::Test {
   }
 
   http::HttpResponse Send(const std::string& method, const std::string& target,
-                          const std::string& body = "") {
-    auto response = client_->Send(method, target, body, milliseconds(10'000));
+                          const std::string& body = "", const std::string& admin_token = "") {
+    std::vector<std::pair<std::string, std::string>> headers;
+    if (!admin_token.empty()) headers.emplace_back("Authorization", "Bearer " + admin_token);
+    auto response = client_->Send(method, target, body, milliseconds(10'000), headers);
     EXPECT_TRUE(response.ok()) << response.status().ToString();
     return response.ok() ? *response : http::HttpResponse{};
   }
@@ -167,6 +169,28 @@ TEST_F(OrderApiTest, BadInputGetsAClearErrorAndWritesNothing) {
 TEST_F(OrderApiTest, HealthAndAdmin) {
   EXPECT_EQ(Send("GET", "/healthz").status, 200);
   EXPECT_EQ(Send("POST", "/v1/admin/merchants", R"({"merchant_id":"m2"})").status, 401);
+  EXPECT_EQ(Send("POST", "/v1/admin/merchants", R"({"merchant_id":"m2"})", "wrong-token").status,
+            401);
+  http::HttpResponse created =
+      Send("POST", "/v1/admin/merchants", R"({"merchant_id":"m2","name":"Two"})", "secret-token");
+  ASSERT_EQ(created.status, 201) << created.body;
+  EXPECT_EQ(Body(created)["balance_fen"], 0);
+  http::HttpResponse again =
+      Send("POST", "/v1/admin/merchants", R"({"merchant_id":"m2"})", "secret-token");
+  EXPECT_EQ(again.status, 409);
+  EXPECT_EQ(Code(again), "merchant_exists");
+  http::HttpResponse funded =
+      Send("POST", "/v1/admin/merchants/m2/fund", R"({"amount_fen":2500})", "secret-token");
+  ASSERT_EQ(funded.status, 200) << funded.body;
+  EXPECT_EQ(Body(funded)["balance_fen"], 2500);
+  EXPECT_EQ(Code(Send("POST", "/v1/admin/merchants/m2/fund", R"({"amount_fen":-5})",
+                      "secret-token")),
+            "invalid_amount");
+  EXPECT_EQ(Send("GET", "/v1/admin/merchants/m2", "", "secret-token").status, 200);
+  http::HttpResponse audit = Send("GET", "/v1/admin/audit", "", "secret-token");
+  ASSERT_EQ(audit.status, 200);
+  EXPECT_EQ(Body(audit)["balanced"], true);
+  EXPECT_EQ(Body(audit)["funded_fen"], 12'500);
 }
 
 }  // namespace
