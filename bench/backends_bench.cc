@@ -42,9 +42,9 @@ int Run(int orders, int connections) {
   int run = 0;
   for (const Combination& combination : combinations) {
     for (int nodes : {1, 3}) {
-      std::filesystem::path dir = std::filesystem::temp_directory_path() /
-                                  ("topup-bench-" + std::to_string(getpid()) + "-" +
-                                   std::to_string(run++));
+      std::filesystem::path dir =
+          std::filesystem::temp_directory_path() /
+          ("topup-bench-" + std::to_string(getpid()) + "-" + std::to_string(run++));
       std::filesystem::remove_all(dir);
       std::filesystem::create_directories(dir);
       ScenarioOptions options;
@@ -63,7 +63,8 @@ int Run(int orders, int connections) {
         options.store_url = *url;
       }
       options.sim_flags = {"--io-threads", "1"};
-      options.serve_flags = {"--io-threads", "1", "--workers", std::to_string(256 / nodes),
+      options.serve_flags = {"--io-threads",  "1",
+                             "--workers",     std::to_string(256 / nodes),
                              "--api-threads", std::to_string(128 / nodes)};
       options.load_max_ms = 300'000;
       options.wait_final_max_ms = 300'000;
@@ -75,8 +76,8 @@ int Run(int orders, int connections) {
       }
       std::cout << "| " << combination.name << " | " << nodes << " | " << orders << " | "
                 << static_cast<int>(report->accepted_per_s) << " | "
-                << static_cast<int>(report->final_per_s) << " | " << report->latency_p50_ms
-                << " | " << report->latency_p99_ms << " | " << report->latency_max_ms << " | "
+                << static_cast<int>(report->final_per_s) << " | " << report->latency_p50_ms << " | "
+                << report->latency_p99_ms << " | " << report->latency_max_ms << " | "
                 << (report->Correct() ? "yes" : "NO") << " |" << std::endl;
       std::filesystem::remove_all(dir);
     }

@@ -34,7 +34,7 @@ enum class LedgerKind : int { kFund = 0, kDebit = 1, kRefund = 2 };
 struct LedgerEntry {
   int64_t entry_id = 0;
   std::string merchant_id;
-  std::string order_id;    // empty for funding
+  std::string order_id;  // empty for funding
   LedgerKind kind = LedgerKind::kFund;
   int64_t amount_fen = 0;  // signed: funding and refunds add, debits subtract
   int64_t balance_after_fen = 0;

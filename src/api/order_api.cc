@@ -91,8 +91,8 @@ http::HttpResponse OrderApi::Route(const http::HttpRequest& request) {
     auto merchant = request.query.find("merchant_id");
     auto merchant_order = request.query.find("merchant_order_id");
     if (merchant == request.query.end() || merchant_order == request.query.end()) {
-      return Error(InvalidArgument("missing_field",
-                                   "query needs merchant_id and merchant_order_id"));
+      return Error(
+          InvalidArgument("missing_field", "query needs merchant_id and merchant_order_id"));
     }
     Result<Order> order =
         store_->FindOrderByMerchantOrderId(merchant->second, merchant_order->second);
@@ -194,7 +194,8 @@ http::HttpResponse OrderApi::RouteAdmin(const http::HttpRequest& request) {
     std::string merchant_id = json::value_to<std::string>(*id);
     std::string merchant_name =
         name && name->is_string() ? json::value_to<std::string>(*name) : merchant_id;
-    if (Status created = store_->CreateMerchant(merchant_id, merchant_name, now_ms); !created.ok()) {
+    if (Status created = store_->CreateMerchant(merchant_id, merchant_name, now_ms);
+        !created.ok()) {
       return Error(created);
     }
     Result<Merchant> merchant = store_->GetMerchant(merchant_id);

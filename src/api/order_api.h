@@ -35,8 +35,8 @@ struct OrderApiOptions {
   // Accepted ids go straight to the queue; the sweeper re-publishes one only if no worker has
   // taken it up after this long.
   int64_t redeliver_after_ms = 5'000;
-  std::string admin_token;        // empty: admin endpoints answer 403
-  size_t store_threads = 32;      // blocking store calls run on these
+  std::string admin_token;          // empty: admin endpoints answer 403
+  size_t store_threads = 32;        // blocking store calls run on these
   size_t store_queue_max = 20'000;  // beyond this many waiting calls, answer 503
 };
 

@@ -33,7 +33,8 @@ Result<OrderRequest> ParseOrderRequest(const std::string& body) {
     return InvalidArgument("malformed_json", "request body is not valid JSON: " + error.message());
   }
   const json::object* object = parsed.if_object();
-  if (object == nullptr) return InvalidArgument("malformed_json", "request body must be a JSON object");
+  if (object == nullptr)
+    return InvalidArgument("malformed_json", "request body must be a JSON object");
   OrderRequest request;
   for (auto [field, out] : {std::pair{"merchant_id", &request.merchant_id},
                             std::pair{"merchant_order_id", &request.merchant_order_id},
@@ -100,14 +101,15 @@ std::string MerchantToJson(const Merchant& m) {
 }
 
 std::string AuditToJson(const LedgerAudit& a) {
-  return json::serialize(json::object{{"balanced", a.balanced},
-                                      {"merchants", a.merchants},
-                                      {"funded_fen", a.funded_fen},
-                                      {"debited_fen", a.debited_fen},
-                                      {"refunded_fen", a.refunded_fen},
-                                      {"balance_fen", a.balance_fen},
-                                      {"open_and_succeeded_price_fen", a.open_and_succeeded_price_fen},
-                                      {"problems", a.problems}});
+  return json::serialize(
+      json::object{{"balanced", a.balanced},
+                   {"merchants", a.merchants},
+                   {"funded_fen", a.funded_fen},
+                   {"debited_fen", a.debited_fen},
+                   {"refunded_fen", a.refunded_fen},
+                   {"balance_fen", a.balance_fen},
+                   {"open_and_succeeded_price_fen", a.open_and_succeeded_price_fen},
+                   {"problems", a.problems}});
 }
 
 std::string ErrorToJson(const Status& status) {
@@ -117,17 +119,28 @@ std::string ErrorToJson(const Status& status) {
 
 int HttpStatusOf(const Status& status) {
   switch (status.code()) {
-    case StatusCode::kOk: return 200;
-    case StatusCode::kInvalidArgument: return 400;
-    case StatusCode::kUnauthenticated: return 401;
-    case StatusCode::kNotFound: return 404;
-    case StatusCode::kAlreadyExists: return 409;
-    case StatusCode::kPayloadTooLarge: return 413;
-    case StatusCode::kFailedPrecondition: return 422;
-    case StatusCode::kResourceExhausted: return 503;
-    case StatusCode::kUnavailable: return 503;
-    case StatusCode::kDeadlineExceeded: return 504;
-    case StatusCode::kInternal: return 500;
+    case StatusCode::kOk:
+      return 200;
+    case StatusCode::kInvalidArgument:
+      return 400;
+    case StatusCode::kUnauthenticated:
+      return 401;
+    case StatusCode::kNotFound:
+      return 404;
+    case StatusCode::kAlreadyExists:
+      return 409;
+    case StatusCode::kPayloadTooLarge:
+      return 413;
+    case StatusCode::kFailedPrecondition:
+      return 422;
+    case StatusCode::kResourceExhausted:
+      return 503;
+    case StatusCode::kUnavailable:
+      return 503;
+    case StatusCode::kDeadlineExceeded:
+      return 504;
+    case StatusCode::kInternal:
+      return 500;
   }
   return 500;
 }

@@ -33,9 +33,9 @@ Result<std::unique_ptr<Queue>> OpenQueue(const std::string& url, const std::stri
     options.url = url;
     return OpenRabbitMqQueue(options);
   }
-  return InvalidArgument("invalid_queue_url",
-                         "queue URL must start with redis:// or amqp:// (or be empty), got \"" +
-                             url + "\"");
+  return InvalidArgument(
+      "invalid_queue_url",
+      "queue URL must start with redis:// or amqp:// (or be empty), got \"" + url + "\"");
 }
 
 }  // namespace topup

@@ -5,9 +5,9 @@
 #include <iostream>
 
 #include "cli/commands.h"
-#include "process/child_process.h"
 #include "loadgen/chaos.h"
 #include "loadgen/scenario.h"
+#include "process/child_process.h"
 
 namespace topup::cli {
 namespace {
@@ -97,14 +97,14 @@ void AddDemoCommand(CLI::App& app) {
   AddRunFlags(demo, flags.get());
   demo->callback([flags] {
     loadgen::ScenarioOptions options;
-    // Faults: a latency tail, 10% failures (2 attempts per order), 10% slow "processing", 1% credited but never answered,
-    // a lagging query index, and a supplier that does not deduplicate.
-    options.sim_flags = {"--latency-median-ms", "20",   "--latency-p99-ms", "400",
+    // Faults: a latency tail, 10% failures (2 attempts per order), 10% slow "processing", 1%
+    // credited but never answered, a lagging query index, and a supplier that does not deduplicate.
+    options.sim_flags = {"--latency-median-ms", "20",   "--latency-p99-ms",  "400",
                          "--fail-rate",         "0.10", "--processing-rate", "0.10",
                          "--blackhole-rate",    "0.01", "--query-lag-ms",    "500",
                          "--no-dedup"};
     options.serve_flags = {"--attempt-timeout-ms", "2000", "--not-found-grace-ms", "5000",
-                           "--max-attempts", "2"};
+                           "--max-attempts",       "2"};
     options.load_max_ms = 120'000;
     options.wait_final_max_ms = (flags->deadline_s + 60) * 1000;
     if (int code = RunAndReport(*flags, options, "topup demo"); code != 0) {

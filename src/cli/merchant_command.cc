@@ -26,9 +26,8 @@ int RunMerchant(const std::string& action, const MerchantFlags& flags) {
   if (!store.ok()) return Fail(store.status());
   const int64_t now_ms = SystemClock()->NowMs();
   if (action == "add") {
-    Status created = (*store)->CreateMerchant(flags.merchant_id,
-                                              flags.name.empty() ? flags.merchant_id : flags.name,
-                                              now_ms);
+    Status created = (*store)->CreateMerchant(
+        flags.merchant_id, flags.name.empty() ? flags.merchant_id : flags.name, now_ms);
     if (!created.ok()) return Fail(created);
   } else if (action == "fund") {
     Result<int64_t> balance =

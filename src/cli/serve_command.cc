@@ -1,18 +1,18 @@
 // topup serve: the merchant API, the workers and the sweeper in one process.
+#include <signal.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
-#include <signal.h>
 #include <unistd.h>
 
 #include <iostream>
 
 #include "api/order_api.h"
+#include "backends/backends.h"
 #include "cli/commands.h"
 #include "cli/signals.h"
 #include "engine/engine.h"
 #include "engine/http_supplier_channel.h"
 #include "engine/supplier_callbacks.h"
-#include "backends/backends.h"
 
 namespace topup::cli {
 namespace {
@@ -87,10 +87,9 @@ int RunServe(const ServeFlags& flags) {
   }
 
   EngineOptions engine_options;
-  engine_options.owner = flags.node_id.empty()
-                             ? "node-" + std::to_string(getpid()) + "-" +
-                                   std::to_string(random.NextBelow(1'000'000))
-                             : flags.node_id;
+  engine_options.owner = flags.node_id.empty() ? "node-" + std::to_string(getpid()) + "-" +
+                                                     std::to_string(random.NextBelow(1'000'000))
+                                               : flags.node_id;
   Result<std::unique_ptr<Queue>> queue = OpenQueue(flags.queue_url, engine_options.owner);
   if (!queue.ok()) {
     std::cerr << "topup serve: cannot open queue " << flags.queue_url << ": "
@@ -110,7 +109,8 @@ int RunServe(const ServeFlags& flags) {
   api_options.admin_token = flags.admin_token;
   api_options.store_threads = static_cast<size_t>(flags.api_threads);
   SupplierCallbacks callbacks(store->get(), router->get(), SystemClock(), engine_options.policy);
-  api::OrderApi order_api(store->get(), queue->get(), SystemClock(), &random, api_options, &callbacks);
+  api::OrderApi order_api(store->get(), queue->get(), SystemClock(), &random, api_options,
+                          &callbacks);
 
   http::HttpServerOptions server_options;
   server_options.address = flags.listen;
@@ -156,8 +156,9 @@ int RunServe(const ServeFlags& flags) {
 void AddServeCommand(CLI::App& app) {
   auto flags = std::make_shared<ServeFlags>();
   CLI::App* serve = app.add_subcommand("serve", "Serve the merchant API and work the orders");
-  serve->add_option("--store,--db", flags->store_url,
-                    "SQLite database file, or postgresql://user@host:port/db")
+  serve
+      ->add_option("--store,--db", flags->store_url,
+                   "SQLite database file, or postgresql://user@host:port/db")
       ->capture_default_str();
   serve->add_option("--queue", flags->queue_url,
                     "redis://host:port or amqp://user:pass@host:port/vhost (default: embedded)");
@@ -171,8 +172,9 @@ void AddServeCommand(CLI::App& app) {
   serve->add_option("--workers", flags->workers, "Concurrent supplier attempts")
       ->check(CLI::Range(1, 4096))
       ->capture_default_str();
-  serve->add_option("--api-threads", flags->api_threads,
-                    "Threads making the API's blocking store calls (requests in flight)")
+  serve
+      ->add_option("--api-threads", flags->api_threads,
+                   "Threads making the API's blocking store calls (requests in flight)")
       ->check(CLI::Range(1, 4096))
       ->capture_default_str();
   serve->add_option("--deadline-s", flags->deadline_s, "Promise: final within this long")
@@ -184,8 +186,9 @@ void AddServeCommand(CLI::App& app) {
   serve->add_option("--query-timeout-ms", flags->query_timeout_ms, "Timeout of one query")
       ->check(CLI::Range(100, 600'000))
       ->capture_default_str();
-  serve->add_option("--not-found-grace-ms", flags->not_found_grace_ms,
-                    "A not_found answer counts only for attempts sent longer ago than this")
+  serve
+      ->add_option("--not-found-grace-ms", flags->not_found_grace_ms,
+                   "A not_found answer counts only for attempts sent longer ago than this")
       ->check(CLI::Range(0, 3'600'000))
       ->capture_default_str();
   serve->add_option("--lease-ms", flags->lease_ms, "Lease of a worker on an order")

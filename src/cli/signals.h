@@ -6,7 +6,8 @@ namespace topup::cli {
 // Blocks SIGINT, SIGTERM and SIGHUP in the calling thread and in every thread it starts afterwards.
 // Call before starting threads.
 void BlockTerminationSignals();
-// Waits until SIGINT, SIGTERM or SIGHUP arrives and returns its number. REQUIRES: BlockTerminationSignals() was called.
+// Waits until SIGINT, SIGTERM or SIGHUP arrives and returns its number. REQUIRES:
+// BlockTerminationSignals() was called.
 int WaitForSignal();
 
 }  // namespace topup::cli

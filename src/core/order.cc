@@ -8,11 +8,16 @@ namespace topup {
 
 std::string_view OrderStatusName(OrderStatus status) {
   switch (status) {
-    case OrderStatus::kAccepted: return "accepted";
-    case OrderStatus::kCharging: return "charging";
-    case OrderStatus::kUnknown: return "unknown";
-    case OrderStatus::kSuccess: return "success";
-    case OrderStatus::kFailed: return "failed";
+    case OrderStatus::kAccepted:
+      return "accepted";
+    case OrderStatus::kCharging:
+      return "charging";
+    case OrderStatus::kUnknown:
+      return "unknown";
+    case OrderStatus::kSuccess:
+      return "success";
+    case OrderStatus::kFailed:
+      return "failed";
   }
   return "invalid";
 }
@@ -47,11 +52,16 @@ bool IsAllowedTransition(OrderStatus from, OrderStatus to) {
 
 std::string_view CarrierName(Carrier carrier) {
   switch (carrier) {
-    case Carrier::kUnknown: return "unknown";
-    case Carrier::kChinaMobile: return "china_mobile";
-    case Carrier::kChinaUnicom: return "china_unicom";
-    case Carrier::kChinaTelecom: return "china_telecom";
-    case Carrier::kChinaBroadnet: return "china_broadnet";
+    case Carrier::kUnknown:
+      return "unknown";
+    case Carrier::kChinaMobile:
+      return "china_mobile";
+    case Carrier::kChinaUnicom:
+      return "china_unicom";
+    case Carrier::kChinaTelecom:
+      return "china_telecom";
+    case Carrier::kChinaBroadnet:
+      return "china_broadnet";
   }
   return "unknown";
 }
@@ -79,12 +89,18 @@ std::optional<std::string> OrderIdOfSupplierOrderId(std::string_view supplier_or
 
 std::string_view SupplierOutcomeName(SupplierOutcome outcome) {
   switch (outcome) {
-    case SupplierOutcome::kSuccess: return "success";
-    case SupplierOutcome::kFailed: return "failed";
-    case SupplierOutcome::kProcessing: return "processing";
-    case SupplierOutcome::kNotFound: return "not_found";
-    case SupplierOutcome::kNotSent: return "not_sent";
-    case SupplierOutcome::kUnknown: return "unknown";
+    case SupplierOutcome::kSuccess:
+      return "success";
+    case SupplierOutcome::kFailed:
+      return "failed";
+    case SupplierOutcome::kProcessing:
+      return "processing";
+    case SupplierOutcome::kNotFound:
+      return "not_found";
+    case SupplierOutcome::kNotSent:
+      return "not_sent";
+    case SupplierOutcome::kUnknown:
+      return "unknown";
   }
   return "unknown";
 }

@@ -11,9 +11,7 @@ namespace {
 
 namespace json = boost::json;
 
-Status Invalid(const std::string& what) {
-  return InvalidArgument("invalid_channel_config", what);
-}
+Status Invalid(const std::string& what) { return InvalidArgument("invalid_channel_config", what); }
 
 std::optional<Carrier> ParseCarrier(std::string_view name) {
   for (Carrier c : {Carrier::kChinaMobile, Carrier::kChinaUnicom, Carrier::kChinaTelecom,
@@ -67,16 +65,14 @@ Result<ChannelConfig> ParseChannel(const json::value& value, size_t index) {
       channel.face_values.insert(static_cast<int32_t>(f.as_int64()));
     }
   }
-  for (Status s : {ReadInt(object, "priority", 0, 1000, where, &channel.priority),
-                   ReadInt(object, "weight", 1, 1000, where, &channel.weight),
-                   ReadInt(object, "max_concurrent_attempts", 1, 100'000, where,
-                           &channel.max_concurrent_attempts),
-                   ReadInt(object, "attempt_timeout_ms", 100, 600'000, where,
-                           &channel.attempt_timeout_ms),
-                   ReadInt(object, "query_timeout_ms", 100, 600'000, where,
-                           &channel.query_timeout_ms),
-                   ReadInt(object, "query_interval_ms", 10, 600'000, where,
-                           &channel.query_interval_ms)}) {
+  for (Status s :
+       {ReadInt(object, "priority", 0, 1000, where, &channel.priority),
+        ReadInt(object, "weight", 1, 1000, where, &channel.weight),
+        ReadInt(object, "max_concurrent_attempts", 1, 100'000, where,
+                &channel.max_concurrent_attempts),
+        ReadInt(object, "attempt_timeout_ms", 100, 600'000, where, &channel.attempt_timeout_ms),
+        ReadInt(object, "query_timeout_ms", 100, 600'000, where, &channel.query_timeout_ms),
+        ReadInt(object, "query_interval_ms", 10, 600'000, where, &channel.query_interval_ms)}) {
     if (!s.ok()) return s;
   }
   if (const json::value* rate = object.if_contains("rate_limit_per_s")) {
@@ -117,7 +113,8 @@ Result<RoutingConfig> ParseRoutingConfig(const std::string& json_text) {
     for (const auto& [phone, carrier_name] : ported->as_object()) {
       std::optional<Carrier> carrier =
           carrier_name.is_string() ? ParseCarrier(carrier_name.as_string().c_str()) : std::nullopt;
-      if (!carrier) return Invalid("ported number " + std::string(phone) + " has an unknown carrier");
+      if (!carrier)
+        return Invalid("ported number " + std::string(phone) + " has an unknown carrier");
       config.ported_numbers[std::string(phone)] = *carrier;
     }
   }

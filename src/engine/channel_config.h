@@ -40,7 +40,7 @@ struct ChannelConfig {
   int32_t priority = 1;
   int32_t weight = 1;
   int32_t max_concurrent_attempts = 64;
-  double rate_limit_per_s = 0;      // 0: unlimited
+  double rate_limit_per_s = 0;  // 0: unlimited
   int64_t attempt_timeout_ms = 10'000;
   int64_t query_timeout_ms = 3'000;
   int64_t query_interval_ms = 1'000;

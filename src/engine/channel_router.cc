@@ -67,7 +67,8 @@ Status ChannelRouter::Reload(RoutingConfig config) {
     }
     Result<std::unique_ptr<SupplierChannel>> client = factory_(channel_config);
     if (!client.ok()) return client.status();
-    channels.push_back(std::make_shared<RoutedChannel>(std::move(channel_config), std::move(*client)));
+    channels.push_back(
+        std::make_shared<RoutedChannel>(std::move(channel_config), std::move(*client)));
   }
   std::unique_lock lock(mu_);
   channels_ = std::move(channels);

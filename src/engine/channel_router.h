@@ -47,9 +47,9 @@ class RoutedChannel {
   const std::unique_ptr<SupplierChannel> channel_;
   CircuitBreaker breaker_;
   mutable std::mutex mu_;
-  int in_flight_ = 0;           // GUARDED_BY(mu_)
-  double tokens_ = 0;           // GUARDED_BY(mu_): rate tokens available
-  int64_t tokens_at_ms_ = -1;   // GUARDED_BY(mu_): when tokens_ was last refilled
+  int in_flight_ = 0;          // GUARDED_BY(mu_)
+  double tokens_ = 0;          // GUARDED_BY(mu_): rate tokens available
+  int64_t tokens_at_ms_ = -1;  // GUARDED_BY(mu_): when tokens_ was last refilled
 };
 
 using ChannelFactory =
@@ -58,8 +58,8 @@ using ChannelFactory =
 class ChannelRouter {
  public:
   // `random` must outlive the router.
-  static Result<std::unique_ptr<ChannelRouter>> Create(RoutingConfig config,
-                                                       ChannelFactory factory, Random* random);
+  static Result<std::unique_ptr<ChannelRouter>> Create(RoutingConfig config, ChannelFactory factory,
+                                                       Random* random);
 
   // Picks and admits a channel for the next attempt of `order`. The caller must Release() it
   // after the submit. Errors: NotFound("no_channel") when no channel serves the order at all;

@@ -4,9 +4,12 @@ namespace topup {
 
 std::string_view CircuitStateName(CircuitBreaker::State state) {
   switch (state) {
-    case CircuitBreaker::State::kClosed: return "closed";
-    case CircuitBreaker::State::kOpen: return "open";
-    case CircuitBreaker::State::kHalfOpen: return "half_open";
+    case CircuitBreaker::State::kClosed:
+      return "closed";
+    case CircuitBreaker::State::kOpen:
+      return "open";
+    case CircuitBreaker::State::kHalfOpen:
+      return "half_open";
   }
   return "closed";
 }
@@ -18,8 +21,10 @@ bool CircuitBreaker::Allow(int64_t now_ms) {
     probe_in_flight_ = false;
   }
   switch (state_) {
-    case State::kClosed: return true;
-    case State::kOpen: return false;
+    case State::kClosed:
+      return true;
+    case State::kOpen:
+      return false;
     case State::kHalfOpen:
       if (probe_in_flight_) return false;
       probe_in_flight_ = true;
@@ -51,10 +56,9 @@ void CircuitBreaker::Record(Outcome outcome, int64_t now_ms) {
     window_.pop_front();
   }
   consecutive_timeouts_ = outcome == Outcome::kTimeout ? consecutive_timeouts_ + 1 : 0;
-  bool too_many_errors =
-      window_.size() >= options_.min_outcomes &&
-      static_cast<double>(errors_in_window_) >=
-          options_.open_error_share * static_cast<double>(window_.size());
+  bool too_many_errors = window_.size() >= options_.min_outcomes &&
+                         static_cast<double>(errors_in_window_) >=
+                             options_.open_error_share * static_cast<double>(window_.size());
   if (too_many_errors || consecutive_timeouts_ >= options_.consecutive_timeouts_to_open) {
     Open(now_ms);
   }

@@ -17,11 +17,11 @@
 namespace topup {
 
 struct CircuitBreakerOptions {
-  size_t window_size = 50;            // outcomes remembered
-  size_t min_outcomes = 20;           // no opening on fewer than this many
-  double open_error_share = 0.5;      // errors / outcomes in the window that open the breaker
+  size_t window_size = 50;        // outcomes remembered
+  size_t min_outcomes = 20;       // no opening on fewer than this many
+  double open_error_share = 0.5;  // errors / outcomes in the window that open the breaker
   int consecutive_timeouts_to_open = 5;
-  int64_t open_ms = 5'000;            // how long to stay open before probing
+  int64_t open_ms = 5'000;  // how long to stay open before probing
 };
 
 class CircuitBreaker {
@@ -42,12 +42,12 @@ class CircuitBreaker {
 
   const CircuitBreakerOptions options_;
   std::mutex mu_;
-  State state_ = State::kClosed;   // GUARDED_BY(mu_)
-  std::deque<bool> window_;        // GUARDED_BY(mu_): true = error
-  size_t errors_in_window_ = 0;    // GUARDED_BY(mu_)
-  int consecutive_timeouts_ = 0;   // GUARDED_BY(mu_)
-  int64_t opened_at_ms_ = 0;       // GUARDED_BY(mu_)
-  bool probe_in_flight_ = false;   // GUARDED_BY(mu_)
+  State state_ = State::kClosed;  // GUARDED_BY(mu_)
+  std::deque<bool> window_;       // GUARDED_BY(mu_): true = error
+  size_t errors_in_window_ = 0;   // GUARDED_BY(mu_)
+  int consecutive_timeouts_ = 0;  // GUARDED_BY(mu_)
+  int64_t opened_at_ms_ = 0;      // GUARDED_BY(mu_)
+  bool probe_in_flight_ = false;  // GUARDED_BY(mu_)
 };
 
 std::string_view CircuitStateName(CircuitBreaker::State state);

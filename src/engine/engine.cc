@@ -130,8 +130,7 @@ void Engine::Advance(Order order) {
     }
     RoutedChannel& channel = **routed;
     const OrderPolicy policy = PolicyFor(channel);
-    Transition start =
-        PlanNextAttempt(order, policy, channel.config().name, clock_->NowMs());
+    Transition start = PlanNextAttempt(order, policy, channel.config().name, clock_->NowMs());
     if (!Apply(start, &order) || IsFinal(order.status)) {
       channel.Release();
       return;
@@ -146,7 +145,8 @@ void Engine::Advance(Order order) {
   }
   // A live attempt, possibly sent by a worker that died: ask, never resend.
   std::shared_ptr<RoutedChannel> channel = router_->Find(order.channel);
-  SupplierAnswer answer{SupplierOutcome::kUnknown, "", "channel " + order.channel + " is not configured"};
+  SupplierAnswer answer{SupplierOutcome::kUnknown, "",
+                        "channel " + order.channel + " is not configured"};
   if (channel != nullptr) {
     counters_.queried++;
     answer = channel->channel().Query(order.supplier_order_id);

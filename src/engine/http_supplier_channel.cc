@@ -79,8 +79,7 @@ bool ParseHttpBaseUrl(std::string_view url, std::string* host, uint16_t* port,
   std::string_view digits = url.substr(colon + 1);
   unsigned value = 0;
   auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
-  if (error != std::errc() || end != digits.data() + digits.size() || value == 0 ||
-      value > 65535) {
+  if (error != std::errc() || end != digits.data() + digits.size() || value == 0 || value > 65535) {
     return false;
   }
   *host = std::string(url.substr(0, colon));
@@ -97,8 +96,8 @@ Result<std::unique_ptr<HttpSupplierChannel>> HttpSupplierChannel::Create(
                            "supplier base URL must look like http://host:port[/path], got \"" +
                                options.base_url + "\"");
   }
-  return std::unique_ptr<HttpSupplierChannel>(new HttpSupplierChannel(
-      std::move(options), std::move(host), port, std::move(path_prefix)));
+  return std::unique_ptr<HttpSupplierChannel>(
+      new HttpSupplierChannel(std::move(options), std::move(host), port, std::move(path_prefix)));
 }
 
 HttpSupplierChannel::HttpSupplierChannel(HttpSupplierChannelOptions options, std::string host,

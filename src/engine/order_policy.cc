@@ -79,8 +79,8 @@ std::string Explain(const SupplierAnswer& answer) {
 
 }  // namespace
 
-Transition PlanNextAttempt(const Order& order, const OrderPolicy& policy, const std::string& channel,
-                           int64_t now_ms) {
+Transition PlanNextAttempt(const Order& order, const OrderPolicy& policy,
+                           const std::string& channel, int64_t now_ms) {
   if (order.attempt_count >= policy.max_attempts) {
     return Fail(order, "attempts exhausted", now_ms);
   }
@@ -118,7 +118,8 @@ Transition PlanAfterAnswer(const Order& order, const SupplierAnswer& answer, boo
       t.supplier_ref = answer.supplier_ref;
       t.release_lease = true;
       t.event_kind = "succeeded";
-      t.event_detail = order.supplier_order_id + (answer.supplier_ref.empty() ? "" : " ref " + answer.supplier_ref);
+      t.event_detail = order.supplier_order_id +
+                       (answer.supplier_ref.empty() ? "" : " ref " + answer.supplier_ref);
       return t;
     }
     case SupplierOutcome::kFailed:

@@ -33,8 +33,8 @@ struct OrderPolicy {
 // For an order with no live attempt: a transition that starts the next attempt on `channel`, or,
 // when no attempt can finish before the deadline or attempts are used up, one that fails (and so
 // refunds) the order. REQUIRES: !IsFinal(order.status) && order.supplier_order_id.empty().
-Transition PlanNextAttempt(const Order& order, const OrderPolicy& policy, const std::string& channel,
-                           int64_t now_ms);
+Transition PlanNextAttempt(const Order& order, const OrderPolicy& policy,
+                           const std::string& channel, int64_t now_ms);
 
 // For an order with no live attempt for which no channel could be admitted (`why` is
 // NotFound("no_channel") or Unavailable("channels_busy")): fail it if no channel serves it or no

@@ -115,9 +115,10 @@ HttpClient::HttpClient(std::string host, uint16_t port)
 
 HttpClient::~HttpClient() = default;
 
-Result<HttpResponse> HttpClient::Send(const std::string& method, const std::string& target,
-                                      const std::string& body, std::chrono::milliseconds timeout,
-                                      const std::vector<std::pair<std::string, std::string>>& headers) {
+Result<HttpResponse> HttpClient::Send(
+    const std::string& method, const std::string& target, const std::string& body,
+    std::chrono::milliseconds timeout,
+    const std::vector<std::pair<std::string, std::string>>& headers) {
   Impl& s = *impl_;
   const Clock::time_point deadline = Clock::now() + timeout;
   if (s.connected && !s.KeptConnectionIsUsable()) s.Disconnect();

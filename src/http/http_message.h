@@ -10,10 +10,10 @@
 namespace topup::http {
 
 struct HttpRequest {
-  std::string method;  // "GET", "POST", ...
-  std::string target;  // as received: path plus optional "?query"
-  std::string path;    // target without the query, not percent-decoded
-  std::map<std::string, std::string> query;  // percent-decoded query parameters
+  std::string method;                          // "GET", "POST", ...
+  std::string target;                          // as received: path plus optional "?query"
+  std::string path;                            // target without the query, not percent-decoded
+  std::map<std::string, std::string> query;    // percent-decoded query parameters
   std::map<std::string, std::string> headers;  // lower-case names
   std::string body;
 

@@ -7,15 +7,15 @@
 #include <boost/json.hpp>
 #include <fstream>
 #include <iomanip>
-#include <sstream>
 #include <mutex>
 #include <set>
+#include <sstream>
 #include <thread>
 
+#include "backends/backends.h"
 #include "core/validation.h"
 #include "http/http_client.h"
 #include "process/child_process.h"
-#include "backends/backends.h"
 #include "topup/clock.h"
 #include "topup/random.h"
 
@@ -42,8 +42,8 @@ std::string RandomPhone(Random& random) {
 // What the load threads share. Each thread owns the indices i with i % connections == thread.
 struct LoadState {
   std::mutex mu;
-  std::set<std::string> order_ids;                    // GUARDED_BY(mu)
-  std::map<std::string, int64_t> rejected_by_code;    // GUARDED_BY(mu)
+  std::set<std::string> order_ids;                  // GUARDED_BY(mu)
+  std::map<std::string, int64_t> rejected_by_code;  // GUARDED_BY(mu)
   std::atomic<int64_t> acknowledged{0};
   std::atomic<int64_t> rejected{0};
   std::atomic<int64_t> not_acknowledged{0};
@@ -89,17 +89,17 @@ void PlaceOrder(const std::string& body, SteadyClock::time_point load_deadline,
 
 std::vector<std::string> ServeArgs(const ScenarioOptions& options, const std::string& store_url,
                                    const std::string& supplier_flag, uint16_t port) {
-  std::vector<std::string> args = {options.topup_binary,
-                                   "serve",
-                                   "--store",
-                                   store_url,
-                                   "--port",
-                                   std::to_string(port),
-                                   supplier_flag.starts_with("http://") ? "--supplier-url"
-                                                                        : "--channels",
-                                   supplier_flag,
-                                   "--deadline-s",
-                                   std::to_string(options.deadline_s)};
+  std::vector<std::string> args = {
+      options.topup_binary,
+      "serve",
+      "--store",
+      store_url,
+      "--port",
+      std::to_string(port),
+      supplier_flag.starts_with("http://") ? "--supplier-url" : "--channels",
+      supplier_flag,
+      "--deadline-s",
+      std::to_string(options.deadline_s)};
   if (!options.queue_url.empty()) {
     args.push_back("--queue");
     args.push_back(options.queue_url);
@@ -196,7 +196,7 @@ Result<ScenarioReport> RunScenario(const ScenarioOptions& options) {
     if (!port.ok()) return port.status();
     state.ports.push_back(*port);
   }
-  std::vector<std::string> sim_args = {options.topup_binary, "sim", "--port", "0", "--seed",
+  std::vector<std::string> sim_args = {options.topup_binary,        "sim", "--port", "0", "--seed",
                                        std::to_string(options.seed)};
   sim_args.insert(sim_args.end(), options.sim_flags.begin(), options.sim_flags.end());
   if (options.sim_channels_config) {
@@ -249,8 +249,9 @@ Result<ScenarioReport> RunScenario(const ScenarioOptions& options) {
       for (int i = t, k = 0; i < options.orders; i += options.connections, ++k) {
         if (options.rate_limit_per_s > 0) {
           std::this_thread::sleep_until(
-              start + std::chrono::duration_cast<SteadyClock::duration>(std::chrono::duration<double>(
-                          k * options.connections / options.rate_limit_per_s)));
+              start +
+              std::chrono::duration_cast<SteadyClock::duration>(std::chrono::duration<double>(
+                  k * options.connections / options.rate_limit_per_s)));
         }
         PlaceOrder(bodies[static_cast<size_t>(i)], load_deadline, client, node, state);
       }
@@ -298,11 +299,11 @@ Result<ScenarioReport> RunScenario(const ScenarioOptions& options) {
     auto count = [&](OrderStatus s) { return counts->count(s) ? counts->at(s) : 0; };
     int64_t open = count(OrderStatus::kAccepted) + count(OrderStatus::kCharging) +
                    count(OrderStatus::kUnknown);
-    *options.progress << std::fixed << std::setprecision(1) << "[" << SecondsSince(start)
-                      << " s] " << phase << ": acknowledged " << state.acknowledged << "/"
-                      << options.orders << ", open " << open << ", success "
-                      << count(OrderStatus::kSuccess) << ", failed " << count(OrderStatus::kFailed)
-                      << ", unknown " << count(OrderStatus::kUnknown) << std::endl;
+    *options.progress << std::fixed << std::setprecision(1) << "[" << SecondsSince(start) << " s] "
+                      << phase << ": acknowledged " << state.acknowledged << "/" << options.orders
+                      << ", open " << open << ", success " << count(OrderStatus::kSuccess)
+                      << ", failed " << count(OrderStatus::kFailed) << ", unknown "
+                      << count(OrderStatus::kUnknown) << std::endl;
   };
   // Progress while loading; the loaders stop by themselves (count and load_max_ms bound them).
   std::thread progress_thread([&] {
@@ -402,7 +403,8 @@ Result<ScenarioReport> RunScenario(const ScenarioOptions& options) {
   report.run_s = last_finished_ms > first_created_ms
                      ? static_cast<double>(last_finished_ms - first_created_ms) / 1000.0
                      : 0;
-  report.accepted_per_s = report.load_s > 0 ? static_cast<double>(report.accepted) / report.load_s : 0;
+  report.accepted_per_s =
+      report.load_s > 0 ? static_cast<double>(report.accepted) / report.load_s : 0;
   report.final_per_s =
       report.run_s > 0 ? static_cast<double>(latencies_ms.size()) / report.run_s : 0;
   report.share_final_within_deadline =

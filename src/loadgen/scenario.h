@@ -20,9 +20,9 @@ struct ScenarioOptions {
   std::string topup_binary;  // the topup executable to run as sim and server
   std::string work_dir;      // holds the database and the children's logs; must exist
   int orders = 3000;
-  int connections = 16;          // concurrent keep-alive merchant connections
-  double rate_limit_per_s = 0;   // orders placed per second at most; 0: as fast as acknowledged
-  int64_t deadline_s = 180;      // the promise under test
+  int connections = 16;         // concurrent keep-alive merchant connections
+  double rate_limit_per_s = 0;  // orders placed per second at most; 0: as fast as acknowledged
+  int64_t deadline_s = 180;     // the promise under test
   std::vector<std::string> sim_flags;    // extra flags for `topup sim`
   std::vector<std::string> serve_flags;  // extra flags for `topup serve`
   // Several channels: the simulator's --channels-config, made from the nodes' ports (for
@@ -33,10 +33,10 @@ struct ScenarioOptions {
   // each node's embedded queue.
   std::string store_url;
   std::string queue_url;
-  int nodes = 1;                 // `topup serve` processes; merchants spread over them
-  int serve_kills = 0;           // SIGKILL a node this many times while orders arrive
+  int nodes = 1;        // `topup serve` processes; merchants spread over them
+  int serve_kills = 0;  // SIGKILL a node this many times while orders arrive
   int64_t kill_interval_ms = 2'000;
-  bool restart_killed = true;    // start a killed node again (else the others carry on)
+  bool restart_killed = true;  // start a killed node again (else the others carry on)
   // Run once, fault_after_ms into the load (e.g. restart the broker). Its error fails the run.
   std::function<Status()> fault;
   int64_t fault_after_ms = 2'000;
@@ -47,26 +47,26 @@ struct ScenarioOptions {
 };
 
 struct ScenarioReport {
-  int64_t requested = 0;        // orders the load tried to place
-  int64_t accepted = 0;         // distinct orders the server acknowledged
-  int64_t rejected = 0;         // 4xx answers
+  int64_t requested = 0;  // orders the load tried to place
+  int64_t accepted = 0;   // distinct orders the server acknowledged
+  int64_t rejected = 0;   // 4xx answers
   std::map<std::string, int64_t> rejected_by_code;
   int64_t not_acknowledged = 0;  // never got an answer within load_max_ms
   int64_t orders_in_store = 0;
-  int64_t lost = 0;             // acknowledged but absent from the store
+  int64_t lost = 0;  // acknowledged but absent from the store
   int64_t succeeded = 0;
   int64_t failed_refunded = 0;
   int64_t still_open = 0;
-  double load_s = 0;            // first request to last acknowledgement
-  double run_s = 0;             // first request to last final state
+  double load_s = 0;  // first request to last acknowledgement
+  double run_s = 0;   // first request to last final state
   double accepted_per_s = 0;
-  double final_per_s = 0;       // final orders / run_s
+  double final_per_s = 0;  // final orders / run_s
   int64_t latency_p50_ms = 0, latency_p95_ms = 0, latency_p99_ms = 0, latency_max_ms = 0;
   double share_final_within_deadline = 0;  // of accepted orders
   int64_t missed_deadline = 0;
   int64_t credits = 0;
-  int64_t double_credits = 0;              // orders the supplier credited more than once
-  int64_t credits_on_unsuccessful = 0;     // credited by the supplier, failed or open here
+  int64_t double_credits = 0;           // orders the supplier credited more than once
+  int64_t credits_on_unsuccessful = 0;  // credited by the supplier, failed or open here
   int64_t successes_without_credit = 0;
   bool ledger_balanced = false;
   std::string ledger_problems;

@@ -15,8 +15,9 @@ namespace topup::process {
 
 class ChildProcess {
  public:
-  // Starts argv[0] (a path, or a name looked up in PATH) with argv. Its stdout is read by WaitForListening; its stderr is appended to
-  // stderr_path (so a chatty child cannot block on a full pipe nor flood the parent's terminal).
+  // Starts argv[0] (a path, or a name looked up in PATH) with argv. Its stdout is read by
+  // WaitForListening; its stderr is appended to stderr_path (so a chatty child cannot block on a
+  // full pipe nor flood the parent's terminal).
   static Result<ChildProcess> Spawn(const std::vector<std::string>& argv,
                                     const std::string& stderr_path);
   ChildProcess(ChildProcess&& other) noexcept;

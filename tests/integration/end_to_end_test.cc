@@ -32,8 +32,8 @@ class EndToEndTest : public ::testing::Test {
     options.connections = 8;
     options.load_max_ms = 120'000;
     options.wait_final_max_ms = 240'000;
-    options.serve_flags = {"--attempt-timeout-ms", "1500", "--not-found-grace-ms", "3000",
-                           "--workers", "32"};
+    options.serve_flags = {
+        "--attempt-timeout-ms", "1500", "--not-found-grace-ms", "3000", "--workers", "32"};
     return options;
   }
 
@@ -69,8 +69,8 @@ TEST_F(EndToEndTest, FaultySupplierWithoutDeduplicationNeverCreditsTwice) {
   ScenarioOptions options = Options(600);
   // Many answers lost after crediting, slow processing, a lagging query index, failures, and a
   // supplier that would credit any resend again.
-  options.sim_flags = {"--latency-median-ms", "5",    "--latency-p99-ms",  "100",
-                       "--fail-rate",         "0.2",  "--processing-rate", "0.2",
+  options.sim_flags = {"--latency-median-ms", "5",    "--latency-p99-ms",    "100",
+                       "--fail-rate",         "0.2",  "--processing-rate",   "0.2",
                        "--blackhole-rate",    "0.05", "--blackhole-hold-ms", "3000",
                        "--query-lag-ms",      "1000", "--no-dedup"};
   options.serve_flags.insert(options.serve_flags.end(), {"--max-attempts", "2"});
@@ -82,8 +82,9 @@ TEST_F(EndToEndTest, FaultySupplierWithoutDeduplicationNeverCreditsTwice) {
 
 TEST_F(EndToEndTest, ServerKilledMidLoadEveryOrderFinishesExactlyOnce) {
   ScenarioOptions options = Options(1500);
-  options.sim_flags = {"--latency-median-ms", "5", "--latency-p99-ms", "50", "--fail-rate",
-                       "0.05", "--processing-rate", "0.1", "--no-dedup"};
+  options.sim_flags = {"--latency-median-ms", "5",    "--latency-p99-ms",  "50",
+                       "--fail-rate",         "0.05", "--processing-rate", "0.1",
+                       "--no-dedup"};
   options.rate_limit_per_s = 300;  // the load spans the kills
   options.serve_kills = 2;
   options.kill_interval_ms = 1'500;

@@ -53,10 +53,11 @@ class MultiNodeTest : public ::testing::Test {
     options.rate_limit_per_s = 150;  // the load lasts long enough to span the faults
     options.load_max_ms = 120'000;
     options.wait_final_max_ms = 200'000;
-    options.sim_flags = {"--latency-median-ms", "5", "--latency-p99-ms", "100", "--fail-rate",
-                         "0.05", "--processing-rate", "0.1", "--no-dedup"};
-    options.serve_flags = {"--attempt-timeout-ms", "1500", "--not-found-grace-ms", "3000",
-                           "--workers", "16"};
+    options.sim_flags = {"--latency-median-ms", "5",    "--latency-p99-ms",  "100",
+                         "--fail-rate",         "0.05", "--processing-rate", "0.1",
+                         "--no-dedup"};
+    options.serve_flags = {
+        "--attempt-timeout-ms", "1500", "--not-found-grace-ms", "3000", "--workers", "16"};
     return options;
   }
 

@@ -183,9 +183,9 @@ TEST_F(OrderApiTest, HealthAndAdmin) {
       Send("POST", "/v1/admin/merchants/m2/fund", R"({"amount_fen":2500})", "secret-token");
   ASSERT_EQ(funded.status, 200) << funded.body;
   EXPECT_EQ(Body(funded)["balance_fen"], 2500);
-  EXPECT_EQ(Code(Send("POST", "/v1/admin/merchants/m2/fund", R"({"amount_fen":-5})",
-                      "secret-token")),
-            "invalid_amount");
+  EXPECT_EQ(
+      Code(Send("POST", "/v1/admin/merchants/m2/fund", R"({"amount_fen":-5})", "secret-token")),
+      "invalid_amount");
   EXPECT_EQ(Send("GET", "/v1/admin/merchants/m2", "", "secret-token").status, 200);
   http::HttpResponse audit = Send("GET", "/v1/admin/audit", "", "secret-token");
   ASSERT_EQ(audit.status, 200);

@@ -10,8 +10,7 @@ namespace topup {
 namespace {
 
 constexpr OrderStatus kAll[] = {OrderStatus::kAccepted, OrderStatus::kCharging,
-                                OrderStatus::kUnknown, OrderStatus::kSuccess,
-                                OrderStatus::kFailed};
+                                OrderStatus::kUnknown, OrderStatus::kSuccess, OrderStatus::kFailed};
 
 TEST(OrderStatusTest, NamesRoundTrip) {
   for (OrderStatus s : kAll) EXPECT_EQ(ParseOrderStatus(OrderStatusName(s)), s);
@@ -53,9 +52,7 @@ TEST(SupplierOrderIdTest, RoundTrip) {
   EXPECT_EQ(OrderIdOfSupplierOrderId("-1"), std::nullopt);
 }
 
-OrderRequest GoodRequest() {
-  return OrderRequest{"m1", "mo-1", "13800138000", 50, ""};
-}
+OrderRequest GoodRequest() { return OrderRequest{"m1", "mo-1", "13800138000", 50, ""}; }
 
 TEST(ValidationTest, AcceptsAGoodRequest) { EXPECT_TRUE(ValidateOrderRequest(GoodRequest()).ok()); }
 

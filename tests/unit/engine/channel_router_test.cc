@@ -123,7 +123,7 @@ TEST(ChannelRouterTest, RateLimitHoldsAcrossCallers) {
       (*chosen)->Release();
     }
   }
-  EXPECT_EQ(admitted, 5);  // a burst of one second's worth
+  EXPECT_EQ(admitted, 5);                                 // a burst of one second's worth
   EXPECT_TRUE(router->Admit(MobileOrder(), 1'200).ok());  // 200 ms later: one more token
 }
 
@@ -189,8 +189,7 @@ TEST(ChannelConfigTest, ParsesAndRejects) {
   EXPECT_EQ(a.max_concurrent_attempts, 7);
   EXPECT_EQ(a.rate_limit_per_s, 1.5);
   EXPECT_EQ(config->ported_numbers["13800138000"], Carrier::kChinaUnicom);
-  for (const char* bad : {"{}", "[]", R"({"channels": []})",
-                          R"({"channels": [{"name": "a"}]})",
+  for (const char* bad : {"{}", "[]", R"({"channels": []})", R"({"channels": [{"name": "a"}]})",
                           R"({"channels": [{"name": "a", "base_url": "x", "carriers": ["mars"]}]})",
                           R"({"channels": [{"name": "a", "base_url": "x", "weight": 0}]})",
                           R"({"channels": [{"name": "a", "base_url": "x"},

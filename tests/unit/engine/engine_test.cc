@@ -36,7 +36,8 @@ class FakeSupplier final : public SupplierChannel {
     if (final_outcome == SupplierOutcome::kSuccess) {
       credits_[*OrderIdOfSupplierOrderId(request.supplier_order_id)]++;
     }
-    if (random_.Chance(rates_.unknown_after_credit)) return {SupplierOutcome::kUnknown, "", "timeout"};
+    if (random_.Chance(rates_.unknown_after_credit))
+      return {SupplierOutcome::kUnknown, "", "timeout"};
     if (random_.Chance(rates_.processing)) {
       processing_.insert(request.supplier_order_id);
       return {SupplierOutcome::kProcessing, "", ""};
@@ -209,8 +210,8 @@ TEST_F(EngineTest, HappyPathSucceedsEveryOrderOnce) {
 
 TEST_F(EngineTest, FaultsNeverCreditTwiceAndEveryOrderEnds) {
   EmbeddedQueue queue;
-  FakeSupplier supplier(7, {.fail = 0.2, .processing = 0.2, .unknown_after_credit = 0.1,
-                            .not_sent = 0.05});
+  FakeSupplier supplier(
+      7, {.fail = 0.2, .processing = 0.2, .unknown_after_credit = 0.1, .not_sent = 0.05});
   auto router = RouterFor(&supplier, &random_);
   Engine engine(store_.get(), &queue, router.get(), &clock_, Options());
   engine.Start();
@@ -264,7 +265,8 @@ TEST_F(EngineTest, AnAttemptThatNeverArrivedIsReplacedAfterTheGracePeriod) {
   auto claimed = store_->ClaimOrders(claim_ids, "dead-worker", clock_.NowMs(), 5'000);
   ASSERT_TRUE(claimed.ok() && claimed->size() == 1);
   // The worker recorded attempt 1 and died before sending it.
-  ASSERT_TRUE(*store_->ApplyTransition(PlanNextAttempt((*claimed)[0], OrderPolicy{}, "fake", clock_.NowMs())));
+  ASSERT_TRUE(*store_->ApplyTransition(
+      PlanNextAttempt((*claimed)[0], OrderPolicy{}, "fake", clock_.NowMs())));
 
   auto router = RouterFor(&supplier, &random_);
   Engine engine(store_.get(), &queue, router.get(), &clock_, Options());

@@ -41,7 +41,8 @@ TEST(OrderPolicyTest, StartsTheFirstAttempt) {
 TEST(OrderPolicyTest, NoAttemptThatCannotFinishBeforeTheDeadline) {
   OrderPolicy policy;
   Order order = OpenOrder();
-  Transition t = PlanNextAttempt(order, policy, "sim", order.deadline_ms - policy.attempt_timeout_ms + 1);
+  Transition t =
+      PlanNextAttempt(order, policy, "sim", order.deadline_ms - policy.attempt_timeout_ms + 1);
   EXPECT_EQ(t.to, OrderStatus::kFailed);
   EXPECT_FALSE(t.fail_reason.empty());
   EXPECT_EQ(PlanNextAttempt(order, policy, "sim", order.deadline_ms - policy.attempt_timeout_ms).to,
@@ -51,7 +52,8 @@ TEST(OrderPolicyTest, NoAttemptThatCannotFinishBeforeTheDeadline) {
 TEST(OrderPolicyTest, SuccessIsFinal) {
   OrderPolicy policy;
   Order order = WithLiveAttempt(1, kNow);
-  Transition t = PlanAfterAnswer(order, {SupplierOutcome::kSuccess, "ref9", ""}, true, policy, kNow + 5);
+  Transition t =
+      PlanAfterAnswer(order, {SupplierOutcome::kSuccess, "ref9", ""}, true, policy, kNow + 5);
   EXPECT_EQ(t.to, OrderStatus::kSuccess);
   EXPECT_EQ(t.supplier_ref, "ref9");
   EXPECT_TRUE(t.release_lease);
@@ -80,11 +82,13 @@ TEST(OrderPolicyTest, NotFoundCountsOnlyAfterTheGracePeriod) {
   OrderPolicy policy;
   Order order = WithLiveAttempt(1, kNow, OrderStatus::kUnknown);
   SupplierAnswer not_found{SupplierOutcome::kNotFound, "", ""};
-  Transition early = PlanAfterAnswer(order, not_found, false, policy, kNow + policy.not_found_grace_ms - 1);
+  Transition early =
+      PlanAfterAnswer(order, not_found, false, policy, kNow + policy.not_found_grace_ms - 1);
   EXPECT_EQ(early.attempt, Transition::Attempt::kKeep);
   EXPECT_EQ(early.to, OrderStatus::kUnknown);
   EXPECT_LE(early.next_check_ms, kNow + policy.not_found_grace_ms);
-  Transition late = PlanAfterAnswer(order, not_found, false, policy, kNow + policy.not_found_grace_ms);
+  Transition late =
+      PlanAfterAnswer(order, not_found, false, policy, kNow + policy.not_found_grace_ms);
   EXPECT_EQ(late.attempt, Transition::Attempt::kClear);
   EXPECT_EQ(late.to, OrderStatus::kCharging);
   EXPECT_EQ(late.event_kind, "attempt_not_found");
@@ -121,9 +125,11 @@ TEST(OrderPolicyTest, NotSentIsDeadOnlyWhenSubmitting) {
   OrderPolicy policy;
   Order order = WithLiveAttempt(1, kNow);
   SupplierAnswer refused{SupplierOutcome::kNotSent, "", "connection refused"};
-  EXPECT_EQ(PlanAfterAnswer(order, refused, true, policy, kNow).attempt, Transition::Attempt::kClear);
+  EXPECT_EQ(PlanAfterAnswer(order, refused, true, policy, kNow).attempt,
+            Transition::Attempt::kClear);
   // A refused query says nothing about the attempt.
-  EXPECT_EQ(PlanAfterAnswer(order, refused, false, policy, kNow).attempt, Transition::Attempt::kKeep);
+  EXPECT_EQ(PlanAfterAnswer(order, refused, false, policy, kNow).attempt,
+            Transition::Attempt::kKeep);
 }
 
 TEST(OrderPolicyTest, ProcessingIsPolledWithBackoff) {
@@ -147,7 +153,8 @@ TEST(OrderPolicyTest, ApplyToOrderMirrorsTheStore) {
   EXPECT_EQ(order.attempt_count, 1);
   EXPECT_EQ(order.supplier_order_id, "o1-1");
   EXPECT_EQ(order.attempt_sent_ms, kNow + 1);
-  Transition done = PlanAfterAnswer(order, {SupplierOutcome::kSuccess, "r", ""}, true, policy, kNow + 2);
+  Transition done =
+      PlanAfterAnswer(order, {SupplierOutcome::kSuccess, "r", ""}, true, policy, kNow + 2);
   ApplyToOrder(done, &order);
   EXPECT_EQ(order.status, OrderStatus::kSuccess);
   EXPECT_EQ(order.finished_ms, kNow + 2);

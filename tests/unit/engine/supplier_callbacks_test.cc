@@ -49,8 +49,8 @@ class SupplierCallbacksTest : public ::testing::Test {
         &random_);
     ASSERT_TRUE(router.ok());
     router_ = std::move(*router);
-    callbacks_ = std::make_unique<SupplierCallbacks>(store_.get(), router_.get(), &clock_,
-                                                     OrderPolicy{});
+    callbacks_ =
+        std::make_unique<SupplierCallbacks>(store_.get(), router_.get(), &clock_, OrderPolicy{});
     // An order whose first attempt is live on alpha.
     Order order;
     order.order_id = "o1";
@@ -149,8 +149,7 @@ TEST_F(SupplierCallbacksTest, FailureKillsTheAttemptOnce) {
   EXPECT_TRUE(order->supplier_order_id.empty());  // a new attempt may start
   EXPECT_EQ(*Send("alpha", R"({"supplier_order_id":"o1-1","status":"failed"})", "secret-alpha"),
             "stale_attempt");
-  EXPECT_EQ(*Send("alpha", R"({"supplier_order_id":"o1-1","status":"processing"})",
-                  "secret-alpha"),
+  EXPECT_EQ(*Send("alpha", R"({"supplier_order_id":"o1-1","status":"processing"})", "secret-alpha"),
             "no_change");
 }
 
