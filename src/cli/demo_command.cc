@@ -20,7 +20,7 @@ struct RunFlags {
   uint64_t seed = 1;
   std::string work_dir;  // empty: a fresh temporary directory, removed afterwards
   bool keep = false;
-  double rate_per_s = 100;  // chaos only: the load spans the faults
+  double rate_per_s = 0;  // orders placed per second at most; 0: as fast as acknowledged
 };
 
 int RunAndReport(const RunFlags& flags, loadgen::ScenarioOptions options, const char* title) {
@@ -49,6 +49,7 @@ int RunAndReport(const RunFlags& flags, loadgen::ScenarioOptions options, const 
   options.serve_kills = flags.serve_kills;
   options.deadline_s = flags.deadline_s;
   options.seed = flags.seed;
+  options.rate_limit_per_s = flags.rate_per_s;
   options.progress = &std::cout;
   std::cout << title << ": " << flags.orders << " orders over " << flags.connections
             << " connections; files in " << work_dir << "\n";
@@ -82,6 +83,9 @@ void AddRunFlags(CLI::App* command, RunFlags* flags) {
       ->capture_default_str();
   command->add_option("--seed", flags->seed, "Seed of orders and supplier faults")
       ->capture_default_str();
+  command->add_option("--rate", flags->rate_per_s, "Orders placed per second (0: no limit)")
+      ->check(CLI::Range(0.0, 1e6))
+      ->capture_default_str();
   command->add_option("--dir", flags->work_dir, "Keep database and logs in this directory");
   command->add_flag("--keep", flags->keep, "Keep the temporary directory");
 }
@@ -92,6 +96,7 @@ void AddDemoCommand(CLI::App& app) {
   auto flags = std::make_shared<RunFlags>();
   flags->orders = 3000;
   flags->connections = 16;
+  flags->rate_per_s = 100;  // about half a minute of arrivals, then the slow ones finish
   CLI::App* demo = app.add_subcommand(
       "demo", "Server + faulty supplier simulator + a bounded load, then a correctness report");
   AddRunFlags(demo, flags.get());
@@ -139,14 +144,13 @@ void AddChaosCommand(CLI::App& app) {
   flags->orders = 3000;
   flags->connections = 16;
   flags->serve_kills = 3;
+  flags->rate_per_s = 100;  // the load spans the outage and the kills
   CLI::App* chaos = app.add_subcommand(
       "chaos", "Every fault at once, the server SIGKILLed and restarted, then the promise checked");
   AddRunFlags(chaos, flags.get());
-  chaos->add_option("--rate", flags->rate_per_s, "Orders placed per second")->capture_default_str();
   chaos->callback([flags] {
     loadgen::ScenarioOptions options;
     loadgen::ConfigureChaos(flags->seed, &options);
-    options.rate_limit_per_s = flags->rate_per_s;
     options.kill_interval_ms = 4'000;
     options.load_max_ms = 300'000;
     options.wait_final_max_ms = (flags->deadline_s + 60) * 1000;
