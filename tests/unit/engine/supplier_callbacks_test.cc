@@ -153,5 +153,42 @@ TEST_F(SupplierCallbacksTest, FailureKillsTheAttemptOnce) {
             "no_change");
 }
 
+TEST_F(SupplierCallbacksTest, NeverTwoLiveAttempts) {
+  // Attempt 1 is live. A worker holding a stale snapshot from before it started cannot start
+  // another attempt: the compare-and-set on (status, attempt_count) refuses it.
+  Order stale = *store_->GetOrder("o1");
+  stale.status = OrderStatus::kAccepted;
+  stale.attempt_count = 0;
+  stale.supplier_order_id.clear();
+  Transition second_start = PlanNextAttempt(stale, OrderPolicy{}, "beta", clock_.NowMs());
+  EXPECT_FALSE(*store_->ApplyTransition(second_start));
+  // Once attempt 1 is confirmed dead, exactly one of two racing workers starts attempt 2.
+  ASSERT_TRUE(
+      Send("alpha", R"({"supplier_order_id":"o1-1","status":"failed"})", "secret-alpha").ok());
+  Order dead = *store_->GetOrder("o1");
+  ASSERT_TRUE(dead.supplier_order_id.empty());
+  Transition a = PlanNextAttempt(dead, OrderPolicy{}, "alpha", clock_.NowMs());
+  Transition b = PlanNextAttempt(dead, OrderPolicy{}, "beta", clock_.NowMs());
+  Result<bool> applied_a = store_->ApplyTransition(a);
+  Result<bool> applied_b = store_->ApplyTransition(b);
+  ASSERT_TRUE(applied_a.ok() && applied_b.ok());
+  EXPECT_NE(*applied_a, *applied_b);
+  Order after = *store_->GetOrder("o1");
+  EXPECT_EQ(after.attempt_count, 2);
+  EXPECT_EQ(after.supplier_order_id, "o1-2");
+  // And an order with a live attempt can never be failed (and so refunded) while it may succeed.
+  Transition fail = a;
+  fail.from = OrderStatus::kCharging;
+  fail.from_attempt_count = 2;
+  fail.to = OrderStatus::kFailed;
+  fail.attempt = Transition::Attempt::kKeep;
+  fail.supplier_order_id.clear();
+  fail.channel.clear();
+  fail.fail_reason = "test";
+  fail.event_kind = "failed_refunded";
+  EXPECT_FALSE(store_->ApplyTransition(fail).ok());
+  EXPECT_EQ(store_->GetOrder("o1")->status, OrderStatus::kCharging);
+}
+
 }  // namespace
 }  // namespace topup
