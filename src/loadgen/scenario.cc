@@ -1,6 +1,7 @@
 #include "loadgen/scenario.h"
 
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <atomic>
@@ -339,8 +340,16 @@ Result<ScenarioReport> RunScenario(const ScenarioOptions& options) {
 
   // Everything below reads what the processes left behind.
   Result<std::vector<std::string>> credited = FetchCreditedSupplierOrderIds(*sim_port);
-  for (process::ChildProcess& server : servers) server.Stop(SIGTERM);
+  for (process::ChildProcess& server : servers) {
+    report.server_cpu_s += server.CpuSeconds();
+    server.Stop(SIGTERM);
+  }
+  report.sim_cpu_s = sim->CpuSeconds();
   sim->Stop(SIGTERM);
+  rusage self{};
+  getrusage(RUSAGE_SELF, &self);
+  report.loadgen_cpu_s = static_cast<double>(self.ru_utime.tv_sec + self.ru_stime.tv_sec) +
+                         static_cast<double>(self.ru_utime.tv_usec + self.ru_stime.tv_usec) / 1e6;
   if (!credited.ok()) return credited.status();
 
   std::map<std::string, int64_t> credits_per_order;
@@ -443,6 +452,13 @@ void PrintReport(const ScenarioReport& r, int64_t deadline_s, std::ostream& out)
       << " ms, p99 " << r.latency_p99_ms << " ms, max " << r.latency_max_ms << " ms\n";
   out << std::setprecision(2) << "final within " << deadline_s << " s       "
       << 100.0 * r.share_final_within_deadline << " %\n";
+  if (r.orders_in_store > 0) {
+    double per_order_us = 1e6 / static_cast<double>(r.orders_in_store);
+    out << std::setprecision(0) << "CPU per order           server " << r.server_cpu_s * per_order_us
+        << " us, simulator " << r.sim_cpu_s * per_order_us << " us, load generator "
+        << r.loadgen_cpu_s * per_order_us << " us\n"
+        << std::setprecision(2);
+  }
   out << "supplier credits        " << r.credits << "\n";
   out << "double credits          " << r.double_credits << "\n";
   out << "credits on unsuccessful " << r.credits_on_unsuccessful << "\n";

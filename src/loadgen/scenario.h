@@ -71,6 +71,9 @@ struct ScenarioReport {
   bool ledger_balanced = false;
   std::string ledger_problems;
   int server_kills = 0;
+  // CPU seconds (user + system) used over the run by the server nodes still running at the end,
+  // by the simulator, and by the load generator (this process).
+  double server_cpu_s = 0, sim_cpu_s = 0, loadgen_cpu_s = 0;
   // For each order that missed the deadline (final late, or still open): why, from its history.
   std::vector<std::string> misses;
 

@@ -32,6 +32,8 @@ class ChildProcess {
   // A child that outlives `timeout` after SIGTERM is SIGKILLed.
   int Stop(int signal_number, std::chrono::milliseconds timeout = std::chrono::seconds(30));
   bool running() const { return pid_ > 0; }
+  // CPU time (user + system, all threads) the running child has used so far; 0 if unknown.
+  double CpuSeconds() const;
 
  private:
   ChildProcess(pid_t pid, int stdout_fd) : pid_(pid), stdout_fd_(stdout_fd) {}
