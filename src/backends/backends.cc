@@ -12,7 +12,7 @@ Result<std::unique_ptr<Store>> OpenStore(const std::string& url) {
   if (url.starts_with("postgresql://") || url.starts_with("postgres://")) {
     PostgresStoreOptions options;
     options.url = url;
-    options.pool_size = 16;
+    options.pool_size = 32;  // connections per node; mind the server's max_connections
     return OpenPostgresStore(options);
   }
   SqliteStoreOptions options;
@@ -31,6 +31,7 @@ Result<std::unique_ptr<Queue>> OpenQueue(const std::string& url, const std::stri
   if (url.starts_with("amqp://")) {
     RabbitMqQueueOptions options;
     options.url = url;
+    options.prefetch = 256;  // deliveries in flight per node: enough to keep its workers busy
     return OpenRabbitMqQueue(options);
   }
   return InvalidArgument(
