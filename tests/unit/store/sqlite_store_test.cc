@@ -2,31 +2,20 @@
 
 #include <gtest/gtest.h>
 
-#include <algorithm>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <functional>
-#include <latch>
-#include <map>
-#include <set>
-#include <thread>
 
-#include "store/sqlite/sqlite_connection.h"
 #include "store_test_util.h"
-#include "topup/random.h"
 
 namespace topup {
 namespace {
 
 using testing_util::kT0Ms;
 using testing_util::MakeOrder;
-using testing_util::Move;
 using testing_util::OpenOrDie;
 using testing_util::OptionsFor;
 using testing_util::ScopedTempDir;
-using testing_util::StartAttempt;
-using Attempt = Transition::Attempt;
 
 class SqliteStoreTest : public ::testing::Test {
  protected:
@@ -45,37 +34,10 @@ class SqliteStoreTest : public ::testing::Test {
     }
   }
 
-  Order Accept(const Order& order) {
-    Result<AcceptResult> accepted = store_->AcceptOrder(order);
-    EXPECT_TRUE(accepted.ok()) << accepted.status().ToString();
-    if (!accepted.ok()) return Order();
-    EXPECT_TRUE(accepted->created);
-    return accepted->order;
-  }
-
-  Order Get(const std::string& order_id) {
-    Result<Order> order = store_->GetOrder(order_id);
-    EXPECT_TRUE(order.ok()) << order.status().ToString();
-    return order.ok() ? *order : Order();
-  }
-
   int64_t Balance(const std::string& merchant_id) {
     Result<Merchant> merchant = store_->GetMerchant(merchant_id);
     EXPECT_TRUE(merchant.ok()) << merchant.status().ToString();
     return merchant.ok() ? merchant->balance_fen : -1;
-  }
-
-  std::vector<LedgerEntry> Ledger(const std::string& merchant_id) {
-    Result<std::vector<LedgerEntry>> entries = store_->ListLedger(merchant_id, 0, 100000);
-    EXPECT_TRUE(entries.ok()) << entries.status().ToString();
-    return entries.ok() ? *entries : std::vector<LedgerEntry>();
-  }
-
-  void ExpectBalanced() {
-    Result<LedgerAudit> audit = store_->AuditLedger();
-    ASSERT_TRUE(audit.ok()) << audit.status().ToString();
-    EXPECT_TRUE(audit->balanced) << audit->problems;
-    EXPECT_EQ(audit->problems, "");
   }
 
   ScopedTempDir dir_;
