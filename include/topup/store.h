@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <span>
@@ -103,6 +104,7 @@ struct LedgerAudit {
 };
 
 using OrderCounts = std::map<OrderStatus, int64_t>;
+using AcceptCallback = std::function<void(Result<AcceptResult>)>;
 
 class Store {
  public:
@@ -129,6 +131,10 @@ class Store {
   // gives AlreadyExists("merchant_order_id_conflict").
   // Errors: NotFound("unknown_merchant"), FailedPrecondition("insufficient_balance").
   virtual Result<AcceptResult> AcceptOrder(const Order& order) = 0;
+  // AcceptOrder without blocking the caller: returns at once and later calls `done` exactly once,
+  // on a thread of the store's, with what AcceptOrder would have returned (durable when OK).
+  // `done` must not block; it may run before AcceptOrderAsync returns.
+  virtual void AcceptOrderAsync(Order order, AcceptCallback done) = 0;
   // NotFound("order_not_found") if absent.
   virtual Result<Order> GetOrder(const std::string& order_id) = 0;
   virtual Result<Order> FindOrderByMerchantOrderId(const std::string& merchant_id,
@@ -153,6 +159,10 @@ class Store {
   // expected (status, attempt_count). A transition to kFailed refunds the price with a kRefund
   // ledger row in the same transaction.
   virtual Result<bool> ApplyTransition(const Transition& transition) = 0;
+  // Applies each transition as ApplyTransition would, each on its own (one that fails or loses
+  // its compare-and-set leaves the others applied), at the cost of about one durable write for
+  // the lot. Result i is the result of transitions[i]. The transitions must name distinct orders.
+  virtual std::vector<Result<bool>> ApplyTransitions(std::span<const Transition> transitions) = 0;
   // Returns up to `limit` open orders that are due (next_check_ms <= now_ms) and not leased, and
   // moves their next_check_ms to now_ms + redeliver_after_ms so the next call does not return them
   // again while they wait in a queue. Safe to call from several processes at once.

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -31,7 +32,9 @@ struct SubmitRequest {
   int32_t face_value_yuan = 0;
 };
 
-// Thread-safe. Calls block for at most the channel's attempt timeout.
+using AnswerCallback = std::function<void(SupplierAnswer)>;
+
+// Thread-safe. Blocking calls block for at most the channel's attempt timeout.
 class SupplierChannel {
  public:
   virtual ~SupplierChannel() = default;
@@ -40,6 +43,17 @@ class SupplierChannel {
   virtual SupplierAnswer Submit(const SubmitRequest& request) = 0;
   // Asks what became of an attempt. Safe to repeat.
   virtual SupplierAnswer Query(std::string_view supplier_order_id) = 0;
+
+  // The same without blocking the caller: `done` runs exactly once with the answer, within the
+  // attempt timeout, either on a thread of the channel's or inside the call itself. `done` must
+  // not block. The defaults run the blocking call on the calling thread; channels that talk to a
+  // network override them.
+  virtual void SubmitAsync(const SubmitRequest& request, AnswerCallback done) {
+    done(Submit(request));
+  }
+  virtual void QueryAsync(std::string_view supplier_order_id, AnswerCallback done) {
+    done(Query(supplier_order_id));
+  }
 };
 
 }  // namespace topup

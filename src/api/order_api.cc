@@ -60,11 +60,23 @@ OrderApi::OrderApi(Store* store, Queue* queue, Clock* clock, Random* random,
       random_(random),
       callbacks_(callbacks),
       options_(std::move(options)),
+      publisher_(queue),
       store_pool_(options_.store_threads, options_.store_queue_max) {}
+
+OrderApi::~OrderApi() {
+  std::unique_lock lock(accepts_mu_);
+  accepts_done_.wait(lock, [this] { return accepts_under_way_ == 0; });
+}
 
 void OrderApi::Handle(http::HttpRequest request, http::Responder respond) {
   if (request.path == "/healthz") {
     respond(Json(200, R"({"status":"ok"})"));
+    return;
+  }
+  if (std::vector<std::string_view> segments = PathSegments(request.path);
+      request.method == "POST" && segments.size() == 2 && segments[0] == "v1" &&
+      segments[1] == "orders") {
+    CreateOrder(request, std::move(respond));
     return;
   }
   auto shared = std::make_shared<http::HttpRequest>(std::move(request));
@@ -86,7 +98,6 @@ http::HttpResponse OrderApi::Route(const http::HttpRequest& request) {
   if (segments[1] != "orders" || segments.size() > 4) return NoRoute(request);
 
   if (segments.size() == 2) {
-    if (request.method == "POST") return CreateOrder(request);
     if (request.method != "GET") return WrongMethod(request);
     auto merchant = request.query.find("merchant_id");
     auto merchant_order = request.query.find("merchant_order_id");
@@ -110,11 +121,11 @@ http::HttpResponse OrderApi::Route(const http::HttpRequest& request) {
   return events.ok() ? Json(200, EventsToJson(*events)) : Error(events.status());
 }
 
-http::HttpResponse OrderApi::CreateOrder(const http::HttpRequest& request) {
+void OrderApi::CreateOrder(const http::HttpRequest& request, http::Responder respond) {
   Result<OrderRequest> parsed = ParseOrderRequest(request.body);
-  if (!parsed.ok()) return Error(parsed.status());
+  if (!parsed.ok()) return respond(Error(parsed.status()));
   const OrderRequest& req = *parsed;
-  if (Status valid = ValidateOrderRequest(req); !valid.ok()) return Error(valid);
+  if (Status valid = ValidateOrderRequest(req); !valid.ok()) return respond(Error(valid));
 
   const int64_t now_ms = clock_->NowMs();
   Order order;
@@ -132,16 +143,23 @@ http::HttpResponse OrderApi::CreateOrder(const http::HttpRequest& request) {
   order.deadline_ms = now_ms + options_.deadline_ms;
   order.next_check_ms = now_ms + options_.redeliver_after_ms;
 
-  Result<AcceptResult> accepted = store_->AcceptOrder(order);
-  if (!accepted.ok()) return Error(accepted.status());
-  if (!accepted->created) return Json(200, OrderToJson(accepted->order));
-  // Durable from here on. If the queue drops the id, the sweeper finds the order again.
-  const std::string ids[] = {accepted->order.order_id};
-  if (Status published = queue_->Publish(ids); !published.ok()) {
-    spdlog::warn("publish of {} failed ({}); the sweeper will pick it up", ids[0],
-                 published.ToString());
+  {
+    std::lock_guard lock(accepts_mu_);
+    ++accepts_under_way_;
   }
-  return Json(201, OrderToJson(accepted->order));
+  store_->AcceptOrderAsync(std::move(order), [this, respond](Result<AcceptResult> accepted) {
+    if (!accepted.ok()) {
+      respond(Error(accepted.status()));
+    } else if (!accepted->created) {
+      respond(Json(200, OrderToJson(accepted->order)));
+    } else {
+      // Durable from here on. If the queue drops the id, the sweeper finds the order again.
+      publisher_.Add(accepted->order.order_id);
+      respond(Json(201, OrderToJson(accepted->order)));
+    }
+    std::lock_guard lock(accepts_mu_);
+    if (--accepts_under_way_ == 0) accepts_done_.notify_all();
+  });
 }
 
 http::HttpResponse OrderApi::SupplierCallback(const http::HttpRequest& request,

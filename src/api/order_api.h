@@ -20,6 +20,10 @@
 #include <memory>
 #include <string>
 
+#include <condition_variable>
+#include <mutex>
+
+#include "api/batch_publisher.h"
 #include "core/work_pool.h"
 #include "engine/supplier_callbacks.h"
 #include "http/http_server.h"
@@ -35,8 +39,10 @@ struct OrderApiOptions {
   // Accepted ids go straight to the queue; the sweeper re-publishes one only if no worker has
   // taken it up after this long.
   int64_t redeliver_after_ms = 5'000;
-  std::string admin_token;          // empty: admin endpoints answer 403
-  size_t store_threads = 32;        // blocking store calls run on these
+  std::string admin_token;  // empty: admin endpoints answer 403
+  // Reads and admin calls block on the store, so they run on these threads; order creation does
+  // not (Store::AcceptOrderAsync).
+  size_t store_threads = 8;
   size_t store_queue_max = 20'000;  // beyond this many waiting calls, answer 503
 };
 
@@ -46,14 +52,18 @@ class OrderApi {
   // `callbacks` may be null: callbacks are then answered 404.
   OrderApi(Store* store, Queue* queue, Clock* clock, Random* random, OrderApiOptions options,
            SupplierCallbacks* callbacks = nullptr);
+  // Waits for the answers of the accepts under way.
+  ~OrderApi();
 
   // An HttpHandler: never blocks the calling I/O thread.
   void Handle(http::HttpRequest request, http::Responder respond);
 
  private:
+  // Validates on the calling thread, then answers from the store's thread once the order is
+  // durable (or refused).
+  void CreateOrder(const http::HttpRequest& request, http::Responder respond);
   // Runs on a store thread.
   http::HttpResponse Route(const http::HttpRequest& request);
-  http::HttpResponse CreateOrder(const http::HttpRequest& request);
   http::HttpResponse RouteAdmin(const http::HttpRequest& request);
   http::HttpResponse SupplierCallback(const http::HttpRequest& request, std::string channel);
 
@@ -63,7 +73,13 @@ class OrderApi {
   Random* const random_;
   SupplierCallbacks* const callbacks_;
   const OrderApiOptions options_;
-  WorkPool store_pool_;
+  BatchPublisher publisher_;
+
+  std::mutex accepts_mu_;
+  std::condition_variable accepts_done_;
+  int accepts_under_way_ = 0;  // GUARDED_BY(accepts_mu_)
+
+  WorkPool store_pool_;  // last: its threads stop first
 };
 
 }  // namespace topup::api

@@ -130,7 +130,7 @@ void AddBenchCommand(CLI::App& app) {
     options.sim_flags = {"--io-threads", "1"};
     // Enough orders in flight to fill each group commit: throughput is in-flight writes divided
     // by the commit time.
-    options.serve_flags = {"--io-threads", "1", "--workers", "256", "--api-threads", "128"};
+    options.serve_flags = {"--io-threads", "1", "--workers", "2048"};
     options.load_max_ms = 300'000;
     options.wait_final_max_ms = 300'000;
     if (int code = RunAndReport(*flags, options, "topup bench"); code != 0) {

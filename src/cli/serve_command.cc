@@ -25,8 +25,8 @@ struct ServeFlags {
   int io_threads = 2;
   std::string supplier_url = "http://127.0.0.1:9090";
   std::string channels_path;
-  int workers = 64;
-  int api_threads = 32;
+  int workers = 256;
+  int api_threads = 8;
   int64_t deadline_s = 180;
   int64_t attempt_timeout_ms = 10'000;
   int64_t query_timeout_ms = 3'000;
@@ -96,7 +96,7 @@ int RunServe(const ServeFlags& flags) {
               << queue.status().ToString() << "\n";
     return 1;
   }
-  engine_options.worker_count = flags.workers;
+  engine_options.max_in_flight = flags.workers;
   engine_options.lease_ms = flags.lease_ms;
   engine_options.policy.attempt_timeout_ms = flags.attempt_timeout_ms;
   engine_options.policy.not_found_grace_ms = flags.not_found_grace_ms;
@@ -169,12 +169,12 @@ void AddServeCommand(CLI::App& app) {
       ->capture_default_str();
   serve->add_option("--channels", flags->channels_path,
                     "Channel configuration file (JSON); replaces --supplier-url; reread on SIGHUP");
-  serve->add_option("--workers", flags->workers, "Concurrent supplier attempts")
+  serve->add_option("--workers", flags->workers, "Orders worked at once (supplier calls in flight)")
       ->check(CLI::Range(1, 4096))
       ->capture_default_str();
   serve
       ->add_option("--api-threads", flags->api_threads,
-                   "Threads making the API's blocking store calls (requests in flight)")
+                   "Threads making the API's blocking store calls (reads and admin calls)")
       ->check(CLI::Range(1, 4096))
       ->capture_default_str();
   serve->add_option("--deadline-s", flags->deadline_s, "Promise: final within this long")

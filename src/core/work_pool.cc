@@ -1,5 +1,7 @@
 #include "core/work_pool.h"
 
+#include "core/thread_name.h"
+
 namespace topup {
 
 WorkPool::WorkPool(size_t thread_count, size_t queue_capacity) : queue_capacity_(queue_capacity) {
@@ -26,6 +28,7 @@ bool WorkPool::Post(std::function<void()> task) {
 }
 
 void WorkPool::Run() {
+  SetThreadName("work-pool");
   for (;;) {
     std::function<void()> task;
     {

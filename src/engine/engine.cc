@@ -2,108 +2,17 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cassert>
 #include <chrono>
+#include <unordered_map>
+
+#include "core/thread_name.h"
 
 namespace topup {
 namespace {
 
 constexpr std::chrono::milliseconds kReceiveWait{200};
-
-}  // namespace
-
-Engine::Engine(Store* store, Queue* queue, ChannelRouter* router, Clock* clock,
-               EngineOptions options)
-    : store_(store), queue_(queue), router_(router), clock_(clock), options_(std::move(options)) {
-  assert(!options_.owner.empty());
-  assert(options_.worker_count > 0 && options_.lease_ms > 0);
-}
-
-Engine::~Engine() { Stop(); }
-
-void Engine::Start() {
-  assert(threads_.empty());
-  for (int i = 0; i < options_.worker_count; ++i) threads_.emplace_back([this] { WorkerLoop(); });
-  threads_.emplace_back([this] { SweeperLoop(); });
-  threads_.emplace_back([this] { LeaseKeeperLoop(); });
-}
-
-void Engine::Stop() {
-  {
-    std::lock_guard lock(stop_mu_);
-    if (stopping_.exchange(true)) return;
-  }
-  stop_cv_.notify_all();
-  for (std::thread& thread : threads_) thread.join();
-  threads_.clear();
-}
-
-bool Engine::SleepUnlessStopping(int64_t duration_ms) {
-  std::unique_lock lock(stop_mu_);
-  return !stop_cv_.wait_for(lock, std::chrono::milliseconds(duration_ms),
-                            [this] { return stopping_.load(); });
-}
-
-void Engine::WorkerLoop() {
-  while (!stopping_) {
-    Result<std::vector<Delivery>> deliveries = queue_->Receive(1, kReceiveWait);
-    if (!deliveries.ok()) {
-      if (!SleepUnlessStopping(100)) return;
-      continue;
-    }
-    for (const Delivery& delivery : *deliveries) {
-      const std::string ids[] = {delivery.order_id};
-      Result<std::vector<Order>> claimed =
-          store_->ClaimOrders(ids, options_.owner, clock_->NowMs(), options_.lease_ms);
-      if (!claimed.ok()) {
-        // Not acknowledged: the queue or the sweeper brings the order back.
-        counters_.store_errors++;
-        spdlog::warn("claim of {} failed: {}", delivery.order_id, claimed.status().ToString());
-        continue;
-      }
-      for (Order& order : *claimed) {
-        counters_.claimed++;
-        {
-          std::lock_guard lock(held_mu_);
-          held_.insert(order.order_id);
-        }
-        Advance(std::move(order));
-        {
-          std::lock_guard lock(held_mu_);
-          held_.erase(held_.find(delivery.order_id));
-        }
-      }
-      // Either the step is durable, or the order was final or someone else's: nothing to redo.
-      (void)queue_->Ack(std::span<const Delivery>(&delivery, 1));
-    }
-  }
-}
-
-bool Engine::Apply(const Transition& transition, Order* order) {
-  assert(IsAllowedTransition(transition.from, transition.to) ||
-         (transition.from == transition.to && transition.attempt == Transition::Attempt::kKeep));
-  Result<bool> applied = store_->ApplyTransition(transition);
-  if (!applied.ok()) {
-    counters_.store_errors++;
-    spdlog::warn("transition of {} failed: {}", order->order_id, applied.status().ToString());
-    return false;
-  }
-  if (!*applied) {
-    counters_.cas_lost++;
-    return false;
-  }
-  ApplyToOrder(transition, order);
-  return true;
-}
-
-OrderPolicy Engine::PolicyFor(const RoutedChannel& channel) const {
-  OrderPolicy policy = options_.policy;
-  policy.attempt_timeout_ms = channel.config().attempt_timeout_ms;
-  policy.first_query_delay_ms = channel.config().query_interval_ms;
-  return policy;
-}
-
-namespace {
 
 CircuitBreaker::Outcome BreakerOutcome(SupplierOutcome outcome) {
   switch (outcome) {
@@ -119,46 +28,288 @@ CircuitBreaker::Outcome BreakerOutcome(SupplierOutcome outcome) {
 
 }  // namespace
 
-void Engine::Advance(Order order) {
-  assert(!IsFinal(order.status));
-  if (order.supplier_order_id.empty()) {
-    // No live attempt: start one (durably, before anything is sent) or fail the order.
-    Result<std::shared_ptr<RoutedChannel>> routed = router_->Admit(order, clock_->NowMs());
-    if (!routed.ok()) {
-      Apply(PlanWithoutChannel(order, options_.policy, routed.status(), clock_->NowMs()), &order);
-      return;
+Engine::Engine(Store* store, Queue* queue, ChannelRouter* router, Clock* clock,
+               EngineOptions options)
+    : store_(store), queue_(queue), router_(router), clock_(clock), options_(std::move(options)) {
+  assert(!options_.owner.empty());
+  assert(options_.max_in_flight > 0 && options_.batch_max > 0 && options_.lease_ms > 0);
+}
+
+Engine::~Engine() { Stop(); }
+
+void Engine::Start() {
+  assert(threads_.empty());
+  threads_.emplace_back([this] { DispatchLoop(); });
+  threads_.emplace_back([this] { FinishLoop(); });
+  threads_.emplace_back([this] { SweeperLoop(); });
+  threads_.emplace_back([this] { LeaseKeeperLoop(); });
+}
+
+void Engine::Stop() {
+  {
+    std::lock_guard lock(stop_mu_);
+    if (stopping_.exchange(true)) return;
+  }
+  stop_cv_.notify_all();
+  {
+    std::lock_guard lock(flow_mu_);
+    room_cv_.notify_all();
+  }
+  for (std::thread& thread : threads_) thread.join();
+  threads_.clear();
+}
+
+bool Engine::SleepUnlessStopping(int64_t duration_ms) {
+  std::unique_lock lock(stop_mu_);
+  return !stop_cv_.wait_for(lock, std::chrono::milliseconds(duration_ms),
+                            [this] { return stopping_.load(); });
+}
+
+OrderPolicy Engine::PolicyFor(const RoutedChannel& channel) const {
+  OrderPolicy policy = options_.policy;
+  policy.attempt_timeout_ms = channel.config().attempt_timeout_ms;
+  policy.first_query_delay_ms = channel.config().query_interval_ms;
+  return policy;
+}
+
+void Engine::DispatchLoop() {
+  SetThreadName("dispatcher");
+  const auto max_in_flight = static_cast<size_t>(options_.max_in_flight);
+  while (!stopping_) {
+    size_t room = 0;
+    {
+      std::unique_lock lock(flow_mu_);
+      room_cv_.wait_for(lock, kReceiveWait, [&] {
+        return stopping_ || static_cast<size_t>(in_flight_) < max_in_flight;
+      });
+      room = max_in_flight - std::min(max_in_flight, static_cast<size_t>(in_flight_));
     }
-    RoutedChannel& channel = **routed;
-    const OrderPolicy policy = PolicyFor(channel);
-    Transition start = PlanNextAttempt(order, policy, channel.config().name, clock_->NowMs());
-    if (!Apply(start, &order) || IsFinal(order.status)) {
-      channel.Release();
-      return;
+    if (stopping_) break;
+    if (room == 0) continue;
+    Result<std::vector<Delivery>> deliveries =
+        queue_->Receive(std::min(room, options_.batch_max), kReceiveWait);
+    if (!deliveries.ok()) {
+      if (!SleepUnlessStopping(100)) break;
+      continue;
     }
-    counters_.submitted++;
-    SupplierAnswer answer = channel.channel().Submit(
-        SubmitRequest{order.supplier_order_id, order.phone, order.face_value_yuan});
-    channel.Release();
-    channel.breaker().Record(BreakerOutcome(answer.outcome), clock_->NowMs());
-    Apply(PlanAfterAnswer(order, answer, /*submitted=*/true, policy, clock_->NowMs()), &order);
+    if (!deliveries->empty()) Dispatch(std::move(*deliveries));
+  }
+  {
+    std::lock_guard lock(flow_mu_);
+    dispatcher_done_ = true;
+  }
+  answered_cv_.notify_all();
+}
+
+void Engine::Dispatch(std::vector<Delivery> deliveries) {
+  // Deliveries that need nothing more from this process: acknowledged once the batch is done.
+  std::vector<Delivery> redundant;
+  std::vector<Delivery> fresh;
+  std::vector<std::string> ids;
+  {
+    // An order this process already works on is finished by that work.
+    std::lock_guard lock(held_mu_);
+    for (Delivery& delivery : deliveries) {
+      if (held_.contains(delivery.order_id)) {
+        redundant.push_back(std::move(delivery));
+      } else {
+        ids.push_back(delivery.order_id);
+        fresh.push_back(std::move(delivery));
+      }
+    }
+  }
+  const int64_t now_ms = clock_->NowMs();
+  Result<std::vector<Order>> claimed =
+      ids.empty() ? std::vector<Order>()
+                  : store_->ClaimOrders(ids, options_.owner, now_ms, options_.lease_ms);
+  if (!claimed.ok()) {
+    // Not acknowledged: the queue or the sweeper brings the orders back.
+    counters_.store_errors++;
+    spdlog::warn("claim of {} orders failed: {}", ids.size(), claimed.status().ToString());
     return;
   }
-  // A live attempt, possibly sent by a worker that died: ask, never resend.
-  std::shared_ptr<RoutedChannel> channel = router_->Find(order.channel);
-  SupplierAnswer answer{SupplierOutcome::kUnknown, "",
-                        "channel " + order.channel + " is not configured"};
-  if (channel != nullptr) {
-    counters_.queried++;
-    answer = channel->channel().Query(order.supplier_order_id);
-  } else {
-    spdlog::error("order {} has a live attempt on unconfigured channel {}", order.order_id,
-                  order.channel);
+  counters_.claimed += static_cast<int64_t>(claimed->size());
+
+  // Each claimed order goes with the first delivery of its id; the orders not claimed are final
+  // or someone else's.
+  std::unordered_map<std::string_view, Order*> unmatched;
+  for (Order& order : *claimed) unmatched.emplace(order.order_id, &order);
+  std::vector<std::unique_ptr<Work>> record_now;
+  std::vector<std::unique_ptr<Work>> queries;
+  {
+    std::lock_guard lock(held_mu_);
+    for (Order& order : *claimed) held_.insert(order.order_id);
   }
-  const OrderPolicy policy = channel ? PolicyFor(*channel) : options_.policy;
-  Apply(PlanAfterAnswer(order, answer, /*submitted=*/false, policy, clock_->NowMs()), &order);
+  for (Delivery& delivery : fresh) {
+    auto it = unmatched.find(delivery.order_id);
+    if (it == unmatched.end()) {
+      redundant.push_back(std::move(delivery));
+      continue;
+    }
+    Order& order = *it->second;
+    unmatched.erase(it);
+    std::unique_ptr<Work> work = Plan(std::move(delivery), std::move(order), now_ms);
+    (work->channel && !work->submit ? queries : record_now).push_back(std::move(work));
+  }
+  if (!redundant.empty()) (void)queue_->Ack(redundant);
+
+  // Every attempt is durably started before anything is sent.
+  std::vector<bool> applied = Record(record_now);
+  std::vector<std::unique_ptr<Work>> submits;
+  std::vector<std::unique_ptr<Work>> done;
+  for (size_t i = 0; i < record_now.size(); ++i) {
+    std::unique_ptr<Work>& work = record_now[i];
+    if (work->submit && applied[i] && work->step.attempt == Transition::Attempt::kStart) {
+      submits.push_back(std::move(work));
+      continue;
+    }
+    if (work->submit) work->channel->Release();
+    done.push_back(std::move(work));
+  }
+  Release(done);
+
+  {
+    std::lock_guard lock(flow_mu_);
+    in_flight_ += static_cast<int>(submits.size() + queries.size());
+  }
+  for (std::unique_ptr<Work>& work : submits) {
+    counters_.submitted++;
+    const SubmitRequest request{work->order.supplier_order_id, work->order.phone,
+                                work->order.face_value_yuan};
+    RoutedChannel* channel = work->channel.get();
+    Work* owned = work.release();  // back in a unique_ptr in the callback, which runs once
+    channel->channel().SubmitAsync(request, [this, owned](SupplierAnswer answer) {
+      OnAnswer(std::unique_ptr<Work>(owned), answer);
+    });
+  }
+  for (std::unique_ptr<Work>& work : queries) {
+    counters_.queried++;
+    const std::string supplier_order_id = work->order.supplier_order_id;
+    RoutedChannel* channel = work->channel.get();
+    Work* owned = work.release();
+    channel->channel().QueryAsync(supplier_order_id, [this, owned](SupplierAnswer answer) {
+      OnAnswer(std::unique_ptr<Work>(owned), answer);
+    });
+  }
+}
+
+std::unique_ptr<Engine::Work> Engine::Plan(Delivery delivery, Order order, int64_t now_ms) {
+  assert(!IsFinal(order.status));
+  auto work = std::make_unique<Work>();
+  work->delivery = std::move(delivery);
+  work->order = std::move(order);
+  work->policy = options_.policy;
+  const Order& o = work->order;
+  if (o.supplier_order_id.empty()) {
+    // No live attempt: start one, or fail the order if none can be started.
+    Result<std::shared_ptr<RoutedChannel>> routed = router_->Admit(o, now_ms);
+    if (!routed.ok()) {
+      work->step = PlanWithoutChannel(o, work->policy, routed.status(), now_ms);
+      return work;
+    }
+    work->channel = std::move(*routed);
+    work->submit = true;
+    work->policy = PolicyFor(*work->channel);
+    work->step = PlanNextAttempt(o, work->policy, work->channel->config().name, now_ms);
+    return work;
+  }
+  // A live attempt, possibly sent by a process that died: ask, never resend.
+  work->channel = router_->Find(o.channel);
+  if (work->channel == nullptr) {
+    spdlog::error("order {} has a live attempt on unconfigured channel {}", o.order_id, o.channel);
+    const SupplierAnswer unknown{SupplierOutcome::kUnknown, "",
+                                 "channel " + o.channel + " is not configured"};
+    work->step = PlanAfterAnswer(o, unknown, /*submitted=*/false, work->policy, now_ms);
+    return work;
+  }
+  work->policy = PolicyFor(*work->channel);
+  return work;
+}
+
+void Engine::OnAnswer(std::unique_ptr<Work> work, const SupplierAnswer& answer) {
+  const int64_t now_ms = clock_->NowMs();
+  if (work->submit) {
+    work->channel->Release();
+    work->channel->breaker().Record(BreakerOutcome(answer.outcome), now_ms);
+  }
+  work->step = PlanAfterAnswer(work->order, answer, work->submit, work->policy, now_ms);
+  bool was_empty = false;
+  {
+    std::lock_guard lock(flow_mu_);
+    was_empty = answers_.empty();
+    answers_.push_back(std::move(work));
+  }
+  if (was_empty) answered_cv_.notify_one();
+}
+
+void Engine::FinishLoop() {
+  SetThreadName("finisher");
+  std::vector<std::unique_ptr<Work>> batch;
+  while (true) {
+    {
+      std::unique_lock lock(flow_mu_);
+      answered_cv_.wait(
+          lock, [this] { return !answers_.empty() || (dispatcher_done_ && in_flight_ == 0); });
+      if (answers_.empty()) return;
+      batch.swap(answers_);
+    }
+    Record(batch);
+    Release(batch);
+    {
+      std::lock_guard lock(flow_mu_);
+      in_flight_ -= static_cast<int>(batch.size());
+    }
+    room_cv_.notify_one();
+    batch.clear();
+  }
+}
+
+std::vector<bool> Engine::Record(const std::vector<std::unique_ptr<Work>>& works) {
+  std::vector<Transition> transitions;
+  transitions.reserve(works.size());
+  for (const std::unique_ptr<Work>& work : works) {
+    const Transition& t = work->step;
+    assert(IsAllowedTransition(t.from, t.to) ||
+           (t.from == t.to && t.attempt == Transition::Attempt::kKeep));
+    transitions.push_back(t);
+  }
+  std::vector<Result<bool>> results = store_->ApplyTransitions(transitions);
+  assert(results.size() == works.size());
+  std::vector<bool> applied(works.size(), false);
+  for (size_t i = 0; i < works.size(); ++i) {
+    if (!results[i].ok()) {
+      // The lease lapses and the order is looked at again later.
+      counters_.store_errors++;
+      spdlog::warn("transition of {} failed: {}", works[i]->order.order_id,
+                   results[i].status().ToString());
+    } else if (!*results[i]) {
+      counters_.cas_lost++;
+    } else {
+      ApplyToOrder(works[i]->step, &works[i]->order);
+      applied[i] = true;
+    }
+  }
+  return applied;
+}
+
+void Engine::Release(std::vector<std::unique_ptr<Work>>& works) {
+  if (works.empty()) return;
+  std::vector<Delivery> deliveries;
+  deliveries.reserve(works.size());
+  {
+    std::lock_guard lock(held_mu_);
+    for (std::unique_ptr<Work>& work : works) {
+      held_.erase(held_.find(work->order.order_id));
+      deliveries.push_back(std::move(work->delivery));
+    }
+  }
+  // Either the step is durable, or the order was final or someone else's, or the store failed
+  // and the sweeper brings the order back: nothing for the queue to redo.
+  (void)queue_->Ack(deliveries);
 }
 
 void Engine::SweeperLoop() {
+  SetThreadName("sweeper");
   while (SleepUnlessStopping(options_.sweep_interval_ms)) {
     // Bounded: at most a few batches per tick, so a backlog drains without starving shutdown.
     for (int batch = 0; batch < 8 && !stopping_; ++batch) {
@@ -179,6 +330,7 @@ void Engine::SweeperLoop() {
 }
 
 void Engine::LeaseKeeperLoop() {
+  SetThreadName("lease-keeper");
   while (SleepUnlessStopping(options_.lease_ms / 3)) {
     std::vector<std::string> ids;
     {

@@ -1,6 +1,15 @@
-// Engine: the workers that take order ids off the queue and drive each order to a final state,
-// the lease keeper that renews the leases they hold, and the sweeper that re-finds due work in
-// the store. One Engine per process; several processes may share a store and a queue.
+// Engine: drives every order taken off the queue to a final state, renews the leases it holds,
+// and sweeps the store for due work the queue lost. One Engine per process; several processes may
+// share a store and a queue.
+//
+// Orders flow in batches through two threads, so that neither a store write nor a supplier call
+// costs a thread per order:
+//  * the dispatcher receives a batch of ids, claims them (one store write), plans each one's next
+//    step and starts the attempts it sends (one store write), then hands the attempts to their
+//    channels without waiting for the answers;
+//  * the channels call back with each answer; the finisher records the answers of everything
+//    that came back meanwhile (one store write), acknowledges the deliveries and lets go of the
+//    leases.
 #pragma once
 
 #include <atomic>
@@ -24,9 +33,12 @@ namespace topup {
 
 struct EngineOptions {
   std::string owner;  // unique per process: written into leases
-  int worker_count = 64;
-  // A claimed order is leased for this long and renewed every lease_ms / 3 while a worker holds
-  // it, so a crashed worker's orders are taken up again within about lease_ms.
+  // Orders worked at once: claimed and waiting for a supplier's answer.
+  int max_in_flight = 256;
+  // Orders taken off the queue (and claimed) per store write.
+  size_t batch_max = 1024;
+  // A claimed order is leased for this long and renewed every lease_ms / 3 while the engine holds
+  // it, so a crashed process's orders are taken up again within about lease_ms.
   int64_t lease_ms = 5'000;
   int64_t sweep_interval_ms = 250;
   // An id the sweeper published is published again after this long if no worker took it up
@@ -54,22 +66,39 @@ class Engine {
   Engine& operator=(const Engine&) = delete;
 
   void Start();
-  // Stops taking work, waits for in-flight supplier calls to end (each bounded by the attempt
-  // timeout) and joins every thread. Orders being worked keep their state; their leases lapse and
-  // another process (or this one, restarted) takes them up. Idempotent.
+  // Stops taking work, waits for the answers of calls in flight (each bounded by its timeout) and
+  // records them, and joins every thread. Orders not final keep their state; their leases lapse
+  // and another process (or this one, restarted) takes them up. Idempotent.
   void Stop();
 
   const EngineCounters& counters() const { return counters_; }
 
  private:
-  void WorkerLoop();
+  // One claimed order between its claim and the record of its step.
+  struct Work {
+    Delivery delivery;
+    Order order;
+    std::shared_ptr<RoutedChannel> channel;  // null when no supplier call is made
+    bool submit = false;                     // true: a new attempt (holds a channel slot)
+    OrderPolicy policy;
+    Transition step;  // what to record; planned by the dispatcher or on the answer
+  };
+
+  void DispatchLoop();
+  void FinishLoop();
   void SweeperLoop();
   void LeaseKeeperLoop();
-  // Takes one claimed order one step further. REQUIRES: this process holds the order's lease.
-  void Advance(Order order);
-  // Applies `transition` and mirrors it into *order. Returns false if the compare-and-set lost or
-  // the store failed (then the lease lapses and the order is retried later).
-  bool Apply(const Transition& transition, Order* order);
+  // Claims a batch of deliveries and sets each claimed order on its way.
+  void Dispatch(std::vector<Delivery> deliveries);
+  // Plans the first step of a claimed order: an attempt to start, a query, or a transition to
+  // record without calling anyone.
+  std::unique_ptr<Work> Plan(Delivery delivery, Order order, int64_t now_ms);
+  // Called by a channel with an answer: plans the transition and queues it for the finisher.
+  void OnAnswer(std::unique_ptr<Work> work, const SupplierAnswer& answer);
+  // Applies the steps of `works` in one store write; returns whether each one applied.
+  std::vector<bool> Record(const std::vector<std::unique_ptr<Work>>& works);
+  // Lets go of finished work: the leases and the deliveries.
+  void Release(std::vector<std::unique_ptr<Work>>& works);
   // Waits up to `duration_ms` or until Stop(). Returns false once stopping.
   bool SleepUnlessStopping(int64_t duration_ms);
   // The policy with the channel's own timeouts.
@@ -88,6 +117,13 @@ class Engine {
 
   std::mutex held_mu_;
   std::multiset<std::string> held_;  // GUARDED_BY(held_mu_): leases this process must renew
+
+  std::mutex flow_mu_;
+  std::condition_variable answered_cv_;         // signalled when answers_ gains work or at the end
+  std::condition_variable room_cv_;             // signalled when in_flight_ drops
+  std::vector<std::unique_ptr<Work>> answers_;  // GUARDED_BY(flow_mu_): for the finisher
+  int in_flight_ = 0;             // GUARDED_BY(flow_mu_): calls made whose step is not recorded
+  bool dispatcher_done_ = false;  // GUARDED_BY(flow_mu_)
 
   std::vector<std::thread> threads_;  // owned by the thread that calls Start/Stop
 };

@@ -1,7 +1,10 @@
 #include "engine/http_supplier_channel.h"
 
 #include <boost/json.hpp>
+#include <cctype>
 #include <charconv>
+#include <future>
+#include <utility>
 
 namespace topup {
 namespace {
@@ -63,6 +66,44 @@ SupplierAnswer ParseAnswer(const http::HttpResponse& response, bool allow_not_fo
   return answer;
 }
 
+// Maps the exchange of a submit to an answer.
+SupplierAnswer SubmitAnswer(const Result<http::HttpResponse>& response) {
+  if (!response.ok()) return TransportFailure(response.status());
+  if (response->status >= 400 && response->status < 500) {
+    return SupplierAnswer{SupplierOutcome::kFailed, "",
+                          "rejected with HTTP " + std::to_string(response->status) + ": " +
+                              response->body.substr(0, 200)};
+  }
+  if (response->status >= 500) {
+    return SupplierAnswer{SupplierOutcome::kUnknown, "",
+                          "HTTP " + std::to_string(response->status)};
+  }
+  return ParseAnswer(*response, /*allow_not_found=*/false);
+}
+
+// Maps the exchange of a query to an answer.
+SupplierAnswer QueryAnswer(const Result<http::HttpResponse>& response) {
+  if (!response.ok()) {
+    // For a query, even "not sent" says nothing about the attempt.
+    return SupplierAnswer{SupplierOutcome::kUnknown, "", response.status().ToString()};
+  }
+  if (response->status != 200) {
+    return SupplierAnswer{SupplierOutcome::kUnknown, "",
+                          "query answered HTTP " + std::to_string(response->status)};
+  }
+  return ParseAnswer(*response, /*allow_not_found=*/true);
+}
+
+// Runs `start_call(done)` and waits for the answer it passes to `done`. The promise is shared with
+// the callback so that it outlives set_value even when this thread returns at once.
+template <typename StartCall>
+SupplierAnswer WaitForAnswer(StartCall start_call) {
+  auto promise = std::make_shared<std::promise<SupplierAnswer>>();
+  std::future<SupplierAnswer> answer = promise->get_future();
+  start_call([promise](SupplierAnswer value) { promise->set_value(std::move(value)); });
+  return answer.get();
+}
+
 }  // namespace
 
 bool ParseHttpBaseUrl(std::string_view url, std::string* host, uint16_t* port,
@@ -103,62 +144,38 @@ Result<std::unique_ptr<HttpSupplierChannel>> HttpSupplierChannel::Create(
 HttpSupplierChannel::HttpSupplierChannel(HttpSupplierChannelOptions options, std::string host,
                                          uint16_t port, std::string path_prefix)
     : options_(std::move(options)),
-      host_(std::move(host)),
-      port_(port),
-      path_prefix_(std::move(path_prefix)) {}
-
-Result<http::HttpResponse> HttpSupplierChannel::Exchange(const std::string& method,
-                                                         const std::string& target,
-                                                         const std::string& body,
-                                                         std::chrono::milliseconds timeout) {
-  std::unique_ptr<http::HttpClient> client;
-  {
-    std::lock_guard lock(pool_mu_);
-    if (!idle_clients_.empty()) {
-      client = std::move(idle_clients_.back());
-      idle_clients_.pop_back();
-    }
-  }
-  if (!client) client = std::make_unique<http::HttpClient>(host_, port_);
-  Result<http::HttpResponse> response = client->Send(method, target, body, timeout);
-  std::lock_guard lock(pool_mu_);
-  idle_clients_.push_back(std::move(client));
-  return response;
-}
+      submit_target_(path_prefix + "/recharge"),
+      query_target_prefix_(path_prefix + "/query?supplier_order_id="),
+      client_(std::move(host), port) {}
 
 SupplierAnswer HttpSupplierChannel::Submit(const SubmitRequest& request) {
-  json::object body;
-  body["supplier_order_id"] = request.supplier_order_id;
-  body["phone"] = request.phone;
-  body["face_value"] = request.face_value_yuan;
-  Result<http::HttpResponse> response =
-      Exchange("POST", path_prefix_ + "/recharge", json::serialize(body), options_.attempt_timeout);
-  if (!response.ok()) return TransportFailure(response.status());
-  if (response->status >= 400 && response->status < 500) {
-    return SupplierAnswer{SupplierOutcome::kFailed, "",
-                          "rejected with HTTP " + std::to_string(response->status) + ": " +
-                              response->body.substr(0, 200)};
-  }
-  if (response->status >= 500) {
-    return SupplierAnswer{SupplierOutcome::kUnknown, "",
-                          "HTTP " + std::to_string(response->status)};
-  }
-  return ParseAnswer(*response, /*allow_not_found=*/false);
+  return WaitForAnswer([&](AnswerCallback done) { SubmitAsync(request, std::move(done)); });
 }
 
 SupplierAnswer HttpSupplierChannel::Query(std::string_view supplier_order_id) {
-  Result<http::HttpResponse> response =
-      Exchange("GET", path_prefix_ + "/query?supplier_order_id=" + UrlEncode(supplier_order_id), "",
-               options_.query_timeout);
-  if (!response.ok()) {
-    // For a query, even "not sent" says nothing about the attempt.
-    return SupplierAnswer{SupplierOutcome::kUnknown, "", response.status().ToString()};
-  }
-  if (response->status != 200) {
-    return SupplierAnswer{SupplierOutcome::kUnknown, "",
-                          "query answered HTTP " + std::to_string(response->status)};
-  }
-  return ParseAnswer(*response, /*allow_not_found=*/true);
+  return WaitForAnswer(
+      [&](AnswerCallback done) { QueryAsync(supplier_order_id, std::move(done)); });
+}
+
+void HttpSupplierChannel::SubmitAsync(const SubmitRequest& request, AnswerCallback done) {
+  unsigned char scratch[512];  // the object is built without touching the heap
+  json::monotonic_resource memory(scratch, sizeof(scratch));
+  json::object body(&memory);
+  body["supplier_order_id"] = request.supplier_order_id;
+  body["phone"] = request.phone;
+  body["face_value"] = request.face_value_yuan;
+  client_.Send("POST", submit_target_, json::serialize(body), options_.attempt_timeout,
+               [done = std::move(done)](Result<http::HttpResponse> response) {
+                 done(SubmitAnswer(response));
+               });
+}
+
+void HttpSupplierChannel::QueryAsync(std::string_view supplier_order_id, AnswerCallback done) {
+  client_.Send("GET", query_target_prefix_ + UrlEncode(supplier_order_id), "",
+               options_.query_timeout,
+               [done = std::move(done)](Result<http::HttpResponse> response) {
+                 done(QueryAnswer(response));
+               });
 }
 
 }  // namespace topup

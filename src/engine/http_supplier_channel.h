@@ -13,12 +13,12 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <vector>
+#include <string_view>
 
-#include "http/http_client.h"
+#include "http/async_http_client.h"
 #include "topup/status.h"
 #include "topup/supplier_channel.h"
 
@@ -37,22 +37,24 @@ class HttpSupplierChannel final : public SupplierChannel {
   static Result<std::unique_ptr<HttpSupplierChannel>> Create(HttpSupplierChannelOptions options);
 
   const std::string& name() const override { return options_.name; }
+  // The blocking calls wait for the asynchronous ones. REQUIRES: not called from an
+  // AnswerCallback of this channel (it runs on the thread that would have to answer).
   SupplierAnswer Submit(const SubmitRequest& request) override;
   SupplierAnswer Query(std::string_view supplier_order_id) override;
+  // `done` runs on the channel's I/O thread, never inside the call.
+  void SubmitAsync(const SubmitRequest& request, AnswerCallback done) override;
+  void QueryAsync(std::string_view supplier_order_id, AnswerCallback done) override;
 
  private:
   HttpSupplierChannel(HttpSupplierChannelOptions options, std::string host, uint16_t port,
                       std::string path_prefix);
-  // Runs one exchange on a pooled client (one connection per concurrent caller, reused).
-  Result<http::HttpResponse> Exchange(const std::string& method, const std::string& target,
-                                      const std::string& body, std::chrono::milliseconds timeout);
 
   const HttpSupplierChannelOptions options_;
-  const std::string host_;
-  const uint16_t port_;
-  const std::string path_prefix_;  // "" or "/path", without a trailing slash
-  std::mutex pool_mu_;
-  std::vector<std::unique_ptr<http::HttpClient>> idle_clients_;  // GUARDED_BY(pool_mu_)
+  const std::string submit_target_;        // "[/path]/recharge"
+  const std::string query_target_prefix_;  // "[/path]/query?supplier_order_id="
+  // One connection per attempt in flight, kept alive for the next. Last, so that it is destroyed
+  // (and answers what is still pending) first.
+  http::AsyncHttpClient client_;
 };
 
 // Parses "http://host:port[/path][/]". Returns false if it is not of that form.

@@ -7,6 +7,8 @@
 // afterwards.
 #include "http/http_server.h"
 
+#include "core/thread_name.h"
+
 #include <atomic>
 #include <cassert>
 #include <chrono>
@@ -178,7 +180,10 @@ class ServerImpl final : public HttpServer {
     Accept();
     threads_.reserve(static_cast<size_t>(options_.io_threads));
     for (int i = 0; i < options_.io_threads; ++i) {
-      threads_.emplace_back([this] { RunIoThread(); });
+      threads_.emplace_back([this] {
+        SetThreadName("http-io");
+        RunIoThread();
+      });
     }
   }
 

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <functional>
 #include <latch>
@@ -107,6 +108,47 @@ void RunTogether(int threads, const std::function<void(int)>& body) {
 
 std::set<std::string> AsSet(const std::vector<std::string>& ids) {
   return std::set<std::string>(ids.begin(), ids.end());
+}
+
+// The answers of AcceptOrderAsync calls, by order id, with the thread each came on. Shared with
+// the callbacks, which may outlive the test's locals if the test fails early.
+struct AcceptAnswers {
+  struct Answer {
+    Result<AcceptResult> result;
+    std::thread::id thread;
+  };
+
+  // Waits until `count` answers came, at most 60 s. Returns whether they did.
+  bool WaitFor(size_t count) {
+    std::unique_lock<std::mutex> lock(mu);
+    return answered.wait_for(lock, std::chrono::seconds(60), [&] { return total >= count; });
+  }
+
+  std::mutex mu;
+  std::condition_variable answered;
+  std::map<std::string, std::vector<Answer>> by_order_id;  // guarded by mu
+  size_t total = 0;                                        // guarded by mu
+};
+
+// A callback that files its answer under `order_id`.
+AcceptCallback Record(const std::shared_ptr<AcceptAnswers>& answers, const std::string& order_id) {
+  return [answers, order_id](Result<AcceptResult> result) {
+    {
+      std::lock_guard<std::mutex> lock(answers->mu);
+      answers->by_order_id[order_id].push_back({std::move(result), std::this_thread::get_id()});
+      answers->total += 1;
+    }
+    answers->answered.notify_all();
+  };
+}
+
+// The one answer to the call for `order_id`. REQUIRES: every callback has run.
+Result<AcceptResult> OnlyAnswer(AcceptAnswers& answers, const std::string& order_id) {
+  std::lock_guard<std::mutex> lock(answers.mu);
+  const std::vector<AcceptAnswers::Answer>& got = answers.by_order_id[order_id];
+  EXPECT_EQ(got.size(), 1u) << "answers for " << order_id;
+  if (got.empty()) return Internal("no answer for " + order_id);
+  return got.front().result;
 }
 
 // --- Opening and migrations ---
@@ -449,6 +491,152 @@ TEST_P(StoreConformanceTest, ConcurrentAcceptsNeverOverdraw) {
   EXPECT_EQ(refused.load(), kThreads * kOrdersPerThread - kAffordable);
   EXPECT_EQ(Balance("m1"), kPriceFen / 2);
   EXPECT_EQ(Ledger("m1").size(), 1u + kAffordable);
+  ExpectBalanced();
+}
+
+// --- AcceptOrderAsync ---
+
+TEST_P(StoreConformanceTest, AsyncAcceptAnswersAsAcceptWould) {
+  AddMerchant("m1", 1500);
+  auto answers = std::make_shared<AcceptAnswers>();
+  size_t calls = 0;
+  // Each call is answered before the next is made, so that the outcomes do not depend on order.
+  auto accept = [&](const Order& order) -> Result<AcceptResult> {
+    store_->AcceptOrderAsync(order, Record(answers, order.order_id));
+    calls += 1;
+    if (!answers->WaitFor(calls)) return Internal("no answer within 60 s");
+    return OnlyAnswer(*answers, order.order_id);
+  };
+
+  Order order = MakeOrder("o1", "m1", "mo-1", 1000);
+  Result<AcceptResult> created = accept(order);
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  EXPECT_TRUE(created->created);
+  EXPECT_EQ(created->order.order_id, "o1");
+  EXPECT_EQ(created->order.merchant_order_id, "mo-1");
+  EXPECT_EQ(created->order.status, OrderStatus::kAccepted);
+  EXPECT_EQ(created->order.price_fen, 1000);
+  {
+    std::lock_guard<std::mutex> lock(answers->mu);
+    EXPECT_NE(answers->by_order_id["o1"].front().thread, std::this_thread::get_id())
+        << "the callback runs on a thread of the store's";
+  }
+  // Durable and complete once answered.
+  EXPECT_EQ(Get("o1").status, OrderStatus::kAccepted);
+  EXPECT_EQ(Balance("m1"), 500);
+  EXPECT_EQ(EventCount("o1"), 1u);
+
+  // The same request again: the first order, nothing written.
+  Result<AcceptResult> again = accept(MakeOrder("o2", "m1", "mo-1", 1000));
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_FALSE(again->created);
+  EXPECT_EQ(again->order.order_id, "o1");
+  EXPECT_EQ(store_->GetOrder("o2").status().reason(), "order_not_found");
+
+  Order other_phone = MakeOrder("o3", "m1", "mo-1", 1000);
+  other_phone.phone = "13900139000";
+  Result<AcceptResult> conflict = accept(other_phone);
+  EXPECT_EQ(conflict.status().code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(conflict.status().reason(), "merchant_order_id_conflict");
+
+  Result<AcceptResult> poor = accept(MakeOrder("o4", "m1", "mo-4", 1000));
+  EXPECT_EQ(poor.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(poor.status().reason(), "insufficient_balance");
+
+  Result<AcceptResult> unknown = accept(MakeOrder("o5", "nobody", "mo-5", 10));
+  EXPECT_EQ(unknown.status().reason(), "unknown_merchant");
+  Result<AcceptResult> invalid = accept(MakeOrder("o6", "m1", "mo-6", -1));
+  EXPECT_EQ(invalid.status().reason(), "invalid_order");
+
+  EXPECT_EQ(Balance("m1"), 500);
+  EXPECT_EQ(Ledger("m1").size(), 2u);
+  for (const char* id : {"o3", "o4", "o5", "o6"}) {
+    EXPECT_EQ(store_->GetOrder(id).status().reason(), "order_not_found") << id;
+  }
+  ExpectBalanced();
+}
+
+// HTTP threads hand accepts over without waiting: many at once, for a merchant that can pay for
+// all, one that can pay for half, and requests every thread repeats. Each call is answered exactly
+// once, as AcceptOrder would have answered it.
+TEST_P(StoreConformanceTest, ConcurrentAsyncAcceptsAreEachAnsweredOnce) {
+  constexpr int kThreads = 8;
+  constexpr int kRichPerThread = 30;
+  constexpr int kShared = 10;  // requests every thread sends, each under its own order id
+  constexpr int kPoorPerThread = 5;
+  constexpr int kPoorAffordable = 20;
+  constexpr int64_t kPriceFen = 100;
+  constexpr size_t kCalls = kThreads * (kRichPerThread + kShared + kPoorPerThread);
+  AddMerchant("rich", 1'000'000);
+  AddMerchant("poor", kPoorAffordable * kPriceFen + kPriceFen / 2);
+  auto answers = std::make_shared<AcceptAnswers>();
+  auto rich_id = [](int t, int i) { return "r" + std::to_string(t) + "-" + std::to_string(i); };
+  auto shared_id = [](int t, int k) { return "s" + std::to_string(k) + "-" + std::to_string(t); };
+  auto poor_id = [](int t, int i) { return "p" + std::to_string(t) + "-" + std::to_string(i); };
+  RunTogether(kThreads, [&](int t) {
+    for (int i = 0; i < kRichPerThread; ++i) {
+      const std::string id = rich_id(t, i);
+      store_->AcceptOrderAsync(MakeOrder(id, "rich", id, kPriceFen), Record(answers, id));
+      if (i < kShared) {
+        const std::string repeated = shared_id(t, i);
+        store_->AcceptOrderAsync(
+            MakeOrder(repeated, "rich", "shared-" + std::to_string(i), kPriceFen),
+            Record(answers, repeated));
+      }
+      if (i < kPoorPerThread) {
+        const std::string poor = poor_id(t, i);
+        store_->AcceptOrderAsync(MakeOrder(poor, "poor", poor, kPriceFen), Record(answers, poor));
+      }
+    }
+  });
+  ASSERT_TRUE(answers->WaitFor(kCalls)) << "not every call was answered";
+  // Closing the store lets every callback that is still to come run: none may.
+  store_.reset();
+  store_ = OpenStore();
+  ASSERT_NE(store_, nullptr);
+  EXPECT_EQ(answers->total, kCalls);
+
+  for (int t = 0; t < kThreads; ++t) {
+    for (int i = 0; i < kRichPerThread; ++i) {
+      Result<AcceptResult> answer = OnlyAnswer(*answers, rich_id(t, i));
+      ASSERT_TRUE(answer.ok()) << answer.status().ToString();
+      EXPECT_TRUE(answer->created);
+      EXPECT_EQ(answer->order.order_id, rich_id(t, i));
+    }
+  }
+  for (int k = 0; k < kShared; ++k) {
+    std::set<std::string> orders;
+    int created = 0;
+    for (int t = 0; t < kThreads; ++t) {
+      Result<AcceptResult> answer = OnlyAnswer(*answers, shared_id(t, k));
+      ASSERT_TRUE(answer.ok()) << answer.status().ToString();
+      orders.insert(answer->order.order_id);
+      created += answer->created ? 1 : 0;
+    }
+    EXPECT_EQ(created, 1) << "shared request " << k;
+    EXPECT_EQ(orders.size(), 1u) << "shared request " << k << " answered with different orders";
+  }
+  int poor_created = 0;
+  for (int t = 0; t < kThreads; ++t) {
+    for (int i = 0; i < kPoorPerThread; ++i) {
+      Result<AcceptResult> answer = OnlyAnswer(*answers, poor_id(t, i));
+      if (answer.ok() && answer->created) {
+        poor_created += 1;
+      } else {
+        EXPECT_EQ(answer.status().reason(), "insufficient_balance") << answer.status().ToString();
+      }
+    }
+  }
+  EXPECT_EQ(poor_created, kPoorAffordable);
+
+  const int rich_orders = kThreads * kRichPerThread + kShared;
+  EXPECT_EQ(Balance("rich"), 1'000'000 - rich_orders * kPriceFen);
+  EXPECT_EQ(Balance("poor"), kPriceFen / 2);
+  EXPECT_EQ(Ledger("rich").size(), 1u + rich_orders);
+  EXPECT_EQ(Ledger("poor").size(), 1u + kPoorAffordable);
+  Result<OrderCounts> counts = store_->CountOrders();
+  ASSERT_TRUE(counts.ok());
+  EXPECT_EQ((*counts)[OrderStatus::kAccepted], rich_orders + kPoorAffordable);
   ExpectBalanced();
 }
 
@@ -864,6 +1052,301 @@ TEST_P(StoreConformanceTest, RacingWorkersOnSeveralNodesKeepTheLedgerBalanced) {
   }
   EXPECT_EQ(refunds, failed);
   EXPECT_GT(lost.load(), 0) << "the workers never raced; the test proves nothing";
+  ExpectBalanced();
+}
+
+// --- ApplyTransitions ---
+
+// One batch, in no particular order, mixing every outcome: each result is that of its transition
+// alone, what did not apply wrote nothing, and each failed order is refunded once.
+TEST_P(StoreConformanceTest, ApplyTransitionsAnswersEachTransitionOnItsOwn) {
+  AddMerchant("m1", 100'000);
+  AddMerchant("m2", 100'000);
+  std::map<std::string, Order> orders;
+  for (int i = 1; i <= 9; ++i) {
+    const std::string id = "o" + std::to_string(i);
+    orders[id] = Accept(MakeOrder(id, i % 2 == 1 ? "m1" : "m2", "mo-" + id, 1000 + i));
+  }
+  // o3 and o9 have a live attempt.
+  for (const char* id : {"o3", "o9"}) {
+    ASSERT_EQ(store_->ApplyTransition(StartAttempt(orders[id], OrderStatus::kCharging, kT0Ms + 1))
+                  .value(),
+              true);
+    orders[id] = Get(id);
+  }
+
+  const int64_t now_ms = kT0Ms + 100;
+  Order stale_o4 = orders["o4"];
+  stale_o4.status = OrderStatus::kCharging;
+  Order stale_o6 = orders["o6"];
+  stale_o6.status = OrderStatus::kUnknown;
+  stale_o6.attempt_count = 2;
+  Transition expire_o7 =
+      Move(orders["o7"], OrderStatus::kFailed, now_ms, Attempt::kKeep, "expired");
+  expire_o7.fail_reason = "deadline_passed";
+  const std::vector<Transition> batch = {
+      expire_o7,                                                                      // 0: applies
+      StartAttempt(orders["o2"], OrderStatus::kCharging, now_ms, "chan-b"),           // 1: applies
+      Move(stale_o4, OrderStatus::kUnknown, now_ms, Attempt::kKeep, "timeout"),       // 2: lost
+      Move(orders["o3"], OrderStatus::kFailed, now_ms, Attempt::kKeep, "gave_up"),    // 3: live
+      Move(orders["o5"], OrderStatus::kSuccess, now_ms, Attempt::kKeep, "ok"),        // 4: invalid
+      Move(stale_o6, OrderStatus::kFailed, now_ms, Attempt::kClear, "failed"),        // 5: lost
+      Move(orders["o1"], OrderStatus::kFailed, now_ms, Attempt::kKeep, "expired"),    // 6: applies
+      StartAttempt(MakeOrder("o99", "m1", "mo-99"), OrderStatus::kCharging, now_ms),  // 7: none
+      Move(orders["o8"], OrderStatus::kFailed, now_ms, Attempt::kKeep, "expired"),    // 8: applies
+      Move(orders["o9"], OrderStatus::kFailed, now_ms, Attempt::kClear, "failed"),    // 9: applies
+  };
+  std::vector<Result<bool>> results = store_->ApplyTransitions(batch);
+  ASSERT_EQ(results.size(), batch.size());
+  const std::vector<bool> applied = {true,  true, false, false, false,
+                                     false, true, false, true,  true};
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (i == 3 || i == 4) continue;
+    ASSERT_TRUE(results[i].ok()) << i << ": " << results[i].status().ToString();
+    EXPECT_EQ(*results[i], applied[i]) << "transition " << i << " of " << batch[i].order_id;
+  }
+  EXPECT_EQ(results[3].status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(results[3].status().reason(), "live_attempt");
+  EXPECT_EQ(results[4].status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(results[4].status().reason(), "invalid_transition");
+
+  // What applied, with its event.
+  Order o7 = Get("o7");
+  EXPECT_EQ(o7.status, OrderStatus::kFailed);
+  EXPECT_EQ(o7.fail_reason, "deadline_passed");
+  EXPECT_EQ(o7.finished_ms, now_ms);
+  Order o2 = Get("o2");
+  EXPECT_EQ(o2.status, OrderStatus::kCharging);
+  EXPECT_EQ(o2.attempt_count, 1);
+  EXPECT_EQ(o2.supplier_order_id, "o2-1");
+  EXPECT_EQ(o2.channel, "chan-b");
+  EXPECT_EQ(o2.attempt_sent_ms, now_ms);
+  EXPECT_EQ(Get("o1").status, OrderStatus::kFailed);
+  EXPECT_EQ(Get("o8").status, OrderStatus::kFailed);
+  Order o9 = Get("o9");
+  EXPECT_EQ(o9.status, OrderStatus::kFailed);
+  EXPECT_EQ(o9.supplier_order_id, "");
+  for (const char* id : {"o1", "o2", "o7", "o8"}) EXPECT_EQ(EventCount(id), 2u) << id;
+  EXPECT_EQ(EventCount("o9"), 3u);
+  // What did not apply is as it was.
+  for (const char* id : {"o4", "o5", "o6"}) {
+    Order order = Get(id);
+    EXPECT_EQ(order.status, OrderStatus::kAccepted) << id;
+    EXPECT_EQ(order.updated_ms, kT0Ms) << id;
+    EXPECT_EQ(EventCount(id), 1u) << id;
+  }
+  Order o3 = Get("o3");
+  EXPECT_EQ(o3.status, OrderStatus::kCharging);
+  EXPECT_EQ(o3.supplier_order_id, "o3-1");
+  EXPECT_EQ(EventCount("o3"), 2u);
+  EXPECT_EQ(store_->GetOrder("o99").status().reason(), "order_not_found");
+
+  // Refunds: o1, o7 and o9 to m1, o8 to m2, each once, at the time of its transition.
+  auto refunds = [&](const std::string& merchant_id) {
+    std::map<std::string, LedgerEntry> by_order;
+    for (const LedgerEntry& entry : Ledger(merchant_id)) {
+      if (entry.kind != LedgerKind::kRefund) continue;
+      EXPECT_EQ(by_order.count(entry.order_id), 0u) << "second refund of " << entry.order_id;
+      by_order[entry.order_id] = entry;
+    }
+    return by_order;
+  };
+  std::map<std::string, LedgerEntry> m1_refunds = refunds("m1");
+  std::map<std::string, LedgerEntry> m2_refunds = refunds("m2");
+  EXPECT_EQ(m1_refunds.size(), 3u);
+  EXPECT_EQ(m2_refunds.size(), 1u);
+  EXPECT_EQ(m1_refunds["o1"].amount_fen, 1001);
+  EXPECT_EQ(m1_refunds["o7"].amount_fen, 1007);
+  EXPECT_EQ(m1_refunds["o7"].note, "deadline_passed");
+  EXPECT_EQ(m1_refunds["o7"].created_ms, now_ms);
+  EXPECT_EQ(m1_refunds["o9"].amount_fen, 1009);
+  EXPECT_EQ(m2_refunds["o8"].amount_fen, 1008);
+  const int64_t m1_fen = 100'000 - (1003 + 1005);  // o3 and o5 keep their price
+  const int64_t m2_fen = 100'000 - (1002 + 1004 + 1006);
+  EXPECT_EQ(Balance("m1"), m1_fen);
+  EXPECT_EQ(Balance("m2"), m2_fen);
+  ExpectBalanced();
+
+  // The same batch again: every compare-and-set loses, and nothing is refunded twice.
+  results = store_->ApplyTransitions(batch);
+  ASSERT_EQ(results.size(), batch.size());
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (i == 3 || i == 4) continue;
+    ASSERT_TRUE(results[i].ok()) << i << ": " << results[i].status().ToString();
+    EXPECT_FALSE(*results[i]) << "transition " << i << " of " << batch[i].order_id;
+  }
+  EXPECT_EQ(results[3].status().reason(), "live_attempt");
+  EXPECT_EQ(results[4].status().reason(), "invalid_transition");
+  EXPECT_EQ(Balance("m1"), m1_fen);
+  EXPECT_EQ(Balance("m2"), m2_fen);
+  EXPECT_EQ(Ledger("m1").size(), 1u + 5 + 3);
+  EXPECT_EQ(Ledger("m2").size(), 1u + 4 + 1);
+  EXPECT_EQ(EventCount("o7"), 2u);
+
+  EXPECT_TRUE(store_->ApplyTransitions({}).empty());
+  ExpectBalanced();
+}
+
+// A transition whose write fails (here: its refund would be a second one, against the ledger's
+// once-per-order rule) fails alone, writes nothing, and leaves the rest of the batch applied.
+TEST_P(StoreConformanceTest, ApplyTransitionsKeepsTheOthersWhenOneFailsToWrite) {
+  AddMerchant("m1", 10'000);
+  Order o1 = Accept(MakeOrder("o1", "m1", "mo-1", 1000));
+  Order o2 = Accept(MakeOrder("o2", "m1", "mo-2", 1000));
+  Order o3 = Accept(MakeOrder("o3", "m1", "mo-3", 1000));
+  ASSERT_TRUE(backend_
+                  ->Execute("INSERT INTO ledger (merchant_id, order_id, kind, amount_fen, "
+                            "balance_after_fen, created_ms, note) "
+                            "VALUES ('m1', 'o2', 2, 1, 7001, 1, 'early refund')")
+                  .ok());
+  const std::vector<Transition> batch = {
+      Move(o1, OrderStatus::kFailed, kT0Ms + 1, Attempt::kKeep, "expired"),
+      Move(o2, OrderStatus::kFailed, kT0Ms + 1, Attempt::kKeep, "expired"),
+      StartAttempt(o3, OrderStatus::kCharging, kT0Ms + 1),
+  };
+  std::vector<Result<bool>> results = store_->ApplyTransitions(batch);
+  ASSERT_EQ(results.size(), 3u);
+  ASSERT_TRUE(results[0].ok()) << results[0].status().ToString();
+  EXPECT_TRUE(*results[0]);
+  EXPECT_FALSE(results[1].ok());
+  ASSERT_TRUE(results[2].ok()) << results[2].status().ToString();
+  EXPECT_TRUE(*results[2]);
+
+  EXPECT_EQ(Get("o1").status, OrderStatus::kFailed);
+  EXPECT_EQ(Get("o2").status, OrderStatus::kAccepted);
+  EXPECT_EQ(EventCount("o2"), 1u);
+  EXPECT_EQ(Get("o3").status, OrderStatus::kCharging);
+  EXPECT_EQ(Balance("m1"), 10'000 - 2000);  // o1 refunded, o2 not
+  std::vector<LedgerEntry> ledger = Ledger("m1");
+  ASSERT_EQ(ledger.size(), 6u);  // fund, 3 debits, the early refund, o1's refund
+  EXPECT_EQ(ledger[5].order_id, "o1");
+  EXPECT_EQ(ledger[5].kind, LedgerKind::kRefund);
+  EXPECT_EQ(ledger[5].balance_after_fen, 10'000 - 2000);
+}
+
+// Batches from several nodes race for the same orders of several merchants, each batch listing
+// them in its own order, as batches built from different queues would. Exactly one batch moves
+// each order, each refund is written once, and no transition fails. Batches that took their locks
+// in the order they were given would deadlock here; PostgreSQL takes a second (deadlock_timeout)
+// to find each deadlock, so even batches that retried would be far slower than the bound below.
+TEST_P(StoreConformanceTest, ConcurrentBatchesOnSeveralNodesHaveOneWinnerPerOrder) {
+  constexpr int kOrders = 90;
+  constexpr int kThreads = 6;
+  const std::vector<std::string> merchants = {"m1", "m2", "m3"};
+  for (const std::string& m : merchants) AddMerchant(m, 1'000'000);
+  std::vector<std::string> ids;
+  for (int i = 0; i < kOrders; ++i) {
+    ids.push_back("o" + std::to_string(i));
+    Accept(MakeOrder(ids.back(), merchants[i % merchants.size()], ids.back(), 100 + i));
+  }
+  std::vector<std::unique_ptr<Store>> nodes;
+  for (int n = 0; n < 3; ++n) nodes.push_back(OpenStore());
+
+  // Round 0 from accepted: each batch fails half of the orders and starts attempts on the others,
+  // which half depending on the thread. Round 1 from charging: fail (clearing the attempt) or
+  // succeed, the same way. Whichever batches win, some orders fail and some do not.
+  std::map<std::string, int> winners;
+  std::chrono::steady_clock::duration racing{0};
+  for (int round = 0; round < 2; ++round) {
+    std::vector<Order> before;
+    for (const std::string& id : ids) before.push_back(Get(id));
+    std::vector<std::vector<std::string>> batch_ids(kThreads);
+    std::vector<std::vector<Result<bool>>> results(kThreads);
+    const auto start = std::chrono::steady_clock::now();
+    RunTogether(kThreads, [&](int t) {
+      std::vector<int> mine(kOrders);
+      for (int i = 0; i < kOrders; ++i) mine[i] = i;
+      std::rotate(mine.begin(), mine.begin() + (t * 17) % kOrders, mine.end());
+      if (t % 2 == 1) std::reverse(mine.begin(), mine.end());
+      const int64_t now_ms = kT0Ms + 1000 * (round + 1) + t;
+      std::vector<Transition> batch;
+      for (int i : mine) {
+        const Order& order = before[i];
+        const bool fail = (t + i) % 2 == 0;
+        if (order.status == OrderStatus::kAccepted) {
+          batch.push_back(fail
+                              ? Move(order, OrderStatus::kFailed, now_ms, Attempt::kKeep, "expired")
+                              : StartAttempt(order, OrderStatus::kCharging, now_ms));
+        } else if (order.status == OrderStatus::kCharging) {
+          batch.push_back(
+              fail ? Move(order, OrderStatus::kFailed, now_ms, Attempt::kClear, "failed")
+                   : Move(order, OrderStatus::kSuccess, now_ms, Attempt::kKeep, "succeeded"));
+        } else {
+          continue;
+        }
+        batch_ids[t].push_back(order.order_id);
+      }
+      results[t] = nodes[t % nodes.size()]->ApplyTransitions(batch);
+    });
+    racing += std::chrono::steady_clock::now() - start;
+    std::map<std::string, int> moved;
+    for (int t = 0; t < kThreads; ++t) {
+      ASSERT_EQ(results[t].size(), batch_ids[t].size());
+      for (size_t i = 0; i < results[t].size(); ++i) {
+        ASSERT_TRUE(results[t][i].ok()) << results[t][i].status().ToString();
+        moved[batch_ids[t][i]] += *results[t][i] ? 1 : 0;
+      }
+    }
+    for (const auto& [id, count] : moved) {
+      EXPECT_EQ(count, 1) << id << " in round " << round;
+      winners[id] += count;
+    }
+  }
+
+  int failed = 0;
+  for (const std::string& id : ids) {
+    Order order = Get(id);
+    EXPECT_TRUE(IsFinal(order.status) || order.status == OrderStatus::kCharging) << id;
+    EXPECT_EQ(EventCount(id), 1u + winners[id]) << id;
+    failed += order.status == OrderStatus::kFailed ? 1 : 0;
+  }
+  int refunds = 0;
+  for (const std::string& m : merchants) {
+    for (const LedgerEntry& entry : Ledger(m)) refunds += entry.kind == LedgerKind::kRefund;
+  }
+  EXPECT_EQ(refunds, failed);
+  EXPECT_GT(failed, 0);
+  EXPECT_LT(racing, std::chrono::seconds(20)) << "the batches waited on each other";
+  ExpectBalanced();
+}
+
+// A batch larger than a backend is likely to write in one transaction, of orders accepted without
+// waiting.
+TEST_P(StoreConformanceTest, ApplyTransitionsTakesALargeBatch) {
+  constexpr int kOrders = 700;
+  constexpr int64_t kPriceFen = 100;
+  AddMerchant("m1", kOrders * kPriceFen);
+  auto answers = std::make_shared<AcceptAnswers>();
+  std::vector<std::string> ids;
+  for (int i = 0; i < kOrders; ++i) {
+    char id[8];
+    snprintf(id, sizeof(id), "o%03d", i);
+    ids.push_back(id);
+    store_->AcceptOrderAsync(MakeOrder(id, "m1", id, kPriceFen), Record(answers, id));
+  }
+  ASSERT_TRUE(answers->WaitFor(kOrders));
+  std::vector<Transition> batch;
+  for (int i = kOrders - 1; i >= 0; --i) {
+    Result<AcceptResult> accepted = OnlyAnswer(*answers, ids[i]);
+    ASSERT_TRUE(accepted.ok()) << accepted.status().ToString();
+    ASSERT_TRUE(accepted->created);
+    batch.push_back(i % 3 == 0 ? Move(accepted->order, OrderStatus::kFailed, kT0Ms + 1,
+                                      Attempt::kKeep, "expired")
+                               : StartAttempt(accepted->order, OrderStatus::kCharging, kT0Ms + 1));
+  }
+  std::vector<Result<bool>> results = store_->ApplyTransitions(batch);
+  ASSERT_EQ(results.size(), batch.size());
+  for (size_t i = 0; i < results.size(); ++i) {
+    ASSERT_TRUE(results[i].ok()) << batch[i].order_id << ": " << results[i].status().ToString();
+    EXPECT_TRUE(*results[i]) << batch[i].order_id;
+  }
+  Result<OrderCounts> counts = store_->CountOrders();
+  ASSERT_TRUE(counts.ok());
+  const int failed = (kOrders + 2) / 3;
+  EXPECT_EQ((*counts)[OrderStatus::kFailed], failed);
+  EXPECT_EQ((*counts)[OrderStatus::kCharging], kOrders - failed);
+  EXPECT_EQ(Balance("m1"), failed * kPriceFen);
+  EXPECT_EQ(Ledger("m1").size(), 1u + kOrders + failed);
   ExpectBalanced();
 }
 

@@ -194,6 +194,15 @@ std::string PgConnection::ErrorMessage() const {
   return text.empty() ? "connection lost" : text;
 }
 
+Status PgConnection::Prepare(const Query& query) {
+  if (prepared_.contains(query.name)) return Status::Ok();
+  pg_result* result = PQprepare(connection_, query.name.c_str(), query.sql.c_str(), 0, nullptr);
+  PgResult prepared(result, result == nullptr ? ErrorMessage() : "");
+  if (!prepared.ok()) return prepared.ToStatus();
+  prepared_.insert(query.name);
+  return Status::Ok();
+}
+
 PgResult PgConnection::Execute(const Query& query, const Params& params) {
   if (!prepared_.contains(query.name)) {
     pg_result* result = PQprepare(connection_, query.name.c_str(), query.sql.c_str(), 0, nullptr);
@@ -205,6 +214,51 @@ PgResult PgConnection::Execute(const Query& query, const Params& params) {
   pg_result* result = PQexecPrepared(connection_, query.name.c_str(), params.size(), values.data(),
                                      nullptr, nullptr, 0);
   return PgResult(result, result == nullptr ? ErrorMessage() : "");
+}
+
+// libpq answers a pipeline with each query's result followed by a null, then one
+// PGRES_PIPELINE_SYNC result for the sync that ends it. A connection that breaks midway gives a
+// failed result and then nulls. Blocking mode is safe however much is sent: while libpq cannot
+// send, it reads and buffers the server's answers, so neither side waits on the other for ever.
+// An early return leaves the connection in pipeline mode, and the pool drops it (see Usable).
+Result<std::vector<PgResult>> PgConnection::ExecutePipeline(std::span<const BoundQuery> queries) {
+  std::vector<PgResult> results;
+  if (queries.empty()) return results;
+  for (const BoundQuery& bound : queries) {
+    Status prepared = Prepare(*bound.query);
+    if (!prepared.ok()) return prepared;
+  }
+  auto broken = [this](std::string_view when) {
+    return Unavailable("store_unavailable", "postgres: pipeline broken while " + std::string(when) +
+                                                ": " + ErrorMessage());
+  };
+  if (PQenterPipelineMode(connection_) != 1) return broken("starting");
+  for (const BoundQuery& bound : queries) {
+    std::vector<const char*> values = bound.params.Pointers();
+    if (PQsendQueryPrepared(connection_, bound.query->name.c_str(), bound.params.size(),
+                            values.data(), nullptr, nullptr, 0) != 1) {
+      return broken("sending");
+    }
+  }
+  if (PQpipelineSync(connection_) != 1) return broken("sending");
+  results.reserve(queries.size());
+  for (size_t i = 0; i < queries.size(); ++i) {
+    pg_result* result = PQgetResult(connection_);
+    if (result == nullptr) return broken("reading");
+    // The text is the message of a result without one: a query skipped after a failure.
+    results.emplace_back(result, "skipped: an earlier statement of the pipeline failed");
+    pg_result* end = PQgetResult(connection_);
+    if (end != nullptr) {
+      PQclear(end);
+      return broken("reading");  // more than one result for one query: out of step
+    }
+  }
+  pg_result* sync = PQgetResult(connection_);
+  const bool synced = sync != nullptr && PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
+  PQclear(sync);
+  if (!synced) return broken("ending");
+  if (PQexitPipelineMode(connection_) != 1) return broken("ending");
+  return results;
 }
 
 PgResult PgConnection::ExecuteOnce(std::string_view sql, const Params& params) {
@@ -227,6 +281,7 @@ Status PgConnection::Run(std::string_view sql) {
 bool PgConnection::Usable() {
   if (PQstatus(connection_) != CONNECTION_OK) return false;
   if (PQtransactionStatus(connection_) != PQTRANS_IDLE) return false;
+  if (PQpipelineStatus(connection_) != PQ_PIPELINE_OFF) return false;
   // libpq's socket is non-blocking: this reads whatever arrived while idle, and on EOF marks the
   // connection bad.
   if (PQconsumeInput(connection_) == 0) return false;

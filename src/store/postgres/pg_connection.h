@@ -43,6 +43,12 @@ class Params {
   std::vector<std::string> values_;
 };
 
+// One statement of a pipeline: a query and its parameters.
+struct BoundQuery {
+  const Query* query;
+  Params params;
+};
+
 // Whether PostgreSQL can store `text` unchanged in a TEXT column of a UTF8 database: valid UTF-8
 // without NUL bytes.
 bool IsStorableText(std::string_view text);
@@ -94,18 +100,28 @@ class PgConnection {
 
   // Executes `query` with `params`, preparing it on this connection first if needed.
   PgResult Execute(const Query& query, const Params& params);
+  // Sends every query of `queries` before reading any answer, so that the lot costs about one
+  // round trip, and returns one result per query, in order. They run in one transaction (an
+  // implicit one unless the first is a BEGIN). Once one fails the server skips the rest, whose
+  // results are failed too; the first failed result is the one that says why.
+  // Unavailable("store_unavailable") if the connection broke, when how far the server got is
+  // unknown. A query that cannot be prepared gives its error before anything is sent.
+  Result<std::vector<PgResult>> ExecutePipeline(std::span<const BoundQuery> queries);
   // Executes `sql` once with `params`, unprepared (for rare statements).
   PgResult ExecuteOnce(std::string_view sql, const Params& params);
   // Runs one or more ';'-separated statements without parameters.
   Status Run(std::string_view sql);
 
-  // False once the connection is lost or left inside a transaction; the pool then replaces it.
+  // False once the connection is lost or left inside a transaction or a pipeline; the pool then
+  // replaces it.
   // Also notices a server that closed the connection while it sat idle, so that a statement is
   // not sent into a dead socket.
   bool Usable();
 
  private:
   explicit PgConnection(pg_conn* connection) : connection_(connection) {}
+  // Prepares `query` on this connection unless it already is.
+  Status Prepare(const Query& query);
   std::string ErrorMessage() const;
 
   pg_conn* connection_;

@@ -4,11 +4,13 @@
 
 #include <algorithm>
 #include <cassert>
+#include <cstdint>
 #include <string_view>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
 
+#include "core/work_pool.h"
 #include "store/postgres/connection_pool.h"
 #include "store/postgres/pg_connection.h"
 #include "store/postgres/schema.h"
@@ -73,6 +75,67 @@ std::string WithOrderColumns(std::string_view before, std::string_view after) {
 }
 
 int StatusInt(OrderStatus status) { return static_cast<int>(status); }
+
+// The compare-and-set of one order and its event, the start of apply_transition and move_order.
+// Parameters: $1 order_id, $2 from, $3 from_attempt_count, $4 to, $5 attempt (0 keep, 1 start,
+// 2 clear), $6 supplier_order_id, $7 channel, $8 now_ms, $9 supplier_ref, $10 fail_reason,
+// $11 next_check_ms, $12 release_lease, $13 event_kind, $14 event_detail, $15 refuse a live
+// attempt.
+constexpr std::string_view kMoveOrder =
+    "WITH moved AS ("
+    "  UPDATE orders SET"
+    "   status = $4::integer,"
+    "   attempt_count = attempt_count + CASE WHEN $5::integer = 1 THEN 1 ELSE 0 END,"
+    "   supplier_order_id = CASE $5::integer WHEN 0 THEN supplier_order_id"
+    "    WHEN 1 THEN $6::text ELSE '' END,"
+    "   attempt_sent_ms = CASE $5::integer WHEN 0 THEN attempt_sent_ms"
+    "    WHEN 1 THEN $8::bigint ELSE 0 END,"
+    "   channel = CASE WHEN $5::integer = 1 THEN $7::text ELSE channel END,"
+    "   supplier_ref = CASE WHEN $9::text <> '' THEN $9::text ELSE supplier_ref END,"
+    "   fail_reason = CASE WHEN $4::integer = 4 THEN $10::text ELSE fail_reason END,"
+    "   finished_ms = CASE WHEN $4::integer IN (3, 4) THEN $8::bigint ELSE finished_ms END,"
+    "   updated_ms = $8::bigint,"
+    "   next_check_ms = $11::bigint,"
+    "   lease_owner = CASE WHEN $12::boolean THEN '' ELSE lease_owner END,"
+    "   lease_expires_ms = CASE WHEN $12::boolean THEN 0 ELSE lease_expires_ms END"
+    "  WHERE order_id = $1::text AND status = $2::integer AND attempt_count = $3::integer"
+    "   AND NOT ($15::boolean AND supplier_order_id <> '')"
+    "  RETURNING merchant_id, price_fen, attempt_count),"
+    " event AS ("
+    "  INSERT INTO order_events (order_id, at_ms, kind, from_status, to_status, attempt_no,"
+    "   detail)"
+    "  SELECT $1::text, $8::bigint, $13::text, $2::integer, $4::integer, attempt_count,"
+    "   $14::text FROM moved WHERE $13::text <> '')";
+
+// "failed" promises the phone can no longer be credited: refusing to refund while an attempt may
+// still succeed is what keeps a phone from being credited for free.
+bool RefusesLiveAttempt(const Transition& t) {
+  return t.to == OrderStatus::kFailed && t.attempt == Transition::Attempt::kKeep;
+}
+
+// The parameters of kMoveOrder for `t`. REQUIRES: ValidateTransition(t) is OK.
+Params TransitionParams(const Transition& t) {
+  const int attempt_mode = t.attempt == Transition::Attempt::kKeep    ? 0
+                           : t.attempt == Transition::Attempt::kStart ? 1
+                                                                      : 2;
+  Params params;
+  params.Text(t.order_id)
+      .Int(StatusInt(t.from))
+      .Int(t.from_attempt_count)
+      .Int(StatusInt(t.to))
+      .Int(attempt_mode)
+      .Text(t.supplier_order_id)
+      .Text(t.channel)
+      .Int(t.now_ms)
+      .Text(postgres::CleanFreeText(t.supplier_ref))
+      .Text(postgres::CleanFreeText(t.fail_reason))
+      .Int(t.next_check_ms)
+      .Bool(t.release_lease)
+      .Text(t.event_kind)
+      .Text(postgres::CleanFreeText(t.event_detail))
+      .Bool(RefusesLiveAttempt(t));
+  return params;
+}
 
 // Every statement of the store. Parameters are cast where PostgreSQL cannot infer their type
 // (select lists, CASE), and the same way at every use.
@@ -225,40 +288,35 @@ struct Statements {
   // Result: rows moved (0 or 1), merchants refunded (0 or 1).
   Query apply_transition{
       "topup_apply_transition",
-      "WITH moved AS ("
-      "  UPDATE orders SET"
-      "   status = $4::integer,"
-      "   attempt_count = attempt_count + CASE WHEN $5::integer = 1 THEN 1 ELSE 0 END,"
-      "   supplier_order_id = CASE $5::integer WHEN 0 THEN supplier_order_id"
-      "    WHEN 1 THEN $6::text ELSE '' END,"
-      "   attempt_sent_ms = CASE $5::integer WHEN 0 THEN attempt_sent_ms"
-      "    WHEN 1 THEN $8::bigint ELSE 0 END,"
-      "   channel = CASE WHEN $5::integer = 1 THEN $7::text ELSE channel END,"
-      "   supplier_ref = CASE WHEN $9::text <> '' THEN $9::text ELSE supplier_ref END,"
-      "   fail_reason = CASE WHEN $4::integer = 4 THEN $10::text ELSE fail_reason END,"
-      "   finished_ms = CASE WHEN $4::integer IN (3, 4) THEN $8::bigint ELSE finished_ms END,"
-      "   updated_ms = $8::bigint,"
-      "   next_check_ms = $11::bigint,"
-      "   lease_owner = CASE WHEN $12::boolean THEN '' ELSE lease_owner END,"
-      "   lease_expires_ms = CASE WHEN $12::boolean THEN 0 ELSE lease_expires_ms END"
-      "  WHERE order_id = $1::text AND status = $2::integer AND attempt_count = $3::integer"
-      "   AND NOT ($15::boolean AND supplier_order_id <> '')"
-      "  RETURNING merchant_id, price_fen, attempt_count),"
-      " event AS ("
-      "  INSERT INTO order_events (order_id, at_ms, kind, from_status, to_status, attempt_no,"
-      "   detail)"
-      "  SELECT $1::text, $8::bigint, $13::text, $2::integer, $4::integer, attempt_count,"
-      "   $14::text FROM moved WHERE $13::text <> ''),"
-      " refund AS ("
-      "  UPDATE merchants SET balance_fen = merchants.balance_fen + moved.price_fen FROM moved"
-      "  WHERE merchants.merchant_id = moved.merchant_id AND $4::integer = 4"
-      "  RETURNING merchants.merchant_id, merchants.balance_fen, moved.price_fen),"
-      " refund_entry AS ("
-      "  INSERT INTO ledger (merchant_id, order_id, kind, amount_fen, balance_after_fen,"
-      "   created_ms, note)"
-      "  SELECT merchant_id, $1::text, 2, price_fen, balance_fen, $8::bigint, $10::text"
-      "  FROM refund)"
-      " SELECT (SELECT count(*) FROM moved), (SELECT count(*) FROM refund)"};
+      std::string(kMoveOrder) +
+          ", refund AS ("
+          "  UPDATE merchants SET balance_fen = merchants.balance_fen +"
+          "   moved.price_fen FROM moved"
+          "  WHERE merchants.merchant_id = moved.merchant_id AND $4::integer = 4"
+          "  RETURNING merchants.merchant_id, merchants.balance_fen,"
+          "   moved.price_fen),"
+          " refund_entry AS ("
+          "  INSERT INTO ledger (merchant_id, order_id, kind, amount_fen,"
+          "   balance_after_fen, created_ms, note)"
+          "  SELECT merchant_id, $1::text, 2, price_fen, balance_fen, $8::bigint,"
+          "   $10::text FROM refund)"
+          " SELECT (SELECT count(*) FROM moved), (SELECT count(*) FROM refund)"};
+  // apply_transition without the refund, for ApplyTransitions, which refunds afterwards in
+  // merchant order. Result: the moved order's merchant and price, no row if it did not move.
+  Query move_order{"topup_move_order",
+                   std::string(kMoveOrder) + " SELECT merchant_id, price_fen FROM moved"};
+  // Refunds $3 of order $2 to merchant $1 with its ledger row ($4 now, $5 note). Result: one row.
+  Query refund_order{
+      "topup_refund_order",
+      "WITH refund AS ("
+      "  UPDATE merchants SET balance_fen = balance_fen + $3::bigint"
+      "  WHERE merchant_id = $1::text RETURNING balance_fen)"
+      " INSERT INTO ledger (merchant_id, order_id, kind, amount_fen, balance_after_fen,"
+      "  created_ms, note)"
+      " SELECT $1::text, $2::text, 2, $3::bigint, balance_fen, $4::bigint, $5::text FROM refund"
+      " RETURNING entry_id"};
+  Query begin{"topup_begin", "BEGIN"};
+  Query commit{"topup_commit", "COMMIT"};
   Query live_attempt{"topup_live_attempt",
                      "SELECT supplier_order_id FROM orders"
                      " WHERE order_id = $1::text AND status = $2::integer"
@@ -290,9 +348,36 @@ bool IsRetryable(const PgResult& result) {
   return state == "40001" || state == "40P01";
 }
 
+// Transitions ApplyTransitions writes in one transaction: bounds how long one batch holds its row
+// locks, and the size of its pipelines.
+constexpr size_t kMaxTransitionsPerTransaction = 512;
+
+// What one transition of a batch did inside the batch's transaction, before the commit.
+struct BatchOutcome {
+  Result<bool> result = false;  // true: moved; false: lost; or FailedPrecondition("live_attempt")
+  std::string merchant_id;      // moved: the order's merchant and price, for the refund
+  int64_t price_fen = 0;
+};
+
+// How one try of a batch's transaction ended.
+struct BatchEnd {
+  enum class Kind {
+    kCommitted,      // every outcome is final
+    kRetry,          // rolled back for a deadlock or a serialization failure: try again
+    kDrop,           // rolled back because of one transition's statement: drop it, try the rest
+    kAbandon,        // rolled back (or never begun) for a reason that concerns the whole batch
+    kCommitUnknown,  // the connection broke during COMMIT
+  };
+  Kind kind = Kind::kCommitted;
+  size_t position = 0;  // kDrop: the transition's position in the batch
+  Status status;        // kDrop, kAbandon, kCommitUnknown: why
+};
+
 class PostgresStore final : public Store {
  public:
-  explicit PostgresStore(std::unique_ptr<ConnectionPool> pool) : pool_(std::move(pool)) {}
+  PostgresStore(std::unique_ptr<ConnectionPool> pool, size_t accept_threads,
+                size_t accept_queue_max)
+      : pool_(std::move(pool)), accept_pool_(accept_threads, accept_queue_max) {}
 
   Status CreateMerchant(const std::string& merchant_id, const std::string& name,
                         int64_t now_ms) override;
@@ -304,6 +389,7 @@ class PostgresStore final : public Store {
   Result<LedgerAudit> AuditLedger() override;
 
   Result<AcceptResult> AcceptOrder(const Order& order) override;
+  void AcceptOrderAsync(Order order, AcceptCallback done) override;
   Result<Order> GetOrder(const std::string& order_id) override;
   Result<Order> FindOrderByMerchantOrderId(const std::string& merchant_id,
                                            const std::string& merchant_order_id) override;
@@ -317,6 +403,7 @@ class PostgresStore final : public Store {
   Status RenewLeases(std::span<const std::string> order_ids, const std::string& owner,
                      int64_t now_ms, int64_t lease_ms) override;
   Result<bool> ApplyTransition(const Transition& transition) override;
+  std::vector<Result<bool>> ApplyTransitions(std::span<const Transition> transitions) override;
   Result<std::vector<std::string>> TakeDueOrders(int64_t now_ms, size_t limit,
                                                  int64_t redeliver_after_ms) override;
 
@@ -330,7 +417,20 @@ class PostgresStore final : public Store {
   // The single order selected by `query`, or NotFound("order_not_found").
   Result<Order> ReadOneOrder(const Query& query, const Params& params);
 
+  // Applies transitions[i] for each i of `batch` in one transaction, storing each result in
+  // results[i]. Returns the indices it gave up on after kMaxAttempts tries, for the caller to
+  // apply one by one. REQUIRES: `batch` is sorted by order id and its transitions are valid.
+  std::vector<size_t> ApplyInOneTransaction(std::span<const Transition> transitions,
+                                            std::vector<size_t> batch,
+                                            std::vector<Result<bool>>& results);
+  // One try of ApplyInOneTransaction on `db`: fills outcomes[p] for each position p of `batch`.
+  BatchEnd TryBatch(postgres::PgConnection& db, std::span<const Transition> transitions,
+                    const std::vector<size_t>& batch, std::vector<BatchOutcome>& outcomes);
+
   std::unique_ptr<ConnectionPool> pool_;
+  // Runs AcceptOrderAsync's calls. Declared last: destroyed first, it finishes what was queued
+  // while the connections are still there.
+  WorkPool accept_pool_;
 };
 
 Result<PgResult> PostgresStore::RunRaw(const Query& query, const Params& params) {
@@ -597,6 +697,16 @@ Result<AcceptResult> PostgresStore::AcceptOrder(const Order& order) {
                                        "merchant order id");
 }
 
+void PostgresStore::AcceptOrderAsync(Order order, AcceptCallback done) {
+  // The task gets a copy of `done`, so that a full queue can still answer with the original.
+  const bool queued =
+      accept_pool_.Post([this, order = std::move(order), done]() { done(AcceptOrder(order)); });
+  if (!queued) {
+    done(Status(StatusCode::kResourceExhausted, "store_overloaded",
+                "too many accepts are waiting for a database connection"));
+  }
+}
+
 Result<Order> PostgresStore::GetOrder(const std::string& order_id) {
   if (!IsStorableText(order_id)) return NotFound("order_not_found", "no such order");
   return ReadOneOrder(Sql().get_order, Params().Text(order_id));
@@ -719,30 +829,8 @@ Status PostgresStore::RenewLeases(std::span<const std::string> order_ids, const 
 Result<bool> PostgresStore::ApplyTransition(const Transition& t) {
   Status status = postgres::ValidateTransition(t);
   if (!status.ok()) return status;
-  const int attempt_mode = t.attempt == Transition::Attempt::kKeep    ? 0
-                           : t.attempt == Transition::Attempt::kStart ? 1
-                                                                      : 2;
-  // "failed" promises the phone can no longer be credited: refusing to refund while an attempt
-  // may still succeed is what keeps a phone from being credited for free.
-  const bool refuse_live = t.to == OrderStatus::kFailed && t.attempt == Transition::Attempt::kKeep;
-  const std::string fail_reason = postgres::CleanFreeText(t.fail_reason);
-  Result<PgResult> result =
-      Run(Sql().apply_transition, Params()
-                                      .Text(t.order_id)
-                                      .Int(StatusInt(t.from))
-                                      .Int(t.from_attempt_count)
-                                      .Int(StatusInt(t.to))
-                                      .Int(attempt_mode)
-                                      .Text(t.supplier_order_id)
-                                      .Text(t.channel)
-                                      .Int(t.now_ms)
-                                      .Text(postgres::CleanFreeText(t.supplier_ref))
-                                      .Text(fail_reason)
-                                      .Int(t.next_check_ms)
-                                      .Bool(t.release_lease)
-                                      .Text(t.event_kind)
-                                      .Text(postgres::CleanFreeText(t.event_detail))
-                                      .Bool(refuse_live));
+  const bool refuse_live = RefusesLiveAttempt(t);
+  Result<PgResult> result = Run(Sql().apply_transition, TransitionParams(t));
   if (!result.ok()) return result.status();
   if (result->Int(0, 0) == 1) {
     if (t.to == OrderStatus::kFailed && result->Int(0, 1) != 1) {
@@ -765,6 +853,189 @@ Result<bool> PostgresStore::ApplyTransition(const Transition& t) {
                                   std::string(live->Text(0, 0)) + " is live; clear it first");
   }
   return false;
+}
+
+std::vector<Result<bool>> PostgresStore::ApplyTransitions(std::span<const Transition> transitions) {
+  std::vector<Result<bool>> results(transitions.size(), Result<bool>(false));
+  std::vector<size_t> valid;
+  valid.reserve(transitions.size());
+  for (size_t i = 0; i < transitions.size(); ++i) {
+    Status status = postgres::ValidateTransition(transitions[i]);
+    if (status.ok()) {
+      valid.push_back(i);
+    } else {
+      results[i] = std::move(status);
+    }
+  }
+  // Every batch locks its orders in order id order, so that batches cannot deadlock each other.
+  std::stable_sort(valid.begin(), valid.end(), [&](size_t a, size_t b) {
+    return transitions[a].order_id < transitions[b].order_id;
+  });
+  for (size_t first = 0; first < valid.size(); first += kMaxTransitionsPerTransaction) {
+    const size_t last = std::min(valid.size(), first + kMaxTransitionsPerTransaction);
+    std::vector<size_t> left = ApplyInOneTransaction(
+        transitions, std::vector<size_t>(valid.begin() + first, valid.begin() + last), results);
+    for (size_t i : left) results[i] = ApplyTransition(transitions[i]);
+  }
+  return results;
+}
+
+std::vector<size_t> PostgresStore::ApplyInOneTransaction(std::span<const Transition> transitions,
+                                                         std::vector<size_t> batch,
+                                                         std::vector<Result<bool>>& results) {
+  Result<ConnectionPool::Lease> connection = pool_->Acquire();
+  if (!connection.ok()) {
+    for (size_t i : batch) results[i] = connection.status();
+    return {};
+  }
+  for (int attempt = 1; attempt <= kMaxAttempts && !batch.empty(); ++attempt) {
+    std::vector<BatchOutcome> outcomes(batch.size());
+    BatchEnd end = TryBatch(**connection, transitions, batch, outcomes);
+    switch (end.kind) {
+      case BatchEnd::Kind::kCommitted:
+        for (size_t p = 0; p < batch.size(); ++p) results[batch[p]] = outcomes[p].result;
+        return {};
+      case BatchEnd::Kind::kRetry:
+        spdlog::debug("store: retrying a batch of {} transitions", batch.size());
+        break;
+      case BatchEnd::Kind::kDrop:
+        results[batch[end.position]] = end.status;
+        batch.erase(batch.begin() + static_cast<std::ptrdiff_t>(end.position));
+        break;
+      case BatchEnd::Kind::kAbandon:
+        for (size_t i : batch) results[i] = end.status;
+        return {};
+      case BatchEnd::Kind::kCommitUnknown:
+        // What did not move wrote nothing either way; what moved may or may not be committed.
+        for (size_t p = 0; p < batch.size(); ++p) {
+          const Result<bool>& outcome = outcomes[p].result;
+          results[batch[p]] = outcome.ok() && *outcome ? Result<bool>(end.status) : outcome;
+        }
+        return {};
+    }
+  }
+  return batch;
+}
+
+// At most three round trips on one connection, whatever the batch's size: the compare-and-sets
+// with their events (and, for a transition to failed, a look at the live attempt in case it did
+// not move) in one pipeline, the refunds in a second one, then the COMMIT.
+//
+// Locks: the first pipeline locks the batch's orders in order id order, the second the refunded
+// merchants in merchant id order, after every order lock. Other writes lock one merchant only
+// (AcceptOrder, FundMerchant), one order and then its merchant (ApplyTransition), or orders only
+// (claims, renewals, sweeps). So the only possible cycle is with a claim or a renewal whose plan
+// locks its orders out of id order; PostgreSQL breaks it, and the call it fails retries.
+//
+// No savepoints: a transaction with more than 64 subtransactions slows every snapshot of every
+// session on the server. A statement that fails rolls the whole try back instead, and the next
+// try runs without its transition; statements of valid transitions fail only for lost
+// connections, timeouts and bugs, so this is rare.
+BatchEnd PostgresStore::TryBatch(postgres::PgConnection& db,
+                                 std::span<const Transition> transitions,
+                                 const std::vector<size_t>& batch,
+                                 std::vector<BatchOutcome>& outcomes) {
+  constexpr size_t kNoTransition = SIZE_MAX;
+  auto rollback = [&db] { (void)db.Run("ROLLBACK"); };
+  // The end for a failed statement of the transition at `position` (kNoTransition: BEGIN).
+  auto failed = [&](const PgResult& result, size_t position) {
+    rollback();
+    if (IsRetryable(result)) return BatchEnd{BatchEnd::Kind::kRetry, 0, Status::Ok()};
+    // No SQLSTATE: the connection broke, which no other try on it can mend.
+    if (position == kNoTransition || result.sqlstate().empty()) {
+      return BatchEnd{BatchEnd::Kind::kAbandon, 0, result.ToStatus()};
+    }
+    return BatchEnd{BatchEnd::Kind::kDrop, position, result.ToStatus()};
+  };
+
+  // The compare-and-sets, in batch order.
+  std::vector<postgres::BoundQuery> queries;
+  std::vector<size_t> owner;  // per query: the position of its transition
+  queries.reserve(1 + 2 * batch.size());
+  queries.push_back({&Sql().begin, Params()});
+  owner.push_back(kNoTransition);
+  for (size_t p = 0; p < batch.size(); ++p) {
+    const Transition& t = transitions[batch[p]];
+    queries.push_back({&Sql().move_order, TransitionParams(t)});
+    owner.push_back(p);
+    if (RefusesLiveAttempt(t)) {
+      queries.push_back(
+          {&Sql().live_attempt,
+           Params().Text(t.order_id).Int(StatusInt(t.from)).Int(t.from_attempt_count)});
+      owner.push_back(p);
+    }
+  }
+  Result<std::vector<PgResult>> moved = db.ExecutePipeline(queries);
+  if (!moved.ok()) {
+    rollback();
+    return BatchEnd{BatchEnd::Kind::kAbandon, 0, moved.status()};
+  }
+  for (size_t q = 0; q < queries.size(); ++q) {
+    if (!(*moved)[q].ok()) return failed((*moved)[q], owner[q]);
+  }
+  std::vector<size_t> refunds;  // positions of the transitions to failed that moved
+  for (size_t q = 1; q < queries.size(); ++q) {
+    if (queries[q].query != &Sql().move_order) continue;
+    const size_t p = owner[q];
+    const Transition& t = transitions[batch[p]];
+    const PgResult& result = (*moved)[q];
+    if (result.rows() == 1) {
+      outcomes[p] = BatchOutcome{true, std::string(result.Text(0, 0)), result.Int(0, 1)};
+      if (t.to == OrderStatus::kFailed) refunds.push_back(p);
+      continue;
+    }
+    // Not moved: the compare-and-set lost, or the attempt is live (see ApplyTransition).
+    const PgResult* live = RefusesLiveAttempt(t) ? &(*moved)[q + 1] : nullptr;
+    if (live != nullptr && live->rows() == 1 && !live->Text(0, 0).empty()) {
+      outcomes[p].result = FailedPrecondition(
+          "live_attempt", "order " + t.order_id + " cannot fail while attempt " +
+                              std::string(live->Text(0, 0)) + " is live; clear it first");
+    }
+  }
+
+  // The refunds, in merchant order.
+  std::sort(refunds.begin(), refunds.end(), [&](size_t a, size_t b) {
+    if (outcomes[a].merchant_id != outcomes[b].merchant_id) {
+      return outcomes[a].merchant_id < outcomes[b].merchant_id;
+    }
+    return transitions[batch[a]].order_id < transitions[batch[b]].order_id;
+  });
+  queries.clear();
+  for (size_t p : refunds) {
+    const Transition& t = transitions[batch[p]];
+    queries.push_back({&Sql().refund_order, Params()
+                                                .Text(outcomes[p].merchant_id)
+                                                .Text(t.order_id)
+                                                .Int(outcomes[p].price_fen)
+                                                .Int(t.now_ms)
+                                                .Text(postgres::CleanFreeText(t.fail_reason))});
+  }
+  Result<std::vector<PgResult>> refunded = db.ExecutePipeline(queries);
+  if (!refunded.ok()) {
+    rollback();
+    return BatchEnd{BatchEnd::Kind::kAbandon, 0, refunded.status()};
+  }
+  for (size_t r = 0; r < refunds.size(); ++r) {
+    const PgResult& result = (*refunded)[r];
+    if (!result.ok()) return failed(result, refunds[r]);
+    if (result.rows() != 1) {
+      // Cannot happen while orders.merchant_id references merchants; nothing of it is written.
+      rollback();
+      const std::string& order_id = transitions[batch[refunds[r]]].order_id;
+      spdlog::error("store: order {} has no merchant to refund", order_id);
+      return BatchEnd{BatchEnd::Kind::kDrop, refunds[r],
+                      Internal("order " + order_id + " has no merchant to refund")};
+    }
+  }
+
+  PgResult committed = db.Execute(Sql().commit, Params());
+  if (committed.ok()) return BatchEnd{};
+  // COMMIT ends the transaction even when it fails; without an answer, its outcome is unknown.
+  if (committed.sqlstate().empty()) {
+    return BatchEnd{BatchEnd::Kind::kCommitUnknown, 0, committed.ToStatus()};
+  }
+  if (IsRetryable(committed)) return BatchEnd{BatchEnd::Kind::kRetry, 0, Status::Ok()};
+  return BatchEnd{BatchEnd::Kind::kAbandon, 0, committed.ToStatus()};
 }
 
 Result<std::vector<std::string>> PostgresStore::TakeDueOrders(int64_t now_ms, size_t limit,
@@ -795,6 +1066,9 @@ Status ValidateOptions(const PostgresStoreOptions& options) {
   if (options.pool_size < 1 || options.pool_size > 256) {
     return invalid("pool_size must be in 1..256");
   }
+  if (options.accept_queue_max < 1 || options.accept_queue_max > 1'000'000) {
+    return invalid("accept_queue_max must be in 1..1000000");
+  }
   if (options.acquire_timeout_ms < 0) return invalid("acquire_timeout_ms must be >= 0");
   if (options.connect_timeout_s < 1 || options.connect_timeout_s > 600) {
     return invalid("connect_timeout_s must be in 1..600");
@@ -824,7 +1098,8 @@ Result<std::unique_ptr<Store>> OpenPostgresStore(const PostgresStoreOptions& opt
     if (!status.ok()) return status;
   }
   spdlog::debug("store: opened PostgreSQL store with a pool of {}", options.pool_size);
-  return std::unique_ptr<Store>(std::make_unique<PostgresStore>(std::move(pool)));
+  return std::unique_ptr<Store>(std::make_unique<PostgresStore>(std::move(pool), options.pool_size,
+                                                                options.accept_queue_max));
 }
 
 }  // namespace topup

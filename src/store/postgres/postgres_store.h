@@ -1,11 +1,21 @@
 // The Store on PostgreSQL, for several topup processes sharing one database.
 //
 // Every write is one statement, hence one transaction, sent as a statement prepared once per pooled
-// connection: one round trip per call in the common case. The ledger audit reads in one
-// REPEATABLE READ transaction. Several processes may share the database: row locks, compare-and-set
-// updates and SKIP LOCKED sweeps keep their writes correct against each other.
+// connection: one round trip per call in the common case. ApplyTransitions is the exception: it
+// writes a batch in one transaction with one commit, its statements sent in pipelines (at most
+// three round trips), and locks orders by id, then merchants by id, so that batches from several
+// processes cannot deadlock one another. A transition whose statement fails is left out and the
+// rest written again without it; a batch that keeps failing is written one transition at a time.
+// The ledger audit reads in one REPEATABLE READ transaction. Several processes may share the
+// database: row locks, compare-and-set updates and SKIP LOCKED sweeps keep their writes correct
+// against each other.
 // Durability: each session runs with synchronous_commit = on, so a write returns only after its
 // commit is flushed to the server's WAL.
+//
+// Threading: every method may be called from any thread and blocks it for the length of its
+// transaction, but for AcceptOrderAsync, which queues the call for one of pool_size store
+// threads; `done` runs on that thread, or at once on the caller's with
+// ResourceExhausted("store_overloaded") when accept_queue_max calls are already waiting.
 //
 // Semantics, limits and error reasons are those documented in topup/store.h and implemented by the
 // SQLite store, with one addition: text PostgreSQL cannot store (invalid UTF-8, NUL bytes) is
@@ -28,6 +38,7 @@ struct PostgresStoreOptions {
   // postgresql://user[:password]@host[:port]/database[?param=value...] (or postgres://...)
   std::string url;
   size_t pool_size = 8;              // connections, 1..256; opened when first needed
+  size_t accept_queue_max = 20'000;  // AcceptOrderAsync calls waiting for a thread, 1..10^6
   int acquire_timeout_ms = 2000;     // wait for a free connection, >= 0
   int connect_timeout_s = 5;         // per connection attempt, 1..600
   int statement_timeout_ms = 30000;  // server-side bound on one statement, 1..3'600'000

@@ -1,12 +1,39 @@
 #include "store/sqlite/group_commit_writer.h"
 
+#include "core/thread_name.h"
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cassert>
 #include <exception>
+#include <iterator>
 
 namespace topup::sqlite {
+namespace {
+
+// Wakes one waiting caller once `remaining` writes have finished.
+class Latch {
+ public:
+  explicit Latch(size_t count) : remaining_(count) {}
+  void CountDown() {
+    // Notifying under the lock keeps the waiter from returning (and destroying the latch)
+    // between the update and the notify.
+    std::lock_guard lock(mu_);
+    if (--remaining_ == 0) cv_.notify_one();
+  }
+  void Wait() {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [this] { return remaining_ == 0; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  size_t remaining_;  // guarded by mu_
+};
+
+}  // namespace
 
 GroupCommitWriter::GroupCommitWriter(std::unique_ptr<SqliteConnection> connection,
                                      GroupCommitOptions options)
@@ -39,36 +66,59 @@ size_t GroupCommitWriter::queued_ops() const {
   return queue_.size();
 }
 
-Status GroupCommitWriter::Submit(PendingWrite& write) {
+Status GroupCommitWriter::Enqueue(std::vector<PendingWrite>& writes, bool wait_for_room) {
   {
     std::unique_lock<std::mutex> lock(mu_);
-    bool room = space_cv_.wait_for(lock, options_.enqueue_timeout, [this] {
-      return stopping_ || queue_.size() < options_.max_queued_ops;
-    });
+    const auto has_room = [this] { return stopping_ || queue_.size() < options_.max_queued_ops; };
+    const bool room =
+        wait_for_room ? space_cv_.wait_for(lock, options_.enqueue_timeout, has_room) : has_room();
     if (stopping_) return Unavailable("store_closed", "the store is closing");
     if (!room) {
       return Status(StatusCode::kResourceExhausted, "store_overloaded",
-                    "the store's write queue stayed full for " +
-                        std::to_string(options_.enqueue_timeout.count()) + " ms");
+                    "the store's write queue is full (" + std::to_string(options_.max_queued_ops) +
+                        " writes)");
     }
-    queue_.push_back(&write);
+    std::move(writes.begin(), writes.end(), std::back_inserter(queue_));
   }
   work_cv_.notify_one();
-  std::unique_lock<std::mutex> lock(write.done_mu);
-  write.done_cv.wait(lock, [&write] { return write.done; });
-  return write.status;
+  return Status::Ok();
 }
 
-void GroupCommitWriter::Complete(PendingWrite& write) {
-  // Notifying under the lock keeps the caller from returning (and destroying `write`) between
-  // the store of `done` and the notify.
-  std::lock_guard<std::mutex> lock(write.done_mu);
-  write.done = true;
-  write.done_cv.notify_one();
+void GroupCommitWriter::Post(WriteBody body, WriteDone done) {
+  std::vector<PendingWrite> writes;
+  writes.push_back(PendingWrite{std::move(body), std::move(done), Status::Ok()});
+  Status queued = Enqueue(writes, /*wait_for_room=*/false);
+  if (!queued.ok()) writes.front().done(queued);
+}
+
+Status GroupCommitWriter::Run(const WriteBody& body) {
+  return RunEach(std::span<const WriteBody>(&body, 1)).front();
+}
+
+std::vector<Status> GroupCommitWriter::RunEach(std::span<const WriteBody> bodies) {
+  std::vector<Status> statuses(bodies.size());
+  if (bodies.empty()) return statuses;
+  Latch latch(bodies.size());
+  std::vector<PendingWrite> writes;
+  writes.reserve(bodies.size());
+  for (size_t i = 0; i < bodies.size(); ++i) {
+    // Captures by reference: this call outlives every write it queues.
+    writes.push_back(PendingWrite{std::cref(bodies[i]),
+                                  [&statuses, &latch, i](Status status) {
+                                    statuses[i] = std::move(status);
+                                    latch.CountDown();
+                                  },
+                                  Status::Ok()});
+  }
+  Status queued = Enqueue(writes, /*wait_for_room=*/true);
+  if (!queued.ok()) return std::vector<Status>(bodies.size(), queued);
+  latch.Wait();
+  return statuses;
 }
 
 void GroupCommitWriter::Loop() {
-  std::vector<PendingWrite*> batch;
+  SetThreadName("store-writer");
+  std::vector<PendingWrite> batch;
   batch.reserve(options_.max_batch_ops);
   while (true) {
     {
@@ -76,8 +126,9 @@ void GroupCommitWriter::Loop() {
       work_cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
       if (queue_.empty()) return;  // stopping, and every queued write has run
       size_t n = std::min(queue_.size(), options_.max_batch_ops);
-      batch.assign(queue_.begin(), queue_.begin() + static_cast<ptrdiff_t>(n));
-      queue_.erase(queue_.begin(), queue_.begin() + static_cast<ptrdiff_t>(n));
+      auto end = queue_.begin() + static_cast<ptrdiff_t>(n);
+      std::move(queue_.begin(), end, std::back_inserter(batch));
+      queue_.erase(queue_.begin(), end);
     }
     space_cv_.notify_all();
     RunBatch(batch);
@@ -85,14 +136,16 @@ void GroupCommitWriter::Loop() {
   }
 }
 
-bool GroupCommitWriter::RunOne(PendingWrite& write) {
-  Status status = connection_->Run("SAVEPOINT write");
-  if (!status.ok()) {
-    write.status = status;
-    return connection_->InTransaction();
+bool GroupCommitWriter::RunOne(PendingWrite& write, bool in_savepoint) {
+  if (in_savepoint) {
+    Status status = connection_->Run("SAVEPOINT write");
+    if (!status.ok()) {
+      write.status = status;
+      return connection_->InTransaction();
+    }
   }
   try {
-    write.status = write.call(write.body, *connection_);
+    write.status = write.body(*connection_);
   } catch (const std::exception& e) {
     write.status = Internal(std::string("write threw: ") + e.what());
   } catch (...) {
@@ -101,28 +154,42 @@ bool GroupCommitWriter::RunOne(PendingWrite& write) {
   // Some errors (disk full, I/O error, out of memory) make SQLite roll back the whole
   // transaction, taking the writes of earlier savepoints with it.
   if (!connection_->InTransaction()) return false;
+  if (!in_savepoint) return true;
   if (!write.status.ok()) {
-    status = connection_->Run("ROLLBACK TO write");
+    Status status = connection_->Run("ROLLBACK TO write");
     if (!status.ok()) return false;
   }
-  status = connection_->Run("RELEASE write");
-  return status.ok();
+  return connection_->Run("RELEASE write").ok();
 }
 
-void GroupCommitWriter::FailBatch(std::span<PendingWrite*> batch, const Status& status) {
+void GroupCommitWriter::Finish(std::span<PendingWrite> batch) {
+  for (PendingWrite& write : batch) write.done(std::move(write.status));
+}
+
+void GroupCommitWriter::FailBatch(std::span<PendingWrite> batch, const Status& status) {
   if (connection_->InTransaction()) {
     Status rollback = connection_->Run("ROLLBACK");
     if (!rollback.ok()) spdlog::error("store: ROLLBACK failed: {}", rollback.ToString());
   }
   spdlog::error("store: group transaction of {} writes failed: {}", batch.size(),
                 status.ToString());
-  for (PendingWrite* write : batch) {
-    write->status = status;
-    Complete(*write);  // `write` may be gone after this
-  }
+  for (PendingWrite& write : batch) write.status = status;
+  Finish(batch);
 }
 
-void GroupCommitWriter::RunBatch(std::span<PendingWrite*> batch) {
+bool GroupCommitWriter::RunAll(std::span<PendingWrite> batch, bool in_savepoints) {
+  for (PendingWrite& write : batch) {
+    if (!RunOne(write, in_savepoints)) {
+      std::string cause = write.status.ok() ? "" : ": " + write.status.ToString();
+      FailBatch(batch, Unavailable("store_unavailable",
+                                   "the group transaction was rolled back during a write" + cause));
+      return false;
+    }
+  }
+  return true;
+}
+
+void GroupCommitWriter::RunBatch(std::span<PendingWrite> batch) {
   assert(!batch.empty() && batch.size() <= options_.max_batch_ops);
   assert(!connection_->InTransaction());
   // IMMEDIATE takes the write lock up front, waiting up to busy_timeout for another process that
@@ -132,13 +199,20 @@ void GroupCommitWriter::RunBatch(std::span<PendingWrite*> batch) {
     FailBatch(batch, status);
     return;
   }
-  for (PendingWrite* write : batch) {
-    if (!RunOne(*write)) {
-      std::string cause = write->status.ok() ? "" : ": " + write->status.ToString();
-      FailBatch(batch, Unavailable("store_unavailable",
-                                   "the group transaction was rolled back during a write" + cause));
+  // Fast path: no savepoints, which cost a copy of every page a write touches. If a write failed,
+  // it may have left some of its changes, so the batch is rolled back and run again with a
+  // savepoint around each write, which undoes exactly the failed ones.
+  if (!RunAll(batch, /*in_savepoints=*/false)) return;
+  const bool all_ok = std::all_of(batch.begin(), batch.end(),
+                                  [](const PendingWrite& write) { return write.status.ok(); });
+  if (!all_ok) {
+    status = connection_->Run("ROLLBACK");
+    if (status.ok()) status = connection_->Run("BEGIN IMMEDIATE");
+    if (!status.ok()) {
+      FailBatch(batch, status);
       return;
     }
+    if (!RunAll(batch, /*in_savepoints=*/true)) return;
   }
   status = connection_->Run("COMMIT");
   if (!status.ok()) {
@@ -152,7 +226,7 @@ void GroupCommitWriter::RunBatch(std::span<PendingWrite*> batch) {
     stats_.ops += static_cast<int64_t>(batch.size());
     stats_.max_batch_ops = std::max<int64_t>(stats_.max_batch_ops, batch.size());
   }
-  for (PendingWrite* write : batch) Complete(*write);  // `write` may be gone after this
+  Finish(batch);
 }
 
 }  // namespace topup::sqlite

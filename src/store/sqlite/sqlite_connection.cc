@@ -154,8 +154,11 @@ Result<std::unique_ptr<SqliteConnection>> SqliteConnection::Open(const std::stri
           Unavailable("store_unavailable",
                       "database '" + path + "' cannot use WAL (journal_mode=" + *journal + ")");
     } else {
+      // temp_store=MEMORY keeps the journals of savepoints (one per write of a group
+      // transaction) in memory instead of spilling them to a temporary file.
       status = connection->Exec(
-          "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-16384");
+          "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-16384; "
+          "PRAGMA temp_store=MEMORY");
     }
   } else {
     status = connection->Exec("PRAGMA query_only=ON; PRAGMA cache_size=-8192");

@@ -155,6 +155,256 @@ Status ValidateTransition(const Transition& t) {
   return Status::Ok();
 }
 
+// The accept of `order` (already validated) on the writer's connection: the idempotency check,
+// the debit, the order row, its ledger entry and its first event.
+Status WriteAcceptedOrder(SqliteConnection& db, const Order& order, AcceptResult* result) {
+  // The idempotency check runs on the writer, inside the transaction that would insert, so two
+  // identical requests racing each other still create one order.
+  {
+    static const std::string kFindSql = WithOrderColumns(
+        "SELECT ", " FROM orders WHERE merchant_id = ?1 AND merchant_order_id = ?2");
+    Result<Statement> find = db.Prepare(kFindSql);
+    if (!find.ok()) return find.status();
+    find->BindText(1, order.merchant_id).BindText(2, order.merchant_order_id);
+    Result<bool> row = find->Step();
+    if (!row.ok()) return row.status();
+    if (*row) {
+      Order existing = ReadOrder(*find);
+      if (existing.phone != order.phone || existing.face_value_yuan != order.face_value_yuan ||
+          existing.notify_url != order.notify_url) {
+        return AlreadyExists(
+            "merchant_order_id_conflict",
+            "merchant_order_id '" + order.merchant_order_id + "' was used for a different order");
+      }
+      result->order = std::move(existing);
+      result->created = false;
+      return Status::Ok();
+    }
+  }
+
+  int64_t balance_fen = 0;
+  {
+    Result<Statement> debit = db.Prepare(
+        "UPDATE merchants SET balance_fen = balance_fen - ?2 "
+        "WHERE merchant_id = ?1 AND balance_fen >= ?2 RETURNING balance_fen");
+    if (!debit.ok()) return debit.status();
+    debit->BindText(1, order.merchant_id).BindInt64(2, order.price_fen);
+    Result<bool> row = debit->Step();
+    if (!row.ok()) return row.status();
+    if (*row) {
+      balance_fen = debit->ColumnInt64(0);
+      Status s = debit->Run();
+      if (!s.ok()) return s;
+    } else {
+      Result<Statement> exists = db.Prepare("SELECT 1 FROM merchants WHERE merchant_id = ?1");
+      if (!exists.ok()) return exists.status();
+      exists->BindText(1, order.merchant_id);
+      Result<bool> found = exists->Step();
+      if (!found.ok()) return found.status();
+      if (!*found) return NotFound("unknown_merchant", "no merchant '" + order.merchant_id + "'");
+      return FailedPrecondition(
+          "insufficient_balance",
+          "the balance is below the price of " + std::to_string(order.price_fen) + " fen");
+    }
+  }
+
+  {
+    static const std::string kInsertSql = WithOrderColumns(
+        "INSERT INTO orders (",
+        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "
+        "?18, ?19, ?20, ?21, ?22) ON CONFLICT DO NOTHING");
+    Result<Statement> insert = db.Prepare(kInsertSql);
+    if (!insert.ok()) return insert.status();
+    insert->BindText(1, order.order_id)
+        .BindText(2, order.merchant_id)
+        .BindText(3, order.merchant_order_id)
+        .BindText(4, order.phone)
+        .BindInt64(5, static_cast<int64_t>(order.carrier))
+        .BindInt64(6, order.face_value_yuan)
+        .BindInt64(7, order.price_fen)
+        .BindText(8, order.notify_url)
+        .BindInt64(9, StatusInt(OrderStatus::kAccepted))
+        .BindInt64(10, 0)
+        .BindText(11, "")
+        .BindInt64(12, order.attempt_sent_ms)
+        .BindText(13, order.channel)
+        .BindText(14, TruncateText(order.supplier_ref))
+        .BindText(15, TruncateText(order.fail_reason))
+        .BindInt64(16, order.created_ms)
+        .BindInt64(17, order.deadline_ms)
+        .BindInt64(18, order.updated_ms)
+        .BindInt64(19, 0)
+        .BindInt64(20, order.next_check_ms)
+        .BindText(21, order.lease_owner)
+        .BindInt64(22, order.lease_expires_ms);
+    Status s = insert->Run();
+    if (!s.ok()) return s;
+    // (merchant_id, merchant_order_id) was free above, so only the order id can collide.
+    if (db.Changes() != 1) {
+      return AlreadyExists("order_id_exists", "order id '" + order.order_id + "' is taken");
+    }
+  }
+
+  {
+    Result<Statement> entry = db.Prepare(
+        "INSERT INTO ledger (merchant_id, order_id, kind, amount_fen, balance_after_fen, "
+        "created_ms, note) VALUES (?1, ?2, 1, ?3, ?4, ?5, '')");
+    if (!entry.ok()) return entry.status();
+    entry->BindText(1, order.merchant_id)
+        .BindText(2, order.order_id)
+        .BindInt64(3, -order.price_fen)
+        .BindInt64(4, balance_fen)
+        .BindInt64(5, order.created_ms);
+    Status s = entry->Run();
+    if (!s.ok()) return s;
+  }
+
+  {
+    Result<Statement> event = db.Prepare(
+        "INSERT INTO order_events (order_id, at_ms, kind, from_status, to_status, attempt_no, "
+        "detail) VALUES (?1, ?2, 'accepted', 0, 0, 0, '')");
+    if (!event.ok()) return event.status();
+    event->BindText(1, order.order_id).BindInt64(2, order.created_ms);
+    Status s = event->Run();
+    if (!s.ok()) return s;
+  }
+
+  result->order = order;
+  result->order.status = OrderStatus::kAccepted;
+  result->order.attempt_count = 0;
+  result->order.supplier_ref = std::string(TruncateText(order.supplier_ref));
+  result->order.fail_reason = std::string(TruncateText(order.fail_reason));
+  result->created = true;
+  return Status::Ok();
+}
+
+// The compare-and-set of `t` (already validated) on the writer's connection. Sets *applied to
+// whether the order was in the expected state (and so moved).
+Status WriteTransition(SqliteConnection& db, const Transition& t, bool* applied) {
+  const int attempt_mode = t.attempt == Transition::Attempt::kKeep    ? 0
+                           : t.attempt == Transition::Attempt::kStart ? 1
+                                                                      : 2;
+  *applied = false;
+  // "failed" promises the phone can no longer be credited: refusing to refund while an attempt
+  // may still succeed is what keeps a phone from being credited for free.
+  if (t.to == OrderStatus::kFailed && t.attempt == Transition::Attempt::kKeep) {
+    Result<Statement> live = db.Prepare(
+        "SELECT supplier_order_id FROM orders "
+        "WHERE order_id = ?1 AND status = ?2 AND attempt_count = ?3");
+    if (!live.ok()) return live.status();
+    live->BindText(1, t.order_id)
+        .BindInt64(2, StatusInt(t.from))
+        .BindInt64(3, t.from_attempt_count);
+    Result<bool> row = live->Step();
+    if (!row.ok()) return row.status();
+    if (*row && !live->ColumnText(0).empty()) {
+      return FailedPrecondition("live_attempt",
+                                "order " + t.order_id + " cannot fail while attempt " +
+                                    live->ColumnText(0) + " is live; clear it first");
+    }
+  }
+
+  // No RETURNING: SQLite buffers its rows in a temporary table, which costs more than the
+  // statement itself. The attempt number follows from the compare-and-set; the price is read
+  // only for a refund.
+  const int64_t attempt_no = t.from_attempt_count + (attempt_mode == 1 ? 1 : 0);
+  {
+    Result<Statement> update = db.Prepare(
+        "UPDATE orders SET"
+        " status = ?4,"
+        " attempt_count = attempt_count + (?5 = 1),"
+        " supplier_order_id = CASE ?5 WHEN 0 THEN supplier_order_id WHEN 1 THEN ?6 ELSE '' END,"
+        " attempt_sent_ms = CASE ?5 WHEN 0 THEN attempt_sent_ms WHEN 1 THEN ?8 ELSE 0 END,"
+        " channel = CASE ?5 WHEN 1 THEN ?7 ELSE channel END,"
+        " supplier_ref = CASE WHEN ?9 <> '' THEN ?9 ELSE supplier_ref END,"
+        " fail_reason = CASE WHEN ?4 = 4 THEN ?10 ELSE fail_reason END,"
+        " finished_ms = CASE WHEN ?4 IN (3, 4) THEN ?8 ELSE finished_ms END,"
+        " updated_ms = ?8,"
+        " next_check_ms = ?11,"
+        " lease_owner = CASE WHEN ?12 THEN '' ELSE lease_owner END,"
+        " lease_expires_ms = CASE WHEN ?12 THEN 0 ELSE lease_expires_ms END"
+        " WHERE order_id = ?1 AND status = ?2 AND attempt_count = ?3");
+    if (!update.ok()) return update.status();
+    update->BindText(1, t.order_id)
+        .BindInt64(2, StatusInt(t.from))
+        .BindInt64(3, t.from_attempt_count)
+        .BindInt64(4, StatusInt(t.to))
+        .BindInt64(5, attempt_mode)
+        .BindText(6, t.supplier_order_id)
+        .BindText(7, t.channel)
+        .BindInt64(8, t.now_ms)
+        .BindText(9, TruncateText(t.supplier_ref))
+        .BindText(10, TruncateText(t.fail_reason))
+        .BindInt64(11, t.next_check_ms)
+        .BindInt64(12, t.release_lease ? 1 : 0);
+    Status s = update->Run();
+    if (!s.ok()) return s;
+    if (db.Changes() == 0) return Status::Ok();  // lost the compare-and-set: nothing written
+    if (db.Changes() != 1)
+      return Internal("transition changed " + std::to_string(db.Changes()) + " rows");
+  }
+
+  if (!t.event_kind.empty()) {
+    Result<Statement> event = db.Prepare(
+        "INSERT INTO order_events (order_id, at_ms, kind, from_status, to_status, attempt_no, "
+        "detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+    if (!event.ok()) return event.status();
+    event->BindText(1, t.order_id)
+        .BindInt64(2, t.now_ms)
+        .BindText(3, t.event_kind)
+        .BindInt64(4, StatusInt(t.from))
+        .BindInt64(5, StatusInt(t.to))
+        .BindInt64(6, attempt_no)
+        .BindText(7, TruncateText(t.event_detail));
+    Status s = event->Run();
+    if (!s.ok()) return s;
+  }
+
+  if (t.to == OrderStatus::kFailed) {
+    std::string merchant_id;
+    int64_t price_fen = 0;
+    {
+      Result<Statement> order =
+          db.Prepare("SELECT merchant_id, price_fen FROM orders WHERE order_id = ?1");
+      if (!order.ok()) return order.status();
+      order->BindText(1, t.order_id);
+      Result<bool> row = order->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) return Internal("order " + t.order_id + " vanished during its transition");
+      merchant_id = order->ColumnText(0);
+      price_fen = order->ColumnInt64(1);
+    }
+    int64_t balance_fen = 0;
+    {
+      Result<Statement> credit = db.Prepare(
+          "UPDATE merchants SET balance_fen = balance_fen + ?2 WHERE merchant_id = ?1 "
+          "RETURNING balance_fen");
+      if (!credit.ok()) return credit.status();
+      credit->BindText(1, merchant_id).BindInt64(2, price_fen);
+      Result<bool> row = credit->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) return Internal("order " + t.order_id + " has no merchant to refund");
+      balance_fen = credit->ColumnInt64(0);
+      Status s = credit->Run();
+      if (!s.ok()) return s;
+    }
+    Result<Statement> entry = db.Prepare(
+        "INSERT INTO ledger (merchant_id, order_id, kind, amount_fen, balance_after_fen, "
+        "created_ms, note) VALUES (?1, ?2, 2, ?3, ?4, ?5, ?6)");
+    if (!entry.ok()) return entry.status();
+    entry->BindText(1, merchant_id)
+        .BindText(2, t.order_id)
+        .BindInt64(3, price_fen)
+        .BindInt64(4, balance_fen)
+        .BindInt64(5, t.now_ms)
+        .BindText(6, TruncateText(t.fail_reason));
+    Status s = entry->Run();
+    if (!s.ok()) return s;
+  }
+  *applied = true;
+  return Status::Ok();
+}
+
 class SqliteStore final : public Store {
  public:
   SqliteStore(std::unique_ptr<GroupCommitWriter> writer, std::unique_ptr<ReadPool> readers)
@@ -170,6 +420,7 @@ class SqliteStore final : public Store {
   Result<LedgerAudit> AuditLedger() override;
 
   Result<AcceptResult> AcceptOrder(const Order& order) override;
+  void AcceptOrderAsync(Order order, AcceptCallback done) override;
   Result<Order> GetOrder(const std::string& order_id) override;
   Result<Order> FindOrderByMerchantOrderId(const std::string& merchant_id,
                                            const std::string& merchant_order_id) override;
@@ -183,6 +434,7 @@ class SqliteStore final : public Store {
   Status RenewLeases(std::span<const std::string> order_ids, const std::string& owner,
                      int64_t now_ms, int64_t lease_ms) override;
   Result<bool> ApplyTransition(const Transition& transition) override;
+  std::vector<Result<bool>> ApplyTransitions(std::span<const Transition> transitions) override;
   Result<std::vector<std::string>> TakeDueOrders(int64_t now_ms, size_t limit,
                                                  int64_t redeliver_after_ms) override;
 
@@ -438,128 +690,35 @@ Result<AcceptResult> SqliteStore::AcceptOrder(const Order& order) {
   Status status = ValidateNewOrder(order);
   if (!status.ok()) return status;
   AcceptResult result;
-  status = writer_->Run([&](SqliteConnection& db) -> Status {
-    // The idempotency check runs on the writer, inside the transaction that would insert, so two
-    // identical requests racing each other still create one order.
-    {
-      static const std::string kFindSql = WithOrderColumns(
-          "SELECT ", " FROM orders WHERE merchant_id = ?1 AND merchant_order_id = ?2");
-      Result<Statement> find = db.Prepare(kFindSql);
-      if (!find.ok()) return find.status();
-      find->BindText(1, order.merchant_id).BindText(2, order.merchant_order_id);
-      Result<bool> row = find->Step();
-      if (!row.ok()) return row.status();
-      if (*row) {
-        Order existing = ReadOrder(*find);
-        if (existing.phone != order.phone || existing.face_value_yuan != order.face_value_yuan ||
-            existing.notify_url != order.notify_url) {
-          return AlreadyExists(
-              "merchant_order_id_conflict",
-              "merchant_order_id '" + order.merchant_order_id + "' was used for a different order");
-        }
-        result.order = std::move(existing);
-        result.created = false;
-        return Status::Ok();
-      }
-    }
-
-    int64_t balance_fen = 0;
-    {
-      Result<Statement> debit = db.Prepare(
-          "UPDATE merchants SET balance_fen = balance_fen - ?2 "
-          "WHERE merchant_id = ?1 AND balance_fen >= ?2 RETURNING balance_fen");
-      if (!debit.ok()) return debit.status();
-      debit->BindText(1, order.merchant_id).BindInt64(2, order.price_fen);
-      Result<bool> row = debit->Step();
-      if (!row.ok()) return row.status();
-      if (*row) {
-        balance_fen = debit->ColumnInt64(0);
-        Status s = debit->Run();
-        if (!s.ok()) return s;
-      } else {
-        Result<Statement> exists = db.Prepare("SELECT 1 FROM merchants WHERE merchant_id = ?1");
-        if (!exists.ok()) return exists.status();
-        exists->BindText(1, order.merchant_id);
-        Result<bool> found = exists->Step();
-        if (!found.ok()) return found.status();
-        if (!*found) return NotFound("unknown_merchant", "no merchant '" + order.merchant_id + "'");
-        return FailedPrecondition(
-            "insufficient_balance",
-            "the balance is below the price of " + std::to_string(order.price_fen) + " fen");
-      }
-    }
-
-    {
-      static const std::string kInsertSql = WithOrderColumns(
-          "INSERT INTO orders (",
-          ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "
-          "?18, ?19, ?20, ?21, ?22) ON CONFLICT DO NOTHING");
-      Result<Statement> insert = db.Prepare(kInsertSql);
-      if (!insert.ok()) return insert.status();
-      insert->BindText(1, order.order_id)
-          .BindText(2, order.merchant_id)
-          .BindText(3, order.merchant_order_id)
-          .BindText(4, order.phone)
-          .BindInt64(5, static_cast<int64_t>(order.carrier))
-          .BindInt64(6, order.face_value_yuan)
-          .BindInt64(7, order.price_fen)
-          .BindText(8, order.notify_url)
-          .BindInt64(9, StatusInt(OrderStatus::kAccepted))
-          .BindInt64(10, 0)
-          .BindText(11, "")
-          .BindInt64(12, order.attempt_sent_ms)
-          .BindText(13, order.channel)
-          .BindText(14, TruncateText(order.supplier_ref))
-          .BindText(15, TruncateText(order.fail_reason))
-          .BindInt64(16, order.created_ms)
-          .BindInt64(17, order.deadline_ms)
-          .BindInt64(18, order.updated_ms)
-          .BindInt64(19, 0)
-          .BindInt64(20, order.next_check_ms)
-          .BindText(21, order.lease_owner)
-          .BindInt64(22, order.lease_expires_ms);
-      Status s = insert->Run();
-      if (!s.ok()) return s;
-      // (merchant_id, merchant_order_id) was free above, so only the order id can collide.
-      if (db.Changes() != 1) {
-        return AlreadyExists("order_id_exists", "order id '" + order.order_id + "' is taken");
-      }
-    }
-
-    {
-      Result<Statement> entry = db.Prepare(
-          "INSERT INTO ledger (merchant_id, order_id, kind, amount_fen, balance_after_fen, "
-          "created_ms, note) VALUES (?1, ?2, 1, ?3, ?4, ?5, '')");
-      if (!entry.ok()) return entry.status();
-      entry->BindText(1, order.merchant_id)
-          .BindText(2, order.order_id)
-          .BindInt64(3, -order.price_fen)
-          .BindInt64(4, balance_fen)
-          .BindInt64(5, order.created_ms);
-      Status s = entry->Run();
-      if (!s.ok()) return s;
-    }
-
-    {
-      Result<Statement> event = db.Prepare(
-          "INSERT INTO order_events (order_id, at_ms, kind, from_status, to_status, attempt_no, "
-          "detail) VALUES (?1, ?2, 'accepted', 0, 0, 0, '')");
-      if (!event.ok()) return event.status();
-      event->BindText(1, order.order_id).BindInt64(2, order.created_ms);
-      Status s = event->Run();
-      if (!s.ok()) return s;
-    }
-
-    result.order = order;
-    result.order.status = OrderStatus::kAccepted;
-    result.order.attempt_count = 0;
-    result.order.supplier_ref = std::string(TruncateText(order.supplier_ref));
-    result.order.fail_reason = std::string(TruncateText(order.fail_reason));
-    result.created = true;
-    return Status::Ok();
-  });
+  status =
+      writer_->Run([&](SqliteConnection& db) { return WriteAcceptedOrder(db, order, &result); });
   if (!status.ok()) return status;
   return result;
+}
+
+void SqliteStore::AcceptOrderAsync(Order order, AcceptCallback done) {
+  if (Status valid = ValidateNewOrder(order); !valid.ok()) {
+    done(valid);
+    return;
+  }
+  // Shared by the body (which fills in the result) and `done` (which hands it over).
+  struct Accept {
+    Order order;
+    AcceptResult result;
+    AcceptCallback done;
+  };
+  auto accept = std::make_shared<Accept>(Accept{std::move(order), {}, std::move(done)});
+  writer_->Post(
+      [accept](SqliteConnection& db) {
+        return WriteAcceptedOrder(db, accept->order, &accept->result);
+      },
+      [accept](Status status) {
+        if (status.ok()) {
+          accept->done(std::move(accept->result));
+        } else {
+          accept->done(std::move(status));
+        }
+      });
 }
 
 template <typename Bind>
@@ -668,28 +827,32 @@ Result<std::vector<Order>> SqliteStore::ClaimOrders(std::span<const std::string>
   std::vector<Order> claimed;
   if (order_ids.empty()) return claimed;
   Status status = writer_->Run([&](SqliteConnection& db) -> Status {
-    // A lapsed lease may be taken by anyone; a live one only by its holder, who renews it.
-    static const std::string kClaimSql = WithOrderColumns(
-        "UPDATE orders SET lease_owner = ?2, lease_expires_ms = ?3 "
-        "WHERE order_id = ?1 AND status IN (0, 1, 2) "
-        "AND (lease_expires_ms <= ?4 OR lease_owner = ?2) RETURNING ",
-        "");
+    // A lapsed lease may be taken by anyone; a live one only by its holder, who renews it. The
+    // claimed row is read back by a second statement: cheaper than RETURNING (see above).
+    static const std::string kReadSql =
+        WithOrderColumns("SELECT ", " FROM orders WHERE order_id = ?1");
     claimed.clear();
     std::unordered_set<std::string_view> seen;
     for (const std::string& order_id : order_ids) {
       if (!seen.insert(order_id).second) continue;
-      Result<Statement> claim = db.Prepare(kClaimSql);
+      Result<Statement> claim = db.Prepare(
+          "UPDATE orders SET lease_owner = ?2, lease_expires_ms = ?3 "
+          "WHERE order_id = ?1 AND status IN (0, 1, 2) "
+          "AND (lease_expires_ms <= ?4 OR lease_owner = ?2)");
       if (!claim.ok()) return claim.status();
       claim->BindText(1, order_id)
           .BindText(2, owner)
           .BindInt64(3, now_ms + lease_ms)
           .BindInt64(4, now_ms);
-      Result<bool> row = claim->Step();
+      if (Status s = claim->Run(); !s.ok()) return s;
+      if (db.Changes() == 0) continue;
+      Result<Statement> read = db.Prepare(kReadSql);
+      if (!read.ok()) return read.status();
+      read->BindText(1, order_id);
+      Result<bool> row = read->Step();
       if (!row.ok()) return row.status();
-      if (!*row) continue;
-      claimed.push_back(ReadOrder(*claim));
-      Status s = claim->Run();
-      if (!s.ok()) return s;
+      if (!*row) return Internal("order " + order_id + " vanished during its claim");
+      claimed.push_back(ReadOrder(*read));
     }
     return Status::Ok();
   });
@@ -726,127 +889,38 @@ Status SqliteStore::RenewLeases(std::span<const std::string> order_ids, const st
 // sees a changed row. The refund of a failed order is in the same savepoint as its status change,
 // and ledger_once_per_order refuses a second one even if the state machine had a hole.
 Result<bool> SqliteStore::ApplyTransition(const Transition& t) {
-  Status status = ValidateTransition(t);
-  if (!status.ok()) return status;
-  const int attempt_mode = t.attempt == Transition::Attempt::kKeep    ? 0
-                           : t.attempt == Transition::Attempt::kStart ? 1
-                                                                      : 2;
-  bool applied = false;
-  status = writer_->Run([&](SqliteConnection& db) -> Status {
-    applied = false;
-    // "failed" promises the phone can no longer be credited: refusing to refund while an attempt
-    // may still succeed is what keeps a phone from being credited for free.
-    if (t.to == OrderStatus::kFailed && t.attempt == Transition::Attempt::kKeep) {
-      Result<Statement> live = db.Prepare(
-          "SELECT supplier_order_id FROM orders "
-          "WHERE order_id = ?1 AND status = ?2 AND attempt_count = ?3");
-      if (!live.ok()) return live.status();
-      live->BindText(1, t.order_id)
-          .BindInt64(2, StatusInt(t.from))
-          .BindInt64(3, t.from_attempt_count);
-      Result<bool> row = live->Step();
-      if (!row.ok()) return row.status();
-      if (*row && !live->ColumnText(0).empty()) {
-        return FailedPrecondition("live_attempt",
-                                  "order " + t.order_id + " cannot fail while attempt " +
-                                      live->ColumnText(0) + " is live; clear it first");
-      }
-    }
+  std::vector<Result<bool>> results = ApplyTransitions(std::span<const Transition>(&t, 1));
+  return std::move(results.front());
+}
 
-    std::string merchant_id;
-    int64_t price_fen = 0;
-    int64_t attempt_no = 0;
-    {
-      Result<Statement> update = db.Prepare(
-          "UPDATE orders SET"
-          " status = ?4,"
-          " attempt_count = attempt_count + (?5 = 1),"
-          " supplier_order_id = CASE ?5 WHEN 0 THEN supplier_order_id WHEN 1 THEN ?6 ELSE '' END,"
-          " attempt_sent_ms = CASE ?5 WHEN 0 THEN attempt_sent_ms WHEN 1 THEN ?8 ELSE 0 END,"
-          " channel = CASE ?5 WHEN 1 THEN ?7 ELSE channel END,"
-          " supplier_ref = CASE WHEN ?9 <> '' THEN ?9 ELSE supplier_ref END,"
-          " fail_reason = CASE WHEN ?4 = 4 THEN ?10 ELSE fail_reason END,"
-          " finished_ms = CASE WHEN ?4 IN (3, 4) THEN ?8 ELSE finished_ms END,"
-          " updated_ms = ?8,"
-          " next_check_ms = ?11,"
-          " lease_owner = CASE WHEN ?12 THEN '' ELSE lease_owner END,"
-          " lease_expires_ms = CASE WHEN ?12 THEN 0 ELSE lease_expires_ms END"
-          " WHERE order_id = ?1 AND status = ?2 AND attempt_count = ?3"
-          " RETURNING merchant_id, price_fen, attempt_count");
-      if (!update.ok()) return update.status();
-      update->BindText(1, t.order_id)
-          .BindInt64(2, StatusInt(t.from))
-          .BindInt64(3, t.from_attempt_count)
-          .BindInt64(4, StatusInt(t.to))
-          .BindInt64(5, attempt_mode)
-          .BindText(6, t.supplier_order_id)
-          .BindText(7, t.channel)
-          .BindInt64(8, t.now_ms)
-          .BindText(9, TruncateText(t.supplier_ref))
-          .BindText(10, TruncateText(t.fail_reason))
-          .BindInt64(11, t.next_check_ms)
-          .BindInt64(12, t.release_lease ? 1 : 0);
-      Result<bool> row = update->Step();
-      if (!row.ok()) return row.status();
-      if (!*row) return Status::Ok();  // lost the compare-and-set: nothing written
-      merchant_id = update->ColumnText(0);
-      price_fen = update->ColumnInt64(1);
-      attempt_no = update->ColumnInt64(2);
-      Status s = update->Run();
-      if (!s.ok()) return s;
-      if (db.Changes() != 1)
-        return Internal("transition changed " + std::to_string(db.Changes()) + " rows");
+std::vector<Result<bool>> SqliteStore::ApplyTransitions(std::span<const Transition> transitions) {
+  std::vector<Result<bool>> results(transitions.size(), false);
+  std::vector<char> applied(transitions.size(), 0);
+  std::vector<size_t> valid;  // indexes of the transitions that reach the writer
+  std::vector<GroupCommitWriter::WriteBody> bodies;
+  for (size_t i = 0; i < transitions.size(); ++i) {
+    if (Status status = ValidateTransition(transitions[i]); !status.ok()) {
+      results[i] = status;
+      continue;
     }
-
-    if (!t.event_kind.empty()) {
-      Result<Statement> event = db.Prepare(
-          "INSERT INTO order_events (order_id, at_ms, kind, from_status, to_status, attempt_no, "
-          "detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
-      if (!event.ok()) return event.status();
-      event->BindText(1, t.order_id)
-          .BindInt64(2, t.now_ms)
-          .BindText(3, t.event_kind)
-          .BindInt64(4, StatusInt(t.from))
-          .BindInt64(5, StatusInt(t.to))
-          .BindInt64(6, attempt_no)
-          .BindText(7, TruncateText(t.event_detail));
-      Status s = event->Run();
-      if (!s.ok()) return s;
+    valid.push_back(i);
+    bodies.push_back([&transitions, &applied, i](SqliteConnection& db) {
+      bool moved = false;
+      Status status = WriteTransition(db, transitions[i], &moved);
+      applied[i] = moved;
+      return status;
+    });
+  }
+  std::vector<Status> statuses = writer_->RunEach(bodies);
+  for (size_t k = 0; k < valid.size(); ++k) {
+    const size_t i = valid[k];
+    if (statuses[k].ok()) {
+      results[i] = applied[i] != 0;
+    } else {
+      results[i] = std::move(statuses[k]);
     }
-
-    if (t.to == OrderStatus::kFailed) {
-      int64_t balance_fen = 0;
-      {
-        Result<Statement> credit = db.Prepare(
-            "UPDATE merchants SET balance_fen = balance_fen + ?2 WHERE merchant_id = ?1 "
-            "RETURNING balance_fen");
-        if (!credit.ok()) return credit.status();
-        credit->BindText(1, merchant_id).BindInt64(2, price_fen);
-        Result<bool> row = credit->Step();
-        if (!row.ok()) return row.status();
-        if (!*row) return Internal("order " + t.order_id + " has no merchant to refund");
-        balance_fen = credit->ColumnInt64(0);
-        Status s = credit->Run();
-        if (!s.ok()) return s;
-      }
-      Result<Statement> entry = db.Prepare(
-          "INSERT INTO ledger (merchant_id, order_id, kind, amount_fen, balance_after_fen, "
-          "created_ms, note) VALUES (?1, ?2, 2, ?3, ?4, ?5, ?6)");
-      if (!entry.ok()) return entry.status();
-      entry->BindText(1, merchant_id)
-          .BindText(2, t.order_id)
-          .BindInt64(3, price_fen)
-          .BindInt64(4, balance_fen)
-          .BindInt64(5, t.now_ms)
-          .BindText(6, TruncateText(t.fail_reason));
-      Status s = entry->Run();
-      if (!s.ok()) return s;
-    }
-    applied = true;
-    return Status::Ok();
-  });
-  if (!status.ok()) return status;
-  return applied;
+  }
+  return results;
 }
 
 Result<std::vector<std::string>> SqliteStore::TakeDueOrders(int64_t now_ms, size_t limit,

@@ -6,7 +6,8 @@
 // transaction and one sync (see group_commit_writer.h); each still succeeds or fails on its own.
 //
 // Threading: every method may be called from any thread. A write method blocks its caller until
-// its group transaction has committed (or failed); the write connection belongs to the writer
+// its group transaction has committed (or failed), but for AcceptOrderAsync, whose callback runs
+// on the writer thread after the commit; the write connection belongs to the writer
 // thread alone, and a read borrows one of the read connections for the length of the call.
 //
 // Several processes may open the same file: SQLite's file locks serialize their writers (each
@@ -31,7 +32,7 @@ namespace topup {
 
 struct SqliteStoreOptions {
   std::string path;                 // database file; created if missing
-  int max_batch_ops = 512;          // writes per group transaction, 1..65536
+  int max_batch_ops = 4096;         // writes per group transaction, 1..65536
   size_t read_connections = 4;      // read-only connections, 1..64
   size_t max_queued_writes = 8192;  // writes waiting for the writer thread, >= 1
   int busy_timeout_ms = 5000;       // wait for another process's lock, >= 0

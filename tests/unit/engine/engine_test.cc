@@ -182,7 +182,7 @@ class EngineTest : public ::testing::Test {
   EngineOptions Options() {
     EngineOptions options;
     options.owner = "test-node";
-    options.worker_count = 8;
+    options.max_in_flight = 8;
     options.sweep_interval_ms = 20;
     options.policy.retry_delay_min_ms = 10;
     options.policy.not_found_grace_ms = 2'000;

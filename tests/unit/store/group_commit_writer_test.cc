@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <future>
 #include <memory>
 #include <stdexcept>
 #include <thread>
@@ -207,6 +208,44 @@ TEST_F(GroupCommitWriterTest, ALostTransactionFailsTheWholeBatch) {
   // The writer carries on.
   EXPECT_TRUE(writer->Run([](SqliteConnection& db) { return Insert(db, 100, 1); }).ok());
   EXPECT_EQ(CommittedKeys().back(), 100);
+}
+
+TEST_F(GroupCommitWriterTest, PostCallsBackOnceTheWriteIsCommitted) {
+  std::unique_ptr<GroupCommitWriter> writer = StartWriter(512);
+  std::promise<std::pair<Status, std::vector<int64_t>>> answered;
+  writer->Post([](SqliteConnection& db) { return Insert(db, 7, 7); },
+               [&](Status status) {
+                 // Runs after COMMIT: another connection already sees the row.
+                 answered.set_value({std::move(status), CommittedKeys()});
+               });
+  auto [status, keys] = answered.get_future().get();
+  EXPECT_TRUE(status.ok()) << status.ToString();
+  EXPECT_EQ(keys, std::vector<int64_t>{7});
+
+  std::promise<Status> refused;
+  writer->Post([](SqliteConnection& db) { return Insert(db, 8, -1); },
+               [&](Status status) { refused.set_value(std::move(status)); });
+  EXPECT_EQ(refused.get_future().get().code(), StatusCode::kInternal);
+  EXPECT_EQ(CommittedKeys(), std::vector<int64_t>{7});
+}
+
+TEST_F(GroupCommitWriterTest, RunEachAnswersEveryWriteInOrder) {
+  std::unique_ptr<GroupCommitWriter> writer = StartWriter(512);
+  std::vector<GroupCommitWriter::WriteBody> bodies;
+  for (int64_t k = 1; k <= 5; ++k) {
+    // Key 3 inserts, then fails: its row must vanish while the others commit.
+    bodies.push_back([k](SqliteConnection& db) -> Status {
+      if (Status s = Insert(db, k, k); !s.ok()) return s;
+      return k == 3 ? FailedPrecondition("insufficient_balance", "test") : Status::Ok();
+    });
+  }
+  std::vector<Status> statuses = writer->RunEach(bodies);
+  ASSERT_EQ(statuses.size(), 5u);
+  for (size_t i = 0; i < statuses.size(); ++i) {
+    EXPECT_EQ(statuses[i].ok(), i != 2) << i << ": " << statuses[i].ToString();
+  }
+  EXPECT_EQ(CommittedKeys(), (std::vector<int64_t>{1, 2, 4, 5}));
+  EXPECT_TRUE(writer->RunEach({}).empty());
 }
 
 }  // namespace

@@ -1,0 +1,60 @@
+// AsyncHttpClient: an asynchronous HTTP/1.1 client for one host, with a pool of keep-alive
+// connections and hard timeouts, driven by one I/O thread of its own.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "http/http_message.h"
+#include "topup/status.h"
+
+namespace topup::http {
+
+using HttpHeaders = std::vector<std::pair<std::string, std::string>>;
+using HttpResponseCallback = std::function<void(Result<HttpResponse>)>;
+
+struct AsyncHttpClientOptions {
+  // Idle keep-alive connections kept for reuse; when more come back, the longest idle is closed.
+  size_t max_idle_connections = 256;
+};
+
+// Thread-safe. Opens one connection per request in flight (callers bound their concurrency) and
+// keeps those whose answer allowed keep-alive for the next requests, most recently used first.
+class AsyncHttpClient {
+ public:
+  // Starts the I/O thread. `host` is an address or a name, resolved once on the first connect.
+  AsyncHttpClient(std::string host, uint16_t port, AsyncHttpClientOptions options = {});
+  // Completes every request still pending and joins the I/O thread; see Send for what their
+  // callbacks get. REQUIRES: not called from a callback of this client.
+  ~AsyncHttpClient();
+  AsyncHttpClient(const AsyncHttpClient&) = delete;
+  AsyncHttpClient& operator=(const AsyncHttpClient&) = delete;
+
+  // Sends one request and reads its response; returns at once. `done` runs exactly once, on the
+  // client's I/O thread and never inside Send, so it must neither block nor throw. It gets what
+  // HttpClient::Send returns, and the errors tell whether the request may have reached the server:
+  //   Unavailable("not_sent")        connecting failed, or the client was destroyed before the
+  //                                  request was written; nothing was sent
+  //   DeadlineExceeded("timeout")    the whole exchange took longer than `timeout` (counted from
+  //                                  this call, so waiting for the I/O thread counts too)
+  //   Unavailable("broken")          the connection failed after sending began, or the client was
+  //                                  destroyed before the answer came
+  // Never resends: a kept connection found closed before writing is replaced by a new one, but
+  // once writing began the outcome is reported. Any HTTP status is a successful exchange.
+  // `headers` are added to the request (Host, Content-Type with a body, and the framing headers
+  // are the client's own).
+  void Send(std::string method, std::string target, std::string body,
+            std::chrono::milliseconds timeout, HttpResponseCallback done, HttpHeaders headers = {});
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace topup::http
