@@ -123,6 +123,31 @@ TEST(SchemaTest, OpeningTheStoreTwiceIsANoOp) {
   EXPECT_EQ(Column(*db, "PRAGMA journal_mode"), std::vector<std::string>{"wal"});
 }
 
+TEST(SchemaTest, UpgradingKeepsTheLedgerItsIdsAndItsGuards) {
+  ScopedTempDir dir;
+  std::unique_ptr<SqliteConnection> db = OpenRaw(dir.File("old.db"));
+  ASSERT_NE(db, nullptr);
+  ASSERT_TRUE(ApplyMigrations(*db, StoreMigrations().first(1)).ok());
+  ASSERT_TRUE(db->Exec("INSERT INTO merchants (merchant_id, name, balance_fen, created_ms) "
+                       "VALUES ('m', 'm', 300, 1);"
+                       "INSERT INTO ledger (merchant_id, order_id, kind, amount_fen, "
+                       "balance_after_fen, created_ms, note) VALUES "
+                       "('m', NULL, 0, 100, 100, 1, 'a'), ('m', NULL, 0, 200, 300, 2, 'b')")
+                  .ok());
+
+  ASSERT_TRUE(ApplyMigrations(*db, StoreMigrations()).ok());
+  EXPECT_EQ(Column(*db, "SELECT entry_id || ' ' || note FROM ledger ORDER BY entry_id"),
+            (std::vector<std::string>{"1 a", "2 b"}));
+  ASSERT_TRUE(db->Exec("INSERT INTO ledger (merchant_id, order_id, kind, amount_fen, "
+                       "balance_after_fen, created_ms, note) VALUES ('m', NULL, 0, 1, 301, 3, 'c')")
+                  .ok());
+  EXPECT_EQ(Column(*db, "SELECT max(entry_id) FROM ledger"), std::vector<std::string>{"3"});
+  EXPECT_FALSE(db->Exec("UPDATE ledger SET amount_fen = 5 WHERE entry_id = 1").ok());
+  EXPECT_FALSE(db->Exec("DELETE FROM ledger").ok());
+  EXPECT_EQ(Column(*db, "SELECT count(*) FROM sqlite_schema WHERE sql LIKE '%AUTOINCREMENT%'"),
+            std::vector<std::string>{"0"});
+}
+
 // The sweeper's query must be served by the partial index, not a scan of every order ever taken.
 TEST(SchemaTest, DueOrdersUseThePartialIndex) {
   ScopedTempDir dir;
