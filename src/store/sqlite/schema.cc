@@ -138,9 +138,49 @@ CREATE TRIGGER ledger_no_delete BEFORE DELETE ON ledger
 BEGIN SELECT RAISE(ABORT, 'ledger is append-only'); END;
 )sql";
 
+// "status IN (...)" makes SQLite build a temporary table each time it evaluates the list, and the
+// orders CHECK and the orders_due predicate are evaluated on every write of an order. The same
+// conditions as comparisons cost nothing. Rebuilds orders (the only way to change a CHECK) with
+// its rows and indexes.
+constexpr std::string_view kComparisonsForStatus = R"sql(
+CREATE TABLE orders_new (
+  order_id TEXT NOT NULL PRIMARY KEY CHECK (length(order_id) BETWEEN 1 AND 64),
+  merchant_id TEXT NOT NULL REFERENCES merchants (merchant_id),
+  merchant_order_id TEXT NOT NULL,
+  phone TEXT NOT NULL,
+  carrier INTEGER NOT NULL CHECK (carrier BETWEEN 0 AND 4),
+  face_value_yuan INTEGER NOT NULL CHECK (face_value_yuan > 0),
+  price_fen INTEGER NOT NULL CHECK (price_fen >= 0),
+  notify_url TEXT NOT NULL,
+  status INTEGER NOT NULL CHECK (status BETWEEN 0 AND 4),
+  attempt_count INTEGER NOT NULL CHECK (attempt_count >= 0),
+  supplier_order_id TEXT NOT NULL,
+  attempt_sent_ms INTEGER NOT NULL,
+  channel TEXT NOT NULL,
+  supplier_ref TEXT NOT NULL,
+  fail_reason TEXT NOT NULL,
+  created_ms INTEGER NOT NULL,
+  deadline_ms INTEGER NOT NULL,
+  updated_ms INTEGER NOT NULL,
+  finished_ms INTEGER NOT NULL,
+  next_check_ms INTEGER NOT NULL,
+  lease_owner TEXT NOT NULL,
+  lease_expires_ms INTEGER NOT NULL,
+  UNIQUE (merchant_id, merchant_order_id),
+  CHECK ((status >= 3) = (finished_ms > 0)),
+  CHECK (status <> 4 OR supplier_order_id = '')
+) WITHOUT ROWID;
+INSERT INTO orders_new SELECT * FROM orders;
+DROP TABLE orders;
+ALTER TABLE orders_new RENAME TO orders;
+-- The sweeper's scan: open orders by due time. The WHERE must match the queries' literally.
+CREATE INDEX orders_due ON orders (next_check_ms) WHERE status < 3;
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "initial schema", kInitialSchema},
     {2, "plain row ids for events and ledger", kPlainRowIds},
+    {3, "comparisons for order status", kComparisonsForStatus},
 };
 
 }  // namespace
@@ -164,14 +204,10 @@ Result<int> SchemaVersion(SqliteConnection& connection) {
   return static_cast<int>(max->ColumnInt64(0));
 }
 
-Status ApplyMigrations(SqliteConnection& connection, std::span<const Migration> migrations) {
-  for (size_t i = 0; i < migrations.size(); ++i) {
-    if (migrations[i].version != static_cast<int>(i) + 1) {
-      return Internal("migrations are not numbered 1..n in order");
-    }
-  }
-  if (connection.InTransaction()) return Internal("ApplyMigrations inside a transaction");
+namespace {
 
+Status ApplyMigrationsWithoutForeignKeys(SqliteConnection& connection,
+                                         std::span<const Migration> migrations) {
   // IMMEDIATE takes the write lock before reading the version, so two processes opening the same
   // old file cannot both apply the same migration.
   Status status = connection.Exec("BEGIN IMMEDIATE");
@@ -204,6 +240,13 @@ Status ApplyMigrations(SqliteConnection& connection, std::span<const Migration> 
       s = record->Run();
       if (!s.ok()) return s;
     }
+    Result<Statement> check = connection.Prepare("PRAGMA foreign_key_check");
+    if (!check.ok()) return check.status();
+    Result<bool> violation = check->Step();
+    if (!violation.ok()) return violation.status();
+    if (*violation) {
+      return Internal("migrations left a foreign key violation in table " + check->ColumnText(0));
+    }
     return Status::Ok();
   }();
   if (!status.ok()) {
@@ -213,6 +256,35 @@ Status ApplyMigrations(SqliteConnection& connection, std::span<const Migration> 
     return status;
   }
   return connection.Exec("COMMIT");
+}
+
+}  // namespace
+
+Status ApplyMigrations(SqliteConnection& connection, std::span<const Migration> migrations) {
+  for (size_t i = 0; i < migrations.size(); ++i) {
+    if (migrations[i].version != static_cast<int>(i) + 1) {
+      return Internal("migrations are not numbered 1..n in order");
+    }
+  }
+  if (connection.InTransaction()) return Internal("ApplyMigrations inside a transaction");
+
+  // A migration may rebuild a table that others refer to, which SQLite allows only with foreign
+  // keys off (they cannot be switched inside a transaction); foreign_key_check proves the result
+  // before it commits.
+  bool foreign_keys = false;
+  {
+    Result<Statement> setting = connection.Prepare("PRAGMA foreign_keys");
+    if (!setting.ok()) return setting.status();
+    Result<bool> row = setting->Step();
+    if (!row.ok()) return row.status();
+    foreign_keys = *row && setting->ColumnInt64(0) != 0;
+  }
+  Status status = connection.Exec("PRAGMA foreign_keys=OFF");
+  if (!status.ok()) return status;
+  status = ApplyMigrationsWithoutForeignKeys(connection, migrations);
+  if (!foreign_keys) return status;
+  Status restored = connection.Exec("PRAGMA foreign_keys=ON");
+  return status.ok() ? restored : status;
 }
 
 }  // namespace topup::sqlite

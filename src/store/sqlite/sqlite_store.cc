@@ -182,30 +182,30 @@ Status WriteAcceptedOrder(SqliteConnection& db, const Order& order, AcceptResult
     }
   }
 
+  // Read, then write: the group transaction holds the database's write lock, so nothing can
+  // change the balance in between.
   int64_t balance_fen = 0;
   {
-    Result<Statement> debit = db.Prepare(
-        "UPDATE merchants SET balance_fen = balance_fen - ?2 "
-        "WHERE merchant_id = ?1 AND balance_fen >= ?2 RETURNING balance_fen");
-    if (!debit.ok()) return debit.status();
-    debit->BindText(1, order.merchant_id).BindInt64(2, order.price_fen);
-    Result<bool> row = debit->Step();
-    if (!row.ok()) return row.status();
-    if (*row) {
-      balance_fen = debit->ColumnInt64(0);
-      Status s = debit->Run();
-      if (!s.ok()) return s;
-    } else {
-      Result<Statement> exists = db.Prepare("SELECT 1 FROM merchants WHERE merchant_id = ?1");
-      if (!exists.ok()) return exists.status();
-      exists->BindText(1, order.merchant_id);
-      Result<bool> found = exists->Step();
-      if (!found.ok()) return found.status();
-      if (!*found) return NotFound("unknown_merchant", "no merchant '" + order.merchant_id + "'");
+    Result<Statement> balance =
+        db.Prepare("SELECT balance_fen FROM merchants WHERE merchant_id = ?1");
+    if (!balance.ok()) return balance.status();
+    balance->BindText(1, order.merchant_id);
+    Result<bool> found = balance->Step();
+    if (!found.ok()) return found.status();
+    if (!*found) return NotFound("unknown_merchant", "no merchant '" + order.merchant_id + "'");
+    if (balance->ColumnInt64(0) < order.price_fen) {
       return FailedPrecondition(
           "insufficient_balance",
           "the balance is below the price of " + std::to_string(order.price_fen) + " fen");
     }
+    balance_fen = balance->ColumnInt64(0) - order.price_fen;
+  }
+  {
+    Result<Statement> debit =
+        db.Prepare("UPDATE merchants SET balance_fen = ?2 WHERE merchant_id = ?1");
+    if (!debit.ok()) return debit.status();
+    debit->BindText(1, order.merchant_id).BindInt64(2, balance_fen);
+    if (Status s = debit->Run(); !s.ok()) return s;
   }
 
   {
@@ -304,9 +304,9 @@ Status WriteTransition(SqliteConnection& db, const Transition& t, bool* applied)
     }
   }
 
-  // No RETURNING: SQLite buffers its rows in a temporary table, which costs more than the
-  // statement itself. The attempt number follows from the compare-and-set; the price is read
-  // only for a refund.
+  // No RETURNING and no IN lists: SQLite builds a temporary table for either, which costs more
+  // than the statement itself. The attempt number follows from the compare-and-set; the price is
+  // read only for a refund.
   const int64_t attempt_no = t.from_attempt_count + (attempt_mode == 1 ? 1 : 0);
   {
     Result<Statement> update = db.Prepare(
@@ -318,7 +318,7 @@ Status WriteTransition(SqliteConnection& db, const Transition& t, bool* applied)
         " channel = CASE ?5 WHEN 1 THEN ?7 ELSE channel END,"
         " supplier_ref = CASE WHEN ?9 <> '' THEN ?9 ELSE supplier_ref END,"
         " fail_reason = CASE WHEN ?4 = 4 THEN ?10 ELSE fail_reason END,"
-        " finished_ms = CASE WHEN ?4 IN (3, 4) THEN ?8 ELSE finished_ms END,"
+        " finished_ms = CASE WHEN ?4 >= 3 THEN ?8 ELSE finished_ms END,"
         " updated_ms = ?8,"
         " next_check_ms = ?11,"
         " lease_owner = CASE WHEN ?12 THEN '' ELSE lease_owner END,"
@@ -837,7 +837,7 @@ Result<std::vector<Order>> SqliteStore::ClaimOrders(std::span<const std::string>
       if (!seen.insert(order_id).second) continue;
       Result<Statement> claim = db.Prepare(
           "UPDATE orders SET lease_owner = ?2, lease_expires_ms = ?3 "
-          "WHERE order_id = ?1 AND status IN (0, 1, 2) "
+          "WHERE order_id = ?1 AND status < 3 "  // not final
           "AND (lease_expires_ms <= ?4 OR lease_owner = ?2)");
       if (!claim.ok()) return claim.status();
       claim->BindText(1, order_id)
@@ -874,7 +874,7 @@ Status SqliteStore::RenewLeases(std::span<const std::string> order_ids, const st
     for (const std::string& order_id : order_ids) {
       Result<Statement> renew = db.Prepare(
           "UPDATE orders SET lease_expires_ms = ?3 "
-          "WHERE order_id = ?1 AND lease_owner = ?2 AND status IN (0, 1, 2)");
+          "WHERE order_id = ?1 AND lease_owner = ?2 AND status < 3");
       if (!renew.ok()) return renew.status();
       renew->BindText(1, order_id).BindText(2, owner).BindInt64(3, now_ms + lease_ms);
       Status s = renew->Run();
@@ -932,12 +932,12 @@ Result<std::vector<std::string>> SqliteStore::TakeDueOrders(int64_t now_ms, size
   std::vector<std::string> due;
   if (limit == 0) return due;
   Status status = writer_->Run([&](SqliteConnection& db) -> Status {
-    // "status IN (0, 1, 2)" matches the orders_due partial index. Pushing next_check_ms forward in
+    // "status < 3" matches the orders_due partial index. Pushing next_check_ms forward in
     // the same statement is what keeps concurrent sweepers (even in other processes, whose writes
     // SQLite serializes) from taking the same order twice.
     Result<Statement> take = db.Prepare(
         "UPDATE orders SET next_check_ms = ?1 + ?3 WHERE order_id IN ("
-        " SELECT order_id FROM orders WHERE status IN (0, 1, 2) AND next_check_ms <= ?1"
+        " SELECT order_id FROM orders WHERE status < 3 AND next_check_ms <= ?1"
         " AND lease_expires_ms <= ?1 ORDER BY next_check_ms LIMIT ?2)"
         " RETURNING order_id");
     if (!take.ok()) return take.status();

@@ -123,7 +123,7 @@ TEST(SchemaTest, OpeningTheStoreTwiceIsANoOp) {
   EXPECT_EQ(Column(*db, "PRAGMA journal_mode"), std::vector<std::string>{"wal"});
 }
 
-TEST(SchemaTest, UpgradingKeepsTheLedgerItsIdsAndItsGuards) {
+TEST(SchemaTest, UpgradingKeepsRowsIdsAndGuards) {
   ScopedTempDir dir;
   std::unique_ptr<SqliteConnection> db = OpenRaw(dir.File("old.db"));
   ASSERT_NE(db, nullptr);
@@ -132,7 +132,11 @@ TEST(SchemaTest, UpgradingKeepsTheLedgerItsIdsAndItsGuards) {
                        "VALUES ('m', 'm', 300, 1);"
                        "INSERT INTO ledger (merchant_id, order_id, kind, amount_fen, "
                        "balance_after_fen, created_ms, note) VALUES "
-                       "('m', NULL, 0, 100, 100, 1, 'a'), ('m', NULL, 0, 200, 300, 2, 'b')")
+                       "('m', NULL, 0, 100, 100, 1, 'a'), ('m', NULL, 0, 200, 300, 2, 'b');"
+                       "INSERT INTO orders VALUES ('o1', 'm', 'mo1', '13800138000', 0, 10, 1000, "
+                       "'', 0, 0, '', 0, '', '', '', 1, 180001, 1, 0, 5001, '', 0);"
+                       "INSERT INTO order_events (order_id, at_ms, kind, from_status, to_status, "
+                       "attempt_no, detail) VALUES ('o1', 1, 'accepted', 0, 0, 0, '')")
                   .ok());
 
   ASSERT_TRUE(ApplyMigrations(*db, StoreMigrations()).ok());
@@ -144,6 +148,13 @@ TEST(SchemaTest, UpgradingKeepsTheLedgerItsIdsAndItsGuards) {
   EXPECT_EQ(Column(*db, "SELECT max(entry_id) FROM ledger"), std::vector<std::string>{"3"});
   EXPECT_FALSE(db->Exec("UPDATE ledger SET amount_fen = 5 WHERE entry_id = 1").ok());
   EXPECT_FALSE(db->Exec("DELETE FROM ledger").ok());
+  // The rebuilt orders table keeps its rows and its checks.
+  EXPECT_EQ(Column(*db, "SELECT order_id || ' ' || next_check_ms FROM orders"),
+            std::vector<std::string>{"o1 5001"});
+  EXPECT_EQ(Column(*db, "SELECT count(*) FROM order_events WHERE order_id = 'o1'"),
+            std::vector<std::string>{"1"});
+  EXPECT_FALSE(db->Exec("UPDATE orders SET status = 3 WHERE order_id = 'o1'").ok());
+  EXPECT_TRUE(db->Exec("UPDATE orders SET status = 3, finished_ms = 2 WHERE order_id = 'o1'").ok());
   EXPECT_EQ(Column(*db, "SELECT count(*) FROM sqlite_schema WHERE sql LIKE '%AUTOINCREMENT%'"),
             std::vector<std::string>{"0"});
 }
@@ -156,7 +167,7 @@ TEST(SchemaTest, DueOrdersUseThePartialIndex) {
   std::unique_ptr<SqliteConnection> db = OpenRaw(path);
   ASSERT_NE(db, nullptr);
   Result<Statement> plan = db->Prepare(
-      "EXPLAIN QUERY PLAN SELECT order_id FROM orders WHERE status IN (0, 1, 2) AND "
+      "EXPLAIN QUERY PLAN SELECT order_id FROM orders WHERE status < 3 AND "
       "next_check_ms <= 5 AND lease_expires_ms <= 5 ORDER BY next_check_ms LIMIT 10");
   ASSERT_TRUE(plan.ok()) << plan.status().ToString();
   std::string details;
