@@ -63,9 +63,7 @@ int Run(int orders, int connections) {
         options.store_url = *url;
       }
       options.sim_flags = {"--io-threads", "1"};
-      options.serve_flags = {"--io-threads",  "1",
-                             "--workers",     std::to_string(256 / nodes),
-                             "--api-threads", std::to_string(128 / nodes)};
+      options.serve_flags = {"--io-threads", "1", "--workers", std::to_string(2048 / nodes)};
       options.load_max_ms = 300'000;
       options.wait_final_max_ms = 300'000;
       Result<ScenarioReport> report = RunScenario(options);

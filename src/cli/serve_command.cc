@@ -25,7 +25,7 @@ struct ServeFlags {
   int io_threads = 2;
   std::string supplier_url = "http://127.0.0.1:9090";
   std::string channels_path;
-  int workers = 256;
+  int workers = 1024;
   int api_threads = 8;
   int64_t deadline_s = 180;
   int64_t attempt_timeout_ms = 10'000;

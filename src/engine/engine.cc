@@ -233,12 +233,12 @@ void Engine::OnAnswer(std::unique_ptr<Work> work, const SupplierAnswer& answer) 
     work->channel->breaker().Record(BreakerOutcome(answer.outcome), now_ms);
   }
   work->step = PlanAfterAnswer(work->order, answer, work->submit, work->policy, now_ms);
-  bool was_empty = false;
-  {
-    std::lock_guard lock(flow_mu_);
-    was_empty = answers_.empty();
-    answers_.push_back(std::move(work));
-  }
+  // Notified under the lock: once the finisher can see this answer, it may record it, bring
+  // in_flight_ to 0 and let Stop() return and the Engine be destroyed, so this (channel) thread
+  // must not touch the Engine after releasing flow_mu_.
+  std::lock_guard lock(flow_mu_);
+  const bool was_empty = answers_.empty();
+  answers_.push_back(std::move(work));
   if (was_empty) answered_cv_.notify_one();
 }
 

@@ -34,7 +34,7 @@ namespace topup {
 struct EngineOptions {
   std::string owner;  // unique per process: written into leases
   // Orders worked at once: claimed and waiting for a supplier's answer.
-  int max_in_flight = 256;
+  int max_in_flight = 1024;
   // Orders taken off the queue (and claimed) per store write.
   size_t batch_max = 1024;
   // A claimed order is leased for this long and renewed every lease_ms / 3 while the engine holds

@@ -25,27 +25,15 @@ using namespace std::chrono_literals;
 using testing::AcceptWithin;
 using testing::Fd;
 using testing::ListenLoopback;
+using testing::OkResponse;
 using testing::ReadHeadAndBody;
+using testing::ReadRequestHead;
 using testing::ReadUntil;
 using testing::ReadUntilClosed;
 using testing::SendAll;
 using testing::WaitFor;
 
 constexpr auto kWait = 10s;
-
-// Reads one request head; returns it, or "" if none came.
-std::string ReadRequestHead(const Fd& fd) {
-  const std::string head = ReadUntil(fd, kWait, [](const std::string& received) {
-    return received.find("\r\n\r\n") != std::string::npos;
-  });
-  return head.find("\r\n\r\n") != std::string::npos ? head : "";
-}
-
-std::string Response(const std::string& body, bool close = false) {
-  return "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: " +
-         std::to_string(body.size()) + "\r\n" + (close ? "Connection: close\r\n" : "") + "\r\n" +
-         body;
-}
 
 // Runs `serve(listener)` on a thread; joins it on destruction.
 class RawServer {
@@ -148,8 +136,8 @@ TEST(AsyncHttpClientTest, ReusesOneConnectionForSequentialRequests) {
   RawServer server([](const Fd& listener) {
     Fd connection = AcceptWithin(listener, kWait);  // one accept only
     for (int i = 0; i < kRequests && connection.valid(); ++i) {
-      if (ReadRequestHead(connection).empty() ||
-          !SendAll(connection, Response(std::to_string(i)))) {
+      if (ReadRequestHead(connection, kWait).empty() ||
+          !SendAll(connection, OkResponse(std::to_string(i)))) {
         return;
       }
     }
@@ -206,7 +194,7 @@ TEST(AsyncHttpClientTest, SilentServerTimesOutWithinTheBound) {
   std::shared_future<void> released = release.get_future().share();
   RawServer server([released](const Fd& listener) {
     Fd connection = AcceptWithin(listener, kWait);
-    if (connection.valid() && !ReadRequestHead(connection).empty()) released.wait_for(kWait);
+    if (connection.valid() && !ReadRequestHead(connection, kWait).empty()) released.wait_for(kWait);
   });
   AsyncHttpClient client("127.0.0.1", server.port());
   const auto start = std::chrono::steady_clock::now();
@@ -225,7 +213,7 @@ TEST(AsyncHttpClientTest, StalledAnswerTimesOut) {
   std::shared_future<void> released = release.get_future().share();
   RawServer server([released](const Fd& listener) {
     Fd connection = AcceptWithin(listener, kWait);
-    if (connection.valid() && !ReadRequestHead(connection).empty()) {
+    if (connection.valid() && !ReadRequestHead(connection, kWait).empty()) {
       SendAll(connection, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhalf");
       released.wait_for(kWait);
     }
@@ -240,7 +228,7 @@ TEST(AsyncHttpClientTest, StalledAnswerTimesOut) {
 TEST(AsyncHttpClientTest, BrokenWhenTheServerClosesAfterReadingAndNotResent) {
   RawServer server([](const Fd& listener) {
     Fd connection = AcceptWithin(listener, kWait);
-    if (connection.valid()) ReadRequestHead(connection);
+    if (connection.valid()) ReadRequestHead(connection, kWait);
   });
   AsyncHttpClient client("127.0.0.1", server.port());
   Result<HttpResponse> response = SendAndWait(client, "POST", "/recharge", "{}", 5s);
@@ -253,7 +241,7 @@ TEST(AsyncHttpClientTest, BrokenWhenTheServerClosesAfterReadingAndNotResent) {
 TEST(AsyncHttpClientTest, BrokenOnAMalformedAnswer) {
   RawServer server([](const Fd& listener) {
     Fd connection = AcceptWithin(listener, kWait);
-    if (connection.valid() && !ReadRequestHead(connection).empty()) {
+    if (connection.valid() && !ReadRequestHead(connection, kWait).empty()) {
       SendAll(connection, "this is not HTTP\r\n\r\n");
       bool closed = false;
       ReadUntilClosed(connection, kWait, &closed);
@@ -272,7 +260,8 @@ TEST(AsyncHttpClientTest, ReplacesAKeptConnectionTheServerClosedAndSendsOnce) {
   std::promise<std::string> late_on_first;
   RawServer server([&](const Fd& listener) {
     Fd first = AcceptWithin(listener, kWait);
-    if (!first.valid() || ReadRequestHead(first).empty() || !SendAll(first, Response("first"))) {
+    if (!first.valid() || ReadRequestHead(first, kWait).empty() ||
+        !SendAll(first, OkResponse("first"))) {
       first_closed.set_value();
       late_on_first.set_value("");
       return;
@@ -280,7 +269,8 @@ TEST(AsyncHttpClientTest, ReplacesAKeptConnectionTheServerClosedAndSendsOnce) {
     ::shutdown(first.get(), SHUT_WR);  // ends it for the client, but still hears what comes
     first_closed.set_value();
     Fd second = AcceptWithin(listener, kWait);
-    if (second.valid() && !ReadRequestHead(second).empty()) SendAll(second, Response("second"));
+    if (second.valid() && !ReadRequestHead(second, kWait).empty())
+      SendAll(second, OkResponse("second"));
     bool closed = false;
     late_on_first.set_value(ReadUntilClosed(first, kWait, &closed));
   });
@@ -303,8 +293,8 @@ TEST(AsyncHttpClientTest, ConnectionCloseAnswerIsNotReused) {
   RawServer server([](const Fd& listener) {
     for (const char* body : {"one", "two"}) {
       Fd connection = AcceptWithin(listener, kWait);
-      if (!connection.valid() || ReadRequestHead(connection).empty()) return;
-      SendAll(connection, Response(body, /*close=*/true));
+      if (!connection.valid() || ReadRequestHead(connection, kWait).empty()) return;
+      SendAll(connection, OkResponse(body, /*close=*/true));
       bool closed = false;
       ReadUntilClosed(connection, kWait, &closed);
     }
@@ -324,7 +314,7 @@ TEST(AsyncHttpClientTest, HearsAnAnswerSentBeforeTheBodyWasRead) {
   std::shared_future<void> done = client_done.get_future().share();
   RawServer server([done](const Fd& listener) {
     Fd connection = AcceptWithin(listener, kWait);
-    if (connection.valid() && !ReadRequestHead(connection).empty()) {
+    if (connection.valid() && !ReadRequestHead(connection, kWait).empty()) {
       SendAll(connection,
               "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
       done.wait_for(kWait);  // stops reading, without resetting the connection
@@ -341,8 +331,8 @@ TEST(AsyncHttpClientTest, HearsAnAnswerSentBeforeTheBodyWasRead) {
 TEST(AsyncHttpClientTest, ResolvesLocalhost) {
   RawServer server([](const Fd& listener) {
     Fd connection = AcceptWithin(listener, kWait);
-    if (connection.valid() && !ReadRequestHead(connection).empty()) {
-      SendAll(connection, Response("hi"));
+    if (connection.valid() && !ReadRequestHead(connection, kWait).empty()) {
+      SendAll(connection, OkResponse("hi"));
     }
   });
   AsyncHttpClient client("localhost", server.port());
@@ -357,7 +347,7 @@ TEST(AsyncHttpClientTest, DestructorCompletesAPendingRequest) {
   std::shared_future<void> released = release.get_future().share();
   RawServer server([&request_read, released](const Fd& listener) {
     Fd connection = AcceptWithin(listener, kWait);
-    if (connection.valid() && !ReadRequestHead(connection).empty()) {
+    if (connection.valid() && !ReadRequestHead(connection, kWait).empty()) {
       request_read.set_value();
       released.wait_for(kWait);
     }

@@ -18,25 +18,13 @@ using namespace std::chrono_literals;
 using testing::AcceptWithin;
 using testing::Fd;
 using testing::ListenLoopback;
+using testing::OkResponse;
+using testing::ReadRequestHead;
 using testing::ReadUntil;
 using testing::SendAll;
 using testing::WaitFor;
 
 constexpr auto kWait = 10s;
-
-// Reads one request head (the tests send bodiless requests or read bodies themselves).
-bool ReadRequestHead(const Fd& fd) {
-  const std::string head = ReadUntil(fd, kWait, [](const std::string& received) {
-    return received.find("\r\n\r\n") != std::string::npos;
-  });
-  return head.find("\r\n\r\n") != std::string::npos;
-}
-
-std::string Response(const std::string& body, bool close = false) {
-  return "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: " +
-         std::to_string(body.size()) + "\r\n" + (close ? "Connection: close\r\n" : "") + "\r\n" +
-         body;
-}
 
 // Runs `serve(listener)` on a thread; joins it on destruction.
 class RawServer {
@@ -61,7 +49,8 @@ TEST(HttpClientTest, ReusesOneConnection) {
   RawServer server([](const Fd& listener) {
     Fd connection = AcceptWithin(listener, kWait);  // one accept only
     for (int i = 0; i < kRequests && connection.valid(); ++i) {
-      if (!ReadRequestHead(connection) || !SendAll(connection, Response(std::to_string(i)))) {
+      if (ReadRequestHead(connection, kWait).empty() ||
+          !SendAll(connection, OkResponse(std::to_string(i)))) {
         return;
       }
     }
@@ -80,14 +69,16 @@ TEST(HttpClientTest, ReconnectsWhenTheServerClosedTheKeptConnection) {
   RawServer server([&first_closed](const Fd& listener) {
     {
       Fd first = AcceptWithin(listener, kWait);
-      if (!first.valid() || !ReadRequestHead(first) || !SendAll(first, Response("first"))) {
+      if (!first.valid() || ReadRequestHead(first, kWait).empty() ||
+          !SendAll(first, OkResponse("first"))) {
         first_closed.set_value();
         return;
       }
     }  // closed without a "Connection: close" warning, as an idle timeout does
     first_closed.set_value();
     Fd second = AcceptWithin(listener, kWait);
-    if (second.valid() && ReadRequestHead(second)) SendAll(second, Response("second"));
+    if (second.valid() && !ReadRequestHead(second, kWait).empty())
+      SendAll(second, OkResponse("second"));
   });
   HttpClient client("127.0.0.1", server.port());
   Result<HttpResponse> first = client.Send("GET", "/", "", 5s);
@@ -104,8 +95,8 @@ TEST(HttpClientTest, ConnectionCloseAnswerIsNotReused) {
   RawServer server([](const Fd& listener) {
     for (const char* body : {"one", "two"}) {
       Fd connection = AcceptWithin(listener, kWait);
-      if (!connection.valid() || !ReadRequestHead(connection)) return;
-      SendAll(connection, Response(body, /*close=*/true));
+      if (!connection.valid() || ReadRequestHead(connection, kWait).empty()) return;
+      SendAll(connection, OkResponse(body, /*close=*/true));
       ReadUntil(connection, kWait, [](const std::string&) { return false; });  // until closed
     }
   });
@@ -121,10 +112,11 @@ TEST(HttpClientTest, ConnectionCloseAnswerIsNotReused) {
 TEST(HttpClientTest, UnaskedBytesOnTheKeptConnectionMakeANewOne) {
   RawServer server([](const Fd& listener) {
     Fd first = AcceptWithin(listener, kWait);
-    if (!first.valid() || !ReadRequestHead(first)) return;
-    SendAll(first, Response("first") + Response("stray"));  // one answer too many
+    if (!first.valid() || ReadRequestHead(first, kWait).empty()) return;
+    SendAll(first, OkResponse("first") + OkResponse("stray"));  // one answer too many
     Fd second = AcceptWithin(listener, kWait);
-    if (second.valid() && ReadRequestHead(second)) SendAll(second, Response("second"));
+    if (second.valid() && !ReadRequestHead(second, kWait).empty())
+      SendAll(second, OkResponse("second"));
   });
   HttpClient client("127.0.0.1", server.port());
   Result<HttpResponse> first = client.Send("GET", "/", "", 5s);
@@ -138,7 +130,7 @@ TEST(HttpClientTest, UnaskedBytesOnTheKeptConnectionMakeANewOne) {
 TEST(HttpClientTest, BrokenWhenTheServerClosesAfterReading) {
   RawServer server([](const Fd& listener) {
     Fd connection = AcceptWithin(listener, kWait);
-    if (connection.valid()) ReadRequestHead(connection);
+    if (connection.valid()) !ReadRequestHead(connection, kWait).empty();
   });
   HttpClient client("127.0.0.1", server.port());
   Result<HttpResponse> response = client.Send("POST", "/recharge", "", 5s);
@@ -150,7 +142,7 @@ TEST(HttpClientTest, BrokenWhenTheServerClosesAfterReading) {
 TEST(HttpClientTest, BrokenOnAMalformedAnswer) {
   RawServer server([](const Fd& listener) {
     Fd connection = AcceptWithin(listener, kWait);
-    if (connection.valid() && ReadRequestHead(connection)) {
+    if (connection.valid() && !ReadRequestHead(connection, kWait).empty()) {
       SendAll(connection, "this is not HTTP\r\n\r\n");
       ReadUntil(connection, kWait, [](const std::string&) { return false; });  // until closed
     }
@@ -166,7 +158,7 @@ TEST(HttpClientTest, TimeoutWhenTheAnswerStalls) {
   std::shared_future<void> released = release.get_future().share();
   RawServer server([released](const Fd& listener) {
     Fd connection = AcceptWithin(listener, kWait);
-    if (connection.valid() && ReadRequestHead(connection)) {
+    if (connection.valid() && !ReadRequestHead(connection, kWait).empty()) {
       SendAll(connection, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhalf");
       released.wait_for(kWait);
     }
@@ -186,7 +178,8 @@ TEST(HttpClientTest, TimeoutWhenTheAnswerStalls) {
 TEST(HttpClientTest, ResolvesLocalhost) {
   RawServer server([](const Fd& listener) {
     Fd connection = AcceptWithin(listener, kWait);
-    if (connection.valid() && ReadRequestHead(connection)) SendAll(connection, Response("hi"));
+    if (connection.valid() && !ReadRequestHead(connection, kWait).empty())
+      SendAll(connection, OkResponse("hi"));
   });
   HttpClient client("localhost", server.port());
   Result<HttpResponse> response = client.Send("GET", "/", "", 5s);

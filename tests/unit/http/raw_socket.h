@@ -132,4 +132,19 @@ inline std::string ReadHeadAndBody(const Fd& fd, size_t body_bytes,
   });
 }
 
+// Reads one request head; returns it, or "" if none came within `timeout`.
+inline std::string ReadRequestHead(const Fd& fd, std::chrono::milliseconds timeout) {
+  const std::string head = ReadUntil(fd, timeout, [](const std::string& received) {
+    return received.find("\r\n\r\n") != std::string::npos;
+  });
+  return head.find("\r\n\r\n") != std::string::npos ? head : "";
+}
+
+// A 200 answer carrying `body`, closing the connection if `close`.
+inline std::string OkResponse(const std::string& body, bool close = false) {
+  return "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: " +
+         std::to_string(body.size()) + "\r\n" + (close ? "Connection: close\r\n" : "") + "\r\n" +
+         body;
+}
+
 }  // namespace topup::http::testing
