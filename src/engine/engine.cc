@@ -265,6 +265,7 @@ void Engine::FinishLoop() {
 }
 
 std::vector<bool> Engine::Record(const std::vector<std::unique_ptr<Work>>& works) {
+  if (works.empty()) return {};
   std::vector<Transition> transitions;
   transitions.reserve(works.size());
   for (const std::unique_ptr<Work>& work : works) {
@@ -337,9 +338,14 @@ void Engine::LeaseKeeperLoop() {
       std::lock_guard lock(held_mu_);
       ids.assign(held_.begin(), held_.end());
     }
-    if (ids.empty()) continue;
-    Status renewed = store_->RenewLeases(ids, options_.owner, clock_->NowMs(), options_.lease_ms);
-    if (!renewed.ok()) spdlog::warn("lease renewal failed: {}", renewed.ToString());
+    // In slices, since a store takes a bounded number of ids per call.
+    for (size_t begin = 0; begin < ids.size(); begin += options_.batch_max) {
+      const std::span<const std::string> slice = std::span<const std::string>(ids).subspan(
+          begin, std::min(options_.batch_max, ids.size() - begin));
+      Status renewed =
+          store_->RenewLeases(slice, options_.owner, clock_->NowMs(), options_.lease_ms);
+      if (!renewed.ok()) spdlog::warn("lease renewal failed: {}", renewed.ToString());
+    }
   }
 }
 
