@@ -16,6 +16,7 @@
 #include "backends/backends.h"
 #include "core/validation.h"
 #include "http/http_client.h"
+#include "loadgen/merchant_load.h"
 #include "process/child_process.h"
 #include "topup/clock.h"
 #include "topup/random.h"
@@ -38,54 +39,6 @@ std::string RandomPhone(Random& random) {
   std::string phone = kSegments[random.NextBelow(std::size(kSegments))];
   while (phone.size() < 11) phone += static_cast<char>('0' + random.NextBelow(10));
   return phone;
-}
-
-// What the load threads share. Each thread owns the indices i with i % connections == thread.
-struct LoadState {
-  std::mutex mu;
-  std::set<std::string> order_ids;                  // GUARDED_BY(mu)
-  std::map<std::string, int64_t> rejected_by_code;  // GUARDED_BY(mu)
-  std::atomic<int64_t> acknowledged{0};
-  std::atomic<int64_t> rejected{0};
-  std::atomic<int64_t> not_acknowledged{0};
-  std::vector<uint16_t> ports;  // one per node; fixed before the loaders start
-};
-
-// Places order `index` until it is acknowledged, rejected with a 4xx, or time runs out. Retries
-// after transport errors and 5xx with the same merchant_order_id, as a merchant should: the
-// server's idempotency makes the retry safe.
-// A merchant whose node stops answering moves to the next node.
-void PlaceOrder(const std::string& body, SteadyClock::time_point load_deadline,
-                std::unique_ptr<http::HttpClient>& client, size_t& node, LoadState& state) {
-  while (SteadyClock::now() < load_deadline) {
-    if (!client) client = std::make_unique<http::HttpClient>("127.0.0.1", state.ports[node]);
-    Result<http::HttpResponse> response = client->Send("POST", "/v1/orders", body, Ms(10'000));
-    if (response.ok() && (response->status == 200 || response->status == 201)) {
-      boost::system::error_code error;
-      json::value parsed = json::parse(response->body, error);
-      std::lock_guard lock(state.mu);
-      if (!error && parsed.is_object() && parsed.as_object().contains("order_id")) {
-        state.order_ids.insert(json::value_to<std::string>(parsed.at("order_id")));
-      }
-      state.acknowledged++;
-      return;
-    }
-    if (response.ok() && response->status >= 400 && response->status < 500) {
-      boost::system::error_code error;
-      json::value parsed = json::parse(response->body, error);
-      std::string code = !error && parsed.is_object() && parsed.as_object().contains("code")
-                             ? json::value_to<std::string>(parsed.at("code"))
-                             : std::to_string(response->status);
-      std::lock_guard lock(state.mu);
-      state.rejected_by_code[code]++;
-      state.rejected++;
-      return;
-    }
-    client.reset();  // the node may be restarting, or gone: try the next one
-    node = (node + 1) % state.ports.size();
-    std::this_thread::sleep_for(Ms(100));
-  }
-  state.not_acknowledged++;
 }
 
 std::vector<std::string> ServeArgs(const ScenarioOptions& options, const std::string& store_url,
@@ -191,18 +144,18 @@ Result<ScenarioReport> RunScenario(const ScenarioOptions& options) {
 
   // Ports are chosen up front: with callbacks, the simulator must know the nodes' addresses
   // before they start, and a restarted node comes back on its port.
-  LoadState state;
+  std::vector<uint16_t> ports;  // one per node
   for (int n = 0; n < options.nodes; ++n) {
     Result<uint16_t> port = process::PickFreePort();
     if (!port.ok()) return port.status();
-    state.ports.push_back(*port);
+    ports.push_back(*port);
   }
   std::vector<std::string> sim_args = {options.topup_binary,        "sim", "--port", "0", "--seed",
                                        std::to_string(options.seed)};
   sim_args.insert(sim_args.end(), options.sim_flags.begin(), options.sim_flags.end());
   if (options.sim_channels_config) {
     std::string path = options.work_dir + "/sim-channels.json";
-    if (Status s = WriteFile(path, options.sim_channels_config(state.ports)); !s.ok()) return s;
+    if (Status s = WriteFile(path, options.sim_channels_config(ports)); !s.ok()) return s;
     sim_args.insert(sim_args.end(), {"--channels-config", path});
   }
   Result<process::ChildProcess> sim = process::ChildProcess::Spawn(sim_args, log_path);
@@ -218,7 +171,7 @@ Result<ScenarioReport> RunScenario(const ScenarioOptions& options) {
     }
   }
   std::vector<process::ChildProcess> servers;
-  for (uint16_t port : state.ports) {
+  for (uint16_t port : ports) {
     Result<process::ChildProcess> server =
         process::ChildProcess::Spawn(ServeArgs(options, store_url, supplier_flag, port), log_path);
     if (!server.ok()) return server.status();
@@ -240,24 +193,15 @@ Result<ScenarioReport> RunScenario(const ScenarioOptions& options) {
   }
 
   const auto start = SteadyClock::now();
-  const auto load_deadline = start + Ms(options.load_max_ms);
   std::atomic<bool> load_done{false};
-  std::vector<std::thread> load_threads;
-  for (int t = 0; t < options.connections; ++t) {
-    load_threads.emplace_back([&, t] {
-      std::unique_ptr<http::HttpClient> client;
-      size_t node = static_cast<size_t>(t) % state.ports.size();
-      for (int i = t, k = 0; i < options.orders; i += options.connections, ++k) {
-        if (options.rate_limit_per_s > 0) {
-          std::this_thread::sleep_until(
-              start +
-              std::chrono::duration_cast<SteadyClock::duration>(std::chrono::duration<double>(
-                  k * options.connections / options.rate_limit_per_s)));
-        }
-        PlaceOrder(bodies[static_cast<size_t>(i)], load_deadline, client, node, state);
-      }
-    });
-  }
+  MerchantLoad load(MerchantLoadOptions{.ports = ports,
+                                        .lanes = options.connections,
+                                        .rate_limit_per_s = options.rate_limit_per_s,
+                                        .start = start,
+                                        .deadline = start + Ms(options.load_max_ms)},
+                    bodies);
+  LoadTally tally;
+  std::thread load_thread([&] { tally = load.Run(); });
 
   ScenarioReport report;
   report.requested = options.orders;
@@ -277,7 +221,7 @@ Result<ScenarioReport> RunScenario(const ScenarioOptions& options) {
       report.server_kills++;
       if (!options.restart_killed) break;
       Result<process::ChildProcess> restarted = process::ChildProcess::Spawn(
-          ServeArgs(options, store_url, supplier_flag, state.ports[0]), log_path);
+          ServeArgs(options, store_url, supplier_flag, ports[0]), log_path);
       if (!restarted.ok()) {
         killer_status = restarted.status();
         return;
@@ -301,7 +245,7 @@ Result<ScenarioReport> RunScenario(const ScenarioOptions& options) {
     int64_t open = count(OrderStatus::kAccepted) + count(OrderStatus::kCharging) +
                    count(OrderStatus::kUnknown);
     *options.progress << std::fixed << std::setprecision(1) << "[" << SecondsSince(start) << " s] "
-                      << phase << ": acknowledged " << state.acknowledged << "/" << options.orders
+                      << phase << ": acknowledged " << load.acknowledged() << "/" << options.orders
                       << ", open " << open << ", success " << count(OrderStatus::kSuccess)
                       << ", failed " << count(OrderStatus::kFailed) << ", unknown "
                       << count(OrderStatus::kUnknown) << std::endl;
@@ -313,7 +257,7 @@ Result<ScenarioReport> RunScenario(const ScenarioOptions& options) {
       if (!load_done) print_progress("loading");
     }
   });
-  for (std::thread& thread : load_threads) thread.join();
+  load_thread.join();
   report.load_s = SecondsSince(start);
   load_done = true;
   progress_thread.join();
@@ -397,13 +341,12 @@ Result<ScenarioReport> RunScenario(const ScenarioOptions& options) {
   }
   report.orders_in_store = static_cast<int64_t>(stored_ids.size());
   {
-    std::lock_guard lock(state.mu);
-    report.accepted = static_cast<int64_t>(state.order_ids.size());
-    report.rejected = state.rejected;
-    report.rejected_by_code = state.rejected_by_code;
-    for (const std::string& id : state.order_ids) report.lost += stored_ids.count(id) ? 0 : 1;
+    report.accepted = static_cast<int64_t>(tally.order_ids.size());
+    report.rejected = tally.rejected;
+    report.rejected_by_code = tally.rejected_by_code;
+    for (const std::string& id : tally.order_ids) report.lost += stored_ids.count(id) ? 0 : 1;
   }
-  report.not_acknowledged = state.not_acknowledged;
+  report.not_acknowledged = tally.not_acknowledged;
   std::sort(latencies_ms.begin(), latencies_ms.end());
   report.latency_p50_ms = Percentile(latencies_ms, 0.50);
   report.latency_p95_ms = Percentile(latencies_ms, 0.95);
@@ -454,9 +397,9 @@ void PrintReport(const ScenarioReport& r, int64_t deadline_s, std::ostream& out)
       << 100.0 * r.share_final_within_deadline << " %\n";
   if (r.orders_in_store > 0) {
     double per_order_us = 1e6 / static_cast<double>(r.orders_in_store);
-    out << std::setprecision(0) << "CPU per order           server " << r.server_cpu_s * per_order_us
-        << " us, simulator " << r.sim_cpu_s * per_order_us << " us, load generator "
-        << r.loadgen_cpu_s * per_order_us << " us\n"
+    out << std::setprecision(0) << "CPU per order           server "
+        << r.server_cpu_s * per_order_us << " us, simulator " << r.sim_cpu_s * per_order_us
+        << " us, load generator " << r.loadgen_cpu_s * per_order_us << " us\n"
         << std::setprecision(2);
   }
   out << "supplier credits        " << r.credits << "\n";
