@@ -168,28 +168,33 @@ void Engine::Dispatch(std::vector<Delivery> deliveries) {
   }
   Release(done);
 
+  Call(submits);
+  Call(queries);
+}
+
+void Engine::Call(std::vector<std::unique_ptr<Work>>& works) {
   {
     std::lock_guard lock(flow_mu_);
-    in_flight_ += static_cast<int>(submits.size() + queries.size());
+    in_flight_ += static_cast<int>(works.size());
   }
-  for (std::unique_ptr<Work>& work : submits) {
-    counters_.submitted++;
+  for (std::unique_ptr<Work>& work : works) {
+    SupplierChannel& channel = work->channel->channel();
+    const bool submit = work->submit;
     const SubmitRequest request{work->order.supplier_order_id, work->order.phone,
                                 work->order.face_value_yuan};
-    RoutedChannel* channel = work->channel.get();
-    Work* owned = work.release();  // back in a unique_ptr in the callback, which runs once
-    channel->channel().SubmitAsync(request, [this, owned](SupplierAnswer answer) {
-      OnAnswer(std::unique_ptr<Work>(owned), answer);
-    });
-  }
-  for (std::unique_ptr<Work>& work : queries) {
-    counters_.queried++;
-    const std::string supplier_order_id = work->order.supplier_order_id;
-    RoutedChannel* channel = work->channel.get();
+    // Back in a unique_ptr in the callback, which runs exactly once, maybe before the call
+    // returns: the work may be gone once the call is made.
     Work* owned = work.release();
-    channel->channel().QueryAsync(supplier_order_id, [this, owned](SupplierAnswer answer) {
+    AnswerCallback on_answer = [this, owned](SupplierAnswer answer) {
       OnAnswer(std::unique_ptr<Work>(owned), answer);
-    });
+    };
+    if (submit) {
+      counters_.submitted++;
+      channel.SubmitAsync(request, std::move(on_answer));
+    } else {
+      counters_.queried++;
+      channel.QueryAsync(request.supplier_order_id, std::move(on_answer));
+    }
   }
 }
 

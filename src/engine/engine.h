@@ -93,6 +93,8 @@ class Engine {
   // Plans the first step of a claimed order: an attempt to start, a query, or a transition to
   // record without calling anyone.
   std::unique_ptr<Work> Plan(Delivery delivery, Order order, int64_t now_ms);
+  // Makes each work's supplier call (a submit, or a query of its live attempt) without waiting.
+  void Call(std::vector<std::unique_ptr<Work>>& works);
   // Called by a channel with an answer: plans the transition and queues it for the finisher.
   void OnAnswer(std::unique_ptr<Work> work, const SupplierAnswer& answer);
   // Applies the steps of `works` in one store write; returns whether each one applied.
