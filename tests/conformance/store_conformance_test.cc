@@ -640,6 +640,96 @@ TEST_P(StoreConformanceTest, ConcurrentAsyncAcceptsAreEachAnsweredOnce) {
   ExpectBalanced();
 }
 
+// A burst of accepts for one merchant, fired without waiting, so that they are written together:
+// requests repeated within the burst (identical, and with a different phone), and more orders
+// than the balance pays for. Each is answered as AcceptOrder would have answered it in some order
+// of the calls, and exactly the orders reported created exist.
+TEST_P(StoreConformanceTest, AsyncAcceptBurstForOneMerchantAnswersEachOnItsOwn) {
+  constexpr int kRequests = 300;    // distinct merchant order ids
+  constexpr int kAffordable = 200;  // orders the balance pays for
+  constexpr int kRepeatEvery = 3;   // request i is sent again, twice, when i % kRepeatEvery == 0
+  constexpr int64_t kPriceFen = 100;
+  AddMerchant("busy", kAffordable * kPriceFen + kPriceFen / 2);
+  auto answers = std::make_shared<AcceptAnswers>();
+  auto request = [](int i, const std::string& suffix) {
+    const std::string id = "b" + std::to_string(i) + suffix;
+    return MakeOrder(id, "busy", "mo-" + std::to_string(i), kPriceFen);
+  };
+  size_t calls = 0;
+  auto send = [&](Order order) {
+    const std::string id = order.order_id;
+    store_->AcceptOrderAsync(std::move(order), Record(answers, id));
+    calls += 1;
+  };
+  for (int i = 0; i < kRequests; ++i) {
+    send(request(i, ""));
+    if (i % kRepeatEvery == 0) {
+      send(request(i, "-again"));
+      Order other_phone = request(i, "-other");
+      other_phone.phone = "13900139000";
+      send(other_phone);
+    }
+    if (i == kRequests / 2) {
+      send(MakeOrder("stranger", "nobody", "mo-x", kPriceFen));
+      send(MakeOrder("invalid", "busy", "mo-invalid", -1));
+    }
+  }
+  ASSERT_TRUE(answers->WaitFor(calls)) << "not every call was answered";
+  EXPECT_EQ(OnlyAnswer(*answers, "stranger").status().reason(), "unknown_merchant");
+  EXPECT_EQ(OnlyAnswer(*answers, "invalid").status().reason(), "invalid_order");
+
+  // Balances only go down, so for each merchant order id either one call created its order and
+  // every other call found it (or conflicts with it), or the balance was short for every call.
+  std::set<std::string> created;
+  for (int i = 0; i < kRequests; ++i) {
+    std::vector<std::string> ids = {request(i, "").order_id};
+    if (i % kRepeatEvery == 0) {
+      ids.push_back(request(i, "-again").order_id);
+      ids.push_back(request(i, "-other").order_id);
+    }
+    std::map<std::string, Result<AcceptResult>> got;
+    std::string winner;
+    for (const std::string& id : ids) {
+      Result<AcceptResult> answer = OnlyAnswer(*answers, id);
+      if (answer.ok() && answer->created) {
+        EXPECT_EQ(winner, "") << "two orders created for request " << i;
+        EXPECT_EQ(answer->order.order_id, id);
+        winner = id;
+        created.insert(id);
+      }
+      got.emplace(id, std::move(answer));
+    }
+    const bool winner_has_other_phone = winner.ends_with("-other");
+    for (const auto& [id, answer] : got) {
+      if (id == winner) continue;
+      if (winner.empty()) {
+        EXPECT_EQ(answer.status().reason(), "insufficient_balance") << id;
+      } else if (id.ends_with("-other") == winner_has_other_phone) {
+        ASSERT_TRUE(answer.ok()) << id << ": " << answer.status().ToString();
+        EXPECT_FALSE(answer->created) << id;
+        EXPECT_EQ(answer->order.order_id, winner) << id;
+      } else {
+        EXPECT_EQ(answer.status().reason(), "merchant_order_id_conflict") << id;
+      }
+    }
+  }
+  EXPECT_EQ(created.size(), static_cast<size_t>(kAffordable));
+  EXPECT_EQ(Balance("busy"), kPriceFen / 2);
+  EXPECT_EQ(Ledger("busy").size(), 1u + kAffordable);
+
+  std::set<std::string> stored;
+  for (std::string after;;) {
+    Result<std::vector<Order>> page = store_->ListOrders(after, 100);
+    ASSERT_TRUE(page.ok()) << page.status().ToString();
+    if (page->empty()) break;
+    for (const Order& order : *page) stored.insert(order.order_id);
+    after = page->back().order_id;
+  }
+  EXPECT_EQ(stored, created);
+  for (const std::string& id : created) EXPECT_EQ(EventCount(id), 1u) << id;
+  ExpectBalanced();
+}
+
 // --- ApplyTransition ---
 
 TEST_P(StoreConformanceTest, TransitionsSetTheDocumentedFields) {

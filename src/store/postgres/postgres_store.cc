@@ -4,13 +4,17 @@
 
 #include <algorithm>
 #include <cassert>
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
+#include <mutex>
 #include <string_view>
+#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
+#include <vector>
 
-#include "core/work_pool.h"
 #include "store/postgres/connection_pool.h"
 #include "store/postgres/pg_connection.h"
 #include "store/postgres/schema.h"
@@ -352,6 +356,69 @@ bool IsRetryable(const PgResult& result) {
 // locks, and the size of its pipelines.
 constexpr size_t kMaxTransitionsPerTransaction = 512;
 
+// Accepts AcceptOrderAsync writes in one transaction: bounds how long one batch holds its
+// merchants' rows, and the size of its pipeline.
+constexpr size_t kMaxAcceptsPerTransaction = 256;
+// Accept batches written at once, each on its own pooled connection (at most pool_size).
+constexpr size_t kMaxAcceptBatchesInFlight = 4;
+
+// An AcceptOrderAsync call waiting for a batch.
+struct PendingAccept {
+  Order order;
+  AcceptCallback done;
+};
+
+// The parameters of accept_order for `order`. REQUIRES: ValidateNewOrder(order) is OK.
+Params AcceptParams(const Order& order) {
+  Params params;
+  params.Text(order.order_id)
+      .Text(order.merchant_id)
+      .Text(order.merchant_order_id)
+      .Text(order.phone)
+      .Int(static_cast<int64_t>(order.carrier))
+      .Int(order.face_value_yuan)
+      .Int(order.price_fen)
+      .Text(order.notify_url)
+      .Int(order.attempt_sent_ms)
+      .Text(order.channel)
+      .Text(postgres::CleanFreeText(order.supplier_ref))
+      .Text(postgres::CleanFreeText(order.fail_reason))
+      .Int(order.created_ms)
+      .Int(order.deadline_ms)
+      .Int(order.updated_ms)
+      .Int(order.next_check_ms)
+      .Text(order.lease_owner)
+      .Int(order.lease_expires_ms);
+  return params;
+}
+
+// What AcceptOrder answers for `order` given the successful answer of its accept_order.
+Result<AcceptResult> ReadAccepted(const Order& order, const PgResult& result) {
+  if (result.Int(0, 0) == 1) {
+    AcceptResult accepted;
+    accepted.order = order;
+    accepted.order.supplier_ref = postgres::CleanFreeText(order.supplier_ref);
+    accepted.order.fail_reason = postgres::CleanFreeText(order.fail_reason);
+    accepted.created = true;
+    return accepted;
+  }
+  if (!result.IsNull(0, 2)) {
+    Order existing = ReadOrder(result, 0, 2);
+    if (existing.phone != order.phone || existing.face_value_yuan != order.face_value_yuan ||
+        existing.notify_url != order.notify_url) {
+      return AlreadyExists(
+          "merchant_order_id_conflict",
+          "merchant_order_id '" + order.merchant_order_id + "' was used for a different order");
+    }
+    return AcceptResult{std::move(existing), false};
+  }
+  if (!result.Bool(0, 1)) {
+    return NotFound("unknown_merchant", "no merchant '" + order.merchant_id + "'");
+  }
+  return FailedPrecondition("insufficient_balance", "the balance is below the price of " +
+                                                        std::to_string(order.price_fen) + " fen");
+}
+
 // What one transition of a batch did inside the batch's transaction, before the commit.
 struct BatchOutcome {
   Result<bool> result = false;  // true: moved; false: lost; or FailedPrecondition("live_attempt")
@@ -375,9 +442,22 @@ struct BatchEnd {
 
 class PostgresStore final : public Store {
  public:
-  PostgresStore(std::unique_ptr<ConnectionPool> pool, size_t accept_threads,
-                size_t accept_queue_max)
-      : pool_(std::move(pool)), accept_pool_(accept_threads, accept_queue_max) {}
+  PostgresStore(std::unique_ptr<ConnectionPool> pool, size_t pool_size, size_t accept_queue_max)
+      : pool_(std::move(pool)), accept_queue_max_(accept_queue_max) {
+    const size_t threads = std::min(pool_size, kMaxAcceptBatchesInFlight);
+    for (size_t i = 0; i < threads; ++i) accept_threads_.emplace_back([this] { RunAccepts(); });
+  }
+  // Answers every accept already queued, then joins the accept threads.
+  ~PostgresStore() override {
+    {
+      std::lock_guard<std::mutex> lock(accept_mu_);
+      accept_stopping_ = true;
+    }
+    accept_ready_.notify_all();
+    for (std::thread& thread : accept_threads_) thread.join();
+  }
+  PostgresStore(const PostgresStore&) = delete;
+  PostgresStore& operator=(const PostgresStore&) = delete;
 
   Status CreateMerchant(const std::string& merchant_id, const std::string& name,
                         int64_t now_ms) override;
@@ -427,10 +507,32 @@ class PostgresStore final : public Store {
   BatchEnd TryBatch(postgres::PgConnection& db, std::span<const Transition> transitions,
                     const std::vector<size_t>& batch, std::vector<BatchOutcome>& outcomes);
 
+  // The body of each accept thread: takes every waiting accept (up to a batch) and answers them
+  // once written, until the store closes and the queue is empty.
+  void RunAccepts();
+  // AcceptOrder for each of `orders`, in one transaction where it can: result i is orders[i]'s.
+  // An order whose statement fails, or a batch that keeps failing, is accepted on its own.
+  std::vector<Result<AcceptResult>> AcceptBatch(std::span<const Order> orders);
+  // Writes orders[i] for each i of `batch` in one transaction, storing each answer in
+  // results[i]. Returns the indices left for the caller to accept one by one. REQUIRES: `batch`
+  // is sorted by merchant id and its orders are valid.
+  std::vector<size_t> AcceptInOneTransaction(std::span<const Order> orders,
+                                             std::vector<size_t> batch,
+                                             std::vector<Result<AcceptResult>>& results);
+  // One try of AcceptInOneTransaction on `db`: fills outcomes[p] for each position p of `batch`.
+  BatchEnd TryAcceptBatch(postgres::PgConnection& db, std::span<const Order> orders,
+                          const std::vector<size_t>& batch,
+                          std::vector<Result<AcceptResult>>& outcomes);
+
   std::unique_ptr<ConnectionPool> pool_;
-  // Runs AcceptOrderAsync's calls. Declared last: destroyed first, it finishes what was queued
-  // while the connections are still there.
-  WorkPool accept_pool_;
+
+  // AcceptOrderAsync's calls wait in accept_queue_ for one of accept_threads_.
+  const size_t accept_queue_max_;
+  std::mutex accept_mu_;
+  std::condition_variable accept_ready_;
+  std::deque<PendingAccept> accept_queue_;  // GUARDED_BY(accept_mu_), at most accept_queue_max_
+  bool accept_stopping_ = false;            // GUARDED_BY(accept_mu_)
+  std::vector<std::thread> accept_threads_;
 };
 
 Result<PgResult> PostgresStore::RunRaw(const Query& query, const Params& params) {
@@ -631,28 +733,7 @@ Result<LedgerAudit> PostgresStore::AuditLedger() {
 Result<AcceptResult> PostgresStore::AcceptOrder(const Order& order) {
   Status status = postgres::ValidateNewOrder(order);
   if (!status.ok()) return status;
-  const std::string supplier_ref = postgres::CleanFreeText(order.supplier_ref);
-  const std::string fail_reason = postgres::CleanFreeText(order.fail_reason);
-  Params params;
-  params.Text(order.order_id)
-      .Text(order.merchant_id)
-      .Text(order.merchant_order_id)
-      .Text(order.phone)
-      .Int(static_cast<int64_t>(order.carrier))
-      .Int(order.face_value_yuan)
-      .Int(order.price_fen)
-      .Text(order.notify_url)
-      .Int(order.attempt_sent_ms)
-      .Text(order.channel)
-      .Text(supplier_ref)
-      .Text(fail_reason)
-      .Int(order.created_ms)
-      .Int(order.deadline_ms)
-      .Int(order.updated_ms)
-      .Int(order.next_check_ms)
-      .Text(order.lease_owner)
-      .Int(order.lease_expires_ms);
-
+  const Params params = AcceptParams(order);
   for (int attempt = 1; attempt <= kMaxAttempts; ++attempt) {
     Result<PgResult> result = RunRaw(Sql().accept_order, params);
     if (!result.ok()) return result.status();
@@ -667,44 +748,173 @@ Result<AcceptResult> PostgresStore::AcceptOrder(const Order& order) {
       }
       return result->ToStatus();
     }
-
-    if (result->Int(0, 0) == 1) {
-      AcceptResult accepted;
-      accepted.order = order;
-      accepted.order.supplier_ref = supplier_ref;
-      accepted.order.fail_reason = fail_reason;
-      accepted.created = true;
-      return accepted;
-    }
-    if (!result->IsNull(0, 2)) {
-      Order existing = ReadOrder(*result, 0, 2);
-      if (existing.phone != order.phone || existing.face_value_yuan != order.face_value_yuan ||
-          existing.notify_url != order.notify_url) {
-        return AlreadyExists(
-            "merchant_order_id_conflict",
-            "merchant_order_id '" + order.merchant_order_id + "' was used for a different order");
-      }
-      return AcceptResult{std::move(existing), false};
-    }
-    if (!result->Bool(0, 1)) {
-      return NotFound("unknown_merchant", "no merchant '" + order.merchant_id + "'");
-    }
-    return FailedPrecondition("insufficient_balance", "the balance is below the price of " +
-                                                          std::to_string(order.price_fen) + " fen");
+    return ReadAccepted(order, *result);
   }
   return Unavailable("store_busy", "order " + order.order_id +
                                        " kept losing races on its "
                                        "merchant order id");
 }
 
+// Group commit: accepts that arrive while earlier batches are being written wait in the queue and
+// are written together, by the next free accept thread, in one transaction with one commit. A lone
+// accept is written at once, as a batch of one.
 void PostgresStore::AcceptOrderAsync(Order order, AcceptCallback done) {
-  // The task gets a copy of `done`, so that a full queue can still answer with the original.
-  const bool queued =
-      accept_pool_.Post([this, order = std::move(order), done]() { done(AcceptOrder(order)); });
-  if (!queued) {
-    done(Status(StatusCode::kResourceExhausted, "store_overloaded",
-                "too many accepts are waiting for a database connection"));
+  {
+    std::lock_guard<std::mutex> lock(accept_mu_);
+    if (accept_queue_.size() < accept_queue_max_) {
+      accept_queue_.push_back(PendingAccept{std::move(order), std::move(done)});
+      done = nullptr;
+    }
   }
+  if (done == nullptr) {
+    accept_ready_.notify_one();
+    return;
+  }
+  done(Status(StatusCode::kResourceExhausted, "store_overloaded",
+              "too many accepts are waiting for a database connection"));
+}
+
+void PostgresStore::RunAccepts() {
+  for (;;) {
+    std::vector<PendingAccept> batch;
+    {
+      std::unique_lock<std::mutex> lock(accept_mu_);
+      accept_ready_.wait(lock, [this] { return accept_stopping_ || !accept_queue_.empty(); });
+      if (accept_queue_.empty()) return;  // stopping, and nothing is left to answer
+      const size_t count = std::min(accept_queue_.size(), kMaxAcceptsPerTransaction);
+      batch.reserve(count);
+      for (size_t i = 0; i < count; ++i) {
+        batch.push_back(std::move(accept_queue_.front()));
+        accept_queue_.pop_front();
+      }
+    }
+    std::vector<Order> orders;
+    orders.reserve(batch.size());
+    for (PendingAccept& pending : batch) orders.push_back(std::move(pending.order));
+    std::vector<Result<AcceptResult>> results = AcceptBatch(orders);
+    assert(results.size() == batch.size());
+    for (size_t i = 0; i < batch.size(); ++i) batch[i].done(std::move(results[i]));
+  }
+}
+
+std::vector<Result<AcceptResult>> PostgresStore::AcceptBatch(std::span<const Order> orders) {
+  std::vector<Result<AcceptResult>> results(orders.size(),
+                                            Result<AcceptResult>(Internal("not accepted")));
+  std::vector<size_t> valid;
+  valid.reserve(orders.size());
+  for (size_t i = 0; i < orders.size(); ++i) {
+    Status status = postgres::ValidateNewOrder(orders[i]);
+    if (status.ok()) {
+      valid.push_back(i);
+    } else {
+      results[i] = std::move(status);
+    }
+  }
+  // Merchants are locked in merchant id order, and one merchant's orders keep their arrival order.
+  std::stable_sort(valid.begin(), valid.end(), [&](size_t a, size_t b) {
+    return orders[a].merchant_id < orders[b].merchant_id;
+  });
+  if (valid.empty()) return results;
+  for (size_t i : AcceptInOneTransaction(orders, std::move(valid), results)) {
+    results[i] = AcceptOrder(orders[i]);
+  }
+  return results;
+}
+
+std::vector<size_t> PostgresStore::AcceptInOneTransaction(
+    std::span<const Order> orders, std::vector<size_t> batch,
+    std::vector<Result<AcceptResult>>& results) {
+  Result<ConnectionPool::Lease> connection = pool_->Acquire();
+  if (!connection.ok()) {
+    for (size_t i : batch) results[i] = connection.status();
+    return {};
+  }
+  std::vector<size_t> alone;  // orders whose statement failed: accepted one by one afterwards
+  for (int attempt = 1; attempt <= kMaxAttempts && !batch.empty(); ++attempt) {
+    std::vector<Result<AcceptResult>> outcomes(batch.size(),
+                                               Result<AcceptResult>(Internal("not accepted")));
+    BatchEnd end = TryAcceptBatch(**connection, orders, batch, outcomes);
+    switch (end.kind) {
+      case BatchEnd::Kind::kCommitted:
+        for (size_t p = 0; p < batch.size(); ++p) results[batch[p]] = std::move(outcomes[p]);
+        return alone;
+      case BatchEnd::Kind::kRetry:
+        spdlog::debug("store: retrying a batch of {} accepts", batch.size());
+        break;
+      case BatchEnd::Kind::kDrop:
+        alone.push_back(batch[end.position]);
+        batch.erase(batch.begin() + static_cast<std::ptrdiff_t>(end.position));
+        break;
+      case BatchEnd::Kind::kAbandon:
+        // Rolled back: nothing of the batch is written.
+        for (size_t i : batch) results[i] = end.status;
+        return alone;
+      case BatchEnd::Kind::kCommitUnknown:
+        // A refusal or an earlier order wrote nothing either way; a created order may or may not
+        // be committed.
+        for (size_t p = 0; p < batch.size(); ++p) {
+          Result<AcceptResult>& outcome = outcomes[p];
+          results[batch[p]] = outcome.ok() && outcome->created ? Result<AcceptResult>(end.status)
+                                                               : std::move(outcome);
+        }
+        return alone;
+    }
+  }
+  alone.insert(alone.end(), batch.begin(), batch.end());
+  return alone;
+}
+
+// Two round trips on one connection, whatever the batch's size: BEGIN and every accept_order in
+// one pipeline, then the COMMIT. Each statement sees what the earlier ones wrote, so the batch
+// answers each order exactly as AcceptOrder would have in that order: a repeated merchant order
+// id finds the order written earlier in the batch, and each debit sees the balance the earlier
+// ones left. A refused order writes nothing and does not disturb the others.
+//
+// Locks: the batch is sorted by merchant, so its debits lock merchants in merchant id order, as
+// other accept batches and the refunds of ApplyTransitions do. It inserts new orders only, so it
+// never waits for an order row another transaction holds, and a transition batch (orders, then
+// merchants) that waits for one of its merchants cannot be waited for in return. The one wait on
+// another writer's new rows is a unique index entry of an order inserted but not yet committed;
+// that writer holds the same merchant, so the debit waited for it first.
+//
+// No savepoints, as in TryBatch: a statement that fails (an order id already taken, or an
+// identical request committed by another node since the statement began) rolls the try back, and
+// the next try runs without that order, which AcceptOrder then accepts on its own.
+BatchEnd PostgresStore::TryAcceptBatch(postgres::PgConnection& db, std::span<const Order> orders,
+                                       const std::vector<size_t>& batch,
+                                       std::vector<Result<AcceptResult>>& outcomes) {
+  std::vector<postgres::BoundQuery> queries;
+  queries.reserve(1 + batch.size());
+  queries.push_back({&Sql().begin, Params()});
+  for (size_t i : batch) queries.push_back({&Sql().accept_order, AcceptParams(orders[i])});
+  Result<std::vector<PgResult>> accepted = db.ExecutePipeline(queries);
+  if (!accepted.ok()) {
+    (void)db.Run("ROLLBACK");
+    return BatchEnd{BatchEnd::Kind::kAbandon, 0, accepted.status()};
+  }
+  for (size_t q = 0; q < queries.size(); ++q) {
+    const PgResult& result = (*accepted)[q];
+    if (result.ok()) continue;
+    (void)db.Run("ROLLBACK");
+    if (IsRetryable(result)) return BatchEnd{BatchEnd::Kind::kRetry, 0, Status::Ok()};
+    // No SQLSTATE: the connection broke, which no other try on it can mend.
+    if (q == 0 || result.sqlstate().empty()) {
+      return BatchEnd{BatchEnd::Kind::kAbandon, 0, result.ToStatus()};
+    }
+    return BatchEnd{BatchEnd::Kind::kDrop, q - 1, result.ToStatus()};
+  }
+  for (size_t p = 0; p < batch.size(); ++p) {
+    outcomes[p] = ReadAccepted(orders[batch[p]], (*accepted)[p + 1]);
+  }
+
+  PgResult committed = db.Execute(Sql().commit, Params());
+  if (committed.ok()) return BatchEnd{};
+  // COMMIT ends the transaction even when it fails; without an answer, its outcome is unknown.
+  if (committed.sqlstate().empty()) {
+    return BatchEnd{BatchEnd::Kind::kCommitUnknown, 0, committed.ToStatus()};
+  }
+  if (IsRetryable(committed)) return BatchEnd{BatchEnd::Kind::kRetry, 0, Status::Ok()};
+  return BatchEnd{BatchEnd::Kind::kAbandon, 0, committed.ToStatus()};
 }
 
 Result<Order> PostgresStore::GetOrder(const std::string& order_id) {

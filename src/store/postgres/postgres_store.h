@@ -13,8 +13,11 @@
 // commit is flushed to the server's WAL.
 //
 // Threading: every method may be called from any thread and blocks it for the length of its
-// transaction, but for AcceptOrderAsync, which queues the call for one of pool_size store
-// threads; `done` runs on that thread, or at once on the caller's with
+// transaction, but for AcceptOrderAsync, which queues the call for one of at most four store
+// threads. Each takes every call waiting (up to 256) and writes them as AcceptOrder would, one
+// after another, in one transaction with one commit, locking their merchants in merchant id
+// order; an order whose statement fails, or a batch that keeps failing, is written on its own.
+// `done` runs on that thread after the commit, or at once on the caller's with
 // ResourceExhausted("store_overloaded") when accept_queue_max calls are already waiting.
 //
 // Semantics, limits and error reasons are those documented in topup/store.h and implemented by the
@@ -38,7 +41,7 @@ struct PostgresStoreOptions {
   // postgresql://user[:password]@host[:port]/database[?param=value...] (or postgres://...)
   std::string url;
   size_t pool_size = 8;              // connections, 1..256; opened when first needed
-  size_t accept_queue_max = 20'000;  // AcceptOrderAsync calls waiting for a thread, 1..10^6
+  size_t accept_queue_max = 20'000;  // AcceptOrderAsync calls waiting for a batch, 1..10^6
   int acquire_timeout_ms = 2000;     // wait for a free connection, >= 0
   int connect_timeout_s = 5;         // per connection attempt, 1..600
   int statement_timeout_ms = 30000;  // server-side bound on one statement, 1..3'600'000
