@@ -440,6 +440,25 @@ struct BatchEnd {
   Status status;        // kDrop, kAbandon, kCommitUnknown: why
 };
 
+// The indexes of the items that `validate` accepts, stably sorted by `lock_key` (the order in
+// which a batch takes its row locks); the others get their error in `results`.
+template <typename Item, typename Answer, typename Validate, typename LockKey>
+std::vector<size_t> ValidInLockOrder(std::span<const Item> items, std::vector<Answer>& results,
+                                     Validate validate, LockKey lock_key) {
+  std::vector<size_t> valid;
+  valid.reserve(items.size());
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (Status status = validate(items[i]); status.ok()) {
+      valid.push_back(i);
+    } else {
+      results[i] = std::move(status);
+    }
+  }
+  std::stable_sort(valid.begin(), valid.end(),
+                   [&](size_t a, size_t b) { return lock_key(items[a]) < lock_key(items[b]); });
+  return valid;
+}
+
 class PostgresStore final : public Store {
  public:
   PostgresStore(std::unique_ptr<ConnectionPool> pool, size_t pool_size, size_t accept_queue_max)
@@ -800,20 +819,10 @@ void PostgresStore::RunAccepts() {
 std::vector<Result<AcceptResult>> PostgresStore::AcceptBatch(std::span<const Order> orders) {
   std::vector<Result<AcceptResult>> results(orders.size(),
                                             Result<AcceptResult>(Internal("not accepted")));
-  std::vector<size_t> valid;
-  valid.reserve(orders.size());
-  for (size_t i = 0; i < orders.size(); ++i) {
-    Status status = postgres::ValidateNewOrder(orders[i]);
-    if (status.ok()) {
-      valid.push_back(i);
-    } else {
-      results[i] = std::move(status);
-    }
-  }
   // Merchants are locked in merchant id order, and one merchant's orders keep their arrival order.
-  std::stable_sort(valid.begin(), valid.end(), [&](size_t a, size_t b) {
-    return orders[a].merchant_id < orders[b].merchant_id;
-  });
+  std::vector<size_t> valid =
+      ValidInLockOrder(orders, results, postgres::ValidateNewOrder,
+                       [](const Order& o) -> const std::string& { return o.merchant_id; });
   if (valid.empty()) return results;
   for (size_t i : AcceptInOneTransaction(orders, std::move(valid), results)) {
     results[i] = AcceptOrder(orders[i]);
@@ -1067,20 +1076,10 @@ Result<bool> PostgresStore::ApplyTransition(const Transition& t) {
 
 std::vector<Result<bool>> PostgresStore::ApplyTransitions(std::span<const Transition> transitions) {
   std::vector<Result<bool>> results(transitions.size(), Result<bool>(false));
-  std::vector<size_t> valid;
-  valid.reserve(transitions.size());
-  for (size_t i = 0; i < transitions.size(); ++i) {
-    Status status = postgres::ValidateTransition(transitions[i]);
-    if (status.ok()) {
-      valid.push_back(i);
-    } else {
-      results[i] = std::move(status);
-    }
-  }
   // Every batch locks its orders in order id order, so that batches cannot deadlock each other.
-  std::stable_sort(valid.begin(), valid.end(), [&](size_t a, size_t b) {
-    return transitions[a].order_id < transitions[b].order_id;
-  });
+  std::vector<size_t> valid =
+      ValidInLockOrder(transitions, results, postgres::ValidateTransition,
+                       [](const Transition& t) -> const std::string& { return t.order_id; });
   for (size_t first = 0; first < valid.size(); first += kMaxTransitionsPerTransaction) {
     const size_t last = std::min(valid.size(), first + kMaxTransitionsPerTransaction);
     std::vector<size_t> left = ApplyInOneTransaction(

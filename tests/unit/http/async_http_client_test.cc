@@ -26,6 +26,7 @@ using testing::AcceptWithin;
 using testing::Fd;
 using testing::ListenLoopback;
 using testing::OkResponse;
+using testing::RawServer;
 using testing::ReadHeadAndBody;
 using testing::ReadRequestHead;
 using testing::ReadUntil;
@@ -34,24 +35,6 @@ using testing::SendAll;
 using testing::WaitFor;
 
 constexpr auto kWait = 10s;
-
-// Runs `serve(listener)` on a thread; joins it on destruction.
-class RawServer {
- public:
-  explicit RawServer(std::function<void(const Fd& listener)> serve) {
-    listener_ = ListenLoopback(&port_);
-    thread_ = std::thread([this, serve = std::move(serve)] { serve(listener_); });
-  }
-  ~RawServer() { thread_.join(); }
-  uint16_t port() const { return port_; }
-  // Whether a connection is waiting to be accepted.
-  bool HasPendingConnection() const { return WaitFor(listener_.get(), POLLIN, 0ms); }
-
- private:
-  uint16_t port_ = 0;
-  Fd listener_;
-  std::thread thread_;
-};
 
 // Sends one request and waits a bounded time for its callback.
 Result<HttpResponse> SendAndWait(AsyncHttpClient& client, std::string method, std::string target,

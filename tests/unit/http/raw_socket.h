@@ -10,7 +10,9 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <thread>
 
 namespace topup::http::testing {
 
@@ -146,5 +148,25 @@ inline std::string OkResponse(const std::string& body, bool close = false) {
          std::to_string(body.size()) + "\r\n" + (close ? "Connection: close\r\n" : "") + "\r\n" +
          body;
 }
+
+// Runs `serve(listener)` on a thread; joins it on destruction.
+class RawServer {
+ public:
+  explicit RawServer(std::function<void(const Fd& listener)> serve) {
+    listener_ = ListenLoopback(&port_);
+    thread_ = std::thread([this, serve = std::move(serve)] { serve(listener_); });
+  }
+  ~RawServer() { thread_.join(); }
+  uint16_t port() const { return port_; }
+  // Whether a connection is waiting to be accepted.
+  bool HasPendingConnection() const {
+    return WaitFor(listener_.get(), POLLIN, std::chrono::milliseconds(0));
+  }
+
+ private:
+  uint16_t port_ = 0;
+  Fd listener_;
+  std::thread thread_;
+};
 
 }  // namespace topup::http::testing
