@@ -132,8 +132,9 @@ class Store {
   // Errors: NotFound("unknown_merchant"), FailedPrecondition("insufficient_balance").
   virtual Result<AcceptResult> AcceptOrder(const Order& order) = 0;
   // AcceptOrder without blocking the caller: returns at once and later calls `done` exactly once,
-  // on a thread of the store's, with what AcceptOrder would have returned (durable when OK).
-  // `done` must not block; it may run before AcceptOrderAsync returns.
+  // on a thread of the store's, with what AcceptOrder would have returned (durable when OK). An
+  // order refused at once (invalid, or the store overloaded or closing) is answered inside the
+  // call, on the caller's thread. `done` must not block.
   virtual void AcceptOrderAsync(Order order, AcceptCallback done) = 0;
   // NotFound("order_not_found") if absent.
   virtual Result<Order> GetOrder(const std::string& order_id) = 0;

@@ -55,7 +55,6 @@ std::vector<std::string_view> PathSegments(std::string_view path) {
 OrderApi::OrderApi(Store* store, Queue* queue, Clock* clock, Random* random,
                    OrderApiOptions options, SupplierCallbacks* callbacks)
     : store_(store),
-      queue_(queue),
       clock_(clock),
       random_(random),
       callbacks_(callbacks),

@@ -68,7 +68,6 @@ class OrderApi {
   http::HttpResponse SupplierCallback(const http::HttpRequest& request, std::string channel);
 
   Store* const store_;
-  Queue* const queue_;
   Clock* const clock_;
   Random* const random_;
   SupplierCallbacks* const callbacks_;
