@@ -97,7 +97,11 @@ TEST_F(OrderApiTest, CreatesAnOrderDurablyAndQueuesIt) {
   EXPECT_EQ(body["carrier"], "china_mobile");
   EXPECT_EQ(body["price_fen"], 5000);
   EXPECT_EQ(body["deadline_ms"].as_int64() - body["created_ms"].as_int64(), 180'000);
-  EXPECT_EQ(queue_.size(), 1u);
+  // Published to the queue soon after the answer (by the API's publisher thread).
+  Result<std::vector<Delivery>> queued = queue_.Receive(10, std::chrono::seconds(10));
+  ASSERT_TRUE(queued.ok());
+  ASSERT_EQ(queued->size(), 1u);
+  EXPECT_EQ(queued->front().order_id, order_id);
   // Durable: it is in the store, and the merchant paid for it.
   EXPECT_TRUE(store_->GetOrder(order_id).ok());
   EXPECT_EQ(store_->GetMerchant("m1")->balance_fen, 5000);
