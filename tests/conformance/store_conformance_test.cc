@@ -1336,13 +1336,11 @@ TEST_P(StoreConformanceTest, ConcurrentBatchesOnSeveralNodesHaveOneWinnerPerOrde
   // which half depending on the thread. Round 1 from charging: fail (clearing the attempt) or
   // succeed, the same way. Whichever batches win, some orders fail and some do not.
   std::map<std::string, int> winners;
-  std::chrono::steady_clock::duration racing{0};
   for (int round = 0; round < 2; ++round) {
     std::vector<Order> before;
     for (const std::string& id : ids) before.push_back(Get(id));
     std::vector<std::vector<std::string>> batch_ids(kThreads);
     std::vector<std::vector<Result<bool>>> results(kThreads);
-    const auto start = std::chrono::steady_clock::now();
     RunTogether(kThreads, [&](int t) {
       std::vector<int> mine(kOrders);
       for (int i = 0; i < kOrders; ++i) mine[i] = i;
@@ -1368,7 +1366,6 @@ TEST_P(StoreConformanceTest, ConcurrentBatchesOnSeveralNodesHaveOneWinnerPerOrde
       }
       results[t] = nodes[t % nodes.size()]->ApplyTransitions(batch);
     });
-    racing += std::chrono::steady_clock::now() - start;
     std::map<std::string, int> moved;
     for (int t = 0; t < kThreads; ++t) {
       ASSERT_EQ(results[t].size(), batch_ids[t].size());
@@ -1396,7 +1393,6 @@ TEST_P(StoreConformanceTest, ConcurrentBatchesOnSeveralNodesHaveOneWinnerPerOrde
   }
   EXPECT_EQ(refunds, failed);
   EXPECT_GT(failed, 0);
-  EXPECT_LT(racing, std::chrono::seconds(20)) << "the batches waited on each other";
   ExpectBalanced();
 }
 
