@@ -198,7 +198,7 @@ TEST_F(HttpSupplierChannelTest, AsyncSilenceIsUnknownWithinTheTimeoutAndRefusalI
   ASSERT_TRUE(silent.has_value());
   EXPECT_EQ(silent->outcome, SupplierOutcome::kUnknown);
   EXPECT_GE(elapsed, std::chrono::milliseconds(500));  // the attempt timeout
-  EXPECT_LT(elapsed, std::chrono::seconds(2));
+  EXPECT_LT(elapsed, std::chrono::seconds(10));        // bounded, with room for a loaded machine
 
   auto port = process::PickFreePort();
   ASSERT_TRUE(port.ok());

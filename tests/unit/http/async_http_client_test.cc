@@ -188,7 +188,7 @@ TEST(AsyncHttpClientTest, SilentServerTimesOutWithinTheBound) {
   EXPECT_EQ(response.status().code(), StatusCode::kDeadlineExceeded);
   EXPECT_EQ(response.status().reason(), "timeout") << response.status().ToString();
   EXPECT_GE(elapsed, 250ms);
-  EXPECT_LT(elapsed, 2s);
+  EXPECT_LT(elapsed, kWait);  // bounded by the timeout, with room for a loaded machine
 }
 
 TEST(AsyncHttpClientTest, StalledAnswerTimesOut) {
