@@ -8,6 +8,7 @@
 #include <unordered_set>
 #include <utility>
 
+#include "store/sqlite/checkpointer.h"
 #include "store/sqlite/group_commit_writer.h"
 #include "store/sqlite/read_pool.h"
 #include "store/sqlite/schema.h"
@@ -16,6 +17,7 @@
 namespace topup {
 namespace {
 
+using sqlite::Checkpointer;
 using sqlite::GroupCommitWriter;
 using sqlite::ReadPool;
 using sqlite::ReadTransaction;
@@ -407,8 +409,11 @@ Status WriteTransition(SqliteConnection& db, const Transition& t, bool* applied)
 
 class SqliteStore final : public Store {
  public:
-  SqliteStore(std::unique_ptr<GroupCommitWriter> writer, std::unique_ptr<ReadPool> readers)
-      : writer_(std::move(writer)), readers_(std::move(readers)) {}
+  SqliteStore(std::unique_ptr<GroupCommitWriter> writer, std::unique_ptr<ReadPool> readers,
+              std::unique_ptr<Checkpointer> checkpointer)
+      : readers_(std::move(readers)),
+        checkpointer_(std::move(checkpointer)),
+        writer_(std::move(writer)) {}
 
   Status CreateMerchant(const std::string& merchant_id, const std::string& name,
                         int64_t now_ms) override;
@@ -443,9 +448,11 @@ class SqliteStore final : public Store {
   template <typename Bind>
   Result<Order> ReadOneOrder(std::string_view sql, Bind&& bind);
 
-  // Destroyed first: the writer drains its queue before the readers go away.
-  std::unique_ptr<GroupCommitWriter> writer_;
   std::unique_ptr<ReadPool> readers_;
+  std::unique_ptr<Checkpointer> checkpointer_;
+  // Declared last, so destroyed first: the writer finishes its queued writes (and calls back
+  // their callers) while everything else is still there.
+  std::unique_ptr<GroupCommitWriter> writer_;
 };
 
 // --- Merchants and money ---
@@ -994,6 +1001,14 @@ Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteStoreOptions& options
   status = sqlite::ApplyMigrations(**writer, sqlite::StoreMigrations());
   if (!status.ok()) return status;
 
+  // The writer leaves checkpoints to the checkpointer, but for a WAL grown past 64 MiB (say, the
+  // checkpointer kept from finishing by long reads), which it still copies back itself.
+  status = (*writer)->Exec("PRAGMA wal_autocheckpoint=16384");
+  if (!status.ok()) return status;
+  Result<std::unique_ptr<SqliteConnection>> checkpoints = SqliteConnection::Open(
+      options.path, SqliteConnection::Mode::kReadWrite, options.busy_timeout_ms);
+  if (!checkpoints.ok()) return checkpoints.status();
+
   std::vector<std::unique_ptr<SqliteConnection>> readers;
   for (size_t i = 0; i < options.read_connections; ++i) {
     Result<std::unique_ptr<SqliteConnection>> reader = SqliteConnection::Open(
@@ -1010,8 +1025,10 @@ Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteStoreOptions& options
       std::make_unique<GroupCommitWriter>(std::move(writer).value(), writer_options);
   auto read_pool = std::make_unique<ReadPool>(std::move(readers));
   spdlog::debug("store: opened {} with {} readers", options.path, options.read_connections);
-  return std::unique_ptr<Store>(
-      std::make_unique<SqliteStore>(std::move(group_writer), std::move(read_pool)));
+  auto checkpointer = std::make_unique<Checkpointer>(std::move(checkpoints).value(),
+                                                     std::chrono::milliseconds(100));
+  return std::unique_ptr<Store>(std::make_unique<SqliteStore>(
+      std::move(group_writer), std::move(read_pool), std::move(checkpointer)));
 }
 
 }  // namespace topup
