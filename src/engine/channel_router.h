@@ -4,7 +4,7 @@
 // face value. Among those, a channel other than the one whose attempt just died comes first
 // (failover), then lower priority numbers, then a weighted random pick among equal priorities.
 // A candidate is admitted only if its circuit breaker allows it and it has a free concurrency slot
-// and a rate token; these limits hold across all workers of the process.
+// and a rate token; these limits hold across all of the process's calls.
 //
 // Thread-safe. Reload() swaps the configuration without losing anything: channels that stay keep
 // their health and limits; removed channels stay reachable by name so their live attempts can
