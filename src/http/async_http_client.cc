@@ -9,11 +9,8 @@
 // the idle pool or close it.
 #include "http/async_http_client.h"
 
-#include <sys/socket.h>
-
 #include <array>
 #include <cassert>
-#include <cerrno>
 #include <charconv>
 #include <optional>
 #include <string_view>
@@ -31,6 +28,7 @@
 #include <boost/beast/http.hpp>
 
 #include "core/thread_name.h"
+#include "http/client_support.h"
 
 namespace topup::http {
 namespace {
@@ -41,15 +39,8 @@ namespace bhttp = boost::beast::http;
 using tcp = net::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
-// Larger response bodies fail the exchange as "broken" (the same bound as HttpClient's).
-constexpr size_t kMaxResponseBodyBytes = 256 * 1024 * 1024;
 // An idle connection keeps a read buffer up to this size; a larger one is given back.
 constexpr size_t kMaxKeptReadBufferBytes = 64 * 1024;
-
-bool IsFramingHeader(bhttp::field field) {
-  return field == bhttp::field::content_type || field == bhttp::field::content_length ||
-         field == bhttp::field::transfer_encoding || field == bhttp::field::connection;
-}
 
 // Headers the client writes itself, so a caller's copy is left out.
 bool IsClientOwnedHeader(std::string_view name, bool has_body) {
@@ -189,10 +180,9 @@ class AsyncHttpClient::Impl {
       std::unique_ptr<Connection> connection = std::move(idle_.back());
       idle_.pop_back();
       if (connection->read_buffer.size() != 0) continue;  // the server sent something unasked
-      char byte = 0;
-      const ssize_t n =
-          ::recv(connection->socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return connection;
+      if (client_support::IdleSocketIsUsable(connection->socket.native_handle())) {
+        return connection;
+      }
     }
     return nullptr;
   }
@@ -236,7 +226,7 @@ class AsyncHttpClient::Impl {
   void WriteAndRead(Connection* c) {
     WriteHead(c->request, &c->head);
     c->parser.emplace();
-    c->parser->body_limit(kMaxResponseBodyBytes);
+    c->parser->body_limit(client_support::kMaxResponseBodyBytes);
     if (c->request.method == "HEAD") c->parser->skip(true);
     c->write_started = true;
     c->socket_operations = 2;
@@ -339,15 +329,7 @@ class AsyncHttpClient::Impl {
     bhttp::response<bhttp::string_body> message = c.parser->release();
     *reusable =
         !c.write_ec && !c.timed_out && !stopping_ && message.keep_alive() && !message.need_eof();
-    HttpResponse response;
-    response.status = static_cast<int>(message.result_int());
-    response.content_type = std::string(message[bhttp::field::content_type]);
-    for (const auto& field : message) {
-      if (IsFramingHeader(field.name())) continue;
-      response.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
-    }
-    response.body = std::move(message.body());
-    return response;
+    return client_support::FromBeast(std::move(message));
   }
 
   void AddBusy(std::unique_ptr<Connection> connection) {

@@ -3,10 +3,7 @@
 // on the tcp_stream bounds connect, write and read alike.
 #include "http/http_client.h"
 
-#include <sys/socket.h>
-
 #include <cassert>
-#include <cerrno>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -16,6 +13,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "http/client_support.h"
+
 namespace topup::http {
 namespace {
 
@@ -24,14 +23,6 @@ namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using tcp = net::ip::tcp;
 using Clock = std::chrono::steady_clock;
-
-// Larger response bodies fail the exchange as "broken".
-constexpr size_t kMaxResponseBodyBytes = 256 * 1024 * 1024;
-
-bool IsFramingHeader(bhttp::field field) {
-  return field == bhttp::field::content_type || field == bhttp::field::content_length ||
-         field == bhttp::field::transfer_encoding || field == bhttp::field::connection;
-}
 
 }  // namespace
 
@@ -45,15 +36,10 @@ struct HttpClient::Impl {
 
   ~Impl() { Disconnect(); }
 
-  // Whether the kept connection can carry another request: the peer has not closed or reset it
-  // and sent nothing unasked. A non-blocking peek costs one system call and turns the common
-  // stale keep-alive connection (closed by the server while idle) into a fresh connect instead
-  // of a request that might be lost after it was sent.
+  // Whether the kept connection can carry another request (see client_support.h).
   bool KeptConnectionIsUsable() {
-    if (buffer.size() != 0) return false;
-    char byte = 0;
-    const ssize_t n = ::recv(stream.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+    return buffer.size() == 0 &&
+           client_support::IdleSocketIsUsable(stream.socket().native_handle());
   }
 
   void Disconnect() {
@@ -145,7 +131,7 @@ Result<HttpResponse> HttpClient::Send(
   request.prepare_payload();
 
   bhttp::response_parser<bhttp::string_body> parser;
-  parser.body_limit(kMaxResponseBodyBytes);
+  parser.body_limit(client_support::kMaxResponseBodyBytes);
 
   // The response is read while the request is written, so that a server that answers early
   // (say 413 before the whole body arrived) is heard rather than seen as a broken write.
@@ -185,15 +171,7 @@ Result<HttpResponse> HttpClient::Send(
   const bool reusable = !write_ec && message.keep_alive() && !message.need_eof();
   if (!reusable) s.Disconnect();
 
-  HttpResponse response;
-  response.status = static_cast<int>(message.result_int());
-  response.content_type = std::string(message[bhttp::field::content_type]);
-  for (const auto& field : message) {
-    if (IsFramingHeader(field.name())) continue;
-    response.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
-  }
-  response.body = std::move(message.body());
-  return response;
+  return client_support::FromBeast(std::move(message));
 }
 
 }  // namespace topup::http
