@@ -53,7 +53,11 @@ int RunSim(const SimFlags& flags) {
   const sim::SimStats stats = (*sim)->Stats();
   std::cerr << "topup sim: stopped; received " << stats.received << ", credited " << stats.credited
             << ", failed " << stats.failed << ", blackholed " << stats.blackholed << ", duplicates "
-            << stats.duplicates << ", queries " << stats.queries;
+            << stats.duplicates << ", queries " << stats.queries << ", garbled after credit "
+            << stats.garbled_after_credit << " (5xx " << stats.errors_after_credit << ", truncated "
+            << stats.truncated << ", wrong content " << stats.wrong_content << ", unknown status "
+            << stats.unknown_status << "), resets " << stats.resets << ", query errors "
+            << stats.query_errors;
   if (!options.channels.empty()) {
     std::cerr << ", outage refusals " << stats.outage_refusals << ", callbacks sent "
               << stats.callbacks_sent << ", lost " << stats.callbacks_lost << ", failed "
@@ -120,6 +124,23 @@ void AddSimCommand(CLI::App& app) {
                                           "Queries for attempts younger than this answer not_found")
                               ->check(CLI::Range(int64_t{0}, int64_t{3'600'000}))
                               ->capture_default_str());
+  const auto add_rate = [&](const char* name, double& rate, const char* description) {
+    channel_flags.push_back(sim->add_option(name, rate, description)
+                                ->check(CLI::Range(0.0, 1.0))
+                                ->capture_default_str());
+  };
+  add_rate("--error-after-credit-rate", o.error_after_credit_rate,
+           "Probability that a credited attempt is answered HTTP 500/502/503 (JSON or HTML)");
+  add_rate("--truncated-rate", o.truncated_rate,
+           "Probability that a credited attempt's JSON answer is cut short");
+  add_rate("--wrong-content-rate", o.wrong_content_rate,
+           "Probability that a credited attempt is answered as HTML or key=value text");
+  add_rate("--unknown-status-rate", o.unknown_status_rate,
+           "Probability that a credited attempt is answered with a status the protocol lacks");
+  add_rate("--reset-rate", o.reset_rate,
+           "Probability that an attempt's connection is closed unanswered, nothing credited");
+  add_rate("--query-error-rate", o.query_error_rate,
+           "Probability that a query is answered HTTP 503");
   channel_flags.push_back(sim->add_flag(
       "--no-dedup", flags->no_dedup,
       "Treat every POST as a new attempt, even with a supplier_order_id seen before"));

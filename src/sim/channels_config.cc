@@ -50,6 +50,15 @@ class FieldReader {
     }
   }
 
+  // A probability: a number in [0, 1].
+  void Rate(std::string_view key, double* out) {
+    double rate = *out;
+    Number(key, &rate);
+    if (!status_.ok()) return;
+    if (rate < 0 || rate > 1) return Fail(key, "must be in [0, 1]");
+    *out = rate;
+  }
+
   void Integer(std::string_view key, int64_t* out) {
     const json::value* value = Find(key);
     if (value == nullptr) return;
@@ -127,8 +136,8 @@ Status ParseAsync(const json::value& value, const std::string& where, AsyncCallb
   read.Number("delay_median_ms", &async->delay_median_ms);
   read.Number("delay_p99_ms", &async->delay_p99_ms);
   read.Integer("delay_max_ms", &async->delay_max_ms);
-  read.Number("duplicate_rate", &async->duplicate_rate);
-  read.Number("loss_rate", &async->loss_rate);
+  read.Rate("duplicate_rate", &async->duplicate_rate);
+  read.Rate("loss_rate", &async->loss_rate);
   return read.status();
 }
 
@@ -155,11 +164,27 @@ Status ParseChannel(const json::value& value, const std::string& where,
                     ChannelSimOptions* channel) {
   if (!value.is_object()) return Bad(where, "must be an object");
   const json::object& object = value.get_object();
-  Status known =
-      OnlyKnownFields(object, where,
-                      {"name", "latency_median_ms", "latency_p99_ms", "latency_max_ms", "fail_rate",
-                       "blackhole_rate", "blackhole_hold_ms", "processing_rate", "processing_ms",
-                       "query_lag_ms", "dedup", "outages", "outage_mode", "async"});
+  Status known = OnlyKnownFields(object, where,
+                                 {"name",
+                                  "latency_median_ms",
+                                  "latency_p99_ms",
+                                  "latency_max_ms",
+                                  "fail_rate",
+                                  "blackhole_rate",
+                                  "blackhole_hold_ms",
+                                  "processing_rate",
+                                  "processing_ms",
+                                  "query_lag_ms",
+                                  "dedup",
+                                  "error_after_credit_rate",
+                                  "truncated_rate",
+                                  "wrong_content_rate",
+                                  "unknown_status_rate",
+                                  "reset_rate",
+                                  "query_error_rate",
+                                  "outages",
+                                  "outage_mode",
+                                  "async"});
   if (!known.ok()) return known;
   FieldReader read(object, where);
   if (read.Find("name") == nullptr) read.Fail("name", "is required");
@@ -167,13 +192,19 @@ Status ParseChannel(const json::value& value, const std::string& where,
   read.Number("latency_median_ms", &channel->latency_median_ms);
   read.Number("latency_p99_ms", &channel->latency_p99_ms);
   read.Integer("latency_max_ms", &channel->latency_max_ms);
-  read.Number("fail_rate", &channel->fail_rate);
-  read.Number("blackhole_rate", &channel->blackhole_rate);
+  read.Rate("fail_rate", &channel->fail_rate);
+  read.Rate("blackhole_rate", &channel->blackhole_rate);
   read.Integer("blackhole_hold_ms", &channel->blackhole_hold_ms);
-  read.Number("processing_rate", &channel->processing_rate);
+  read.Rate("processing_rate", &channel->processing_rate);
   read.Integer("processing_ms", &channel->processing_ms);
   read.Integer("query_lag_ms", &channel->query_lag_ms);
   read.Bool("dedup", &channel->dedup);
+  read.Rate("error_after_credit_rate", &channel->error_after_credit_rate);
+  read.Rate("truncated_rate", &channel->truncated_rate);
+  read.Rate("wrong_content_rate", &channel->wrong_content_rate);
+  read.Rate("unknown_status_rate", &channel->unknown_status_rate);
+  read.Rate("reset_rate", &channel->reset_rate);
+  read.Rate("query_error_rate", &channel->query_error_rate);
   std::string outage_mode = "refuse";
   read.String("outage_mode", &outage_mode);
   if (!read.status().ok()) return read.status();

@@ -15,7 +15,7 @@ namespace topup::sim {
 //                  "outage_mode"?: "refuse"|"blackhole",
 //                  "async"?: {every AsyncCallbackOptions field by its name}}]}
 // and stores it in *options (channels, and seed and callback settings when given). Unknown
-// fields are errors, so a misspelt knob is not silently ignored.
+// fields are errors, so a misspelt knob is not silently ignored; so is a *_rate outside [0, 1].
 // Errors: InvalidArgument("bad_sim_config") naming the field; Unavailable("sim_config_file").
 Status ParseSimChannelsConfig(const std::string& json_text, SimOptions* options);
 Status LoadSimChannelsConfig(const std::string& path, SimOptions* options);

@@ -1,8 +1,10 @@
 #include "sim/supplier_sim.h"
 
 #include <algorithm>
+#include <cassert>
 #include <cmath>
 #include <cstdio>
+#include <iterator>
 #include <mutex>
 #include <string_view>
 #include <unordered_map>
@@ -51,6 +53,37 @@ http::HttpResponse MethodNotAllowed() {
 
 bool IsRate(double rate) { return rate >= 0 && rate <= 1; }
 
+// The statuses a supplier may answer that protocol v1 does not have.
+constexpr std::string_view kUnknownStatuses[] = {"SUCCESS_PENDING", "0000", "", "ok", "done"};
+constexpr int kServerErrorStatuses[] = {500, 502, 503};
+
+const char* ReasonPhrase(int status) {
+  switch (status) {
+    case 500:
+      return "Internal Server Error";
+    case 502:
+      return "Bad Gateway";
+    default:
+      return "Service Unavailable";
+  }
+}
+
+// A 5xx as a supplier's application or its proxy would send it.
+http::HttpResponse ServerError(int status, bool html) {
+  http::HttpResponse response;
+  response.status = status;
+  if (html) {
+    const std::string title = std::to_string(status) + " " + ReasonPhrase(status);
+    response.content_type = "text/html";
+    response.body = "<html>\r\n<head><title>" + title +
+                    "</title></head>\r\n<body>\r\n<center><h1>" + title +
+                    "</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n";
+  } else {
+    response.body = R"({"error":"internal"})";
+  }
+  return response;
+}
+
 bool IsLatency(double median_ms, double p99_ms) {
   return (median_ms == 0 && p99_ms == 0) || (median_ms > 0 && median_ms <= p99_ms);
 }
@@ -68,8 +101,10 @@ std::string ChannelOptionsError(const ChannelSimOptions& o) {
   if (!IsLatency(o.latency_median_ms, o.latency_p99_ms) || o.latency_max_ms < 0) {
     return "latency must be 0/0 or 0 < median <= p99, with a non-negative cap";
   }
-  if (!IsRate(o.fail_rate) || !IsRate(o.blackhole_rate) || !IsRate(o.processing_rate)) {
-    return "rates must be in [0, 1]";
+  for (double rate : {o.fail_rate, o.blackhole_rate, o.processing_rate, o.error_after_credit_rate,
+                      o.truncated_rate, o.wrong_content_rate, o.unknown_status_rate, o.reset_rate,
+                      o.query_error_rate}) {
+    if (!IsRate(rate)) return "rates must be in [0, 1]";
   }
   if (o.blackhole_hold_ms < 0 || o.processing_ms < 0 || o.query_lag_ms < 0) {
     return "durations must be non-negative";
@@ -173,6 +208,13 @@ SimStats& SimStats::operator+=(const SimStats& other) {
   duplicates += other.duplicates;
   queries += other.queries;
   outage_refusals += other.outage_refusals;
+  errors_after_credit += other.errors_after_credit;
+  truncated += other.truncated;
+  wrong_content += other.wrong_content;
+  unknown_status += other.unknown_status;
+  garbled_after_credit += other.garbled_after_credit;
+  resets += other.resets;
+  query_errors += other.query_errors;
   callbacks_sent += other.callbacks_sent;
   callbacks_duplicated += other.callbacks_duplicated;
   callbacks_lost += other.callbacks_lost;
@@ -321,6 +363,16 @@ class SupplierSim::Impl {
     int64_t last_ref = 0;                               // GUARDED_BY(mu)
   };
 
+  // How a credited attempt answered at once is answered instead of a well-formed "success".
+  enum class Garble { kNone, kServerError, kTruncated, kWrongContent, kUnknownStatus };
+
+  // The faults drawn for a new attempt; see "The draws of a new attempt" in the header.
+  struct AttemptFaults {
+    bool reset = false;
+    Garble garble = Garble::kNone;  // drawn; applies only to a credited attempt answered at once
+    uint64_t variant = 0;           // picks status code, body kind, cut, status string
+  };
+
   // What the intake of an async attempt decided about its callback.
   struct CallbackPlan {
     bool send = false;
@@ -330,6 +382,14 @@ class SupplierSim::Impl {
     std::string supplier_order_id;
     std::string status;
     std::string supplier_ref;
+  };
+
+  // What the intake of a POST decided: how to answer it, and the callback to send.
+  struct Intake {
+    bool reset = false;      // close the connection at once, unanswered
+    bool blackhole = false;  // hold the connection, then close it unanswered
+    http::HttpResponse response;
+    CallbackPlan callback;
   };
 
   // Runs on an I/O thread; never blocks beyond short locks and, with a credits file, one
@@ -406,10 +466,8 @@ class SupplierSim::Impl {
     }
 
     const ChannelSimOptions& o = channel.options;
-    http::HttpResponse response;
-    bool blackhole = false;
+    Intake intake;
     double latency_ms = 0;
-    CallbackPlan callback;
     {
       std::lock_guard lock(channel.mu);
       const int64_t now_ms = clock_->NowMs();
@@ -420,56 +478,159 @@ class SupplierSim::Impl {
       }
       ++channel.stats.received;
       if (it != channel.attempts.end()) ++channel.stats.duplicates;
-      if (o.dedup && it != channel.attempts.end()) {
-        // A retransmission: the outcome of the first request, as it stands now.
-        response = AttemptResponse(it->second, now_ms);
+      if (is_new) {
+        intake = NewAttempt(channel, std::move(supplier_order_id), phone, face_value, now_ms);
       } else {
-        // Always the same number of draws, so the random sequence depends only on the request
-        // sequence.
-        const bool failed = channel.random.Chance(o.fail_rate);
-        blackhole = channel.random.Chance(o.blackhole_rate) && !failed;
-        const bool processing = channel.random.Chance(o.processing_rate) && !blackhole;
-
-        Attempt attempt;
-        attempt.outcome = failed ? Outcome::kFailed : Outcome::kSuccess;
-        attempt.supplier_ref = channel.ref_prefix + NextRefNumber(channel);
-        attempt.received_ms = now_ms;
-        attempt.visible_ms = processing ? now_ms + o.processing_ms : now_ms;
-        if (failed) {
-          ++channel.stats.failed;
-        } else {
-          Credit(channel, supplier_order_id, phone, face_value, attempt.supplier_ref, now_ms);
-        }
-        if (blackhole) ++channel.stats.blackholed;
-        if (o.async.has_value()) {
-          // An asynchronous supplier only acknowledges; the outcome comes by callback.
-          if (!blackhole) ++channel.stats.processing;
-          response = JsonResponse(
-              200, json::object{{"status", "processing"}, {"supplier_ref", attempt.supplier_ref}});
-          callback = PlanCallback(channel, supplier_order_id, attempt);
-        } else {
-          if (processing) ++channel.stats.processing;
-          response = AttemptResponse(attempt, now_ms);
-        }
-        // Without dedup a repeated id names its latest attempt.
-        channel.attempts.insert_or_assign(std::move(supplier_order_id), std::move(attempt));
+        // A retransmission: the outcome of the first request, as it stands now.
+        intake.response = AttemptResponse(it->second, now_ms);
       }
-      latency_ms = channel.latency.Draw(channel.random);
+      if (!intake.reset) latency_ms = channel.latency.Draw(channel.random);
     }
 
-    if (callback.send) ScheduleCallbacks(channel, callback);
-    if (blackhole) {
+    if (intake.reset) return CloseUnanswered(std::move(respond));
+    if (intake.callback.send) ScheduleCallbacks(channel, intake.callback);
+    if (intake.blackhole) {
       // Credited, never answered: hold the Responder, then drop it, which closes the connection.
       Later(std::chrono::milliseconds(o.blackhole_hold_ms),
             [held = std::move(respond)]() { (void)held; });
       return;
     }
-    if (latency_ms <= 0) return respond(std::move(response));
+    if (latency_ms <= 0) return respond(std::move(intake.response));
     Later(std::chrono::microseconds(static_cast<int64_t>(latency_ms * 1000)),
-          [respond = std::move(respond), response = std::move(response)]() mutable {
+          [respond = std::move(respond), response = std::move(intake.response)]() mutable {
             respond(std::move(response));
           });
   }
+
+  // REQUIRES: channel.mu held. Decides a new attempt and, unless it is reset, credits (if it
+  // succeeds) and remembers it; without dedup a repeated id then names its latest attempt.
+  Intake NewAttempt(Channel& channel, std::string supplier_order_id, const std::string& phone,
+                    int64_t face_value, int64_t now_ms) {
+    const ChannelSimOptions& o = channel.options;
+    Intake intake;
+    // The same draws for every new attempt under the same options (a reset stops them), so the
+    // random sequence depends only on the request sequence.
+    const bool failed = channel.random.Chance(o.fail_rate);
+    intake.blackhole = channel.random.Chance(o.blackhole_rate) && !failed;
+    const bool processing = channel.random.Chance(o.processing_rate) && !intake.blackhole;
+    const AttemptFaults faults = DrawFaults(channel);
+    if (faults.reset) {
+      ++channel.stats.resets;
+      intake.reset = true;
+      intake.blackhole = false;
+      return intake;
+    }
+
+    Attempt attempt;
+    attempt.outcome = failed ? Outcome::kFailed : Outcome::kSuccess;
+    attempt.supplier_ref = channel.ref_prefix + NextRefNumber(channel);
+    attempt.received_ms = now_ms;
+    attempt.visible_ms = processing ? now_ms + o.processing_ms : now_ms;
+    if (failed) {
+      ++channel.stats.failed;
+    } else {
+      Credit(channel, supplier_order_id, phone, face_value, attempt.supplier_ref, now_ms);
+    }
+    if (intake.blackhole) ++channel.stats.blackholed;
+    if (o.async.has_value()) {
+      // An asynchronous supplier only acknowledges; the outcome comes by callback.
+      if (!intake.blackhole) ++channel.stats.processing;
+      intake.response = JsonResponse(
+          200, json::object{{"status", "processing"}, {"supplier_ref", attempt.supplier_ref}});
+      intake.callback = PlanCallback(channel, supplier_order_id, attempt);
+    } else {
+      if (processing) ++channel.stats.processing;
+      intake.response = AttemptResponse(attempt, now_ms);
+      if (!failed && !intake.blackhole && !processing) {
+        intake.response =
+            Garbled(channel, faults, std::move(intake.response), attempt.supplier_ref);
+      }
+    }
+    channel.attempts.insert_or_assign(std::move(supplier_order_id), std::move(attempt));
+    return intake;
+  }
+
+  // REQUIRES: channel.mu held. The draws that follow fail, blackhole and processing: a knob at 0
+  // draws nothing, so seeds keep the meaning they had before the knob existed.
+  static AttemptFaults DrawFaults(Channel& channel) {
+    const ChannelSimOptions& o = channel.options;
+    Random& random = channel.random;
+    AttemptFaults faults;
+    if (o.reset_rate > 0 && random.Chance(o.reset_rate)) {
+      faults.reset = true;
+      return faults;
+    }
+    const std::pair<double, Garble> garbles[] = {{o.error_after_credit_rate, Garble::kServerError},
+                                                 {o.truncated_rate, Garble::kTruncated},
+                                                 {o.wrong_content_rate, Garble::kWrongContent},
+                                                 {o.unknown_status_rate, Garble::kUnknownStatus}};
+    bool any = false;
+    for (const auto& [rate, garble] : garbles) {
+      if (rate <= 0) continue;
+      any = true;
+      // Every knob above 0 draws, so the count does not depend on which one hit first.
+      if (random.Chance(rate) && faults.garble == Garble::kNone) faults.garble = garble;
+    }
+    if (any) faults.variant = random.NextU64();
+    return faults;
+  }
+
+  // REQUIRES: channel.mu held; `success` is the well-formed answer of the credited attempt
+  // `supplier_ref`. Returns what `faults` make of it, and counts it.
+  static http::HttpResponse Garbled(Channel& channel, const AttemptFaults& faults,
+                                    http::HttpResponse success, const std::string& supplier_ref) {
+    if (faults.garble == Garble::kNone) return success;
+    ++channel.stats.garbled_after_credit;
+    const uint64_t variant = faults.variant;
+    switch (faults.garble) {
+      case Garble::kServerError: {
+        ++channel.stats.errors_after_credit;
+        constexpr uint64_t kStatuses = std::size(kServerErrorStatuses);
+        return ServerError(kServerErrorStatuses[variant % kStatuses],
+                           /*html=*/(variant / kStatuses) % 2 == 1);
+      }
+      case Garble::kTruncated: {
+        ++channel.stats.truncated;
+        // 1 to size - 1 bytes: never empty, never the closing brace, so never valid JSON. The
+        // server sets Content-Length from the body it sends.
+        assert(success.body.size() > 1);
+        success.body.resize(1 + variant % (success.body.size() - 1));
+        return success;
+      }
+      case Garble::kWrongContent:
+        ++channel.stats.wrong_content;
+        return WrongContent(supplier_ref, /*html=*/variant % 2 == 1);
+      case Garble::kUnknownStatus:
+        ++channel.stats.unknown_status;
+        return JsonResponse(
+            200, json::object{{"status", kUnknownStatuses[variant % std::size(kUnknownStatuses)]},
+                              {"supplier_ref", supplier_ref}});
+      case Garble::kNone:
+        break;
+    }
+    return success;
+  }
+
+  // A success told as a web page or as key=value lines instead of JSON.
+  static http::HttpResponse WrongContent(const std::string& supplier_ref, bool html) {
+    http::HttpResponse response;
+    if (html) {
+      response.content_type = "text/html";
+      response.body =
+          "<!DOCTYPE html>\n<html><head><title>Recharge</title></head><body><p>Recharge "
+          "successful. Reference: " +
+          supplier_ref + "</p></body></html>\n";
+    } else {
+      response.content_type = "text/plain";
+      response.body = "status=success\nsupplier_ref=" + supplier_ref + "\n";
+    }
+    return response;
+  }
+
+  // Ends the request's connection with no answer, before anything was acted on. The server
+  // closes a connection whose Responder is dropped (shutdown, then close: a FIN); it hands a
+  // handler no socket, so SO_LINGER 0 and a true RST are not available here.
+  static void CloseUnanswered(http::Responder respond) { (void)respond; }
 
   // REQUIRES: channel.mu held, channel is async. Always four draws.
   CallbackPlan PlanCallback(Channel& channel, const std::string& supplier_order_id,
@@ -523,6 +684,15 @@ class SupplierSim::Impl {
     }
     std::lock_guard lock(channel.mu);
     ++channel.stats.queries;
+    if (channel.options.query_error_rate > 0) {
+      // Always both draws, so the sequence does not depend on which queries failed.
+      const bool fail_query = channel.random.Chance(channel.options.query_error_rate);
+      const bool html = channel.random.NextBelow(2) == 1;
+      if (fail_query) {
+        ++channel.stats.query_errors;
+        return ServerError(503, html);
+      }
+    }
     const int64_t now_ms = clock_->NowMs();
     const auto attempt = channel.attempts.find(it->second);
     if (attempt == channel.attempts.end() ||
@@ -559,6 +729,13 @@ class SupplierSim::Impl {
                                           {"duplicates", stats.duplicates},
                                           {"queries", stats.queries},
                                           {"outage_refusals", stats.outage_refusals},
+                                          {"errors_after_credit", stats.errors_after_credit},
+                                          {"truncated", stats.truncated},
+                                          {"wrong_content", stats.wrong_content},
+                                          {"unknown_status", stats.unknown_status},
+                                          {"garbled_after_credit", stats.garbled_after_credit},
+                                          {"resets", stats.resets},
+                                          {"query_errors", stats.query_errors},
                                           {"callbacks_sent", stats.callbacks_sent},
                                           {"callbacks_duplicated", stats.callbacks_duplicated},
                                           {"callbacks_lost", stats.callbacks_lost},

@@ -8,9 +8,11 @@
 //   GET  /credits -> {"credits": [{"supplier_order_id", "phone", "face_value", "supplier_ref",
 //                                  "at_ms"}, ...]}   every credit ever made, in order
 //   GET  /stats   -> {"received", "credited", "failed", "blackholed", "processing",
-//                     "duplicates", "queries", "outage_refusals", "callbacks_sent",
-//                     "callbacks_duplicated", "callbacks_lost", "callbacks_failed",
-//                     "callbacks_unknown_id", "callbacks_dropped"}
+//                     "duplicates", "queries", "outage_refusals", "errors_after_credit",
+//                     "truncated", "wrong_content", "unknown_status", "garbled_after_credit",
+//                     "resets", "query_errors", "callbacks_sent", "callbacks_duplicated",
+//                     "callbacks_lost", "callbacks_failed", "callbacks_unknown_id",
+//                     "callbacks_dropped"}   every SimStats field by its name
 //
 // Several channels on one port (SimOptions::channels not empty): the same protocol under a path
 // prefix per channel, so a service reaches channel "alpha" at base URL http://HOST:PORT/alpha:
@@ -20,15 +22,32 @@
 //
 // What happens to each new attempt is decided when it arrives, from a seeded random source per
 // channel, so a run with one io thread and one client replays exactly:
-//   * failed with probability fail_rate (never credited);
+//   * with probability reset_rate the connection is closed at once without an answer, before the
+//     request is acted on: nothing is credited and nothing remembered, so /query answers
+//     not_found for good (see ChannelSimOptions::reset_rate for what the client sees);
+//   * otherwise failed with probability fail_rate (never credited);
 //   * otherwise credited at once, and then with probability blackhole_rate never answered (the
 //     connection is held for blackhole_hold_ms and closed without a response);
 //   * otherwise, with probability processing_rate, answered "processing": the outcome (success or
 //     failed, decided above) shows on /query only processing_ms after arrival;
-//   * otherwise answered with the outcome after a lognormal latency.
-// In async mode a new attempt is always answered "processing" (unless blackholed), and its
-// outcome is also POSTed to the service as a signed callback after a lognormal delay (see
-// AsyncCallbackOptions); /query behaves as above either way.
+//   * otherwise answered with the outcome after a lognormal latency. A credited attempt answered
+//     so is, instead of a well-formed "success", answered garbled: with probability
+//     error_after_credit_rate HTTP 5xx, else with truncated_rate a body cut short, else with
+//     wrong_content_rate HTML or key=value text, else with unknown_status_rate a status the
+//     protocol lacks. The credit stands, and /query tells the truth.
+// In async mode a new attempt is always answered "processing" (unless blackholed or reset, and
+// never garbled), and its outcome is also POSTed to the service as a signed callback after a
+// lognormal delay (see AsyncCallbackOptions); /query behaves as above either way. With
+// probability query_error_rate a /query answers HTTP 503, whatever the attempt's state.
+//
+// The draws of a new attempt, in order (a knob at 0 draws nothing unless said, so seeds made
+// before a knob existed keep their meaning while it is 0):
+//   fail, blackhole, processing (always, as they always were); reset (if reset_rate > 0; a reset
+//   attempt draws nothing more); error_after_credit, truncated, wrong_content, unknown_status
+//   (each if its rate > 0), then one draw choosing the variant (status code, HTML or JSON, where
+//   to cut, ...) if any of these four rates is > 0; in async mode the callback's four draws; the
+//   latency's two draws if the latency is on. A repeat under dedup draws only the latency. A
+//   /query draws twice (fault, then variant) if query_error_rate > 0.
 //
 // During an outage window a channel takes no work: recharges are refused (HTTP 503) or, in
 // blackhole outage mode, held and dropped; queries answer 503. Nothing is credited.
@@ -103,6 +122,29 @@ struct ChannelSimOptions {
   // Without, every POST is a new attempt that may credit the phone again.
   bool dedup = true;
 
+  // Faults of real suppliers, each the probability per new attempt (per query for the last).
+  // The four "after credit" faults happen only to attempts credited and answered at once (not
+  // failed, blackholed, processing or async); the phone is credited and /query later answers
+  // "success" with the supplier_ref, subject to query_lag_ms. They exclude one another, in this
+  // order:
+  //   HTTP 500, 502 or 503, with {"error":"internal"} or an HTML error page (text/html);
+  double error_after_credit_rate = 0;
+  //   HTTP 200 application/json, the normal answer cut short (e.g. {"status":"succ), with a
+  //   Content-Length that matches the bytes sent;
+  double truncated_rate = 0;
+  //   HTTP 200 text/html (an HTML page) or text/plain ("status=success\nsupplier_ref=...\n");
+  double wrong_content_rate = 0;
+  //   HTTP 200 JSON whose status is one of "SUCCESS_PENDING", "0000", "", "ok", "done".
+  double unknown_status_rate = 0;
+  // Probability that a new attempt gets no answer: its connection is closed at once, nothing is
+  // credited and nothing remembered. The client sees the connection end without a response
+  // (HttpClient: Unavailable("broken")). The HTTP server closes with FIN, not RST: it offers the
+  // handler no way to reset a connection (SO_LINGER 0), so a true reset needs a Responder that
+  // can.
+  double reset_rate = 0;
+  // Probability that a /query answers HTTP 503 with a JSON or HTML body, whatever the state.
+  double query_error_rate = 0;
+
   std::vector<OutageWindow> outages{};
   OutageMode outage_mode = OutageMode::kRefuse;
 
@@ -160,6 +202,14 @@ struct SimStats {
   int64_t duplicates = 0;       // POSTs whose supplier_order_id was seen before
   int64_t queries = 0;          // GET /query requests
   int64_t outage_refusals = 0;  // recharges and queries turned away by an outage
+  // Credited attempts answered garbled, by fault; garbled_after_credit is their sum.
+  int64_t errors_after_credit = 0;   // answered HTTP 5xx
+  int64_t truncated = 0;             // answered with a body cut short
+  int64_t wrong_content = 0;         // answered as HTML or key=value text
+  int64_t unknown_status = 0;        // answered with a status the protocol lacks
+  int64_t garbled_after_credit = 0;  // the four above together
+  int64_t resets = 0;                // new attempts closed unanswered, neither credited nor kept
+  int64_t query_errors = 0;          // queries answered 503 on purpose (also in `queries`)
   // Each callback copy due ends in exactly one of sent, failed, unknown_id, dropped (or is still
   // pending).
   int64_t callbacks_sent = 0;        // copies the service answered with 2xx

@@ -20,6 +20,8 @@ constexpr const char* kFullConfig = R"({
      "processing_rate": 0.1, "processing_ms": 2000, "query_lag_ms": 500, "dedup": false,
      "outages": [{"start_s": 10, "end_s": 25}, {"start_s": 40.5, "end_s": 41}],
      "outage_mode": "blackhole",
+     "error_after_credit_rate": 0.01, "truncated_rate": 0.02, "wrong_content_rate": 0.03,
+     "unknown_status_rate": 0.04, "reset_rate": 0.05, "query_error_rate": 0.06,
      "async": {"callback_url": "http://127.0.0.1:9000/v1/supplier-callbacks/alpha,http://127.0.0.1:9001/v1/supplier-callbacks/alpha",
                "callback_secret": "k1", "delay_median_ms": 300, "delay_p99_ms": 3000,
                "delay_max_ms": 20000, "duplicate_rate": 0.1, "loss_rate": 0.2}},
@@ -55,6 +57,12 @@ TEST(ChannelsConfigTest, ReadsEveryField) {
   EXPECT_EQ(alpha.outages[1].start_ms, 40'500);
   EXPECT_EQ(alpha.outages[1].end_ms, 41'000);
   EXPECT_EQ(alpha.outage_mode, OutageMode::kBlackhole);
+  EXPECT_DOUBLE_EQ(alpha.error_after_credit_rate, 0.01);
+  EXPECT_DOUBLE_EQ(alpha.truncated_rate, 0.02);
+  EXPECT_DOUBLE_EQ(alpha.wrong_content_rate, 0.03);
+  EXPECT_DOUBLE_EQ(alpha.unknown_status_rate, 0.04);
+  EXPECT_DOUBLE_EQ(alpha.reset_rate, 0.05);
+  EXPECT_DOUBLE_EQ(alpha.query_error_rate, 0.06);
   ASSERT_TRUE(alpha.async.has_value());
   EXPECT_EQ(alpha.async->callback_secret, "k1");
   EXPECT_EQ(alpha.async->delay_median_ms, 300);
@@ -69,6 +77,9 @@ TEST(ChannelsConfigTest, ReadsEveryField) {
   EXPECT_TRUE(beta.dedup);
   EXPECT_TRUE(beta.outages.empty());
   EXPECT_EQ(beta.outage_mode, OutageMode::kRefuse);
+  EXPECT_EQ(beta.error_after_credit_rate + beta.truncated_rate + beta.wrong_content_rate +
+                beta.unknown_status_rate + beta.reset_rate + beta.query_error_rate,
+            0);
   EXPECT_FALSE(beta.async.has_value());
 }
 
@@ -88,11 +99,41 @@ TEST(ChannelsConfigTest, RejectsWhatItDoesNotUnderstand) {
            R"({"channels": [{"name": "a", "async": {"callback_secret": "k"}}]})",
            R"({"channels": [{"name": "a", "async": {"callback_url": "u", "lost_rate": 1}}]})",
            R"({"channels": [{"name": "a"}], "callback_threads": 0})",
+           R"({"channels": [{"name": "a", "reset_rat": 0.5}]})",
+           R"({"channels": [{"name": "a", "truncated_rate": "often"}]})",
        }) {
     SimOptions options;
     Status status = ParseSimChannelsConfig(text, &options);
     EXPECT_EQ(status.reason(), "bad_sim_config") << text;
     EXPECT_TRUE(options.channels.empty()) << "nothing is stored on an error: " << text;
+  }
+}
+
+TEST(ChannelsConfigTest, RejectsARateOutsideZeroToOne) {
+  for (const char* field : {"fail_rate", "blackhole_rate", "processing_rate",
+                            "error_after_credit_rate", "truncated_rate", "wrong_content_rate",
+                            "unknown_status_rate", "reset_rate", "query_error_rate"}) {
+    for (const char* bad : {"-0.01", "1.01", "2"}) {
+      const std::string text =
+          std::string(R"({"channels": [{"name": "a", ")") + field + "\": " + bad + "}]}";
+      SimOptions options;
+      Status status = ParseSimChannelsConfig(text, &options);
+      EXPECT_EQ(status.reason(), "bad_sim_config") << text;
+      EXPECT_NE(status.message().find(field), std::string::npos) << status.message();
+      EXPECT_TRUE(options.channels.empty()) << text;
+    }
+    for (const char* good : {"0", "1", "0.5"}) {
+      const std::string text =
+          std::string(R"({"channels": [{"name": "a", ")") + field + "\": " + good + "}]}";
+      SimOptions options;
+      EXPECT_TRUE(ParseSimChannelsConfig(text, &options).ok()) << text;
+    }
+  }
+  for (const char* bad : {R"("duplicate_rate": 1.5)", R"("loss_rate": -1)"}) {
+    const std::string text = std::string(R"({"channels": [{"name": "a", "async": {)") +
+                             R"("callback_url": "http://127.0.0.1:9/cb", )" + bad + "}}]}";
+    SimOptions options;
+    EXPECT_EQ(ParseSimChannelsConfig(text, &options).reason(), "bad_sim_config") << text;
   }
 }
 
