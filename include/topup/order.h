@@ -22,8 +22,9 @@ enum class OrderStatus : int {
 std::string_view OrderStatusName(OrderStatus status);
 std::optional<OrderStatus> ParseOrderStatus(std::string_view name);
 bool IsFinal(OrderStatus status);
-// Whether `from -> to` is an edge of the state machine. Self-edges on charging and unknown are
-// allowed (a new attempt, a rescheduled poll); nothing leaves a final state.
+// Whether `from -> to` is an edge of the state machine. Self-edges on accepted, charging and
+// unknown are allowed (waiting for a channel, a new attempt, a rescheduled poll); nothing leaves a
+// final state.
 bool IsAllowedTransition(OrderStatus from, OrderStatus to);
 
 enum class Carrier : int {

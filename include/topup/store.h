@@ -15,6 +15,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "topup/order.h"
@@ -86,7 +87,13 @@ struct Transition {
   // i.e. unless nothing but the schedule changes.
   std::string event_kind;
   std::string event_detail;
+  // Non-empty: a kDeadlineMissedEvent with this detail is appended as well, after the event above.
+  std::string deadline_missed_detail;
 };
+
+// The event that says why an order is late: written once, by its first step at or after its
+// deadline.
+inline constexpr std::string_view kDeadlineMissedEvent = "deadline_missed";
 
 struct LedgerAudit {
   int64_t merchants = 0;

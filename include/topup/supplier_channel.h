@@ -2,6 +2,7 @@
 // src/engine/http_supplier_channel.h for the wire format).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -30,6 +31,9 @@ struct SubmitRequest {
   std::string supplier_order_id;
   std::string phone;
   int32_t face_value_yuan = 0;
+  // > 0: the whole call, sending included, takes at most this long (and at most the channel's
+  // attempt timeout); the request is never sent later.
+  std::chrono::milliseconds timeout{0};
 };
 
 using AnswerCallback = std::function<void(SupplierAnswer)>;

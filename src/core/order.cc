@@ -38,8 +38,9 @@ bool IsAllowedTransition(OrderStatus from, OrderStatus to) {
   using S = OrderStatus;
   switch (from) {
     case S::kAccepted:
-      // An order that cannot get an attempt in before its deadline fails straight away.
-      return to == S::kCharging || to == S::kFailed;
+      // Self-edge: no channel admitted the first attempt yet, look again later. An order that
+      // cannot get an attempt in before its deadline fails straight away.
+      return to == S::kAccepted || to == S::kCharging || to == S::kFailed;
     case S::kCharging:
     case S::kUnknown:
       return to == S::kCharging || to == S::kUnknown || to == S::kSuccess || to == S::kFailed;

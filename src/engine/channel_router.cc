@@ -38,6 +38,10 @@ void RoutedChannel::Release() {
   --in_flight_;
 }
 
+int64_t RoutedChannel::AttemptBudgetMs() const {
+  return std::max(config_.attempt_timeout_ms, time_to_final_.QuantileMs());
+}
+
 int RoutedChannel::in_flight() const {
   std::lock_guard lock(mu_);
   return in_flight_;
@@ -120,13 +124,16 @@ Result<std::shared_ptr<RoutedChannel>> ChannelRouter::Admit(const Order& order, 
     return std::tie(a.just_failed, a.priority, a.weighted_key) <
            std::tie(b.just_failed, b.priority, b.weighted_key);
   });
+  std::shared_ptr<RoutedChannel> held_back;  // the first candidate refused only by its breaker
   for (Candidate& candidate : candidates) {
     if (!candidate.channel->TryAdmit(now_ms)) continue;
-    if (!candidate.channel->breaker().Allow(now_ms)) {
-      candidate.channel->Release();
-      continue;
-    }
-    return candidate.channel;
+    if (candidate.channel->breaker().Allow(now_ms)) return candidate.channel;
+    candidate.channel->Release();
+    if (held_back == nullptr) held_back = candidate.channel;
+  }
+  if (held_back != nullptr && order.deadline_ms - now_ms <= 2 * held_back->AttemptBudgetMs() &&
+      held_back->TryAdmit(now_ms)) {
+    return held_back;  // its last chance: see the header
   }
   return Unavailable("channels_busy", "every channel for this order is open or at its limits");
 }

@@ -3,8 +3,11 @@
 // A channel qualifies if it serves the order's carrier (after the ported-number overrides) and
 // face value. Among those, a channel other than the one whose attempt just died comes first
 // (failover), then lower priority numbers, then a weighted random pick among equal priorities.
-// A candidate is admitted only if its circuit breaker allows it and it has a free concurrency slot
-// and a rate token; these limits hold across all of the process's calls.
+// A candidate is admitted only if it has a free concurrency slot and a rate token (these limits
+// hold across all of the process's calls) and its circuit breaker allows it. The breaker holds an
+// order back only while the order can afford to wait: once what is left before its deadline is
+// within twice the channel's attempt budget and no other channel takes it, a channel whose breaker
+// is open is used anyway, since waiting any longer would only spend the deadline.
 //
 // Thread-safe. Reload() swaps the configuration without losing anything: channels that stay keep
 // their health and limits; removed channels stay reachable by name so their live attempts can
@@ -21,6 +24,7 @@
 
 #include "engine/channel_config.h"
 #include "engine/circuit_breaker.h"
+#include "engine/latency_window.h"
 #include "topup/random.h"
 #include "topup/status.h"
 #include "topup/supplier_channel.h"
@@ -35,6 +39,11 @@ class RoutedChannel {
   const ChannelConfig& config() const { return config_; }
   SupplierChannel& channel() { return *channel_; }
   CircuitBreaker& breaker() { return breaker_; }
+  // Time from sending an attempt to its final answer (success or failed), of recent attempts.
+  LatencyWindow& time_to_final() { return time_to_final_; }
+  // What an attempt on this channel must have left before the deadline: the attempt timeout, or
+  // the channel's 95th percentile time to a final answer if that is longer.
+  int64_t AttemptBudgetMs() const;
 
   // Takes a concurrency slot and a rate token. Returns false, taking nothing, if either is out.
   bool TryAdmit(int64_t now_ms);
@@ -46,6 +55,7 @@ class RoutedChannel {
   const ChannelConfig config_;
   const std::unique_ptr<SupplierChannel> channel_;
   CircuitBreaker breaker_;
+  LatencyWindow time_to_final_;
   mutable std::mutex mu_;
   int in_flight_ = 0;          // GUARDED_BY(mu_)
   double tokens_ = 0;          // GUARDED_BY(mu_): rate tokens available
@@ -63,7 +73,8 @@ class ChannelRouter {
 
   // Picks and admits a channel for the next attempt of `order`. The caller must Release() it
   // after the submit. Errors: NotFound("no_channel") when no channel serves the order at all;
-  // Unavailable("channels_busy") when every one that does is open or at its limits right now.
+  // Unavailable("channels_busy") when every one that does is at its limits right now, or open
+  // while the order can still afford to wait.
   Result<std::shared_ptr<RoutedChannel>> Admit(const Order& order, int64_t now_ms);
   // The channel named `name`, current or retired; null if never configured.
   std::shared_ptr<RoutedChannel> Find(const std::string& name) const;

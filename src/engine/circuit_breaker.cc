@@ -35,31 +35,33 @@ bool CircuitBreaker::Allow(int64_t now_ms) {
 
 void CircuitBreaker::Record(Outcome outcome, int64_t now_ms) {
   std::lock_guard lock(mu_);
-  bool error = outcome != Outcome::kSuccess;
   if (state_ == State::kHalfOpen) {
     probe_in_flight_ = false;
-    if (error) {
+    if (outcome != Outcome::kSuccess) {
       Open(now_ms);
     } else {
       state_ = State::kClosed;
       window_.clear();
-      errors_in_window_ = 0;
-      consecutive_timeouts_ = 0;
+      failures_in_window_ = 0;
+      no_answers_in_window_ = 0;
     }
     return;
   }
   if (state_ == State::kOpen) return;  // outcomes of attempts sent before it opened
-  window_.push_back(error);
-  errors_in_window_ += error ? 1 : 0;
+  auto count = [this](Outcome o, int delta) {
+    if (o == Outcome::kFailure) failures_in_window_ += delta;
+    if (o == Outcome::kNoAnswer) no_answers_in_window_ += delta;
+  };
+  window_.push_back(outcome);
+  count(outcome, 1);
   if (window_.size() > options_.window_size) {
-    errors_in_window_ -= window_.front() ? 1 : 0;
+    count(window_.front(), -1);
     window_.pop_front();
   }
-  consecutive_timeouts_ = outcome == Outcome::kTimeout ? consecutive_timeouts_ + 1 : 0;
-  bool too_many_errors = window_.size() >= options_.min_outcomes &&
-                         static_cast<double>(errors_in_window_) >=
-                             options_.open_error_share * static_cast<double>(window_.size());
-  if (too_many_errors || consecutive_timeouts_ >= options_.consecutive_timeouts_to_open) {
+  if (window_.size() < options_.min_outcomes) return;
+  const auto size = static_cast<double>(window_.size());
+  if (static_cast<double>(failures_in_window_) >= options_.open_failure_share * size ||
+      static_cast<double>(no_answers_in_window_) >= options_.open_no_answer_share * size) {
     Open(now_ms);
   }
 }
@@ -76,8 +78,8 @@ void CircuitBreaker::Open(int64_t now_ms) {
   state_ = State::kOpen;
   opened_at_ms_ = now_ms;
   window_.clear();
-  errors_in_window_ = 0;
-  consecutive_timeouts_ = 0;
+  failures_in_window_ = 0;
+  no_answers_in_window_ = 0;
   probe_in_flight_ = false;
 }
 

@@ -1,10 +1,23 @@
 // CircuitBreaker: stops sending attempts to a channel that is failing, and probes it before
 // trusting it again.
 //
-//   closed    --(error share >= open_error_share over the last window, or N consecutive
-//                timeouts)-->  open
+// It judges a channel by what its attempts turned out to be, not by how they were answered: an
+// attempt whose answer was lost or unreadable but that a query later finds credited is a success
+// (with a slow answer), not a failure. Three kinds of outcome are counted, kept apart:
+//   kSuccess   a readable answer that the supplier took the attempt (success, processing), or an
+//              attempt a query found credited;
+//   kFailure   the supplier refused the request or lost it: nothing reached it, it answered
+//              failed, or a query found no trace of the attempt long after it was sent;
+//   kNoAnswer  nothing readable came back (timeout, broken connection, 5xx, garbage). Not a
+//              failure: the attempt's fate is learnt later, by querying it.
+//
+//   closed    --(failure share >= open_failure_share, or no-answer share >= open_no_answer_share,
+//                over the last window of >= min_outcomes outcomes)-->  open
 //   open      --(open_ms elapsed)-->  half-open: one probe at a time may pass
-//   half-open --(probe succeeds)--> closed;  --(probe fails)--> open again
+//   half-open --(kSuccess)--> closed;  --(kFailure or kNoAnswer)--> open again
+//
+// Slowness is not the breaker's business: the router and the order policy plan with each
+// channel's observed time to a final answer (RoutedChannel::AttemptBudgetMs).
 //
 // Thread-safe; time comes from the caller (milliseconds from an injected Clock).
 #pragma once
@@ -17,22 +30,22 @@
 namespace topup {
 
 struct CircuitBreakerOptions {
-  size_t window_size = 50;        // outcomes remembered
-  size_t min_outcomes = 20;       // no opening on fewer than this many
-  double open_error_share = 0.5;  // errors / outcomes in the window that open the breaker
-  int consecutive_timeouts_to_open = 5;
-  int64_t open_ms = 5'000;  // how long to stay open before probing
+  size_t window_size = 50;            // outcomes remembered
+  size_t min_outcomes = 20;           // no opening on fewer than this many
+  double open_failure_share = 0.5;    // failures / outcomes in the window that open the breaker
+  double open_no_answer_share = 0.9;  // no-answers / outcomes: the channel answers nothing usable
+  int64_t open_ms = 5'000;            // how long to stay open before probing
 };
 
 class CircuitBreaker {
  public:
   enum class State { kClosed, kOpen, kHalfOpen };
-  enum class Outcome { kSuccess, kError, kTimeout };
+  enum class Outcome { kSuccess, kFailure, kNoAnswer };
 
   explicit CircuitBreaker(CircuitBreakerOptions options = {}) : options_(options) {}
 
   // Whether an attempt may be sent now. In half-open, admits one probe and then refuses until
-  // that probe's outcome is recorded.
+  // an outcome is recorded.
   bool Allow(int64_t now_ms);
   void Record(Outcome outcome, int64_t now_ms);
   State state(int64_t now_ms);
@@ -42,12 +55,12 @@ class CircuitBreaker {
 
   const CircuitBreakerOptions options_;
   std::mutex mu_;
-  State state_ = State::kClosed;  // GUARDED_BY(mu_)
-  std::deque<bool> window_;       // GUARDED_BY(mu_): true = error
-  size_t errors_in_window_ = 0;   // GUARDED_BY(mu_)
-  int consecutive_timeouts_ = 0;  // GUARDED_BY(mu_)
-  int64_t opened_at_ms_ = 0;      // GUARDED_BY(mu_)
-  bool probe_in_flight_ = false;  // GUARDED_BY(mu_)
+  State state_ = State::kClosed;     // GUARDED_BY(mu_)
+  std::deque<Outcome> window_;       // GUARDED_BY(mu_)
+  size_t failures_in_window_ = 0;    // GUARDED_BY(mu_)
+  size_t no_answers_in_window_ = 0;  // GUARDED_BY(mu_)
+  int64_t opened_at_ms_ = 0;         // GUARDED_BY(mu_)
+  bool probe_in_flight_ = false;     // GUARDED_BY(mu_)
 };
 
 std::string_view CircuitStateName(CircuitBreaker::State state);

@@ -5,25 +5,42 @@
 #include <algorithm>
 #include <cassert>
 #include <chrono>
+#include <optional>
 #include <unordered_map>
 
 #include "core/thread_name.h"
+#include "engine/deadline_report.h"
 
 namespace topup {
 namespace {
 
 constexpr std::chrono::milliseconds kReceiveWait{200};
+// Entries of orders that waited for a channel and were then taken up elsewhere are dropped after
+// this long.
+constexpr int64_t kWaitingForgetMs = 600'000;
 
-CircuitBreaker::Outcome BreakerOutcome(SupplierOutcome outcome) {
-  switch (outcome) {
+// What an answer says about the health of the channel it came from (see CircuitBreaker), if
+// anything. `step` is the transition planned from it.
+std::optional<CircuitBreaker::Outcome> HealthOutcome(bool submitted, const SupplierAnswer& answer,
+                                                     const Transition& step) {
+  using Health = CircuitBreaker::Outcome;
+  switch (answer.outcome) {
     case SupplierOutcome::kSuccess:
+      return Health::kSuccess;
     case SupplierOutcome::kProcessing:
-      return CircuitBreaker::Outcome::kSuccess;
+      return submitted ? std::optional(Health::kSuccess) : std::nullopt;
+    case SupplierOutcome::kFailed:
+      return Health::kFailure;
+    case SupplierOutcome::kNotSent:
+      return submitted ? std::optional(Health::kFailure) : std::nullopt;
+    case SupplierOutcome::kNotFound:
+      // Only once the attempt is taken as lost; earlier, the supplier's index may just lag.
+      return step.attempt == Transition::Attempt::kClear ? std::optional(Health::kFailure)
+                                                         : std::nullopt;
     case SupplierOutcome::kUnknown:
-      return CircuitBreaker::Outcome::kTimeout;
-    default:
-      return CircuitBreaker::Outcome::kError;
+      return submitted ? std::optional(Health::kNoAnswer) : std::nullopt;
   }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -68,6 +85,7 @@ bool Engine::SleepUnlessStopping(int64_t duration_ms) {
 OrderPolicy Engine::PolicyFor(const RoutedChannel& channel) const {
   OrderPolicy policy = options_.policy;
   policy.attempt_timeout_ms = channel.config().attempt_timeout_ms;
+  policy.attempt_budget_ms = channel.AttemptBudgetMs();
   policy.first_query_delay_ms = channel.config().query_interval_ms;
   return policy;
 }
@@ -119,6 +137,7 @@ void Engine::Dispatch(std::vector<Delivery> deliveries) {
     }
   }
   const int64_t now_ms = clock_->NowMs();
+  ForgetOldWaits(now_ms);
   Result<std::vector<Order>> claimed =
       ids.empty() ? std::vector<Order>()
                   : store_->ClaimOrders(ids, options_.owner, now_ms, options_.lease_ms);
@@ -180,8 +199,20 @@ void Engine::Call(std::vector<std::unique_ptr<Work>>& works) {
   for (std::unique_ptr<Work>& work : works) {
     SupplierChannel& channel = work->channel->channel();
     const bool submit = work->submit;
-    const SubmitRequest request{work->order.supplier_order_id, work->order.phone,
-                                work->order.face_value_yuan};
+    SubmitRequest request{work->order.supplier_order_id, work->order.phone,
+                          work->order.face_value_yuan};
+    if (submit) {
+      // An attempt is sent by attempt_sent_ms + attempt_timeout_ms or never, which is what lets
+      // the order policy bound when the supplier can have received it (NotFoundBelievedFromMs).
+      const int64_t left_ms =
+          work->order.attempt_sent_ms + work->policy.attempt_timeout_ms - clock_->NowMs();
+      if (left_ms <= 0) {
+        OnAnswer(std::move(work), SupplierAnswer{SupplierOutcome::kNotSent, "",
+                                                 "not sent: its time to be sent had passed"});
+        continue;
+      }
+      request.timeout = std::chrono::milliseconds(left_ms);
+    }
     // Back in a unique_ptr in the callback, which runs exactly once, maybe before the call
     // returns: the work may be gone once the call is made.
     Work* owned = work.release();
@@ -198,6 +229,13 @@ void Engine::Call(std::vector<std::unique_ptr<Work>>& works) {
   }
 }
 
+void Engine::ForgetOldWaits(int64_t now_ms) {
+  if (now_ms - waits_forgotten_at_ms_ < kWaitingForgetMs / 10) return;
+  waits_forgotten_at_ms_ = now_ms;
+  std::erase_if(waiting_since_ms_,
+                [&](const auto& entry) { return now_ms - entry.second > kWaitingForgetMs; });
+}
+
 std::unique_ptr<Engine::Work> Engine::Plan(Delivery delivery, Order order, int64_t now_ms) {
   assert(!IsFinal(order.status));
   auto work = std::make_unique<Work>();
@@ -209,13 +247,20 @@ std::unique_ptr<Engine::Work> Engine::Plan(Delivery delivery, Order order, int64
     // No live attempt: start one, or fail the order if none can be started.
     Result<std::shared_ptr<RoutedChannel>> routed = router_->Admit(o, now_ms);
     if (!routed.ok()) {
-      work->step = PlanWithoutChannel(o, work->policy, routed.status(), now_ms);
+      auto [waiting, first] = waiting_since_ms_.try_emplace(o.order_id, now_ms);
+      work->step = PlanWithoutChannel(o, work->policy, routed.status(), waiting->second, now_ms);
+      if (IsFinal(work->step.to)) waiting_since_ms_.erase(waiting);
       return work;
+    }
+    int64_t waited_ms = 0;
+    if (auto waiting = waiting_since_ms_.find(o.order_id); waiting != waiting_since_ms_.end()) {
+      waited_ms = now_ms - waiting->second;
+      waiting_since_ms_.erase(waiting);
     }
     work->channel = std::move(*routed);
     work->submit = true;
     work->policy = PolicyFor(*work->channel);
-    work->step = PlanNextAttempt(o, work->policy, work->channel->config().name, now_ms);
+    work->step = PlanNextAttempt(o, work->policy, work->channel->config().name, now_ms, waited_ms);
     return work;
   }
   // A live attempt, possibly sent by a process that died: ask, never resend.
@@ -233,11 +278,15 @@ std::unique_ptr<Engine::Work> Engine::Plan(Delivery delivery, Order order, int64
 
 void Engine::OnAnswer(std::unique_ptr<Work> work, const SupplierAnswer& answer) {
   const int64_t now_ms = clock_->NowMs();
-  if (work->submit) {
-    work->channel->Release();
-    work->channel->breaker().Record(BreakerOutcome(answer.outcome), now_ms);
-  }
+  if (work->submit) work->channel->Release();
   work->step = PlanAfterAnswer(work->order, answer, work->submit, work->policy, now_ms);
+  if (std::optional<CircuitBreaker::Outcome> health =
+          HealthOutcome(work->submit, answer, work->step)) {
+    work->channel->breaker().Record(*health, now_ms);
+  }
+  if (answer.outcome == SupplierOutcome::kSuccess || answer.outcome == SupplierOutcome::kFailed) {
+    work->channel->time_to_final().Record(now_ms - work->order.attempt_sent_ms);
+  }
   // Notified under the lock: once the finisher can see this answer, it may record it, bring
   // in_flight_ to 0 and let Stop() return and the Engine be destroyed, so this (channel) thread
   // must not touch the Engine after releasing flow_mu_.
@@ -274,9 +323,9 @@ std::vector<bool> Engine::Record(const std::vector<std::unique_ptr<Work>>& works
   std::vector<Transition> transitions;
   transitions.reserve(works.size());
   for (const std::unique_ptr<Work>& work : works) {
-    const Transition& t = work->step;
-    assert(IsAllowedTransition(t.from, t.to) ||
-           (t.from == t.to && t.attempt == Transition::Attempt::kKeep));
+    Transition& t = work->step;
+    assert(IsAllowedTransition(t.from, t.to));
+    NoteIfLate(*store_, work->order, &t);
     transitions.push_back(t);
   }
   std::vector<Result<bool>> results = store_->ApplyTransitions(transitions);

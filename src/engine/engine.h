@@ -20,6 +20,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "engine/channel_router.h"
@@ -93,6 +94,8 @@ class Engine {
   // Plans the first step of a claimed order: an attempt to start, a query, or a transition to
   // record without calling anyone.
   std::unique_ptr<Work> Plan(Delivery delivery, Order order, int64_t now_ms);
+  // Drops the waits of orders this process no longer works on. REQUIRES: dispatcher thread.
+  void ForgetOldWaits(int64_t now_ms);
   // Makes each work's supplier call (a submit, or a query of its live attempt) without waiting.
   void Call(std::vector<std::unique_ptr<Work>>& works);
   // Called by a channel with an answer: plans the transition and queues it for the finisher.
@@ -116,6 +119,11 @@ class Engine {
   std::atomic<bool> stopping_{false};
   std::mutex stop_mu_;
   std::condition_variable stop_cv_;
+
+  // Owned by the dispatcher thread: since when each order that no channel admitted has waited
+  // for one (it paces the order's next look and is written into its history once it starts).
+  std::unordered_map<std::string, int64_t> waiting_since_ms_;
+  int64_t waits_forgotten_at_ms_ = 0;
 
   std::mutex held_mu_;
   std::multiset<std::string> held_;  // GUARDED_BY(held_mu_): leases this process must renew

@@ -1,5 +1,6 @@
 #include "engine/http_supplier_channel.h"
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <cctype>
 #include <charconv>
@@ -164,7 +165,10 @@ void HttpSupplierChannel::SubmitAsync(const SubmitRequest& request, AnswerCallba
   body["supplier_order_id"] = request.supplier_order_id;
   body["phone"] = request.phone;
   body["face_value"] = request.face_value_yuan;
-  client_.Send("POST", submit_target_, json::serialize(body), options_.attempt_timeout,
+  const std::chrono::milliseconds timeout =
+      request.timeout.count() > 0 ? std::min(request.timeout, options_.attempt_timeout)
+                                  : options_.attempt_timeout;
+  client_.Send("POST", submit_target_, json::serialize(body), timeout,
                [done = std::move(done)](Result<http::HttpResponse> response) {
                  done(SubmitAnswer(response));
                });

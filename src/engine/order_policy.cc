@@ -31,6 +31,10 @@ int64_t PollDelayMs(const Order& order, const OrderPolicy& policy, int64_t now_m
   return std::clamp(age_ms / 4, policy.poll_delay_min_ms, policy.poll_delay_max_ms);
 }
 
+int64_t BudgetMs(const OrderPolicy& policy) {
+  return std::max(policy.attempt_timeout_ms, policy.attempt_budget_ms);
+}
+
 int64_t RetryDelayMs(const Order& order, const OrderPolicy& policy) {
   int shift = std::clamp(order.attempt_count - 1, 0, 20);
   return std::min(policy.retry_delay_min_ms << shift, policy.retry_delay_max_ms);
@@ -58,7 +62,7 @@ Transition AttemptDead(const Order& order, const OrderPolicy& policy, std::strin
   if (order.attempt_count >= policy.max_attempts) {
     return Fail(order, "attempts exhausted; last: " + detail, now_ms);
   }
-  if (retry_at_ms + policy.attempt_timeout_ms > order.deadline_ms) {
+  if (retry_at_ms + BudgetMs(policy) > order.deadline_ms) {
     return Fail(order, "no time for another attempt before the deadline; last: " + detail, now_ms);
   }
   Transition t = Base(order, OrderStatus::kCharging, now_ms);
@@ -79,13 +83,21 @@ std::string Explain(const SupplierAnswer& answer) {
 
 }  // namespace
 
+int64_t NotFoundBelievedFromMs(const Order& order, const OrderPolicy& policy) {
+  return order.attempt_sent_ms + policy.attempt_timeout_ms + policy.not_found_grace_ms +
+         policy.not_found_margin_ms;
+}
+
 Transition PlanNextAttempt(const Order& order, const OrderPolicy& policy,
-                           const std::string& channel, int64_t now_ms) {
+                           const std::string& channel, int64_t now_ms, int64_t waited_ms) {
   if (order.attempt_count >= policy.max_attempts) {
     return Fail(order, "attempts exhausted", now_ms);
   }
-  if (now_ms + policy.attempt_timeout_ms > order.deadline_ms) {
-    return Fail(order, "no time for an attempt before the deadline", now_ms);
+  if (now_ms + BudgetMs(policy) > order.deadline_ms) {
+    return Fail(order,
+                "no time for an attempt on " + channel + " before the deadline (it needs " +
+                    std::to_string(BudgetMs(policy) / 1000) + " s)",
+                now_ms);
   }
   Transition t = Base(order, OrderStatus::kCharging, now_ms);
   t.attempt = Transition::Attempt::kStart;
@@ -96,17 +108,34 @@ Transition PlanNextAttempt(const Order& order, const OrderPolicy& policy,
   t.next_check_ms = now_ms + policy.attempt_timeout_ms;
   t.event_kind = "attempt_started";
   t.event_detail = t.supplier_order_id + " on " + channel;
+  if (waited_ms > 0) {
+    t.event_detail += " after waiting " + std::to_string(waited_ms) + " ms for a channel";
+  }
   return t;
 }
 
 Transition PlanWithoutChannel(const Order& order, const OrderPolicy& policy, const Status& why,
-                              int64_t now_ms) {
+                              int64_t waiting_since_ms, int64_t now_ms) {
   if (why.reason() == "no_channel") return Fail(order, why.message(), now_ms);
-  int64_t retry_at_ms = now_ms + policy.retry_delay_min_ms;
-  if (retry_at_ms + policy.attempt_timeout_ms > order.deadline_ms) {
-    return Fail(order, "no channel free before the deadline: " + why.message(), now_ms);
+  const int64_t waited_ms = now_ms - waiting_since_ms;
+  const int64_t delay_ms =
+      std::clamp(waited_ms / 8, policy.retry_delay_min_ms,
+                 std::max(policy.retry_delay_min_ms, policy.channel_wait_delay_max_ms));
+  if (now_ms + delay_ms + BudgetMs(policy) > order.deadline_ms) {
+    return Fail(order,
+                "no channel admitted it for " + std::to_string(waited_ms / 1000) +
+                    " s, and no time is left for an attempt: " + why.message(),
+                now_ms);
   }
-  return Reschedule(order, order.status, policy.retry_delay_min_ms, "", "", now_ms);
+  const bool first_wait = waited_ms == 0;
+  Transition t = Base(order, order.status, now_ms);
+  t.next_check_ms = now_ms + delay_ms;
+  t.release_lease = true;
+  if (first_wait) {
+    t.event_kind = "waiting_for_channel";
+    t.event_detail = why.reason() + ": " + why.message();
+  }
+  return t;
 }
 
 Transition PlanAfterAnswer(const Order& order, const SupplierAnswer& answer, bool submitted,
@@ -128,7 +157,7 @@ Transition PlanAfterAnswer(const Order& order, const SupplierAnswer& answer, boo
       return Reschedule(order, OrderStatus::kCharging, PollDelayMs(order, policy, now_ms),
                         "supplier_processing", Explain(answer), now_ms);
     case SupplierOutcome::kNotFound: {
-      int64_t grace_end_ms = order.attempt_sent_ms + policy.not_found_grace_ms;
+      const int64_t grace_end_ms = NotFoundBelievedFromMs(order, policy);
       if (now_ms >= grace_end_ms) {
         return AttemptDead(order, policy, "attempt_not_found", Explain(answer), now_ms);
       }

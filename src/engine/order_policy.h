@@ -19,29 +19,46 @@ namespace topup {
 
 struct OrderPolicy {
   int64_t attempt_timeout_ms = 10'000;  // a Submit takes at most this long
-  int32_t max_attempts = 10;            // attempts per order, whatever became of them
-  // A query that answers not_found for an attempt sent less than this ago proves nothing (the
-  // supplier's query index may lag its intake); after it, the attempt is taken as never received.
+  // What a new attempt needs left before the deadline: the channel's observed time to a final
+  // answer when that is longer than attempt_timeout_ms (RoutedChannel::AttemptBudgetMs); 0 means
+  // attempt_timeout_ms.
+  int64_t attempt_budget_ms = 0;
+  int32_t max_attempts = 10;  // attempts per order, whatever became of them
+  // A query that answers not_found proves nothing until the supplier's query index has caught up
+  // with its intake, which takes up to this long from when the request reached the supplier.
+  // The request reaches it by attempt_sent_ms + attempt_timeout_ms at the latest (the engine
+  // never sends an attempt later), so not_found is believed only from then, plus this grace, plus
+  // not_found_margin_ms for the clocks of the nodes and the supplier.
   int64_t not_found_grace_ms = 20'000;
+  int64_t not_found_margin_ms = 1'000;
   int64_t first_query_delay_ms = 1'000;  // after an unknown outcome
   int64_t poll_delay_min_ms = 200;       // polling processing / unknown attempts backs off
   int64_t poll_delay_max_ms = 5'000;     //   from min to max, growing with the attempt's age
   int64_t retry_delay_min_ms = 250;      // before a new attempt, doubling per attempt,
   int64_t retry_delay_max_ms = 8'000;    //   up to max
+  // While no channel admits an order, it is looked at again after a delay that grows with the
+  // time it has waited, from retry_delay_min_ms up to this.
+  int64_t channel_wait_delay_max_ms = 2'000;
 };
+
+// When a not_found answer to a query of the live attempt of `order` is first believed.
+int64_t NotFoundBelievedFromMs(const Order& order, const OrderPolicy& policy);
 
 // For an order with no live attempt: a transition that starts the next attempt on `channel`, or,
 // when no attempt can finish before the deadline or attempts are used up, one that fails (and so
-// refunds) the order. REQUIRES: !IsFinal(order.status) && order.supplier_order_id.empty().
+// refunds) the order. `waited_ms` is how long the order waited for a channel, for its history.
+// REQUIRES: !IsFinal(order.status) && order.supplier_order_id.empty().
 Transition PlanNextAttempt(const Order& order, const OrderPolicy& policy,
-                           const std::string& channel, int64_t now_ms);
+                           const std::string& channel, int64_t now_ms, int64_t waited_ms = 0);
 
 // For an order with no live attempt for which no channel could be admitted (`why` is
-// NotFound("no_channel") or Unavailable("channels_busy")): fail it if no channel serves it or no
-// attempt can finish before the deadline any more; otherwise look again shortly.
+// NotFound("no_channel") or Unavailable("channels_busy")) since `waiting_since_ms`: fail it if no
+// channel serves it or no attempt can finish before the deadline any more; otherwise look again
+// after a delay that grows with the wait. The first wait (waiting_since_ms == now_ms) records why
+// in the order's history; the later ones change only its schedule.
 // REQUIRES: !IsFinal(order.status) && order.supplier_order_id.empty().
 Transition PlanWithoutChannel(const Order& order, const OrderPolicy& policy, const Status& why,
-                              int64_t now_ms);
+                              int64_t waiting_since_ms, int64_t now_ms);
 
 // The transition that records `answer` to the live attempt of `order`. `submitted` says whether
 // the answer came from sending the attempt (true) or from querying it (false).

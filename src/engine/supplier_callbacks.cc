@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 
 #include "core/hmac.h"
+#include "engine/deadline_report.h"
 
 namespace topup {
 namespace {
@@ -95,6 +96,7 @@ Result<std::string> SupplierCallbacks::Handle(const std::string& channel_name,
   Transition transition =
       PlanAfterAnswer(*order, answer, /*submitted=*/false, policy_, clock_->NowMs());
   transition.event_detail += " (callback)";
+  NoteIfLate(*store_, *order, &transition);
   Result<bool> applied = store_->ApplyTransition(transition);
   if (!applied.ok()) return applied.status();
   return std::string(*applied ? "applied" : "no_change");

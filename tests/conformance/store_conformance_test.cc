@@ -860,6 +860,64 @@ TEST_P(StoreConformanceTest, TransitionsAreValidated) {
   EXPECT_EQ(EventCount("o1"), 1u);
 }
 
+TEST_P(StoreConformanceTest, AnAcceptedOrderWaitsForAChannelWithoutMoving) {
+  AddMerchant("m1", 10'000);
+  Order order = Accept(MakeOrder("o1", "m1", "mo-1"));
+
+  // accepted -> accepted: only the schedule changes, with or without an event.
+  Transition wait = Move(order, OrderStatus::kAccepted, kT0Ms + 5, Attempt::kKeep, "");
+  wait.next_check_ms = kT0Ms + 505;
+  ASSERT_EQ(store_->ApplyTransition(wait).value(), true);
+  order = Get("o1");
+  Transition noted =
+      Move(order, OrderStatus::kAccepted, kT0Ms + 10, Attempt::kKeep, "waiting_for_channel");
+  noted.event_detail = "channels_busy";
+  noted.next_check_ms = kT0Ms + 1'010;
+  ASSERT_EQ(store_->ApplyTransition(noted).value(), true);
+  order = Get("o1");
+  EXPECT_EQ(order.status, OrderStatus::kAccepted);
+  EXPECT_EQ(order.attempt_count, 0);
+  EXPECT_EQ(order.next_check_ms, kT0Ms + 1'010);
+  EXPECT_EQ(EventCount("o1"), 2u);
+
+  // A started attempt always makes the order charging.
+  Transition start_in_place = StartAttempt(order, OrderStatus::kAccepted, kT0Ms + 20);
+  EXPECT_EQ(store_->ApplyTransition(start_in_place).status().reason(), "invalid_transition");
+  EXPECT_EQ(Get("o1").attempt_count, 0);
+}
+
+TEST_P(StoreConformanceTest, TheFirstStepAfterTheDeadlineRecordsWhyItIsLate) {
+  AddMerchant("m1", 10'000);
+  Order order = Accept(MakeOrder("o1", "m1", "mo-1"));
+  Transition late =
+      Move(order, OrderStatus::kFailed, kT0Ms + 200'000, Attempt::kKeep, "failed_refunded");
+  late.fail_reason = "no channel";
+  late.deadline_missed_detail = "no channel admitted it for 180 s";
+  ASSERT_EQ(store_->ApplyTransition(late).value(), true);
+  Result<std::vector<OrderEvent>> events = store_->ListEvents("o1");
+  ASSERT_TRUE(events.ok());
+  ASSERT_EQ(events->size(), 3u);
+  EXPECT_EQ((*events)[1].kind, "failed_refunded");
+  EXPECT_EQ((*events)[2].kind, kDeadlineMissedEvent);
+  EXPECT_EQ((*events)[2].detail, "no channel admitted it for 180 s");
+  EXPECT_EQ((*events)[2].at_ms, kT0Ms + 200'000);
+  EXPECT_EQ((*events)[2].to, OrderStatus::kFailed);
+  ExpectBalanced();
+
+  // Batched transitions record it the same way, also on a schedule-only step.
+  Order open = Accept(MakeOrder("o2", "m1", "mo-2"));
+  Transition poll = Move(open, OrderStatus::kAccepted, kT0Ms + 190'000, Attempt::kKeep, "");
+  poll.deadline_missed_detail = "still waiting for a channel";
+  std::vector<Result<bool>> applied = store_->ApplyTransitions(std::vector<Transition>{poll});
+  ASSERT_TRUE(applied[0].ok()) << applied[0].status().ToString();
+  EXPECT_TRUE(*applied[0]);
+  events = store_->ListEvents("o2");
+  ASSERT_TRUE(events.ok());
+  ASSERT_EQ(events->size(), 2u);
+  EXPECT_EQ((*events)[1].kind, kDeadlineMissedEvent);
+  EXPECT_EQ((*events)[1].detail, "still waiting for a channel");
+}
+
 TEST_P(StoreConformanceTest, FailingWithALiveAttemptIsRefused) {
   AddMerchant("m1", 10'000);
   Order order = Accept(MakeOrder("o1", "m1", "mo-1"));

@@ -84,7 +84,7 @@ int StatusInt(OrderStatus status) { return static_cast<int>(status); }
 // Parameters: $1 order_id, $2 from, $3 from_attempt_count, $4 to, $5 attempt (0 keep, 1 start,
 // 2 clear), $6 supplier_order_id, $7 channel, $8 now_ms, $9 supplier_ref, $10 fail_reason,
 // $11 next_check_ms, $12 release_lease, $13 event_kind, $14 event_detail, $15 refuse a live
-// attempt.
+// attempt, $16 deadline_missed_detail (kDeadlineMissedEvent's, appended after $13's).
 constexpr std::string_view kMoveOrder =
     "WITH moved AS ("
     "  UPDATE orders SET"
@@ -109,7 +109,10 @@ constexpr std::string_view kMoveOrder =
     "  INSERT INTO order_events (order_id, at_ms, kind, from_status, to_status, attempt_no,"
     "   detail)"
     "  SELECT $1::text, $8::bigint, $13::text, $2::integer, $4::integer, attempt_count,"
-    "   $14::text FROM moved WHERE $13::text <> '')";
+    "   $14::text FROM moved WHERE $13::text <> ''"
+    "  UNION ALL"
+    "  SELECT $1::text, $8::bigint, 'deadline_missed', $2::integer, $4::integer, attempt_count,"
+    "   $16::text FROM moved WHERE $16::text <> '')";
 
 // "failed" promises the phone can no longer be credited: refusing to refund while an attempt may
 // still succeed is what keeps a phone from being credited for free.
@@ -137,7 +140,8 @@ Params TransitionParams(const Transition& t) {
       .Bool(t.release_lease)
       .Text(t.event_kind)
       .Text(postgres::CleanFreeText(t.event_detail))
-      .Bool(RefusesLiveAttempt(t));
+      .Bool(RefusesLiveAttempt(t))
+      .Text(postgres::CleanFreeText(t.deadline_missed_detail));
   return params;
 }
 

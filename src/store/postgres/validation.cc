@@ -114,7 +114,9 @@ Status ValidateTransition(const Transition& t) {
           "a started attempt needs SupplierOrderId(order_id, from_attempt_count + 1) and a "
           "channel");
     }
-    if (IsFinal(t.to)) return InvalidTransition("a final order cannot start an attempt");
+    if (t.to != OrderStatus::kCharging) {
+      return InvalidTransition("a started attempt makes the order charging");
+    }
   }
   return Status::Ok();
 }

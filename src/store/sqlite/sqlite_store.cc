@@ -150,8 +150,8 @@ Status ValidateTransition(const Transition& t) {
                              "a started attempt needs SupplierOrderId(order_id, from_attempt_count "
                              "+ 1) and a channel");
     }
-    if (IsFinal(t.to)) {
-      return InvalidArgument("invalid_transition", "a final order cannot start an attempt");
+    if (t.to != OrderStatus::kCharging) {
+      return InvalidArgument("invalid_transition", "a started attempt makes the order charging");
     }
   }
   return Status::Ok();
@@ -346,20 +346,25 @@ Status WriteTransition(SqliteConnection& db, const Transition& t, bool* applied)
       return Internal("transition changed " + std::to_string(db.Changes()) + " rows");
   }
 
-  if (!t.event_kind.empty()) {
+  auto append_event = [&](std::string_view kind, const std::string& detail) -> Status {
     Result<Statement> event = db.Prepare(
         "INSERT INTO order_events (order_id, at_ms, kind, from_status, to_status, attempt_no, "
         "detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
     if (!event.ok()) return event.status();
     event->BindText(1, t.order_id)
         .BindInt64(2, t.now_ms)
-        .BindText(3, t.event_kind)
+        .BindText(3, kind)
         .BindInt64(4, StatusInt(t.from))
         .BindInt64(5, StatusInt(t.to))
         .BindInt64(6, attempt_no)
-        .BindText(7, TruncateText(t.event_detail));
-    Status s = event->Run();
-    if (!s.ok()) return s;
+        .BindText(7, TruncateText(detail));
+    return event->Run();
+  };
+  if (!t.event_kind.empty()) {
+    if (Status s = append_event(t.event_kind, t.event_detail); !s.ok()) return s;
+  }
+  if (!t.deadline_missed_detail.empty()) {
+    if (Status s = append_event(kDeadlineMissedEvent, t.deadline_missed_detail); !s.ok()) return s;
   }
 
   if (t.to == OrderStatus::kFailed) {

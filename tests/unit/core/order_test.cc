@@ -30,7 +30,7 @@ TEST(OrderStatusTest, Edges) {
   EXPECT_TRUE(IsAllowedTransition(S::kAccepted, S::kFailed));
   EXPECT_FALSE(IsAllowedTransition(S::kAccepted, S::kSuccess));  // success needs an attempt
   EXPECT_FALSE(IsAllowedTransition(S::kAccepted, S::kUnknown));
-  EXPECT_FALSE(IsAllowedTransition(S::kAccepted, S::kAccepted));
+  EXPECT_TRUE(IsAllowedTransition(S::kAccepted, S::kAccepted));  // waiting for a channel
   EXPECT_FALSE(IsAllowedTransition(S::kCharging, S::kAccepted));
   EXPECT_TRUE(IsAllowedTransition(S::kCharging, S::kUnknown));
   EXPECT_TRUE(IsAllowedTransition(S::kUnknown, S::kCharging));

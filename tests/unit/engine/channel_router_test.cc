@@ -39,6 +39,7 @@ Order MobileOrder(int32_t face_value = 50) {
   order.phone = "13800138000";
   order.carrier = Carrier::kChinaMobile;
   order.face_value_yuan = face_value;
+  order.deadline_ms = 180'000;
   return order;
 }
 
@@ -133,10 +134,36 @@ TEST(ChannelRouterTest, AnOpenBreakerIsSkipped) {
   config.channels = {Channel("flaky", 1), Channel("steady", 2)};
   auto router = Router(config, &random);
   auto flaky = router->Find("flaky");
-  for (int i = 0; i < 50; ++i) flaky->breaker().Record(CircuitBreaker::Outcome::kError, 0);
+  for (int i = 0; i < 50; ++i) flaky->breaker().Record(CircuitBreaker::Outcome::kFailure, 0);
   auto chosen = router->Admit(MobileOrder(), 1);
   EXPECT_EQ((*chosen)->config().name, "steady");
   (*chosen)->Release();
+}
+
+TEST(ChannelRouterTest, AnOpenBreakerHoldsAnOrderBackOnlyWhileItCanAffordToWait) {
+  SeededRandom random(9);
+  RoutingConfig config;
+  config.channels = {Channel("only", 1)};
+  config.channels[0].attempt_timeout_ms = 10'000;
+  auto router = Router(config, &random);
+  auto only = router->Find("only");
+  for (int i = 0; i < 50; ++i) only->breaker().Record(CircuitBreaker::Outcome::kFailure, 0);
+  ASSERT_EQ(only->breaker().state(1), CircuitBreaker::State::kOpen);
+
+  Order order = MobileOrder();
+  auto early = router->Admit(order, 1);
+  EXPECT_EQ(early.status().reason(), "channels_busy");
+  // 20 s left = twice the attempt budget: waiting longer would only spend the deadline.
+  auto late = router->Admit(order, order.deadline_ms - 20'000);
+  ASSERT_TRUE(late.ok()) << late.status().ToString();
+  EXPECT_EQ(*late, only);
+  EXPECT_EQ(only->in_flight(), 1);
+  (*late)->Release();
+
+  // The budget grows with what the channel has shown about its time to a final answer.
+  for (int i = 0; i < 50; ++i) only->time_to_final().Record(40'000);
+  EXPECT_EQ(only->AttemptBudgetMs(), 40'000);
+  EXPECT_TRUE(router->Admit(order, order.deadline_ms - 79'000).ok());
 }
 
 TEST(ChannelRouterTest, WeightsShareTrafficWithinAPriority) {

@@ -82,16 +82,69 @@ TEST(OrderPolicyTest, NotFoundCountsOnlyAfterTheGracePeriod) {
   OrderPolicy policy;
   Order order = WithLiveAttempt(1, kNow, OrderStatus::kUnknown);
   SupplierAnswer not_found{SupplierOutcome::kNotFound, "", ""};
-  Transition early =
-      PlanAfterAnswer(order, not_found, false, policy, kNow + policy.not_found_grace_ms - 1);
+  // The request may have left as late as the attempt timeout after the attempt was recorded, and
+  // the supplier's index may lag its intake by the grace: both count, and a margin.
+  const int64_t believed_ms =
+      kNow + policy.attempt_timeout_ms + policy.not_found_grace_ms + policy.not_found_margin_ms;
+  EXPECT_EQ(NotFoundBelievedFromMs(order, policy), believed_ms);
+  Transition early = PlanAfterAnswer(order, not_found, false, policy, believed_ms - 1);
   EXPECT_EQ(early.attempt, Transition::Attempt::kKeep);
   EXPECT_EQ(early.to, OrderStatus::kUnknown);
-  EXPECT_LE(early.next_check_ms, kNow + policy.not_found_grace_ms);
-  Transition late =
+  EXPECT_LE(early.next_check_ms, believed_ms);
+  // A not_found exactly one grace after the record proves nothing yet: the request may have
+  // arrived later than it was recorded.
+  Transition at_grace =
       PlanAfterAnswer(order, not_found, false, policy, kNow + policy.not_found_grace_ms);
+  EXPECT_EQ(at_grace.attempt, Transition::Attempt::kKeep);
+  Transition late = PlanAfterAnswer(order, not_found, false, policy, believed_ms);
   EXPECT_EQ(late.attempt, Transition::Attempt::kClear);
   EXPECT_EQ(late.to, OrderStatus::kCharging);
   EXPECT_EQ(late.event_kind, "attempt_not_found");
+}
+
+TEST(OrderPolicyTest, WithoutAChannelAnOrderWaitsWithBackoffAndSaysWhyOnce) {
+  OrderPolicy policy;
+  Order order = OpenOrder();
+  const Status busy = Unavailable("channels_busy", "every channel is open");
+  Transition first = PlanWithoutChannel(order, policy, busy, kNow, kNow);
+  EXPECT_EQ(first.from, OrderStatus::kAccepted);
+  EXPECT_EQ(first.to, OrderStatus::kAccepted);  // a self-edge, not a refused transition
+  EXPECT_TRUE(IsAllowedTransition(first.from, first.to));
+  EXPECT_EQ(first.event_kind, "waiting_for_channel");
+  EXPECT_NE(first.event_detail.find("channels_busy"), std::string::npos);
+  EXPECT_EQ(first.next_check_ms, kNow + policy.retry_delay_min_ms);
+  EXPECT_TRUE(first.release_lease);
+
+  // Later looks change only the schedule, backing off up to a bound.
+  Transition later = PlanWithoutChannel(order, policy, busy, kNow, kNow + 4'000);
+  EXPECT_EQ(later.event_kind, "");
+  EXPECT_EQ(later.next_check_ms, kNow + 4'000 + 500);
+  Transition long_after = PlanWithoutChannel(order, policy, busy, kNow, kNow + 60'000);
+  EXPECT_EQ(long_after.next_check_ms, kNow + 60'000 + policy.channel_wait_delay_max_ms);
+
+  // Once no attempt could fit, it fails and so is refunded, saying how long it waited.
+  Transition too_late = PlanWithoutChannel(order, policy, busy, kNow, order.deadline_ms - 5'000);
+  EXPECT_EQ(too_late.to, OrderStatus::kFailed);
+  EXPECT_NE(too_late.fail_reason.find("no channel admitted it for"), std::string::npos);
+
+  // When the channel admits it, the attempt says how long it waited.
+  Transition start = PlanNextAttempt(order, policy, "alpha", kNow + 7'000, 7'000);
+  EXPECT_NE(start.event_detail.find("after waiting 7000 ms for a channel"), std::string::npos);
+}
+
+TEST(OrderPolicyTest, AttemptsArePlannedWithTheChannelsObservedTimeToAnAnswer) {
+  OrderPolicy policy;
+  policy.attempt_budget_ms = 60'000;  // a channel that answers processing for up to a minute
+  Order order = OpenOrder();
+  Transition no_room = PlanNextAttempt(order, policy, "slow", order.deadline_ms - 59'000);
+  EXPECT_EQ(no_room.to, OrderStatus::kFailed);
+  Transition room = PlanNextAttempt(order, policy, "slow", order.deadline_ms - 61'000);
+  EXPECT_EQ(room.attempt, Transition::Attempt::kStart);
+  // The same bound for a retry after a dead attempt.
+  Order live = WithLiveAttempt(1, kNow);
+  Transition retry = PlanAfterAnswer(live, {SupplierOutcome::kFailed, "", "busy"}, true, policy,
+                                     live.deadline_ms - 59'000);
+  EXPECT_EQ(retry.to, OrderStatus::kFailed);
 }
 
 TEST(OrderPolicyTest, ConfirmedFailureRetriesWithANewAttemptOrFailsAtTheDeadline) {
