@@ -66,6 +66,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Writes `response`, or closes the connection if it is nullopt (the Responder was dropped).
   // REQUIRES: on the strand.
   void Deliver(std::optional<HttpResponse> response);
+  // Closes the connection with RST instead of answering (Responder::Reset).
+  // REQUIRES: on the strand.
+  void Abort();
   // Closes the socket. REQUIRES: the I/O threads are stopped and joined.
   void CloseAfterStop();
 
@@ -112,14 +115,33 @@ class Responder::Impl {
   Impl& operator=(const Impl&) = delete;
 
   void Respond(HttpResponse response) {
-    const bool already = answered_.exchange(true, std::memory_order_acq_rel);
-    assert(!already && "a Responder was called twice");
-    if (already) return;
+    if (!Claim()) return;
     Deliver(std::move(response));
   }
 
+  void Reset() {
+    if (!Claim()) return;
+    OnStrand([](Connection& connection) { connection.Abort(); });
+  }
+
  private:
+  // Marks the request answered; false (and an assertion in debug builds) if it already was.
+  bool Claim() {
+    const bool already = answered_.exchange(true, std::memory_order_acq_rel);
+    assert(!already && "a Responder was called twice");
+    return !already;
+  }
+
   void Deliver(std::optional<HttpResponse> response) {
+    OnStrand([response = std::move(response)](Connection& connection) mutable {
+      connection.Deliver(std::move(response));
+    });
+  }
+
+  // Posts `action(connection)` onto the connection's strand, unless the server is stopped or the
+  // connection already released.
+  template <typename Action>
+  void OnStrand(Action action) {
     // Shared lock: Responders of different connections deliver concurrently; Stop() takes the
     // exclusive lock to close the gate, after which the connection and the io_context may be gone.
     std::shared_lock lock(gate_->mu);
@@ -127,10 +149,9 @@ class Responder::Impl {
     std::shared_ptr<Connection> connection = connection_.lock();
     if (connection == nullptr) return;  // already closed and released
     const net::any_io_executor strand = connection->strand();
-    net::post(strand,
-              [connection = std::move(connection), response = std::move(response)]() mutable {
-                connection->Deliver(std::move(response));
-              });
+    net::post(strand, [connection = std::move(connection), action = std::move(action)]() mutable {
+      action(*connection);
+    });
   }
 
   const std::weak_ptr<Connection> connection_;
@@ -140,6 +161,10 @@ class Responder::Impl {
 
 void Responder::operator()(HttpResponse response) const {
   if (impl_ != nullptr) impl_->Respond(std::move(response));
+}
+
+void Responder::Reset() const {
+  if (impl_ != nullptr) impl_->Reset();
 }
 
 namespace {
@@ -403,6 +428,18 @@ void Connection::Deliver(std::optional<HttpResponse> response) {
   response_.keep_alive(keep_alive_);  // adds "Connection: close" when the client asked for it
   response_.prepare_payload();        // Content-Length
   Write(keep_alive_);
+}
+
+void Connection::Abort() {
+  if (closed_ || !awaiting_response_) return;
+  awaiting_response_ = false;
+  closed_ = true;
+  // No shutdown first: that would send a FIN, and the client would read an orderly end of stream
+  // before the RST. A zero linger time makes close() discard the send queue and send RST.
+  beast::error_code ec;
+  stream_.socket().set_option(net::socket_base::linger(true, 0), ec);
+  stream_.close();  // also cancels the timer; no operation is pending while awaiting a response
+  server_->Forget(this);
 }
 
 void Connection::SendError(bhttp::status status, std::string_view code, std::string_view message) {

@@ -14,14 +14,21 @@
 
 namespace topup::http {
 
-// Sends the response for one request. Callable from any thread, exactly once. If it is destroyed
-// without being called, the connection is closed without an answer (the client sees a broken
-// connection), which is how the supplier simulator plays "credited but never answered".
+// Ends one request: either sends its response (operator()) or resets its connection (Reset()).
+// Callable from any thread; exactly one of the two, once, for all copies together. If it is
+// destroyed without being called, the connection is closed without an answer (shutdown, then
+// close: the client sees the connection end, a FIN), which is how the supplier simulator plays
+// "credited but never answered".
 class Responder {
  public:
   class Impl;
   explicit Responder(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
   void operator()(HttpResponse response) const;
+  // Aborts the connection instead of answering: no response is written, the socket is closed
+  // with SO_LINGER {on, 0} so the kernel sends RST and drops anything unsent, and the connection
+  // is not reused. The client's next read fails with ECONNRESET rather than seeing an orderly end
+  // of stream. Done on the connection's strand; a no-op once the server is stopped.
+  void Reset() const;
 
  private:
   std::shared_ptr<Impl> impl_;

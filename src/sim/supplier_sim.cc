@@ -386,7 +386,7 @@ class SupplierSim::Impl {
 
   // What the intake of a POST decided: how to answer it, and the callback to send.
   struct Intake {
-    bool reset = false;      // close the connection at once, unanswered
+    bool reset = false;      // reset the connection at once (RST), unanswered
     bool blackhole = false;  // hold the connection, then close it unanswered
     http::HttpResponse response;
     CallbackPlan callback;
@@ -487,7 +487,8 @@ class SupplierSim::Impl {
       if (!intake.reset) latency_ms = channel.latency.Draw(channel.random);
     }
 
-    if (intake.reset) return CloseUnanswered(std::move(respond));
+    // Nothing was acted on; the client reads ECONNRESET, not an orderly end of stream.
+    if (intake.reset) return respond.Reset();
     if (intake.callback.send) ScheduleCallbacks(channel, intake.callback);
     if (intake.blackhole) {
       // Credited, never answered: hold the Responder, then drop it, which closes the connection.
@@ -626,11 +627,6 @@ class SupplierSim::Impl {
     }
     return response;
   }
-
-  // Ends the request's connection with no answer, before anything was acted on. The server
-  // closes a connection whose Responder is dropped (shutdown, then close: a FIN); it hands a
-  // handler no socket, so SO_LINGER 0 and a true RST are not available here.
-  static void CloseUnanswered(http::Responder respond) { (void)respond; }
 
   // REQUIRES: channel.mu held, channel is async. Always four draws.
   CallbackPlan PlanCallback(Channel& channel, const std::string& supplier_order_id,

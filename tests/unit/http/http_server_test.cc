@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -63,6 +64,23 @@ std::string ReadOneResponse(const Fd& fd, bool* closed = nullptr) {
         return received.size() >= end + 4 + length;
       },
       closed);
+}
+
+// Reads from a raw socket until the peer ends the connection or kWait passes; stores what came in
+// *received. Returns the errno of the read that failed (ECONNRESET for a reset), 0 at an orderly
+// end of stream, or -1 if the connection did not end in time.
+int ReadToEndErrno(const Fd& fd, std::string* received) {
+  const auto deadline = std::chrono::steady_clock::now() + kWait;
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0 || !testing::WaitFor(fd.get(), POLLIN, left)) return -1;
+    char chunk[4096];
+    const ssize_t n = ::recv(fd.get(), chunk, sizeof(chunk), 0);
+    if (n < 0) return errno;
+    if (n == 0) return 0;
+    received->append(chunk, static_cast<size_t>(n));
+  }
 }
 
 // Responders parked by a handler until the test releases them. Thread-safe.
@@ -354,6 +372,45 @@ TEST_F(HttpServerTest, ResponderDroppedLaterOnAnotherThreadBreaksTheConnection) 
   Result<HttpResponse> response = pending.get();
   ASSERT_FALSE(response.ok());
   EXPECT_EQ(response.status().reason(), "broken") << response.status().ToString();
+}
+
+TEST_F(HttpServerTest, ResetAbortsTheConnectionWithRst) {
+  ASSERT_NO_FATAL_FAILURE(StartServer([](HttpRequest request, Responder respond) {
+    if (request.path == "/reset") return respond.Reset();
+    Echo(std::move(request), std::move(respond));
+  }));
+  // A kept-alive request that is reset: not a byte of answer, and a reset rather than an end of
+  // stream, so the client cannot mistake it for a server that closed after answering.
+  Fd fd = ConnectLoopback(port());
+  ASSERT_TRUE(fd.valid());
+  ASSERT_TRUE(SendAll(fd, "POST /reset HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\n{}"));
+  std::string received;
+  EXPECT_EQ(ReadToEndErrno(fd, &received), ECONNRESET);
+  EXPECT_EQ(received, "");
+
+  // HttpClient sees the reset as a broken connection, and the server serves on.
+  HttpClient client("127.0.0.1", port());
+  Result<HttpResponse> reset = client.Send("POST", "/reset", "{}", 5s);
+  ASSERT_FALSE(reset.ok());
+  EXPECT_EQ(reset.status().reason(), "broken") << reset.status().ToString();
+  EXPECT_NE(reset.status().ToString().find("reset"), std::string::npos)
+      << reset.status().ToString();
+  Result<HttpResponse> next = client.Send("GET", "/after", "", 5s);
+  ASSERT_TRUE(next.ok()) << next.status().ToString();
+  EXPECT_EQ(next->body, "GET /after q=- h= b=");
+}
+
+TEST_F(HttpServerTest, ResetFromAnotherThreadAfterTheHandlerReturned) {
+  ASSERT_NO_FATAL_FAILURE(
+      StartServer([&](HttpRequest, Responder respond) { parked.Park(std::move(respond)); }));
+  Fd fd = ConnectLoopback(port());
+  ASSERT_TRUE(fd.valid());
+  ASSERT_TRUE(SendAll(fd, "GET /hold HTTP/1.1\r\nHost: t\r\n\r\n"));
+  ASSERT_TRUE(parked.WaitForCount(1));
+  std::thread([respond = parked.Take()] { respond->Reset(); }).join();
+  std::string received;
+  EXPECT_EQ(ReadToEndErrno(fd, &received), ECONNRESET);
+  EXPECT_EQ(received, "");
 }
 
 TEST_F(HttpServerTest, ClientTimesOutWhenTheServerNeverAnswers) {
