@@ -85,29 +85,32 @@ Status WriteFile(const std::string& path, const std::string& content) {
   return file ? Status::Ok() : Unavailable("write_failed", "cannot write " + path);
 }
 
-// One line on why an order missed its deadline, from its history.
-std::string ExplainMiss(Store& store, const Order& order) {
-  std::ostringstream line;
-  line << order.order_id << " " << OrderStatusName(order.status);
-  if (IsFinal(order.status)) line << " after " << (order.finished_ms - order.created_ms) << " ms";
-  line << ", " << order.attempt_count << " attempt(s)";
-  Result<std::vector<OrderEvent>> events = store.ListEvents(order.order_id);
-  if (events.ok()) {
-    int64_t unknown_since_ms = 0;
-    for (const OrderEvent& event : *events) {
-      if (event.kind == "outcome_unknown") unknown_since_ms = event.at_ms;
-      if (event.kind == "attempt_failed" || event.kind == "attempt_not_found" ||
-          event.kind == "attempt_not_sent") {
-        unknown_since_ms = 0;
-      }
-    }
-    if (unknown_since_ms > 0) {
-      line << "; outcome unknown from +" << (unknown_since_ms - order.created_ms)
-           << " ms (answer lost, supplier kept it processing or unreachable)";
-    }
-    if (!events->empty()) line << "; last: " << events->back().kind << " " << events->back().detail;
+// One line on why an order missed its deadline: the server's own account, the detail of the
+// order's kDeadlineMissedEvent.
+std::string ExplainMiss(const Order& order, const std::vector<OrderEvent>& events) {
+  std::string line = order.order_id + " " + std::string(OrderStatusName(order.status)) + ": ";
+  for (const OrderEvent& event : events) {
+    if (event.kind == kDeadlineMissedEvent) return line + event.detail;
   }
-  return line.str();
+  return line + "no reason recorded by the server (no step of the order since its deadline)";
+}
+
+// Counts the lines of the children's log that report a transition the store refused.
+int64_t CountInvalidTransitions(const std::string& log_path) {
+  std::ifstream log(log_path);
+  int64_t count = 0;
+  for (std::string line; std::getline(log, line);) {
+    count += line.find("invalid_transition") != std::string::npos ? 1 : 0;
+  }
+  return count;
+}
+
+// "<supplier_order_id> on <channel>[ after ...]": the channel of an attempt_started event.
+std::string ChannelOfAttemptStarted(const std::string& detail) {
+  const size_t on = detail.find(" on ");
+  if (on == std::string::npos) return "";
+  const size_t begin = on + 4;
+  return detail.substr(begin, detail.find(' ', begin) - begin);
 }
 
 int64_t Percentile(const std::vector<int64_t>& sorted, double fraction) {
@@ -121,7 +124,7 @@ int64_t Percentile(const std::vector<int64_t>& sorted, double fraction) {
 bool ScenarioReport::Correct() const {
   return lost == 0 && still_open == 0 && double_credits == 0 && credits_on_unsuccessful == 0 &&
          successes_without_credit == 0 && ledger_balanced && not_acknowledged == 0 &&
-         orders_in_store == accepted;
+         orders_in_store == accepted && invalid_transitions_logged == 0;
 }
 
 Result<ScenarioReport> RunScenario(const ScenarioOptions& options) {
@@ -305,7 +308,22 @@ Result<ScenarioReport> RunScenario(const ScenarioOptions& options) {
   for (auto [order_id, n] : credits_per_order) report.double_credits += n > 1 ? 1 : 0;
 
   std::vector<int64_t> latencies_ms;
+  std::vector<int64_t> first_attempt_waits_ms;
   int64_t first_created_ms = INT64_MAX, last_finished_ms = 0;
+  // The history of every order: when its attempts started, and where.
+  std::vector<std::pair<int64_t, std::string>> attempt_starts;  // (at_ms, channel)
+  auto read_history = [&](const Order& order) {
+    Result<std::vector<OrderEvent>> events = (*store)->ListEvents(order.order_id);
+    if (!events.ok()) return std::vector<OrderEvent>();
+    bool first = true;
+    for (const OrderEvent& event : *events) {
+      if (event.kind != "attempt_started") continue;
+      if (first) first_attempt_waits_ms.push_back(event.at_ms - order.created_ms);
+      first = false;
+      attempt_starts.emplace_back(event.at_ms, ChannelOfAttemptStarted(event.detail));
+    }
+    return std::move(*events);
+  };
   std::set<std::string> stored_ids;
   std::string after;
   while (true) {
@@ -313,6 +331,7 @@ Result<ScenarioReport> RunScenario(const ScenarioOptions& options) {
     if (!page.ok()) return page.status();
     if (page->empty()) break;
     for (const Order& order : *page) {
+      const std::vector<OrderEvent> events = read_history(order);
       stored_ids.insert(order.order_id);
       first_created_ms = std::min(first_created_ms, order.created_ms);
       bool credited_here = credits_per_order.count(order.order_id) > 0;
@@ -326,7 +345,7 @@ Result<ScenarioReport> RunScenario(const ScenarioOptions& options) {
       if (!IsFinal(order.status)) {
         report.still_open++;
         report.missed_deadline++;
-        if (report.misses.size() < 100) report.misses.push_back(ExplainMiss(**store, order));
+        if (report.misses.size() < 100) report.misses.push_back(ExplainMiss(order, events));
         continue;
       }
       int64_t latency_ms = order.finished_ms - order.created_ms;
@@ -334,7 +353,7 @@ Result<ScenarioReport> RunScenario(const ScenarioOptions& options) {
       last_finished_ms = std::max(last_finished_ms, order.finished_ms);
       if (order.finished_ms > order.deadline_ms) {
         report.missed_deadline++;
-        if (report.misses.size() < 100) report.misses.push_back(ExplainMiss(**store, order));
+        if (report.misses.size() < 100) report.misses.push_back(ExplainMiss(order, events));
       }
     }
     after = page->back().order_id;
@@ -352,6 +371,17 @@ Result<ScenarioReport> RunScenario(const ScenarioOptions& options) {
   report.latency_p95_ms = Percentile(latencies_ms, 0.95);
   report.latency_p99_ms = Percentile(latencies_ms, 0.99);
   report.latency_max_ms = latencies_ms.empty() ? 0 : latencies_ms.back();
+  std::sort(first_attempt_waits_ms.begin(), first_attempt_waits_ms.end());
+  report.first_attempt_p50_ms = Percentile(first_attempt_waits_ms, 0.50);
+  report.first_attempt_p99_ms = Percentile(first_attempt_waits_ms, 0.99);
+  report.first_attempt_max_ms = first_attempt_waits_ms.empty() ? 0 : first_attempt_waits_ms.back();
+  for (const auto& [at_ms, channel] : attempt_starts) {
+    std::vector<int64_t>& per_10s = report.attempts_per_10s[channel];
+    const auto slot = static_cast<size_t>(std::max<int64_t>(0, at_ms - first_created_ms) / 10'000);
+    if (per_10s.size() <= slot) per_10s.resize(slot + 1);
+    per_10s[slot]++;
+  }
+  report.invalid_transitions_logged = CountInvalidTransitions(log_path);
   report.run_s = last_finished_ms > first_created_ms
                      ? static_cast<double>(last_finished_ms - first_created_ms) / 1000.0
                      : 0;
@@ -393,6 +423,15 @@ void PrintReport(const ScenarioReport& r, int64_t deadline_s, std::ostream& out)
       << " s\n";
   out << "acceptance to final     p50 " << r.latency_p50_ms << " ms, p95 " << r.latency_p95_ms
       << " ms, p99 " << r.latency_p99_ms << " ms, max " << r.latency_max_ms << " ms\n";
+  out << "first attempt after     p50 " << r.first_attempt_p50_ms << " ms, p99 "
+      << r.first_attempt_p99_ms << " ms, max " << r.first_attempt_max_ms << " ms\n";
+  if (r.attempts_per_10s.size() > 1) {
+    for (const auto& [channel, per_10s] : r.attempts_per_10s) {
+      out << "attempts per 10 s       " << channel << ":";
+      for (int64_t n : per_10s) out << " " << n;
+      out << "\n";
+    }
+  }
   out << std::setprecision(2) << "final within " << deadline_s << " s       "
       << 100.0 * r.share_final_within_deadline << " %\n";
   if (r.orders_in_store > 0) {
@@ -408,6 +447,8 @@ void PrintReport(const ScenarioReport& r, int64_t deadline_s, std::ostream& out)
   out << "successes w/o credit    " << r.successes_without_credit << "\n";
   out << "ledger balanced         " << (r.ledger_balanced ? "yes" : "NO: " + r.ledger_problems)
       << "\n";
+  out << "invalid transitions     " << r.invalid_transitions_logged
+      << "   (refused by the store)\n";
   for (const std::string& miss : r.misses) out << "missed deadline         " << miss << "\n";
   out << "verdict                 " << (r.Correct() ? "CORRECT" : "INCORRECT") << "\n";
 }

@@ -74,10 +74,18 @@ struct ScenarioReport {
   // CPU seconds (user + system) used over the run by the server nodes still running at the end,
   // by the simulator, and by the load generator (this process).
   double server_cpu_s = 0, sim_cpu_s = 0, loadgen_cpu_s = 0;
-  // For each order that missed the deadline (final late, or still open): why, from its history.
+  // From acceptance to the start of an order's first attempt.
+  int64_t first_attempt_p50_ms = 0, first_attempt_p99_ms = 0, first_attempt_max_ms = 0;
+  // Attempts started on each channel in each 10 s from the first acceptance.
+  std::map<std::string, std::vector<int64_t>> attempts_per_10s;
+  // Log lines of the children that report a transition the store refused: each is a bug.
+  int64_t invalid_transitions_logged = 0;
+  // For each order that missed the deadline (final late, or still open): why, in the server's
+  // words (its deadline_missed event).
   std::vector<std::string> misses;
 
-  // Every acknowledged order final, none lost, none credited twice, money right.
+  // Every acknowledged order final, none lost, none credited twice, money right, no transition
+  // refused.
   bool Correct() const;
 };
 

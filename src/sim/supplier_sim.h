@@ -22,9 +22,9 @@
 //
 // What happens to each new attempt is decided when it arrives, from a seeded random source per
 // channel, so a run with one io thread and one client replays exactly:
-//   * with probability reset_rate the connection is closed at once without an answer, before the
-//     request is acted on: nothing is credited and nothing remembered, so /query answers
-//     not_found for good (see ChannelSimOptions::reset_rate for what the client sees);
+//   * with probability reset_rate the connection is reset (RST) at once without an answer, before
+//     the request is acted on: nothing is credited and nothing remembered, so /query answers
+//     not_found for good;
 //   * otherwise failed with probability fail_rate (never credited);
 //   * otherwise credited at once, and then with probability blackhole_rate never answered (the
 //     connection is held for blackhole_hold_ms and closed without a response);
@@ -136,11 +136,9 @@ struct ChannelSimOptions {
   double wrong_content_rate = 0;
   //   HTTP 200 JSON whose status is one of "SUCCESS_PENDING", "0000", "", "ok", "done".
   double unknown_status_rate = 0;
-  // Probability that a new attempt gets no answer: its connection is closed at once, nothing is
-  // credited and nothing remembered. The client sees the connection end without a response
-  // (HttpClient: Unavailable("broken")). The HTTP server closes with FIN, not RST: it offers the
-  // handler no way to reset a connection (SO_LINGER 0), so a true reset needs a Responder that
-  // can.
+  // Probability that a new attempt gets no answer: its connection is reset at once (RST, so the
+  // client reads ECONNRESET; HttpClient: Unavailable("broken")), nothing is credited and nothing
+  // remembered.
   double reset_rate = 0;
   // Probability that a /query answers HTTP 503 with a JSON or HTML body, whatever the state.
   double query_error_rate = 0;
