@@ -1,4 +1,5 @@
-// topup demo and topup bench: bounded end-to-end runs on the embedded default, with a report.
+// topup demo, bench, chaos and hostile: bounded end-to-end runs on the embedded default, with a
+// report.
 #include <stdlib.h>
 
 #include <filesystem>
@@ -6,6 +7,7 @@
 
 #include "cli/commands.h"
 #include "loadgen/chaos.h"
+#include "loadgen/hostile.h"
 #include "loadgen/scenario.h"
 #include "process/child_process.h"
 
@@ -155,6 +157,27 @@ void AddChaosCommand(CLI::App& app) {
     options.load_max_ms = 300'000;
     options.wait_final_max_ms = (flags->deadline_s + 60) * 1000;
     if (int code = RunAndReport(*flags, options, "topup chaos"); code != 0) {
+      throw CLI::RuntimeError(code);
+    }
+  });
+}
+
+void AddHostileCommand(CLI::App& app) {
+  auto flags = std::make_shared<RunFlags>();
+  flags->orders = 1500;
+  flags->connections = 16;
+  flags->rate_per_s = 60;
+  CLI::App* hostile = app.add_subcommand(
+      "hostile",
+      "One supplier that credits and then garbles a third of its answers, resets connections, "
+      "lags and does not deduplicate; the server on its defaults; then the promise checked");
+  AddRunFlags(hostile, flags.get());
+  hostile->callback([flags] {
+    loadgen::ScenarioOptions options;
+    options.sim_flags = loadgen::HostileSimFlags();
+    options.load_max_ms = 300'000;
+    options.wait_final_max_ms = (flags->deadline_s + 60) * 1000;
+    if (int code = RunAndReport(*flags, options, "topup hostile"); code != 0) {
       throw CLI::RuntimeError(code);
     }
   });

@@ -1,64 +1,19 @@
-// A supplier that misbehaves the way real recharge suppliers do, at load: it credits the phone and
-// then answers 5xx, truncated JSON, HTML or key=value text, or a status the protocol does not
-// have; it resets connections; it answers "processing" for a minute; its query index lags 20 s;
-// its queries fail now and then; it does not deduplicate. `topup serve` with its defaults must
-// still bring every order to a final state within 180 s, never credit a phone twice, never refund
-// a credited order, keep the ledger balanced, and never write a transition the store refuses.
+// The hostile supplier (src/loadgen/hostile.h) at load: `topup serve` with its defaults must still
+// bring every order to a final state within 180 s, never credit a phone twice, never refund a
+// credited order, keep the ledger balanced, and never write a transition the store refuses.
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
 #include <filesystem>
 #include <sstream>
 
+#include "loadgen/hostile.h"
 #include "loadgen/scenario.h"
 
 namespace topup::loadgen {
 namespace {
 
 namespace json = boost::json;
-
-// Every misbehaviour of `topup sim` at once, as flags of the channel at the root paths.
-const std::vector<std::string> kHostileFlags = {"--latency-median-ms",
-                                                "40",
-                                                "--latency-p99-ms",
-                                                "400",
-                                                "--fail-rate",
-                                                "0.03",
-                                                "--blackhole-rate",
-                                                "0.02",
-                                                "--blackhole-hold-ms",
-                                                "15000",
-                                                "--processing-rate",
-                                                "0.1",
-                                                "--processing-ms",
-                                                "60000",
-                                                "--query-lag-ms",
-                                                "20000",
-                                                "--error-after-credit-rate",
-                                                "0.11",
-                                                "--truncated-rate",
-                                                "0.11",
-                                                "--wrong-content-rate",
-                                                "0.11",
-                                                "--unknown-status-rate",
-                                                "0.11",
-                                                "--reset-rate",
-                                                "0.03",
-                                                "--query-error-rate",
-                                                "0.1",
-                                                "--no-dedup"};
-
-// The same misbehaviours as a channel of --channels-config.
-json::object HostileChannel(std::string name) {
-  return json::object{{"name", std::move(name)},     {"latency_median_ms", 40},
-                      {"latency_p99_ms", 400},       {"fail_rate", 0.03},
-                      {"blackhole_rate", 0.02},      {"blackhole_hold_ms", 15000},
-                      {"processing_rate", 0.1},      {"processing_ms", 60000},
-                      {"query_lag_ms", 20000},       {"error_after_credit_rate", 0.11},
-                      {"truncated_rate", 0.11},      {"wrong_content_rate", 0.11},
-                      {"unknown_status_rate", 0.11}, {"reset_rate", 0.03},
-                      {"query_error_rate", 0.1},     {"dedup", false}};
-}
 
 class HostileSupplierTest : public ::testing::Test {
  protected:
@@ -105,7 +60,7 @@ class HostileSupplierTest : public ::testing::Test {
 
 TEST_F(HostileSupplierTest, OneHostileChannelAtSixtyOrdersASecondKeepsThePromise) {
   ScenarioOptions options = Options(1'500, 60);
-  options.sim_flags = kHostileFlags;
+  options.sim_flags = HostileSimFlags();
   Result<ScenarioReport> report = RunScenario(options);
   ASSERT_TRUE(report.ok()) << report.status().ToString() << " (logs in " << dir_ << ")";
   std::ostringstream printed;
@@ -122,7 +77,7 @@ TEST_F(HostileSupplierTest, TrafficMovesToTheHealthyChannelAndBack) {
   // "garble" misbehaves throughout and takes no work at all from 10 s to 20 s; "healthy" behaves.
   ScenarioOptions options = Options(2'400, 60);
   options.sim_channels_config = [](const std::vector<uint16_t>&) {
-    json::object garble = HostileChannel("garble");
+    json::object garble = HostileSimChannel("garble");
     garble["outages"] = json::array{json::object{{"start_s", 10}, {"end_s", 20}}};
     json::array channels = {std::move(garble), json::object{{"name", "healthy"}}};
     return json::serialize(json::object{{"seed", 5}, {"channels", std::move(channels)}});
