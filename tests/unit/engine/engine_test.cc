@@ -123,7 +123,7 @@ class EngineTest : public ::testing::Test {
   }
 
   // Accepts n orders (50 yuan each) straight into the store and publishes them.
-  std::vector<std::string> AcceptOrders(int n, Queue* queue) {
+  std::vector<std::string> AcceptOrders(int n, Queue* queue, int64_t deadline_after_ms = 180'000) {
     std::vector<std::string> ids;
     for (int i = 0; i < n; ++i) {
       Order order;
@@ -134,7 +134,7 @@ class EngineTest : public ::testing::Test {
       order.face_value_yuan = 50;
       order.price_fen = 5000;
       order.created_ms = order.updated_ms = clock_.NowMs();
-      order.deadline_ms = order.created_ms + 180'000;
+      order.deadline_ms = order.created_ms + deadline_after_ms;
       order.next_check_ms = order.created_ms + 5'000;
       auto accepted = store_->AcceptOrder(order);
       EXPECT_TRUE(accepted.ok()) << accepted.status().ToString();
@@ -187,6 +187,12 @@ class EngineTest : public ::testing::Test {
     options.policy.retry_delay_min_ms = 10;
     options.policy.not_found_grace_ms = 2'000;
     return options;
+  }
+
+  std::vector<OrderEvent> Events(const std::string& order_id) {
+    auto events = store_->ListEvents(order_id);
+    EXPECT_TRUE(events.ok());
+    return events.ok() ? *events : std::vector<OrderEvent>();
   }
 
   std::filesystem::path dir_;
@@ -291,6 +297,67 @@ TEST_F(EngineTest, OrdersPastTheirDeadlineFailAndAreRefunded) {
   for (const std::string& id : ids) EXPECT_EQ(store_->GetOrder(id)->status, OrderStatus::kFailed);
   auto merchant = store_->GetMerchant("m1");
   EXPECT_EQ(merchant->balance_fen, 100'000'000);  // every fen came back
+  ExpectEachSuccessCreditedOnceAndNothingElse(supplier, ids);
+}
+
+TEST_F(EngineTest, AnOrderNoChannelAdmitsWaitsAndIsTakenUpOnceTheBreakerCloses) {
+  EmbeddedQueue queue;
+  FakeSupplier supplier(9, {});
+  auto router = RouterFor(&supplier, &random_);
+  auto channel = router->Find("fake");
+  for (int i = 0; i < 50; ++i) {
+    channel->breaker().Record(CircuitBreaker::Outcome::kFailure, clock_.NowMs());
+  }
+  ASSERT_EQ(channel->breaker().state(clock_.NowMs()), CircuitBreaker::State::kOpen);
+  Engine engine(store_.get(), &queue, router.get(), &clock_, Options());
+  engine.Start();
+  auto ids = AcceptOrders(20, &queue);
+  ASSERT_TRUE(WaitAllFinal(std::chrono::seconds(60)));
+  engine.Stop();
+  // Every wait was a transition the store took, and each order says once why it waited.
+  EXPECT_EQ(engine.counters().store_errors, 0);
+  for (const std::string& id : ids) {
+    EXPECT_EQ(store_->GetOrder(id)->status, OrderStatus::kSuccess) << id;
+    int waits = 0;
+    bool waited_told = false;
+    for (const OrderEvent& event : Events(id)) {
+      waits += event.kind == "waiting_for_channel" ? 1 : 0;
+      if (event.kind == "attempt_started") {
+        waited_told = event.detail.find("for a channel") != std::string::npos;
+      }
+    }
+    EXPECT_EQ(waits, 1) << id;
+    EXPECT_TRUE(waited_told) << id;
+  }
+  ExpectEachSuccessCreditedOnceAndNothingElse(supplier, ids);
+}
+
+TEST_F(EngineTest, ALateOrderSaysWhyItIsLate) {
+  EmbeddedQueue queue;
+  FakeSupplier supplier(10, {});
+  // A 12 s promise, and a worker that recorded attempt 1 and died before sending it: the attempt
+  // is taken as lost only 13 s after it was recorded (attempt timeout, grace, margin).
+  auto ids = AcceptOrders(1, &queue, 12'000);
+  const std::string claim_ids[] = {ids[0]};
+  auto claimed = store_->ClaimOrders(claim_ids, "dead-worker", clock_.NowMs(), 5'000);
+  ASSERT_TRUE(claimed.ok() && claimed->size() == 1);
+  ASSERT_TRUE(*store_->ApplyTransition(PlanNextAttempt(
+      (*claimed)[0], OrderPolicy{.attempt_timeout_ms = 1'000}, "fake", clock_.NowMs())));
+  auto router = RouterFor(&supplier, &random_);
+  Engine engine(store_.get(), &queue, router.get(), &clock_, Options());
+  engine.Start();
+  ASSERT_TRUE(WaitAllFinal(std::chrono::seconds(60)));
+  engine.Stop();
+  auto order = store_->GetOrder(ids[0]);
+  EXPECT_EQ(order->status, OrderStatus::kFailed);  // refunded: no time for another attempt
+  EXPECT_GT(order->finished_ms, order->deadline_ms);
+  std::vector<std::string> reasons;
+  for (const OrderEvent& event : Events(ids[0])) {
+    if (event.kind == kDeadlineMissedEvent) reasons.push_back(event.detail);
+  }
+  ASSERT_EQ(reasons.size(), 1u);  // written by its first step past the deadline, and only then
+  EXPECT_NE(reasons[0].find("waiting for a submit's answer for 1"), std::string::npos)
+      << reasons[0];
   ExpectEachSuccessCreditedOnceAndNothingElse(supplier, ids);
 }
 
