@@ -1,6 +1,7 @@
 // topup sim: the supplier simulator, serving supplier protocol v1 until SIGINT or SIGTERM.
 // Without --channels-config it plays one channel at the root paths, configured by flags; with it,
 // every channel of the file under its own path prefix on the same port.
+#include <algorithm>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -8,6 +9,7 @@
 
 #include "cli/commands.h"
 #include "cli/signals.h"
+#include "process/open_files.h"
 #include "sim/channels_config.h"
 #include "sim/supplier_sim.h"
 
@@ -41,6 +43,9 @@ int RunSim(const SimFlags& flags) {
     }
     if (flags.seed->count() > 0) options.seed = flags.options.seed;
   }
+  // As many connections as a server with tens of thousands of attempts in flight opens.
+  options.max_connections =
+      static_cast<size_t>(std::max<int64_t>(1'024, process::RaiseOpenFileLimit() - 256));
   BlockTerminationSignals();  // before the simulator starts its threads
   Result<std::unique_ptr<sim::SupplierSim>> sim = sim::SupplierSim::Start(options);
   if (!sim.ok()) {
