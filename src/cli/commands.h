@@ -11,5 +11,6 @@ void AddMerchantCommand(CLI::App& app);
 void AddDemoCommand(CLI::App& app);
 void AddBenchCommand(CLI::App& app);
 void AddChaosCommand(CLI::App& app);
+void AddCallCommand(CLI::App& app);
 
 }  // namespace topup::cli

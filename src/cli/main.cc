@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   topup::cli::AddDemoCommand(app);
   topup::cli::AddBenchCommand(app);
   topup::cli::AddChaosCommand(app);
+  topup::cli::AddCallCommand(app);
   CLI11_PARSE(app, argc, argv);
   return 0;
 }

@@ -9,6 +9,7 @@
 #include "api/order_api.h"
 #include "backends/backends.h"
 #include "cli/commands.h"
+#include "cli/master_key.h"
 #include "cli/signals.h"
 #include "engine/engine.h"
 #include "engine/http_supplier_channel.h"
@@ -35,6 +36,9 @@ struct ServeFlags {
   int32_t max_attempts = 10;
   std::string admin_token;
   std::string node_id;
+  std::string master_key_file;
+  bool dev = false;
+  int64_t max_clock_skew_s = 300;
 };
 
 Result<std::unique_ptr<SupplierChannel>> MakeHttpChannel(const ChannelConfig& config) {
@@ -66,6 +70,18 @@ int RunServe(const ServeFlags& flags) {
   spdlog::set_default_logger(spdlog::stderr_color_mt("serve"));
   BlockTerminationSignals();
 
+  Result<auth::SecretBox> secret_box = LoadMasterKey(flags.master_key_file);
+  if (!secret_box.ok() && flags.dev && secret_box.status().reason() == "no_master_key") {
+    spdlog::warn(
+        "--dev: an ephemeral master key; merchant keys made now stop working when this "
+        "process ends, and keys made before cannot be read");
+    secret_box = auth::SecretBox::Ephemeral();
+  }
+  if (!secret_box.ok()) {
+    std::cerr << "topup serve: " << secret_box.status().message()
+              << " (or --dev for an ephemeral one)\n";
+    return 2;
+  }
   Result<std::unique_ptr<Store>> store = OpenStore(flags.store_url);
   if (!store.ok()) {
     std::cerr << "topup serve: cannot open store " << flags.store_url << ": "
@@ -108,9 +124,10 @@ int RunServe(const ServeFlags& flags) {
   api_options.redeliver_after_ms = engine_options.redeliver_after_ms;
   api_options.admin_token = flags.admin_token;
   api_options.store_threads = static_cast<size_t>(flags.api_threads);
+  api_options.auth.max_skew_s = flags.max_clock_skew_s;
   SupplierCallbacks callbacks(store->get(), router->get(), SystemClock(), engine_options.policy);
-  api::OrderApi order_api(store->get(), queue->get(), SystemClock(), &random, api_options,
-                          &callbacks);
+  api::OrderApi order_api(store->get(), queue->get(), SystemClock(), &random, &*secret_box,
+                          api_options, &callbacks);
 
   http::HttpServerOptions server_options;
   server_options.address = flags.listen;
@@ -200,6 +217,16 @@ void AddServeCommand(CLI::App& app) {
   serve->add_option("--admin-token", flags->admin_token, "Enables /v1/admin with this bearer token")
       ->envname("TOPUP_ADMIN_TOKEN");
   serve->add_option("--node-id", flags->node_id, "Lease owner name (default: node-<pid>-<random>)");
+  serve->add_option("--master-key-file", flags->master_key_file,
+                    "File holding the master key (64 hex characters) that seals merchant key "
+                    "secrets; default: the environment variable TOPUP_MASTER_KEY");
+  serve->add_flag("--dev", flags->dev,
+                  "Without a master key, make an ephemeral one (keys die with the process)");
+  serve
+      ->add_option("--max-clock-skew-s", flags->max_clock_skew_s,
+                   "Signed requests are accepted this far from the server's clock")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
   serve->callback([flags] {
     if (int code = RunServe(*flags); code != 0) throw CLI::RuntimeError(code);
   });
