@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 
 #include "api/order_json.h"
+#include "api/strict_json.h"
 #include "auth/constant_time.h"
 #include "auth/merchant_keys.h"
 #include "core/carrier.h"
@@ -246,12 +247,12 @@ http::HttpResponse OrderApi::RouteAdmin(const http::HttpRequest& request) {
     return merchant.ok() ? Json(200, MerchantToJson(*merchant)) : Error(merchant.status());
   }
   if (request.method != "POST") return WrongMethod(request);
-  boost::system::error_code error;
-  json::value body = json::parse(request.body, error);
-  if (error || !body.is_object()) {
+  Result<json::value> body = ParseJsonStrict(request.body);
+  if (!body.ok()) return Error(body.status());
+  if (!body->is_object()) {
     return Error(InvalidArgument("malformed_json", "request body must be a JSON object"));
   }
-  const json::object& object = body.as_object();
+  const json::object& object = body->as_object();
   if (segments.size() == 3) {
     const json::value* id = object.if_contains("merchant_id");
     const json::value* name = object.if_contains("name");

@@ -361,6 +361,22 @@ void Connection::HandleRequest() {
   bhttp::request<bhttp::string_body>& message = parser_->get();
   keep_alive_ = message.keep_alive();
   request_version_ = message.version();
+  // RFC 9112 §6.3: with a Transfer-Encoding other than exactly "chunked" the body's length is
+  // unknown, and whoever reads on takes the body for a next request (request smuggling). The
+  // answer closes the connection, so what is left in the buffer is never read as a request.
+  if (const size_t encodings = message.count(bhttp::field::transfer_encoding); encodings > 0) {
+    if (encodings != 1 || !beast::iequals(message[bhttp::field::transfer_encoding], "chunked")) {
+      SendError(bhttp::status::bad_request, "bad_transfer_encoding",
+                "Transfer-Encoding must be exactly chunked");
+      return;
+    }
+  }
+  // RFC 9112 §3.2: an HTTP/1.1 request without exactly one Host is refused.
+  if (message.version() >= 11 && message.count(bhttp::field::host) != 1) {
+    SendError(bhttp::status::bad_request, "missing_host",
+              "an HTTP/1.1 request needs exactly one Host header");
+    return;
+  }
 
   HttpRequest request;
   request.method = std::string(message.method_string());

@@ -107,6 +107,12 @@ class OrderApiTest : public ::testing::Test {
     EXPECT_TRUE(body.contains("message")) << response.body;
     return body.contains("code") ? json::value_to<std::string>(body["code"]) : "";
   }
+  // An order of m1 with `notify_url` spliced into the JSON as it is (escapes included).
+  static std::string WithNotifyUrl(const std::string& raw_json_url) {
+    return R"({"merchant_id":"m1","merchant_order_id":"n","phone":"13800138000","face_value":10,)"
+           R"("notify_url":")" +
+           raw_json_url + R"("})";
+  }
   static std::string Order(const std::string& merchant_order_id, const std::string& phone,
                            int face_value) {
     return json::serialize(json::object{{"merchant_id", "m1"},
@@ -191,6 +197,23 @@ TEST_F(OrderApiTest, BadInputGetsAClearErrorAndWritesNothing) {
       {R"({"merchant_id":"nobody","merchant_order_id":"x","phone":"13800138000","face_value":50})",
        403, "merchant_mismatch"},
       {Order("x", "13800138000", 200), 422, "insufficient_balance"},
+      // The last of two equal keys would win in a lenient parser: refused instead.
+      {R"({"merchant_id":"m1","merchant_id":"m2","merchant_order_id":"x","phone":"13800138000",)"
+       R"("face_value":50})",
+       400, "duplicate_json_key"},
+      {R"({"merchant_id":"m1","merchant_order_id":"x","phone":"13800138000","face_value":50,)"
+       R"("extra":{"a":1,"a":2}})",
+       400, "duplicate_json_key"},
+      {WithNotifyUrl("http://"), 400, "invalid_notify_url"},
+      {WithNotifyUrl("http:///path"), 400, "invalid_notify_url"},
+      {WithNotifyUrl(R"(http://shop.example/cb\r\nX-Injected: 1)"), 400, "invalid_notify_url"},
+      {WithNotifyUrl(R"(http://shop.example/cb\u0000)"), 400, "invalid_notify_url"},
+      {WithNotifyUrl("http://shop.example/a b"), 400, "invalid_notify_url"},
+      {WithNotifyUrl("http://user:pw@shop.example/cb"), 400, "invalid_notify_url"},
+      {WithNotifyUrl("http://shop.example:0/cb"), 400, "invalid_notify_url"},
+      {WithNotifyUrl("http://shop.example:99999/cb"), 400, "invalid_notify_url"},
+      {WithNotifyUrl("ftp://shop.example/cb"), 400, "invalid_notify_url"},
+      {WithNotifyUrl("shop.example/cb"), 400, "invalid_notify_url"},
   };
   for (const Case& c : cases) {
     http::HttpResponse response = Send("POST", "/v1/orders", c.body);
@@ -207,6 +230,32 @@ TEST_F(OrderApiTest, BadInputGetsAClearErrorAndWritesNothing) {
   EXPECT_EQ(store_->GetMerchant("m1")->balance_fen, 10'000);
   EXPECT_TRUE(store_->ListOrders("", 10)->empty());
   EXPECT_EQ(queue_.size(), 0u);
+}
+
+TEST_F(OrderApiTest, AWellFormedNotifyUrlIsKept) {
+  int n = 0;
+  for (const std::string& url :
+       {std::string("https://shop.example/cb?order=1&x=%20"), std::string("http://10.0.0.1:8080"),
+        std::string("http://[::1]:9000/cb")}) {
+    ++n;
+    http::HttpResponse created =
+        Send("POST", "/v1/orders",
+             json::serialize(json::object{{"merchant_id", "m1"},
+                                          {"merchant_order_id", "u" + std::to_string(n)},
+                                          {"phone", "13800138000"},
+                                          {"face_value", 10},
+                                          {"notify_url", url}}));
+    ASSERT_EQ(created.status, 201) << url << " " << created.body;
+    EXPECT_EQ(Body(created)["notify_url"], url.c_str());
+  }
+}
+
+TEST_F(OrderApiTest, AdminBodiesRefuseDuplicateKeysToo) {
+  http::HttpResponse response = Send("POST", "/v1/admin/merchants/m1/fund",
+                                     R"({"amount_fen":1,"amount_fen":900000})", "secret-token");
+  EXPECT_EQ(response.status, 400);
+  EXPECT_EQ(Code(response), "duplicate_json_key");
+  EXPECT_EQ(store_->GetMerchant("m1")->balance_fen, 10'000);
 }
 
 TEST_F(OrderApiTest, HealthAndAdmin) {

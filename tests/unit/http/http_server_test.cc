@@ -244,6 +244,61 @@ TEST_F(HttpServerTest, GarbageGets400AndClose) {
   EXPECT_NE(response.find(R"("code":"bad_request")"), std::string::npos) << response;
 }
 
+// A Transfer-Encoding other than exactly "chunked" gets 400 and a closed connection: the body
+// must never be served as a second request (request smuggling).
+TEST_F(HttpServerTest, TransferEncodingOtherThanChunkedGets400AndClose) {
+  std::atomic<int> handled{0};
+  ASSERT_NO_FATAL_FAILURE(StartServer([&handled](HttpRequest request, Responder respond) {
+    handled++;
+    Echo(std::move(request), std::move(respond));
+  }));
+  const std::string smuggled = "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n";
+  for (const std::string& encoding :
+       {std::string("xchunked"), std::string("chunked, identity"), std::string("identity"),
+        std::string("gzip"), std::string("chunked\r\nTransfer-Encoding: chunked")}) {
+    Fd fd = ConnectLoopback(port());
+    ASSERT_TRUE(fd.valid());
+    ASSERT_TRUE(SendAll(fd, "POST /first HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: " + encoding +
+                                "\r\n\r\n" + smuggled));
+    bool closed = false;
+    const std::string response = ReadUntilClosed(fd, kWait, &closed);
+    EXPECT_TRUE(closed) << encoding;
+    EXPECT_EQ(response.rfind("HTTP/1.1 400 Bad Request\r\n", 0), 0u) << encoding << response;
+    EXPECT_EQ(response.find("smuggled"), std::string::npos) << encoding << response;
+    EXPECT_EQ(response.find("HTTP/1.1", 1), std::string::npos) << "one answer only: " << response;
+  }
+  EXPECT_EQ(handled.load(), 0);
+  // Exactly chunked is served.
+  Fd fd = ConnectLoopback(port());
+  ASSERT_TRUE(SendAll(fd,
+                      "POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                      "3\r\nabc\r\n0\r\n\r\n"));
+  const std::string response = ReadOneResponse(fd);
+  EXPECT_EQ(response.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << response;
+  EXPECT_NE(response.find("b=abc"), std::string::npos) << response;
+}
+
+TEST_F(HttpServerTest, Http11WithoutExactlyOneHostGets400) {
+  ASSERT_NO_FATAL_FAILURE(StartServer(Echo));
+  for (const std::string& request : {std::string("GET / HTTP/1.1\r\n\r\n"),
+                                     std::string("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n")}) {
+    Fd fd = ConnectLoopback(port());
+    ASSERT_TRUE(fd.valid());
+    ASSERT_TRUE(SendAll(fd, request));
+    bool closed = false;
+    const std::string response = ReadUntilClosed(fd, kWait, &closed);
+    EXPECT_TRUE(closed);
+    EXPECT_EQ(response.rfind("HTTP/1.1 400 Bad Request\r\n", 0), 0u) << response;
+    EXPECT_NE(response.find(R"("code":"missing_host")"), std::string::npos) << response;
+  }
+  // HTTP/1.0 has no Host requirement.
+  Fd fd = ConnectLoopback(port());
+  ASSERT_TRUE(SendAll(fd, "GET /old HTTP/1.0\r\n\r\n"));
+  bool closed = false;
+  const std::string response = ReadUntilClosed(fd, kWait, &closed);
+  EXPECT_NE(response.find(" 200 OK\r\n"), std::string::npos) << response;
+}
+
 TEST_F(HttpServerTest, IdleConnectionIsClosed) {
   HttpServerOptions options;
   options.idle_timeout_s = 1;
