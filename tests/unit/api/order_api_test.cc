@@ -191,6 +191,9 @@ TEST_F(OrderApiTest, BadInputGetsAClearErrorAndWritesNothing) {
        "invalid_field_type"},
       {R"({"merchant_id":"m1","merchant_order_id":"x","phone":"13800138000","face_value":"50"})",
        400, "invalid_field_type"},
+      {R"({"merchant_id":"bad id","merchant_order_id":"x","phone":"13800138000","face_value":50})",
+       400, "invalid_merchant_id"},
+      {Order("bad order id", "13800138000", 50), 400, "invalid_merchant_order_id"},
       {Order("x", "12800138000", 50), 400, "invalid_phone"},
       {Order("x", "1380013800", 50), 400, "invalid_phone"},
       {Order("x", "13800138000", 40), 400, "unsupported_face_value"},
@@ -223,6 +226,10 @@ TEST_F(OrderApiTest, BadInputGetsAClearErrorAndWritesNothing) {
   http::HttpResponse too_large = Send("POST", "/v1/orders", std::string(200'000, 'x'));
   EXPECT_EQ(too_large.status, 413);
   EXPECT_EQ(Code(too_large), "body_too_large");
+  http::HttpResponse headers_too_large =
+      SendWithHeaders("GET", "/v1/orders/x", "", {{"X-Padding", std::string(20'000, 'p')}});
+  EXPECT_EQ(headers_too_large.status, 431);
+  EXPECT_EQ(Code(headers_too_large), "headers_too_large");
   EXPECT_EQ(Send("GET", "/v1/orders/nope").status, 404);
   EXPECT_EQ(Send("GET", "/v1/nothing").status, 404);
   EXPECT_EQ(Send("DELETE", "/v1/orders/x").status, 405);
