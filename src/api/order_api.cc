@@ -76,10 +76,12 @@ OrderApi::OrderApi(Store* store, Queue* queue, Clock* clock, Random* random,
       callbacks_(callbacks),
       options_(std::move(options)),
       publisher_(queue),
-      authenticator_(store, secret_box, clock, options_.auth),
-      store_pool_(options_.store_threads, options_.store_queue_max) {}
+      authenticator_(store, secret_box, clock, options_.auth) {
+  store_pool_.emplace(options_.store_threads, options_.store_queue_max);
+}
 
 OrderApi::~OrderApi() {
+  store_pool_.reset();
   std::unique_lock lock(accepts_mu_);
   accepts_done_.wait(lock, [this] { return accepts_under_way_ == 0; });
 }
@@ -101,13 +103,13 @@ void OrderApi::Handle(http::HttpRequest request, http::Responder respond) {
       if (!merchant->ok()) return respond(Error(merchant->status()));
       return CreateOrder(*shared, **merchant, std::move(respond));
     }
-    posted = store_pool_.Post([this, shared, respond] {
+    posted = store_pool_->Post([this, shared, respond] {
       Result<std::string> merchant = authenticator_.Authenticate(*shared);
       if (!merchant.ok()) return respond(Error(merchant.status()));
       CreateOrder(*shared, *merchant, respond);
     });
   } else {
-    posted = store_pool_.Post([this, shared, respond] { respond(Route(*shared)); });
+    posted = store_pool_->Post([this, shared, respond] { respond(Route(*shared)); });
   }
   if (!posted) {
     respond(Error(Status(StatusCode::kResourceExhausted, "overloaded",

@@ -25,6 +25,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <condition_variable>
@@ -63,7 +64,7 @@ class OrderApi {
   OrderApi(Store* store, Queue* queue, Clock* clock, Random* random,
            const auth::SecretBox* secret_box, OrderApiOptions options,
            SupplierCallbacks* callbacks = nullptr);
-  // Waits for the answers of the accepts under way.
+  // Runs the store tasks already posted, then waits for the answers of the accepts under way.
   ~OrderApi();
 
   // An HttpHandler: never blocks the calling I/O thread.
@@ -98,7 +99,9 @@ class OrderApi {
   std::condition_variable accepts_done_;
   int accepts_under_way_ = 0;  // GUARDED_BY(accepts_mu_)
 
-  WorkPool store_pool_;  // last: its threads stop first
+  // Reset first by the destructor: a task of it may still start an accept, which the destructor
+  // then waits for.
+  std::optional<WorkPool> store_pool_;
 };
 
 }  // namespace topup::api
