@@ -38,6 +38,16 @@ http::HttpResponse WrongMethod(const http::HttpRequest& /*request*/) {
                                       "this method is not allowed on this path")));
 }
 
+// 429 with Retry-After in whole seconds, rounded up.
+http::HttpResponse RateLimited(int64_t wait_ms) {
+  http::HttpResponse response = Json(
+      429, ErrorToJson(Status(StatusCode::kResourceExhausted, "rate_limited",
+                              "too many requests for this merchant; retry after Retry-After")));
+  response.headers.emplace_back("Retry-After",
+                                std::to_string(std::max<int64_t>(1, (wait_ms + 999) / 1000)));
+  return response;
+}
+
 http::HttpResponse OrderNotFound() { return Error(NotFound("order_not_found", "no such order")); }
 
 json::object KeyToJson(const MerchantKey& key) {
@@ -76,7 +86,8 @@ OrderApi::OrderApi(Store* store, Queue* queue, Clock* clock, Random* random,
       callbacks_(callbacks),
       options_(std::move(options)),
       publisher_(queue),
-      authenticator_(store, secret_box, clock, options_.auth) {
+      authenticator_(store, secret_box, clock, options_.auth),
+      rate_limiter_(clock, options_.merchant_rate, options_.merchant_rates) {
   store_pool_.emplace(options_.store_threads, options_.store_queue_max);
 }
 
@@ -100,13 +111,14 @@ void OrderApi::Handle(http::HttpRequest request, http::Responder respond) {
     // is read on a store thread, and the order goes on from there.
     if (std::optional<Result<std::string>> merchant =
             authenticator_.TryAuthenticateCached(*shared)) {
-      if (!merchant->ok()) return respond(Error(merchant->status()));
-      return CreateOrder(*shared, **merchant, std::move(respond));
+      Admission admitted = Admit(std::move(*merchant));
+      if (admitted.refusal) return respond(std::move(*admitted.refusal));
+      return CreateOrder(*shared, admitted.merchant_id, std::move(respond));
     }
     posted = store_pool_->Post([this, shared, respond] {
-      Result<std::string> merchant = authenticator_.Authenticate(*shared);
-      if (!merchant.ok()) return respond(Error(merchant.status()));
-      CreateOrder(*shared, *merchant, respond);
+      Admission admitted = Admit(authenticator_.Authenticate(*shared));
+      if (admitted.refusal) return respond(std::move(*admitted.refusal));
+      CreateOrder(*shared, admitted.merchant_id, respond);
     });
   } else {
     posted = store_pool_->Post([this, shared, respond] { respond(Route(*shared)); });
@@ -127,9 +139,17 @@ http::HttpResponse OrderApi::Route(const http::HttpRequest& request) {
   }
   if (segments[1] != "orders") return NoRoute(request);
   // Every merchant route is signed; nothing about the route is told to an unsigned request.
-  Result<std::string> merchant = authenticator_.Authenticate(request);
-  if (!merchant.ok()) return Error(merchant.status());
-  return RouteMerchant(request, *merchant);
+  Admission admitted = Admit(authenticator_.Authenticate(request));
+  if (admitted.refusal) return std::move(*admitted.refusal);
+  return RouteMerchant(request, admitted.merchant_id);
+}
+
+OrderApi::Admission OrderApi::Admit(Result<std::string> merchant) {
+  if (!merchant.ok()) return Admission{.merchant_id = "", .refusal = Error(merchant.status())};
+  if (int64_t wait_ms = rate_limiter_.TryTake(*merchant); wait_ms > 0) {
+    return Admission{.merchant_id = "", .refusal = RateLimited(wait_ms)};
+  }
+  return Admission{.merchant_id = std::move(*merchant), .refusal = std::nullopt};
 }
 
 http::HttpResponse OrderApi::RouteMerchant(const http::HttpRequest& request,

@@ -24,6 +24,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -32,6 +33,7 @@
 #include <mutex>
 
 #include "api/batch_publisher.h"
+#include "api/merchant_rate_limiter.h"
 #include "auth/request_authenticator.h"
 #include "auth/secret_box.h"
 #include "core/work_pool.h"
@@ -55,6 +57,9 @@ struct OrderApiOptions {
   size_t store_threads = 8;
   size_t store_queue_max = 20'000;  // beyond this many waiting calls, answer 503
   auth::RequestAuthenticatorOptions auth;
+  // Signed requests per merchant: beyond it, 429 rate_limited with Retry-After.
+  RateLimit merchant_rate;                          // default: no limit
+  std::map<std::string, RateLimit> merchant_rates;  // per merchant id, overriding the default
 };
 
 class OrderApi {
@@ -81,6 +86,13 @@ class OrderApi {
   // REQUIRES: the request was signed by a key of `merchant_id`.
   http::HttpResponse RouteMerchant(const http::HttpRequest& request,
                                    const std::string& merchant_id);
+  // The merchant of an authenticated request, or the answer to send instead: the
+  // authentication's failure, or 429 rate_limited with Retry-After.
+  struct Admission {
+    std::string merchant_id;
+    std::optional<http::HttpResponse> refusal;
+  };
+  Admission Admit(Result<std::string> merchant);
   http::HttpResponse RouteAdmin(const http::HttpRequest& request);
   http::HttpResponse RouteAdminKeys(const http::HttpRequest& request,
                                     const std::string& merchant_id);
@@ -94,6 +106,7 @@ class OrderApi {
   const OrderApiOptions options_;
   BatchPublisher publisher_;
   auth::RequestAuthenticator authenticator_;
+  MerchantRateLimiter rate_limiter_;
 
   std::mutex accepts_mu_;
   std::condition_variable accepts_done_;

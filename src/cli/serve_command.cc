@@ -39,7 +39,31 @@ struct ServeFlags {
   std::string master_key_file;
   bool dev = false;
   int64_t max_clock_skew_s = 300;
+  double merchant_rate_per_s = 0;
+  double merchant_burst = 0;
+  std::vector<std::string> merchant_rates;  // "id=rate[:burst]"
 };
+
+// Parses "id=rate[:burst]" (requests per second, and the burst; the burst defaults to the rate).
+bool ParseMerchantRate(const std::string& text, std::string* merchant_id, api::RateLimit* limit) {
+  const size_t equals = text.find('=');
+  if (equals == std::string::npos || equals == 0) return false;
+  *merchant_id = text.substr(0, equals);
+  const std::string numbers = text.substr(equals + 1);
+  const size_t colon = numbers.find(':');
+  char* end = nullptr;
+  limit->rate_per_s = std::strtod(numbers.c_str(), &end);
+  if (end == numbers.c_str() || limit->rate_per_s < 0) return false;
+  limit->burst = limit->rate_per_s;
+  if (colon != std::string::npos) {
+    const char* burst = numbers.c_str() + colon + 1;
+    limit->burst = std::strtod(burst, &end);
+    if (end == burst || *end != '\0' || limit->burst < 0) return false;
+  } else if (*end != '\0') {
+    return false;
+  }
+  return true;
+}
 
 Result<std::unique_ptr<SupplierChannel>> MakeHttpChannel(const ChannelConfig& config) {
   Result<std::unique_ptr<HttpSupplierChannel>> channel =
@@ -125,6 +149,18 @@ int RunServe(const ServeFlags& flags) {
   api_options.admin_token = flags.admin_token;
   api_options.store_threads = static_cast<size_t>(flags.api_threads);
   api_options.auth.max_skew_s = flags.max_clock_skew_s;
+  api_options.merchant_rate = api::RateLimit{
+      .rate_per_s = flags.merchant_rate_per_s,
+      .burst = flags.merchant_burst > 0 ? flags.merchant_burst : flags.merchant_rate_per_s};
+  for (const std::string& text : flags.merchant_rates) {
+    std::string merchant_id;
+    api::RateLimit limit;
+    if (!ParseMerchantRate(text, &merchant_id, &limit)) {
+      std::cerr << "topup serve: --merchant-rate wants ID=RATE[:BURST], got " << text << "\n";
+      return 2;
+    }
+    api_options.merchant_rates[merchant_id] = limit;
+  }
   SupplierCallbacks callbacks(store->get(), router->get(), SystemClock(), engine_options.policy);
   api::OrderApi order_api(store->get(), queue->get(), SystemClock(), &random, &*secret_box,
                           api_options, &callbacks);
@@ -227,6 +263,17 @@ void AddServeCommand(CLI::App& app) {
                    "Signed requests are accepted this far from the server's clock")
       ->check(CLI::Range(1, 3600))
       ->capture_default_str();
+  serve
+      ->add_option("--merchant-rate-per-s", flags->merchant_rate_per_s,
+                   "Signed requests per second per merchant, beyond which 429 (0: no limit)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  serve
+      ->add_option("--merchant-burst", flags->merchant_burst,
+                   "Requests a merchant may send at once (default: the rate)")
+      ->check(CLI::NonNegativeNumber);
+  serve->add_option("--merchant-rate", flags->merchant_rates,
+                    "A merchant's own limit, ID=RATE[:BURST]; may be repeated");
   serve->callback([flags] {
     if (int code = RunServe(*flags); code != 0) throw CLI::RuntimeError(code);
   });

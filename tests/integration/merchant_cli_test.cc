@@ -108,7 +108,12 @@ TEST_F(MerchantCliTest, ServeRefusesToStartWithoutAMasterKeyUnlessDev) {
       {"serve", "--db", db_, "--port", "0", "--master-key-file", (dir_ / "short.key").string()});
   EXPECT_EQ(invalid.exit_code, 2) << invalid.output;
 
-  Result<process::ChildProcess> dev = Serve({"--dev"});
+  CommandResult bad_rate =
+      RunTopup({"serve", "--db", db_, "--port", "0", "--dev", "--merchant-rate", "shop1=fast"});
+  EXPECT_EQ(bad_rate.exit_code, 2) << bad_rate.output;
+
+  Result<process::ChildProcess> dev =
+      Serve({"--dev", "--merchant-rate", "shop1=10:20", "--merchant-rate-per-s", "100"});
   ASSERT_TRUE(dev.ok()) << dev.status().ToString();
   EXPECT_TRUE(dev->WaitForListening(milliseconds(30'000)).ok());
   dev->Stop(SIGTERM);

@@ -452,5 +452,28 @@ TEST_F(OrderApiTest, ErrorsNeverEchoThePath) {
   }
 }
 
+TEST_F(OrderApiTest, AMerchantOverItsRateGets429WithRetryAfter) {
+  OrderApiOptions options;
+  options.admin_token = "secret-token";
+  options.merchant_rates["m1"] = RateLimit{.rate_per_s = 0.5, .burst = 2};
+  api_ = std::make_unique<OrderApi>(store_.get(), &queue_, &clock_, &random_, &box_, options);
+  EXPECT_EQ(Send("POST", "/v1/orders", Order("a1", "13800138000", 10)).status, 201);
+  EXPECT_EQ(Send("GET", "/v1/orders?merchant_order_id=a1").status, 200);
+  for (const auto& [method, target] : std::vector<std::pair<std::string, std::string>>{
+           {"POST", "/v1/orders"}, {"GET", "/v1/orders?merchant_order_id=a1"}}) {
+    http::HttpResponse limited =
+        Send(method, target, method == "POST" ? Order("a2", "13800138000", 10) : "");
+    EXPECT_EQ(limited.status, 429) << target;
+    EXPECT_EQ(Code(limited), "rate_limited");
+    ASSERT_EQ(limited.headers.size(), 1u) << limited.body;
+    EXPECT_EQ(limited.headers[0], (std::pair<std::string, std::string>{"Retry-After", "2"}));
+  }
+  // Unsigned requests are refused before they can use up the merchant's tokens.
+  EXPECT_EQ(SendWithHeaders("GET", "/v1/orders/x", "", {}).status, 401);
+  clock_.AdvanceMs(2'000);
+  EXPECT_EQ(Send("POST", "/v1/orders", Order("a2", "13800138000", 10)).status, 201);
+  EXPECT_EQ(store_->GetMerchant("m1")->balance_fen, 8'000);
+}
+
 }  // namespace
 }  // namespace topup::api
