@@ -42,6 +42,7 @@ struct ServeFlags {
   double merchant_rate_per_s = 0;
   double merchant_burst = 0;
   std::vector<std::string> merchant_rates;  // "id=rate[:burst]"
+  size_t max_connections_per_address = 1024;
 };
 
 // Parses "id=rate[:burst]" (requests per second, and the burst; the burst defaults to the rate).
@@ -169,6 +170,7 @@ int RunServe(const ServeFlags& flags) {
   server_options.address = flags.listen;
   server_options.port = flags.port;
   server_options.io_threads = flags.io_threads;
+  server_options.max_connections_per_address = flags.max_connections_per_address;
   Result<std::unique_ptr<http::HttpServer>> server = http::HttpServer::Listen(
       server_options, [&order_api](http::HttpRequest request, http::Responder respond) {
         order_api.Handle(std::move(request), std::move(respond));
@@ -274,6 +276,11 @@ void AddServeCommand(CLI::App& app) {
       ->check(CLI::NonNegativeNumber);
   serve->add_option("--merchant-rate", flags->merchant_rates,
                     "A merchant's own limit, ID=RATE[:BURST]; may be repeated");
+  serve
+      ->add_option("--max-connections-per-address", flags->max_connections_per_address,
+                   "Open connections one client IP address may hold; more are closed at once")
+      ->check(CLI::Range(1, 10'000))
+      ->capture_default_str();
   serve->callback([flags] {
     if (int code = RunServe(*flags); code != 0) throw CLI::RuntimeError(code);
   });
