@@ -99,7 +99,7 @@ OrderApi::~OrderApi() {
 
 void OrderApi::Handle(http::HttpRequest request, http::Responder respond) {
   if (request.path == "/healthz") {
-    respond(Json(200, R"({"status":"ok"})"));
+    respond(request.method == "GET" ? Json(200, R"({"status":"ok"})") : WrongMethod(request));
     return;
   }
   auto shared = std::make_shared<http::HttpRequest>(std::move(request));
@@ -254,6 +254,7 @@ http::HttpResponse OrderApi::RouteAdmin(const http::HttpRequest& request) {
   std::vector<std::string_view> segments = PathSegments(request.path);  // v1 admin ...
   const int64_t now_ms = clock_->NowMs();
   if (segments.size() == 3 && segments[2] == "audit") {
+    if (request.method != "GET") return WrongMethod(request);
     Result<LedgerAudit> audit = store_->AuditLedger();
     return audit.ok() ? Json(200, AuditToJson(*audit)) : Error(audit.status());
   }

@@ -108,9 +108,10 @@ std::string SecretBox::Seal(std::string_view plaintext, std::string_view associa
 
 Result<std::string> SecretBox::Open(std::string_view sealed,
                                     std::string_view associated_data) const {
-  const Status unsealable(StatusCode::kInternal, "unsealable_secret",
-                          "the stored secret does not open under this master key (wrong key, or "
-                          "altered)");
+  const Status unsealable =
+      Status(StatusCode::kInternal, "unsealable_secret",
+             "the stored secret does not open under this master key (wrong key, or "
+             "altered)");
   std::vector<unsigned char> bytes;
   if (!DecodeHex(sealed, &bytes) || bytes.size() < kNonceBytes + kTagBytes ||
       bytes.size() > kNonceBytes + kTagBytes + kMaxPlaintextBytes) {
