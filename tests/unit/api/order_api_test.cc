@@ -194,6 +194,8 @@ TEST_F(OrderApiTest, BadInputGetsAClearErrorAndWritesNothing) {
       {R"({"merchant_id":"bad id","merchant_order_id":"x","phone":"13800138000","face_value":50})",
        400, "invalid_merchant_id"},
       {Order("bad order id", "13800138000", 50), 400, "invalid_merchant_order_id"},
+      {Order(std::string(65, 'a'), "13800138000", 50), 400, "invalid_merchant_order_id"},
+      {WithNotifyUrl("https://shop.example/" + std::string(500, 'a')), 400, "invalid_notify_url"},
       {Order("x", "12800138000", 50), 400, "invalid_phone"},
       {Order("x", "1380013800", 50), 400, "invalid_phone"},
       {Order("x", "13800138000", 40), 400, "unsupported_face_value"},
