@@ -2,21 +2,12 @@
 
 #include <spdlog/spdlog.h>
 
-#include <boost/json.hpp>
-
 #include "core/hmac.h"
+#include "engine/callback_body.h"
 #include "engine/deadline_report.h"
 
 namespace topup {
-namespace {
-
-namespace json = boost::json;
-
-Status Malformed(std::string message) {
-  return InvalidArgument("malformed_callback", std::move(message));
-}
-
-}  // namespace
+namespace {}  // namespace
 
 SupplierCallbacks::SupplierCallbacks(Store* store, ChannelRouter* router, Clock* clock,
                                      OrderPolicy policy)
@@ -35,30 +26,11 @@ Result<std::string> SupplierCallbacks::Handle(const std::string& channel_name,
                   "X-Signature is not the HMAC-SHA256 of the body under this channel's secret");
   }
 
-  boost::system::error_code error;
-  json::value parsed = json::parse(body, error);
-  const json::object* object = error ? nullptr : parsed.if_object();
-  if (object == nullptr) return Malformed("body must be a JSON object");
-  const json::value* id = object->if_contains("supplier_order_id");
-  const json::value* status = object->if_contains("status");
-  if (id == nullptr || !id->is_string() || status == nullptr || !status->is_string()) {
-    return Malformed("supplier_order_id and status (strings) are required");
-  }
-  SupplierAnswer answer;
-  if (*status == "success") {
-    answer.outcome = SupplierOutcome::kSuccess;
-  } else if (*status == "failed") {
-    answer.outcome = SupplierOutcome::kFailed;
-  } else if (*status == "processing") {
-    return std::string("no_change");
-  } else {
-    return Malformed("status must be success, failed or processing");
-  }
-  if (const json::value* ref = object->if_contains("supplier_ref"); ref && ref->is_string()) {
-    answer.supplier_ref = json::value_to<std::string>(*ref);
-  }
-  answer.reason = "callback";
-  const std::string supplier_order_id = json::value_to<std::string>(*id);
+  Result<CallbackBody> parsed = ParseCallbackBody(body);
+  if (!parsed.ok()) return parsed.status();
+  if (parsed->processing) return std::string("no_change");
+  const SupplierAnswer& answer = parsed->answer;
+  const std::string& supplier_order_id = parsed->supplier_order_id;
 
   // The attempt must exist: its order, and an attempt number that was started.
   std::optional<std::string> order_id = OrderIdOfSupplierOrderId(supplier_order_id);
