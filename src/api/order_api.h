@@ -27,6 +27,7 @@
 #include "core/work_pool.h"
 #include "engine/supplier_callbacks.h"
 #include "http/http_server.h"
+#include "observe/metrics.h"
 #include "topup/clock.h"
 #include "topup/queue.h"
 #include "topup/random.h"
@@ -43,7 +44,8 @@ struct OrderApiOptions {
   // Reads and admin calls block on the store, so they run on these threads; order creation does
   // not (Store::AcceptOrderAsync).
   size_t store_threads = 8;
-  size_t store_queue_max = 20'000;  // beyond this many waiting calls, answer 503
+  size_t store_queue_max = 20'000;      // beyond this many waiting calls, answer 503
+  observe::Metrics* metrics = nullptr;  // optional: told of every order the store answered
 };
 
 class OrderApi {

@@ -4,7 +4,10 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <iostream>
+#include <optional>
+#include <string_view>
 
 #include "api/order_api.h"
 #include "backends/backends.h"
@@ -13,6 +16,12 @@
 #include "engine/engine.h"
 #include "engine/http_supplier_channel.h"
 #include "engine/supplier_callbacks.h"
+#include "observe/http_route.h"
+#include "observe/metrics.h"
+#include "observe/open_orders_gauges.h"
+#include "observe/ops_endpoints.h"
+#include "observe/process_figures.h"
+#include "observe/readiness.h"
 
 namespace topup::cli {
 namespace {
@@ -62,6 +71,73 @@ Result<RoutingConfig> LoadRouting(const ServeFlags& flags) {
   return config;
 }
 
+// The figures read at scrape time from the engine, the channels and the queue.
+void AddEngineFigures(observe::Metrics* metrics, const Engine* engine, ChannelRouter* router,
+                      Queue* queue) {
+  using observe::Sample;
+  const EngineCounters& counters = engine->counters();
+  const std::pair<const char*, const std::atomic<int64_t>*> engine_counters[] = {
+      {"claimed", &counters.claimed},
+      {"submitted", &counters.submitted},
+      {"queried", &counters.queried},
+      {"cas_lost", &counters.cas_lost},
+      {"swept", &counters.swept},
+      {"store_errors", &counters.store_errors},
+      {"lease_renewal_failures", &counters.lease_renewal_failures}};
+  for (const auto& [name, counter] : engine_counters) {
+    metrics->AddCounter(
+        std::string("topup_engine_") + name + "_total",
+        std::string("Engine: ") + name + " (see EngineCounters)", [counter] {
+          return std::vector<Sample>{Sample{{}, static_cast<double>(counter->load())}};
+        });
+  }
+  metrics->AddGauge(
+      "topup_channel_breaker_state",
+      "Circuit breaker of each channel: 0 closed, 1 open, 2 half-open", [router] {
+        std::vector<Sample> samples;
+        const int64_t now_ms = SystemClock()->NowMs();
+        for (const auto& channel : router->Channels()) {
+          samples.push_back(Sample{{{"channel", channel->config().name}},
+                                   static_cast<double>(channel->breaker().state(now_ms))});
+        }
+        return samples;
+      });
+  metrics->AddGauge("topup_channel_attempts_in_flight",
+                    "Attempts of each channel sent and not answered", [router] {
+                      std::vector<Sample> samples;
+                      for (const auto& channel : router->Channels()) {
+                        samples.push_back(Sample{{{"channel", channel->config().name}},
+                                                 static_cast<double>(channel->in_flight())});
+                      }
+                      return samples;
+                    });
+  // Only what the backend can tell: a broker's figures would cost a round trip per scrape.
+  if (queue->Figures().depth >= 0) {
+    metrics->AddGauge("topup_queue_depth", "Order ids published and not yet received", [queue] {
+      return std::vector<Sample>{Sample{{}, static_cast<double>(queue->Figures().depth)}};
+    });
+  }
+  if (queue->Figures().redelivered >= 0) {
+    metrics->AddCounter(
+        "topup_queue_redelivered_total",
+        "Deliveries given again after their consumer did not acknowledge them", [queue] {
+          return std::vector<Sample>{Sample{{}, static_cast<double>(queue->Figures().redelivered)}};
+        });
+  }
+}
+
+// Not ready while a loop of the engine has made no progress for longer than its bound.
+std::optional<std::string> EngineStuck(const Engine& engine) {
+  const int64_t now_ms = SystemClock()->NowMs();
+  for (const EngineLoopProgress& loop : engine.Progress()) {
+    if (now_ms - loop.last_ms > loop.bound_ms) {
+      return "engine: the " + std::string(loop.loop) + " loop made no progress for " +
+             std::to_string((now_ms - loop.last_ms) / 1000) + " s";
+    }
+  }
+  return std::nullopt;
+}
+
 int RunServe(const ServeFlags& flags) {
   spdlog::set_default_logger(spdlog::stderr_color_mt("serve"));
   BlockTerminationSignals();
@@ -77,6 +153,11 @@ int RunServe(const ServeFlags& flags) {
     std::cerr << "topup serve: " << routing.status().message() << "\n";
     return 2;
   }
+  observe::Metrics metrics;
+  observe::AddProcessFigures(&metrics);
+  (*store)->SetCommitObserver([&metrics](size_t writes, std::chrono::microseconds took) {
+    metrics.StoreCommitted(writes, took);
+  });
   SeededRandom random(static_cast<uint64_t>(SystemClock()->NowMs()) ^
                       (static_cast<uint64_t>(getpid()) << 32));
   Result<std::unique_ptr<ChannelRouter>> router =
@@ -101,14 +182,24 @@ int RunServe(const ServeFlags& flags) {
   engine_options.policy.attempt_timeout_ms = flags.attempt_timeout_ms;
   engine_options.policy.not_found_grace_ms = flags.not_found_grace_ms;
   engine_options.policy.max_attempts = flags.max_attempts;
+  engine_options.metrics = &metrics;
   Engine engine(store->get(), queue->get(), router->get(), SystemClock(), engine_options);
+  AddEngineFigures(&metrics, &engine, router->get(), queue->get());
+  observe::OpenOrdersGauges open_orders(store->get(), SystemClock(), &metrics);
+  observe::Readiness readiness(SystemClock());
+  readiness.AddProbe("store", [&store] { return (*store)->ProbeCommit(); });
+  readiness.AddProbe("queue", [&queue] { return (*queue)->Probe(); });
+  readiness.AddCondition([&engine] { return EngineStuck(engine); });
+  const observe::OpsEndpoints ops(&metrics, &readiness);
 
   api::OrderApiOptions api_options;
   api_options.deadline_ms = flags.deadline_s * 1000;
   api_options.redeliver_after_ms = engine_options.redeliver_after_ms;
   api_options.admin_token = flags.admin_token;
   api_options.store_threads = static_cast<size_t>(flags.api_threads);
-  SupplierCallbacks callbacks(store->get(), router->get(), SystemClock(), engine_options.policy);
+  api_options.metrics = &metrics;
+  SupplierCallbacks callbacks(store->get(), router->get(), SystemClock(), engine_options.policy,
+                              &metrics);
   api::OrderApi order_api(store->get(), queue->get(), SystemClock(), &random, api_options,
                           &callbacks);
 
@@ -116,8 +207,17 @@ int RunServe(const ServeFlags& flags) {
   server_options.address = flags.listen;
   server_options.port = flags.port;
   server_options.io_threads = flags.io_threads;
+  server_options.route_of = observe::HttpRouteLabel;
+  server_options.on_response = [&metrics](std::string_view route, int status,
+                                          std::chrono::nanoseconds took) {
+    metrics.HttpAnswered(route, status, took);
+  };
   Result<std::unique_ptr<http::HttpServer>> server = http::HttpServer::Listen(
-      server_options, [&order_api](http::HttpRequest request, http::Responder respond) {
+      server_options, [&order_api, &ops](http::HttpRequest request, http::Responder respond) {
+        if (std::optional<http::HttpResponse> answer = ops.Answer(request)) {
+          respond(std::move(*answer));
+          return;
+        }
         order_api.Handle(std::move(request), std::move(respond));
       });
   if (!server.ok()) {
@@ -126,6 +226,7 @@ int RunServe(const ServeFlags& flags) {
     return 1;
   }
   engine.Start();
+  readiness.Start();
   (*server)->Start();
   std::cout << "listening on " << flags.listen << ":" << (*server)->port() << std::endl;
   spdlog::info("serving as {} with store {} and queue {}", engine_options.owner, flags.store_url,
@@ -146,6 +247,7 @@ int RunServe(const ServeFlags& flags) {
   }
   spdlog::info("stopping");
   (*server)->Stop();
+  readiness.Stop();
   engine.Stop();
   (*queue)->Close();
   return 0;

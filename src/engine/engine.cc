@@ -15,6 +15,10 @@ namespace topup {
 namespace {
 
 constexpr std::chrono::milliseconds kReceiveWait{200};
+// An idle finisher still reports a pass this often.
+constexpr std::chrono::milliseconds kFinisherIdlePass{1'000};
+// A loop whose pass takes longer than this (or than a few of its intervals) counts as stuck.
+constexpr int64_t kStuckAfterMs = 5'000;
 // Entries of orders that waited for a channel and were then taken up elsewhere are dropped after
 // this long.
 constexpr int64_t kWaitingForgetMs = 600'000;
@@ -56,6 +60,11 @@ Engine::~Engine() { Stop(); }
 
 void Engine::Start() {
   assert(threads_.empty());
+  const int64_t now_ms = clock_->NowMs();
+  for (std::atomic<int64_t>* pass_ms :
+       {&dispatcher_pass_ms_, &finisher_pass_ms_, &sweeper_pass_ms_, &lease_keeper_pass_ms_}) {
+    pass_ms->store(now_ms);
+  }
   threads_.emplace_back([this] { DispatchLoop(); });
   threads_.emplace_back([this] { FinishLoop(); });
   threads_.emplace_back([this] { SweeperLoop(); });
@@ -76,6 +85,15 @@ void Engine::Stop() {
   threads_.clear();
 }
 
+std::vector<EngineLoopProgress> Engine::Progress() const {
+  return {
+      {"dispatcher", dispatcher_pass_ms_.load(), kStuckAfterMs},
+      {"finisher", finisher_pass_ms_.load(), kStuckAfterMs},
+      {"sweeper", sweeper_pass_ms_.load(), std::max(kStuckAfterMs, 4 * options_.sweep_interval_ms)},
+      {"lease-keeper", lease_keeper_pass_ms_.load(), std::max(kStuckAfterMs, options_.lease_ms)},
+  };
+}
+
 bool Engine::SleepUnlessStopping(int64_t duration_ms) {
   std::unique_lock lock(stop_mu_);
   return !stop_cv_.wait_for(lock, std::chrono::milliseconds(duration_ms),
@@ -94,6 +112,7 @@ void Engine::DispatchLoop() {
   SetThreadName("dispatcher");
   const auto max_in_flight = static_cast<size_t>(options_.max_in_flight);
   while (!stopping_) {
+    dispatcher_pass_ms_ = clock_->NowMs();
     size_t room = 0;
     {
       std::unique_lock lock(flow_mu_);
@@ -197,6 +216,7 @@ void Engine::Call(std::vector<std::unique_ptr<Work>>& works) {
     in_flight_ += static_cast<int>(works.size());
   }
   for (std::unique_ptr<Work>& work : works) {
+    work->called_ms = clock_->NowMs();
     SupplierChannel& channel = work->channel->channel();
     const bool submit = work->submit;
     SubmitRequest request{work->order.supplier_order_id, work->order.phone,
@@ -279,6 +299,10 @@ std::unique_ptr<Engine::Work> Engine::Plan(Delivery delivery, Order order, int64
 void Engine::OnAnswer(std::unique_ptr<Work> work, const SupplierAnswer& answer) {
   const int64_t now_ms = clock_->NowMs();
   if (work->submit) work->channel->Release();
+  if (options_.metrics != nullptr) {
+    options_.metrics->SupplierAnswered(work->channel->config().name, work->submit, answer.outcome,
+                                       now_ms - work->called_ms);
+  }
   work->step = PlanAfterAnswer(work->order, answer, work->submit, work->policy, now_ms);
   if (std::optional<CircuitBreaker::Outcome> health =
           HealthOutcome(work->submit, answer, work->step)) {
@@ -302,8 +326,11 @@ void Engine::FinishLoop() {
   while (true) {
     {
       std::unique_lock lock(flow_mu_);
-      answered_cv_.wait(
-          lock, [this] { return !answers_.empty() || (dispatcher_done_ && in_flight_ == 0); });
+      while (!answered_cv_.wait_for(lock, kFinisherIdlePass, [this] {
+        return !answers_.empty() || (dispatcher_done_ && in_flight_ == 0);
+      })) {
+        finisher_pass_ms_ = clock_->NowMs();
+      }
       if (answers_.empty()) return;
       batch.swap(answers_);
     }
@@ -315,6 +342,7 @@ void Engine::FinishLoop() {
     }
     room_cv_.notify_one();
     batch.clear();
+    finisher_pass_ms_ = clock_->NowMs();
   }
 }
 
@@ -340,6 +368,9 @@ std::vector<bool> Engine::Record(const std::vector<std::unique_ptr<Work>>& works
     } else if (!*results[i]) {
       counters_.cas_lost++;
     } else {
+      if (options_.metrics != nullptr) {
+        options_.metrics->TransitionApplied(works[i]->order, works[i]->step);
+      }
       ApplyToOrder(works[i]->step, &works[i]->order);
       applied[i] = true;
     }
@@ -366,6 +397,7 @@ void Engine::Release(std::vector<std::unique_ptr<Work>>& works) {
 void Engine::SweeperLoop() {
   SetThreadName("sweeper");
   while (SleepUnlessStopping(options_.sweep_interval_ms)) {
+    sweeper_pass_ms_ = clock_->NowMs();
     // Bounded: at most a few batches per tick, so a backlog drains without starving shutdown.
     for (int batch = 0; batch < 8 && !stopping_; ++batch) {
       Result<std::vector<std::string>> due = store_->TakeDueOrders(
@@ -387,6 +419,7 @@ void Engine::SweeperLoop() {
 void Engine::LeaseKeeperLoop() {
   SetThreadName("lease-keeper");
   while (SleepUnlessStopping(options_.lease_ms / 3)) {
+    lease_keeper_pass_ms_ = clock_->NowMs();
     std::vector<std::string> ids;
     {
       std::lock_guard lock(held_mu_);
@@ -398,7 +431,10 @@ void Engine::LeaseKeeperLoop() {
           begin, std::min(options_.batch_max, ids.size() - begin));
       Status renewed =
           store_->RenewLeases(slice, options_.owner, clock_->NowMs(), options_.lease_ms);
-      if (!renewed.ok()) spdlog::warn("lease renewal failed: {}", renewed.ToString());
+      if (!renewed.ok()) {
+        counters_.lease_renewal_failures++;
+        spdlog::warn("lease renewal failed: {}", renewed.ToString());
+      }
     }
   }
 }

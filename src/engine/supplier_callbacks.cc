@@ -19,8 +19,8 @@ Status Malformed(std::string message) {
 }  // namespace
 
 SupplierCallbacks::SupplierCallbacks(Store* store, ChannelRouter* router, Clock* clock,
-                                     OrderPolicy policy)
-    : store_(store), router_(router), clock_(clock), policy_(policy) {}
+                                     OrderPolicy policy, observe::Metrics* metrics)
+    : store_(store), router_(router), clock_(clock), policy_(policy), metrics_(metrics) {}
 
 Result<std::string> SupplierCallbacks::Handle(const std::string& channel_name,
                                               std::string_view body,
@@ -99,6 +99,7 @@ Result<std::string> SupplierCallbacks::Handle(const std::string& channel_name,
   NoteIfLate(*store_, *order, &transition);
   Result<bool> applied = store_->ApplyTransition(transition);
   if (!applied.ok()) return applied.status();
+  if (*applied && metrics_ != nullptr) metrics_->TransitionApplied(*order, transition);
   return std::string(*applied ? "applied" : "no_change");
 }
 

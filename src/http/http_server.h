@@ -1,11 +1,13 @@
 // HttpServer: an asynchronous HTTP/1.1 server with keep-alive on a small pool of I/O threads.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include <boost/asio/any_io_executor.hpp>
 
@@ -45,6 +47,12 @@ struct HttpServerOptions {
   size_t body_limit_bytes = 64 * 1024;  // larger bodies get 413 with a JSON error
   int idle_timeout_s = 60;              // keep-alive connections idle this long are closed
   size_t max_connections = 10'000;      // further connections are accepted and closed at once
+  // Optional: told of every response sent (not of requests dropped or reset), on an I/O thread,
+  // with the route `route_of` gave the request's path (a string with static storage), its status
+  // and the time from the request read to the response handed over. Both must be cheap.
+  std::function<std::string_view(std::string_view path)> route_of;
+  std::function<void(std::string_view route, int status, std::chrono::nanoseconds took)>
+      on_response;
 };
 
 class HttpServer {
