@@ -17,6 +17,7 @@
 #include "engine/http_supplier_channel.h"
 #include "engine/supplier_callbacks.h"
 #include "observe/http_route.h"
+#include "observe/log_setup.h"
 #include "observe/metrics.h"
 #include "observe/open_orders_gauges.h"
 #include "observe/ops_endpoints.h"
@@ -44,6 +45,8 @@ struct ServeFlags {
   int32_t max_attempts = 10;
   std::string admin_token;
   std::string node_id;
+  std::string log_format = "text";
+  std::string log_level = "info";
 };
 
 Result<std::unique_ptr<SupplierChannel>> MakeHttpChannel(const ChannelConfig& config) {
@@ -139,13 +142,20 @@ std::optional<std::string> EngineStuck(const Engine& engine) {
 }
 
 int RunServe(const ServeFlags& flags) {
-  spdlog::set_default_logger(spdlog::stderr_color_mt("serve"));
+  Result<observe::LogFormat> log_format = observe::ParseLogFormat(flags.log_format);
+  Result<spdlog::level::level_enum> log_level = observe::ParseLogLevel(flags.log_level);
+  if (!log_format.ok() || !log_level.ok()) {
+    std::cerr << "topup serve: "
+              << (log_format.ok() ? log_level.status() : log_format.status()).message() << "\n";
+    return 2;
+  }
+  observe::SetUpLogging("serve", *log_format, *log_level);
   BlockTerminationSignals();
 
   Result<std::unique_ptr<Store>> store = OpenStore(flags.store_url);
   if (!store.ok()) {
-    std::cerr << "topup serve: cannot open store " << flags.store_url << ": "
-              << store.status().ToString() << "\n";
+    std::cerr << "topup serve: cannot open store " << observe::RedactUrlCredentials(flags.store_url)
+              << ": " << observe::RedactUrlCredentials(store.status().ToString()) << "\n";
     return 1;
   }
   Result<RoutingConfig> routing = LoadRouting(flags);
@@ -173,8 +183,8 @@ int RunServe(const ServeFlags& flags) {
                                                : flags.node_id;
   Result<std::unique_ptr<Queue>> queue = OpenQueue(flags.queue_url, engine_options.owner);
   if (!queue.ok()) {
-    std::cerr << "topup serve: cannot open queue " << flags.queue_url << ": "
-              << queue.status().ToString() << "\n";
+    std::cerr << "topup serve: cannot open queue " << observe::RedactUrlCredentials(flags.queue_url)
+              << ": " << observe::RedactUrlCredentials(queue.status().ToString()) << "\n";
     return 1;
   }
   engine_options.max_in_flight = flags.workers;
@@ -232,8 +242,16 @@ int RunServe(const ServeFlags& flags) {
   spdlog::info("serving as {} with store {} and queue {}", engine_options.owner, flags.store_url,
                flags.queue_url.empty() ? "embedded" : flags.queue_url);
 
-  for (int signal_number = WaitForSignal(); signal_number == SIGHUP;
+  for (int signal_number = WaitForSignal(); signal_number == SIGHUP || signal_number == SIGUSR1;
        signal_number = WaitForSignal()) {
+    if (signal_number == SIGUSR1) {
+      const spdlog::level::level_enum level = observe::NextLogLevel(spdlog::get_level());
+      spdlog::set_level(level);
+      // Said at info or above, so the change itself is seen whatever the new level.
+      spdlog::log(std::max(level, spdlog::level::info), "log level now {}",
+                  spdlog::level::to_string_view(level));
+      continue;
+    }
     // Reload: new channels and limits apply to new attempts; live attempts keep being queried on
     // the channel that has them.
     Result<RoutingConfig> reloaded = LoadRouting(flags);
@@ -302,6 +320,15 @@ void AddServeCommand(CLI::App& app) {
   serve->add_option("--admin-token", flags->admin_token, "Enables /v1/admin with this bearer token")
       ->envname("TOPUP_ADMIN_TOKEN");
   serve->add_option("--node-id", flags->node_id, "Lease owner name (default: node-<pid>-<random>)");
+  serve->add_option("--log-format", flags->log_format, "Log lines on stderr: text or json")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+  serve
+      ->add_option("--log-level", flags->log_level,
+                   "trace, debug, info, warn, error, critical or off; SIGUSR1 cycles "
+                   "info, debug, trace, warn, error")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
+      ->capture_default_str();
   serve->callback([flags] {
     if (int code = RunServe(*flags); code != 0) throw CLI::RuntimeError(code);
   });

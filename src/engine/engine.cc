@@ -286,7 +286,8 @@ std::unique_ptr<Engine::Work> Engine::Plan(Delivery delivery, Order order, int64
   // A live attempt, possibly sent by a process that died: ask, never resend.
   work->channel = router_->Find(o.channel);
   if (work->channel == nullptr) {
-    spdlog::error("order {} has a live attempt on unconfigured channel {}", o.order_id, o.channel);
+    spdlog::error("live attempt on an unconfigured channel order_id={} merchant_id={} channel={}",
+                  o.order_id, o.merchant_id, o.channel);
     const SupplierAnswer unknown{SupplierOutcome::kUnknown, "",
                                  "channel " + o.channel + " is not configured"};
     work->step = PlanAfterAnswer(o, unknown, /*submitted=*/false, work->policy, now_ms);
@@ -363,8 +364,8 @@ std::vector<bool> Engine::Record(const std::vector<std::unique_ptr<Work>>& works
     if (!results[i].ok()) {
       // The lease lapses and the order is looked at again later.
       counters_.store_errors++;
-      spdlog::warn("transition of {} failed: {}", works[i]->order.order_id,
-                   results[i].status().ToString());
+      spdlog::warn("transition failed order_id={} channel={}: {}", works[i]->order.order_id,
+                   works[i]->order.channel, results[i].status().ToString());
     } else if (!*results[i]) {
       counters_.cas_lost++;
     } else {

@@ -5,9 +5,12 @@
 #include <boost/json.hpp>
 
 #include <chrono>
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <sstream>
 #include <thread>
 
 #include "backends/backends.h"
@@ -58,13 +61,15 @@ class ObserveTest : public ::testing::Test {
     if (!HasFailure()) std::filesystem::remove_all(dir_);  // kept for inspection otherwise
   }
 
-  // Starts a child that prints "listening on HOST:PORT"; returns its port.
-  uint16_t StartListening(const std::vector<std::string>& argv) {
-    Result<process::ChildProcess> child = process::ChildProcess::Spawn(argv, log_path_);
+  // Starts a child that prints "listening on HOST:PORT"; returns its port. Its stderr goes to
+  // `log_path`, or to log_path_ when empty.
+  uint16_t StartListening(const std::vector<std::string>& argv, std::string log_path = "") {
+    if (log_path.empty()) log_path = log_path_;
+    Result<process::ChildProcess> child = process::ChildProcess::Spawn(argv, log_path);
     EXPECT_TRUE(child.ok()) << child.status().ToString();
     if (!child.ok()) return 0;
     Result<uint16_t> port = child->WaitForListening(seconds(30));
-    EXPECT_TRUE(port.ok()) << port.status().ToString() << "\n" << testing::LastLines(log_path_, 20);
+    EXPECT_TRUE(port.ok()) << port.status().ToString() << "\n" << testing::LastLines(log_path, 20);
     children_.push_back(std::move(*child));
     return port.ok() ? *port : 0;
   }
@@ -75,8 +80,9 @@ class ObserveTest : public ::testing::Test {
     return StartListening(argv);
   }
 
-  uint16_t StartServe(const std::string& store_url, const std::string& queue_url,
-                      uint16_t sim_port, const std::vector<std::string>& flags = {}) {
+  uint16_t StartServe(const std::string& store_url, const std::string& queue_url, uint16_t sim_port,
+                      const std::vector<std::string>& flags = {},
+                      const std::string& log_path = "") {
     std::vector<std::string> argv = {TOPUP_BINARY,
                                      "serve",
                                      "--store",
@@ -91,7 +97,7 @@ class ObserveTest : public ::testing::Test {
                                      "3000"};
     if (!queue_url.empty()) argv.insert(argv.end(), {"--queue", queue_url});
     argv.insert(argv.end(), flags.begin(), flags.end());
-    return StartListening(argv);
+    return StartListening(argv, log_path);
   }
 
   std::string dir_;
@@ -297,6 +303,106 @@ TEST_F(ObserveTest, ReadyzFollowsPostgresAndRedisAsTheyStopAndReturn) {
       << (reasons.empty() ? "ready" : reasons[0]);
   ASSERT_TRUE((*postgres)->Restart().ok());
   EXPECT_TRUE(WaitFor(seconds(60), ready)) << reasons[0];
+}
+
+TEST_F(ObserveTest, JsonLogsOfARunHoldNoSecretNoTokenAndNoPhoneNumber) {
+  constexpr char kDbPassword[] = "db-password-5e1b";
+  constexpr char kAdminToken[] = "admin-token-7f3a9c";
+  constexpr char kGuessedToken[] = "guessed-token-c0ffee";
+  constexpr char kPhone[] = "13912345678";
+  constexpr int kOrders = 20;
+  Result<std::unique_ptr<testing::PostgresServer>> postgres = testing::PostgresServer::Start();
+  ASSERT_TRUE(postgres.ok()) << postgres.status().ToString();
+  Result<std::string> database = (*postgres)->CreateDatabase("logs");
+  ASSERT_TRUE(database.ok()) << database.status().ToString();
+  // The private server trusts local connections, so the password is sent and never checked.
+  std::string store_url = *database;
+  store_url.insert(store_url.find('@'), std::string(":") + kDbPassword);
+  {
+    Result<std::unique_ptr<Store>> store = OpenStore(store_url);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    const int64_t now_ms = SystemClock()->NowMs();
+    ASSERT_TRUE((*store)->CreateMerchant(kMerchantId, "observed", now_ms).ok());
+    ASSERT_TRUE((*store)->FundMerchant(kMerchantId, 1'000'000, "test", now_ms).ok());
+  }
+  const uint16_t sim_port = StartSim({"--fail-rate", "0.2"});
+  const std::string serve_log = dir_ + "/serve.log";
+  const uint16_t port = StartServe(store_url, "", sim_port,
+                                   {"--admin-token", kAdminToken, "--log-format", "json",
+                                    "--log-level", "debug", "--max-attempts", "1"},
+                                   serve_log);
+  ASSERT_NE(port, 0);
+  const pid_t serve_pid = children_.back().pid();
+
+  http::HttpClient client("127.0.0.1", port);
+  for (int i = 0; i < kOrders; ++i) {
+    Result<http::HttpResponse> placed =
+        client.Send("POST", "/v1/orders",
+                    json::serialize(json::object{{"merchant_id", kMerchantId},
+                                                 {"merchant_order_id", "log-" + std::to_string(i)},
+                                                 {"phone", kPhone},
+                                                 {"face_value", 30}}),
+                    seconds(5));
+    ASSERT_TRUE(placed.ok() && placed->status == 201) << (placed.ok() ? placed->body : "");
+  }
+  // A bad phone number, a wrong token and the right one.
+  ASSERT_TRUE(client
+                  .Send("POST", "/v1/orders",
+                        R"({"merchant_id":"observed","merchant_order_id":"bad",)"
+                        R"("phone":"1391234567","face_value":30})",
+                        seconds(5))
+                  .ok());
+  Result<http::HttpResponse> refused =
+      client.Send("GET", std::string("/v1/admin/merchants/") + kMerchantId, "", seconds(5),
+                  {{"Authorization", std::string("Bearer ") + kGuessedToken}});
+  ASSERT_TRUE(refused.ok());
+  EXPECT_NE(refused->status, 200);
+  Result<http::HttpResponse> admin =
+      client.Send("GET", std::string("/v1/admin/merchants/") + kMerchantId, "", seconds(5),
+                  {{"Authorization", std::string("Bearer ") + kAdminToken}});
+  ASSERT_TRUE(admin.ok());
+  EXPECT_EQ(admin->status, 200);
+
+  Result<std::unique_ptr<Store>> store = OpenStore(store_url);
+  ASSERT_TRUE(store.ok());
+  ASSERT_TRUE(WaitFor(seconds(60), [&] {
+    Result<OrderCounts> counts = (*store)->CountOrders();
+    return counts.ok() &&
+           (*counts)[OrderStatus::kSuccess] + (*counts)[OrderStatus::kFailed] == kOrders;
+  }));
+
+  // SIGUSR1 moves the level on (debug -> trace), and says so.
+  auto log_text = [&] {
+    std::ifstream file(serve_log);
+    return std::string(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
+  };
+  ASSERT_EQ(kill(serve_pid, SIGUSR1), 0);
+  EXPECT_TRUE(WaitFor(seconds(10), [&] {
+    return log_text().find("log level now trace") != std::string::npos;
+  })) << log_text();
+  for (process::ChildProcess& child : children_) {
+    if (child.pid() == serve_pid) {
+      EXPECT_EQ(child.Stop(SIGTERM), 0);
+    }
+  }
+
+  const std::string text = log_text();
+  for (const char* secret : {kDbPassword, kAdminToken, kGuessedToken, kPhone}) {
+    EXPECT_EQ(text.find(secret), std::string::npos) << secret << " is in the log:\n" << text;
+  }
+  EXPECT_NE(text.find(":***@"), std::string::npos) << "the store URL, redacted\n" << text;
+  std::istringstream lines(text);
+  int parsed_lines = 0;
+  for (std::string line; std::getline(lines, line);) {
+    boost::system::error_code ec;
+    json::value parsed = json::parse(line, ec);
+    ASSERT_FALSE(ec) << "not JSON: " << line;
+    for (const char* key : {"time", "level", "thread", "message"}) {
+      EXPECT_TRUE(parsed.as_object().contains(key)) << key << " missing: " << line;
+    }
+    ++parsed_lines;
+  }
+  EXPECT_GE(parsed_lines, 3);
 }
 
 }  // namespace

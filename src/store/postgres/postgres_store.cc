@@ -1094,7 +1094,7 @@ Result<bool> PostgresStore::ApplyTransition(const Transition& t) {
   if (result->Int(0, 0) == 1) {
     if (t.to == OrderStatus::kFailed && result->Int(0, 1) != 1) {
       // Cannot happen while orders.merchant_id references merchants; AuditLedger would show it.
-      spdlog::error("store: order {} failed without a refund", t.order_id);
+      spdlog::error("store: failed without a refund order_id={}", t.order_id);
       return Internal("order " + t.order_id + " has no merchant to refund");
     }
     return true;
@@ -1271,7 +1271,7 @@ BatchEnd PostgresStore::TryBatch(postgres::PgConnection& db,
       // Cannot happen while orders.merchant_id references merchants; nothing of it is written.
       rollback();
       const std::string& order_id = transitions[batch[refunds[r]]].order_id;
-      spdlog::error("store: order {} has no merchant to refund", order_id);
+      spdlog::error("store: no merchant to refund order_id={}", order_id);
       return BatchEnd{BatchEnd::Kind::kDrop, refunds[r],
                       Internal("order " + order_id + " has no merchant to refund")};
     }
