@@ -55,7 +55,11 @@ Result<std::unique_ptr<SupplierChannel>> MakeHttpChannel(const ChannelConfig& co
           .name = config.name,
           .base_url = config.base_url,
           .attempt_timeout = std::chrono::milliseconds(config.attempt_timeout_ms),
-          .query_timeout = std::chrono::milliseconds(config.query_timeout_ms)});
+          .query_timeout = std::chrono::milliseconds(config.query_timeout_ms),
+          .client = {.max_connections = static_cast<size_t>(config.ConnectionLimit()),
+                     .max_idle_connections = static_cast<size_t>(config.ConnectionLimit()),
+                     .new_connections_per_s = static_cast<double>(config.new_connections_per_s),
+                     .new_connection_burst = 128}});
   if (!channel.ok()) return channel.status();
   return std::unique_ptr<SupplierChannel>(std::move(*channel));
 }

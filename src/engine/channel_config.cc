@@ -70,6 +70,9 @@ Result<ChannelConfig> ParseChannel(const json::value& value, size_t index) {
         ReadInt(object, "weight", 1, 1000, where, &channel.weight),
         ReadInt(object, "max_concurrent_attempts", 1, 100'000, where,
                 &channel.max_concurrent_attempts),
+        ReadInt(object, "max_connections", 1, 200'000, where, &channel.max_connections),
+        ReadInt(object, "new_connections_per_s", 1, 1'000'000, where,
+                &channel.new_connections_per_s),
         ReadInt(object, "attempt_timeout_ms", 100, 600'000, where, &channel.attempt_timeout_ms),
         ReadInt(object, "query_timeout_ms", 100, 600'000, where, &channel.query_timeout_ms),
         ReadInt(object, "query_interval_ms", 10, 600'000, where, &channel.query_interval_ms)}) {

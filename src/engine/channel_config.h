@@ -10,6 +10,9 @@
 //       "priority": 1,                         // lower is preferred
 //       "weight": 3,                           // share among channels of equal priority
 //       "max_concurrent_attempts": 64,         // submits in flight at once, per process
+//       "max_connections": 128,                // open at once, per process (default: 64 more
+//                                              //   than max_concurrent_attempts, for queries)
+//       "new_connections_per_s": 1000,         // opened per second at most, per process
 //       "rate_limit_per_s": 200,               // submits started per second, per process
 //       "attempt_timeout_ms": 5000,            // one submit
 //       "query_timeout_ms": 3000,              // one query
@@ -40,6 +43,8 @@ struct ChannelConfig {
   int32_t priority = 1;
   int32_t weight = 1;
   int32_t max_concurrent_attempts = 64;
+  int32_t max_connections = 0;  // 0: max_concurrent_attempts + 64; see ConnectionLimit()
+  int32_t new_connections_per_s = 1'000;
   double rate_limit_per_s = 0;  // 0: unlimited
   int64_t attempt_timeout_ms = 10'000;
   int64_t query_timeout_ms = 3'000;
@@ -47,6 +52,11 @@ struct ChannelConfig {
   std::string callback_secret{};
 
   bool operator==(const ChannelConfig&) const = default;
+
+  // Connections to the channel open at once: enough for every submit in flight and some queries.
+  int32_t ConnectionLimit() const {
+    return max_connections > 0 ? max_connections : max_concurrent_attempts + 64;
+  }
 
   bool Serves(Carrier carrier, int32_t face_value_yuan) const {
     return (carriers.empty() || carriers.count(carrier) > 0) &&

@@ -267,7 +267,7 @@ std::unique_ptr<Engine::Work> Engine::Plan(Delivery delivery, Order order, int64
     // No live attempt: start one, or fail the order if none can be started.
     Result<std::shared_ptr<RoutedChannel>> routed = router_->Admit(o, now_ms);
     if (!routed.ok()) {
-      auto [waiting, first] = waiting_since_ms_.try_emplace(o.order_id, now_ms);
+      auto waiting = waiting_since_ms_.try_emplace(o.order_id, now_ms).first;
       work->step = PlanWithoutChannel(o, work->policy, routed.status(), waiting->second, now_ms);
       if (IsFinal(work->step.to)) waiting_since_ms_.erase(waiting);
       return work;

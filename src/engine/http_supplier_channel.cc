@@ -147,7 +147,7 @@ HttpSupplierChannel::HttpSupplierChannel(HttpSupplierChannelOptions options, std
     : options_(std::move(options)),
       submit_target_(path_prefix + "/recharge"),
       query_target_prefix_(path_prefix + "/query?supplier_order_id="),
-      client_(std::move(host), port) {}
+      client_(std::move(host), port, options_.client) {}
 
 SupplierAnswer HttpSupplierChannel::Submit(const SubmitRequest& request) {
   return WaitForAnswer([&](AnswerCallback done) { SubmitAsync(request, std::move(done)); });

@@ -29,6 +29,7 @@ struct HttpSupplierChannelOptions {
   std::string base_url;  // "http://host:port[/path]"; the protocol's paths go below it
   std::chrono::milliseconds attempt_timeout{10'000};
   std::chrono::milliseconds query_timeout{3'000};
+  http::AsyncHttpClientOptions client{};  // connections to the supplier
 };
 
 class HttpSupplierChannel final : public SupplierChannel {
@@ -52,8 +53,8 @@ class HttpSupplierChannel final : public SupplierChannel {
   const HttpSupplierChannelOptions options_;
   const std::string submit_target_;        // "[/path]/recharge"
   const std::string query_target_prefix_;  // "[/path]/query?supplier_order_id="
-  // One connection per attempt in flight, kept alive for the next. Last, so that it is destroyed
-  // (and answers what is still pending) first.
+  // One connection per call in flight, kept alive for the next, bounded by options_.client. Last,
+  // so that it is destroyed (and answers what is still pending) first.
   http::AsyncHttpClient client_;
 };
 

@@ -1,6 +1,7 @@
 // Threading model. Send() only posts the request to the io_context; everything else (the pools of
-// connections, every Connection and its exchange, the resolved endpoints, `stopping_`) is owned by
-// the one I/O thread and touched by nothing else, so no lock is taken after the post.
+// connections, every Connection and its exchange, the requests waiting for a connection, the
+// resolved endpoints, `stopping_`) is owned by the one I/O thread and touched by nothing else, so
+// no lock is taken after the post.
 //
 // Each exchange lives in the Connection that carries it, so a request costs no allocation of its
 // own beyond the posted handler, and a reused connection reuses its buffers. The handlers of an
@@ -9,9 +10,12 @@
 // the idle pool or close it.
 #include "http/async_http_client.h"
 
+#include <algorithm>
 #include <array>
+#include <atomic>
 #include <cassert>
 #include <charconv>
+#include <deque>
 #include <optional>
 #include <string_view>
 #include <thread>
@@ -41,6 +45,9 @@ using Clock = std::chrono::steady_clock;
 
 // An idle connection keeps a read buffer up to this size; a larger one is given back.
 constexpr size_t kMaxKeptReadBufferBytes = 64 * 1024;
+// While requests wait for a connection, they are looked at this often: for a new-connection token,
+// and to answer those whose timeout passed.
+constexpr std::chrono::milliseconds kWaitingTick{20};
 
 // Headers the client writes itself, so a caller's copy is left out.
 bool IsClientOwnedHeader(std::string_view name, bool has_body) {
@@ -111,6 +118,8 @@ class AsyncHttpClient::Impl {
         options_(options),
         ioc_(1),
         work_guard_(net::make_work_guard(ioc_)),
+        waiting_timer_(ioc_),
+        tokens_(static_cast<double>(options_.new_connection_burst)),
         io_thread_([this] {
           SetThreadName("http-client");
           ioc_.run();
@@ -122,6 +131,8 @@ class AsyncHttpClient::Impl {
     assert(std::this_thread::get_id() != io_thread_.get_id());
     net::post(ioc_, [this] {
       stopping_ = true;
+      waiting_timer_.cancel();
+      ExpireWaiting(/*all=*/true);
       idle_.clear();
       for (const std::unique_ptr<Connection>& connection : busy_) {
         beast::error_code ignored;
@@ -134,27 +145,88 @@ class AsyncHttpClient::Impl {
   }
 
   // Any thread.
+  int64_t connections_opened() const { return connections_opened_.load(); }
+
+  // Any thread.
   void Post(Request request) {
     net::post(ioc_, [this, request = std::move(request)]() mutable { Start(std::move(request)); });
   }
 
  private:
+  // Requests are started in arrival order: a new one waits behind those already waiting.
   void Start(Request request) {
-    if (stopping_ || Clock::now() >= request.deadline) {
-      const char* why = stopping_ ? "the client was shut down" : "not started within the timeout";
-      request.done(Unavailable("not_sent", request.method + " " + request.target + " to " +
-                                               host_header_ + " not sent: " + why));
-      return;
-    }
-    std::unique_ptr<Connection> connection = TakeIdleConnection();
-    const bool needs_connect = connection == nullptr;
-    if (needs_connect) {
-      if (Status resolved = ResolveOnce(); !resolved.ok()) {
-        request.done(std::move(resolved));
-        return;
+    waiting_.push_back(std::move(request));
+    StartWaiting();
+  }
+
+  // Starts waiting requests while a connection is free or may be opened.
+  void StartWaiting() {
+    while (!waiting_.empty()) {
+      Request& request = waiting_.front();
+      if (stopping_ || Clock::now() >= request.deadline) {
+        AnswerNotStarted(std::move(request));
+        waiting_.pop_front();
+        continue;
       }
-      connection = std::make_unique<Connection>(ioc_);
+      std::unique_ptr<Connection> connection = TakeIdleConnection();
+      const bool needs_connect = connection == nullptr;
+      if (needs_connect) {
+        if (!MayOpenConnection()) break;
+        if (Status resolved = ResolveOnce(); !resolved.ok()) {
+          request.done(std::move(resolved));
+          waiting_.pop_front();
+          continue;
+        }
+        connection = std::make_unique<Connection>(ioc_);
+        tokens_ -= 1;
+        connections_opened_++;
+      }
+      Launch(std::move(connection), std::move(request), needs_connect);
+      waiting_.pop_front();
     }
+    if (!waiting_.empty() && !waiting_timer_armed_) {
+      waiting_timer_armed_ = true;
+      waiting_timer_.expires_after(kWaitingTick);
+      waiting_timer_.async_wait([this](beast::error_code ec) {
+        waiting_timer_armed_ = false;
+        if (ec || stopping_) return;
+        ExpireWaiting(/*all=*/false);
+        StartWaiting();
+      });
+    }
+  }
+
+  // Whether a new connection may be opened now: under max_connections, with a token left.
+  bool MayOpenConnection() {
+    if (options_.max_connections > 0 && busy_.size() + idle_.size() >= options_.max_connections) {
+      return false;
+    }
+    if (options_.new_connections_per_s <= 0) return true;
+    const Clock::time_point now = Clock::now();
+    const double burst = static_cast<double>(std::max<size_t>(1, options_.new_connection_burst));
+    const std::chrono::duration<double> elapsed = now - tokens_at_;
+    tokens_ = std::min(burst, tokens_ + elapsed.count() * options_.new_connections_per_s);
+    tokens_at_ = now;
+    return tokens_ >= 1;
+  }
+
+  // Answers the waiting requests whose timeout passed (all of them when `all`) as not sent.
+  void ExpireWaiting(bool all) {
+    const Clock::time_point now = Clock::now();
+    std::erase_if(waiting_, [&](Request& request) {
+      if (!all && now < request.deadline) return false;
+      AnswerNotStarted(std::move(request));
+      return true;
+    });
+  }
+
+  void AnswerNotStarted(Request request) {
+    const char* why = stopping_ ? "the client was shut down" : "not started within the timeout";
+    request.done(Unavailable("not_sent", request.method + " " + request.target + " to " +
+                                             host_header_ + " not sent: " + why));
+  }
+
+  void Launch(std::unique_ptr<Connection> connection, Request request, bool needs_connect) {
     Connection* c = connection.get();
     c->request = std::move(request);
     AddBusy(std::move(connection));
@@ -302,6 +374,7 @@ class AsyncHttpClient::Impl {
     if (reusable) KeepIdle(std::move(connection));
     connection.reset();  // closes the socket unless kept
     done(std::move(result));
+    if (!waiting_.empty()) StartWaiting();  // a connection came back, or room for a new one
   }
 
   // Classifies the finished exchange as HttpClient::Send does. Sets *reusable when the
@@ -371,7 +444,13 @@ class AsyncHttpClient::Impl {
   std::vector<tcp::endpoint> endpoints_;           // resolved on the first connect
   std::vector<std::unique_ptr<Connection>> idle_;  // least recently used first
   std::vector<std::unique_ptr<Connection>> busy_;  // each knows its index
-  bool stopping_ = false;                          // set by the destructor
+  std::deque<Request> waiting_;                    // for a connection, in arrival order
+  net::steady_timer waiting_timer_;                // looks at waiting_ again while it is not empty
+  bool waiting_timer_armed_ = false;
+  double tokens_;                               // new connections that may be opened now
+  Clock::time_point tokens_at_ = Clock::now();  // when tokens_ was last refilled
+  bool stopping_ = false;                       // set by the destructor
+  std::atomic<int64_t> connections_opened_{0};  // written by the I/O thread, read by any
 
   std::thread io_thread_;  // last: starts once everything above is built
 };
@@ -380,6 +459,8 @@ AsyncHttpClient::AsyncHttpClient(std::string host, uint16_t port, AsyncHttpClien
     : impl_(std::make_unique<Impl>(std::move(host), port, options)) {}
 
 AsyncHttpClient::~AsyncHttpClient() = default;
+
+int64_t AsyncHttpClient::connections_opened() const { return impl_->connections_opened(); }
 
 void AsyncHttpClient::Send(std::string method, std::string target, std::string body,
                            std::chrono::milliseconds timeout, HttpResponseCallback done,

@@ -20,12 +20,20 @@ using HttpHeaders = std::vector<std::pair<std::string, std::string>>;
 using HttpResponseCallback = std::function<void(Result<HttpResponse>)>;
 
 struct AsyncHttpClientOptions {
+  // Connections open at once (busy or idle); 0: no bound. A request that finds none free waits
+  // for one to come back, in arrival order, within its own timeout.
+  size_t max_connections = 0;
   // Idle keep-alive connections kept for reuse; when more come back, the longest idle is closed.
   size_t max_idle_connections = 256;
+  // New connections opened per second at most, with bursts of up to new_connection_burst; 0: no
+  // bound. A burst of requests then waits for connections to come back instead of opening one
+  // each, which keeps a server's listen queue from overflowing.
+  double new_connections_per_s = 0;
+  size_t new_connection_burst = 64;
 };
 
-// Thread-safe. Opens one connection per request in flight (callers bound their concurrency) and
-// keeps those whose answer allowed keep-alive for the next requests, most recently used first.
+// Thread-safe. Carries one request per connection at a time, reusing the connections whose answer
+// allowed keep-alive (most recently used first) and opening new ones within the bounds above.
 class AsyncHttpClient {
  public:
   // Starts the I/O thread. `host` is an address or a name, resolved once on the first connect.
@@ -39,8 +47,9 @@ class AsyncHttpClient {
   // Sends one request and reads its response; returns at once. `done` runs exactly once, on the
   // client's I/O thread and never inside Send, so it must neither block nor throw. It gets what
   // HttpClient::Send returns, and the errors tell whether the request may have reached the server:
-  //   Unavailable("not_sent")        connecting failed, or the client was destroyed before the
-  //                                  request was written; nothing was sent
+  //   Unavailable("not_sent")        connecting failed, no connection became free within the
+  //                                  timeout, or the client was destroyed before the request was
+  //                                  written; nothing was sent
   //   DeadlineExceeded("timeout")    the whole exchange took longer than `timeout` (counted from
   //                                  this call, so waiting for the I/O thread counts too)
   //   Unavailable("broken")          the connection failed after sending began, or the client was
@@ -51,6 +60,9 @@ class AsyncHttpClient {
   // are the client's own).
   void Send(std::string method, std::string target, std::string body,
             std::chrono::milliseconds timeout, HttpResponseCallback done, HttpHeaders headers = {});
+
+  // Connections this client has opened so far.
+  int64_t connections_opened() const;
 
  private:
   class Impl;

@@ -198,6 +198,7 @@ class ServerImpl final : public HttpServer {
   }
 
   uint16_t port() const override { return port_; }
+  int64_t connections_accepted() const override { return connections_accepted_.load(); }
 
   void Start() override {
     std::lock_guard lock(lifecycle_mu_);
@@ -284,6 +285,7 @@ class ServerImpl final : public HttpServer {
       });
       return;
     }
+    connections_accepted_.fetch_add(1, std::memory_order_relaxed);
     auto connection = std::make_shared<Connection>(this, std::move(socket));
     bool admitted = false;
     {
@@ -300,6 +302,7 @@ class ServerImpl final : public HttpServer {
 
   const HttpServerOptions options_;
   const HttpHandler handler_;
+  std::atomic<int64_t> connections_accepted_{0};
   const std::shared_ptr<ResponderGate> gate_;
   // Declared before everything that holds sockets or timers, so it is destroyed after them.
   net::io_context ioc_;

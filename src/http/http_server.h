@@ -63,6 +63,8 @@ class HttpServer {
   virtual ~HttpServer() = default;
 
   virtual uint16_t port() const = 0;
+  // TCP connections accepted so far, those closed at once over max_connections included.
+  virtual int64_t connections_accepted() const = 0;
   // Starts the I/O threads. Returns immediately.
   virtual void Start() = 0;
   // Stops accepting, closes connections, joins the I/O threads. Idempotent.

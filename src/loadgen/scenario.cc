@@ -78,6 +78,19 @@ Result<std::vector<std::string>> FetchCreditedSupplierOrderIds(uint16_t sim_port
   return ids;
 }
 
+// The simulator's count of accepted TCP connections, or -1 if it cannot be read.
+int64_t FetchSimConnectionsAccepted(uint16_t sim_port) {
+  http::HttpClient client("127.0.0.1", sim_port);
+  Result<http::HttpResponse> response = client.Send("GET", "/stats", "", Ms(30'000));
+  if (!response.ok()) return -1;
+  boost::system::error_code error;
+  json::value parsed = json::parse(response->body, error);
+  const json::value* accepted = error || !parsed.is_object()
+                                    ? nullptr
+                                    : parsed.as_object().if_contains("connections_accepted");
+  return accepted != nullptr && accepted->is_int64() ? accepted->as_int64() : -1;
+}
+
 Status WriteFile(const std::string& path, const std::string& content) {
   std::ofstream file(path, std::ios::trunc);
   file << content;
@@ -287,6 +300,9 @@ Result<ScenarioReport> RunScenario(const ScenarioOptions& options) {
 
   // Everything below reads what the processes left behind.
   Result<std::vector<std::string>> credited = FetchCreditedSupplierOrderIds(*sim_port);
+  // Less the one connection of each of these two reads.
+  const int64_t accepted = FetchSimConnectionsAccepted(*sim_port);
+  report.sim_connections_accepted = accepted < 0 ? -1 : accepted - 2;
   for (process::ChildProcess& server : servers) {
     report.server_cpu_s += server.CpuSeconds();
     server.Stop(SIGTERM);
@@ -441,6 +457,8 @@ void PrintReport(const ScenarioReport& r, int64_t deadline_s, std::ostream& out)
         << " us, load generator " << r.loadgen_cpu_s * per_order_us << " us\n"
         << std::setprecision(2);
   }
+  out << "supplier connections    " << r.sim_connections_accepted
+      << "   (accepted by the simulator)\n";
   out << "supplier credits        " << r.credits << "\n";
   out << "double credits          " << r.double_credits << "\n";
   out << "credits on unsuccessful " << r.credits_on_unsuccessful << "\n";

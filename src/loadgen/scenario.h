@@ -64,6 +64,7 @@ struct ScenarioReport {
   int64_t latency_p50_ms = 0, latency_p95_ms = 0, latency_p99_ms = 0, latency_max_ms = 0;
   double share_final_within_deadline = 0;  // of accepted orders
   int64_t missed_deadline = 0;
+  int64_t sim_connections_accepted = 0;  // TCP connections the simulator accepted from the nodes
   int64_t credits = 0;
   int64_t double_credits = 0;           // orders the supplier credited more than once
   int64_t credits_on_unsuccessful = 0;  // credited by the supplier, failed or open here

@@ -296,6 +296,7 @@ class SupplierSim::Impl {
   SimStats Stats() const {
     SimStats total;
     for (const auto& channel : channels_) total += channel->Snapshot();
+    total.connections_accepted = server_ != nullptr ? server_->connections_accepted() : 0;
     return total;
   }
 
@@ -422,8 +423,9 @@ class SupplierSim::Impl {
       }
       if (endpoint == "/query" || endpoint == "/stats") {
         if (request.method != "GET") return respond(MethodNotAllowed());
-        return respond(endpoint == "/query" ? Query(*channel, request)
-                                            : StatsResponse(channel->Snapshot()));
+        if (endpoint == "/query") return respond(Query(*channel, request));
+        // The channel at the root paths answers for the whole simulator.
+        return respond(StatsResponse(path_per_channel_ ? channel->Snapshot() : Stats()));
       }
     }
     respond(ErrorResponse(404, "not_found", "no such endpoint: " + request.path));
@@ -717,7 +719,8 @@ class SupplierSim::Impl {
   }
 
   static http::HttpResponse StatsResponse(const SimStats& stats) {
-    return JsonResponse(200, json::object{{"received", stats.received},
+    return JsonResponse(200, json::object{{"connections_accepted", stats.connections_accepted},
+                                          {"received", stats.received},
                                           {"credited", stats.credited},
                                           {"failed", stats.failed},
                                           {"blackholed", stats.blackholed},

@@ -7,7 +7,8 @@
 //        -> {"status": "success"|"failed"|"processing"|"not_found", "supplier_ref"?, "reason"?}
 //   GET  /credits -> {"credits": [{"supplier_order_id", "phone", "face_value", "supplier_ref",
 //                                  "at_ms"}, ...]}   every credit ever made, in order
-//   GET  /stats   -> {"received", "credited", "failed", "blackholed", "processing",
+//   GET  /stats   -> {"connections_accepted", "received", "credited", "failed", "blackholed",
+//                     "processing",
 //                     "duplicates", "queries", "outage_refusals", "errors_after_credit",
 //                     "truncated", "wrong_content", "unknown_status", "garbled_after_credit",
 //                     "resets", "query_errors", "callbacks_sent", "callbacks_duplicated",
@@ -216,6 +217,8 @@ struct SimStats {
   int64_t callbacks_failed = 0;      // copies given up: retries exhausted, or a 4xx but 404
   int64_t callbacks_unknown_id = 0;  // copies the service answered 404
   int64_t callbacks_dropped = 0;     // copies dropped: sender queue full, or stopped
+  // TCP connections the simulator accepted, over every channel (in Stats() and /stats only).
+  int64_t connections_accepted = 0;
 
   SimStats& operator+=(const SimStats& other);
 };

@@ -160,6 +160,94 @@ TEST(AsyncHttpClientTest, AnswersManyConcurrentRequests) {
   (*server)->Stop();
 }
 
+// A server that answers each request after `delay`, from a thread of its own per request (joined
+// before the server stops).
+class SlowServer {
+ public:
+  explicit SlowServer(std::chrono::milliseconds delay) {
+    HttpServerOptions options;
+    options.io_threads = 2;
+    auto server =
+        HttpServer::Listen(options, [this, delay](HttpRequest request, Responder respond) {
+          std::lock_guard lock(mu_);
+          answerers_.emplace_back([delay, target = request.target, respond = std::move(respond)] {
+            std::this_thread::sleep_for(delay);  // the server's latency, not a wait for a condition
+            HttpResponse response;
+            response.body = target;
+            respond(std::move(response));
+          });
+        });
+    EXPECT_TRUE(server.ok()) << server.status().ToString();
+    server_ = std::move(*server);
+    server_->Start();
+  }
+  ~SlowServer() {
+    std::vector<std::thread> answerers;
+    {
+      std::lock_guard lock(mu_);
+      answerers.swap(answerers_);
+    }
+    for (std::thread& answerer : answerers) answerer.join();
+    server_->Stop();
+  }
+  uint16_t port() const { return server_->port(); }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::thread> answerers_;  // GUARDED_BY(mu_)
+  std::unique_ptr<HttpServer> server_;
+};
+
+TEST(AsyncHttpClientTest, ABurstWaitsForBoundedConnectionsInsteadOfOpeningOneEach) {
+  SlowServer server(20ms);
+  AsyncHttpClient client("127.0.0.1", server.port(),
+                         AsyncHttpClientOptions{.max_connections = 4, .max_idle_connections = 4});
+  constexpr size_t kRequests = 100;
+  Answers answers(kRequests);
+  for (size_t i = 0; i < kRequests; ++i) {
+    client.Send("GET", "/n/" + std::to_string(i), "", 5s, answers.For(i));
+  }
+  ASSERT_TRUE(answers.WaitForAll(kWait));
+  for (size_t i = 0; i < kRequests; ++i) {
+    EXPECT_EQ(answers.calls(i), 1) << i;
+    const Result<HttpResponse>& response = *answers.answer(i);
+    ASSERT_TRUE(response.ok()) << i << ": " << response.status().ToString();
+    EXPECT_EQ(response->body, "/n/" + std::to_string(i));
+  }
+  EXPECT_EQ(client.connections_opened(), 4);
+}
+
+TEST(AsyncHttpClientTest, ARequestThatFindsNoConnectionInTimeIsNotSent) {
+  SlowServer server(1'000ms);
+  AsyncHttpClient client("127.0.0.1", server.port(), AsyncHttpClientOptions{.max_connections = 1});
+  Answers answers(2);
+  client.Send("GET", "/slow", "", 5s, answers.For(0));
+  client.Send("GET", "/waits", "", 200ms, answers.For(1));  // no connection frees up in time
+  ASSERT_TRUE(answers.WaitForAll(kWait));
+  ASSERT_TRUE(answers.answer(0)->ok());
+  const Result<HttpResponse>& waited = *answers.answer(1);
+  ASSERT_FALSE(waited.ok());
+  EXPECT_EQ(waited.status().reason(), "not_sent") << waited.status().ToString();
+  EXPECT_EQ(client.connections_opened(), 1);
+}
+
+TEST(AsyncHttpClientTest, NewConnectionsAreOpenedAtABoundedRate) {
+  SlowServer server(300ms);
+  AsyncHttpClient client(
+      "127.0.0.1", server.port(),
+      AsyncHttpClientOptions{.new_connections_per_s = 20, .new_connection_burst = 2});
+  constexpr size_t kRequests = 10;
+  Answers answers(kRequests);
+  const auto start = std::chrono::steady_clock::now();
+  for (size_t i = 0; i < kRequests; ++i) client.Send("GET", "/n", "", 5s, answers.For(i));
+  std::this_thread::sleep_for(100ms);
+  // A burst of two, then one every 50 ms: nowhere near one connection per request yet.
+  EXPECT_LE(client.connections_opened(), 2 + 4);
+  ASSERT_TRUE(answers.WaitForAll(kWait));
+  for (size_t i = 0; i < kRequests; ++i) EXPECT_TRUE(answers.answer(i)->ok()) << i;
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 300ms);
+}
+
 TEST(AsyncHttpClientTest, RefusedConnectionIsNotSent) {
   uint16_t port = 0;
   {

@@ -1,0 +1,42 @@
+// Connections to a supplier are reused: a burst of orders waits for the connections it has
+// instead of opening one per attempt, which would overflow a supplier's listen queue.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <iostream>
+#include <sstream>
+
+#include "loadgen/scenario.h"
+
+namespace topup::loadgen {
+namespace {
+
+TEST(SupplierConnectionsTest, TwentyThousandOrdersAtZeroLatencyOpenAFewHundredConnections) {
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("topup-connections-" + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  ScenarioOptions options;
+  options.topup_binary = TOPUP_BINARY;
+  options.work_dir = dir.string();
+  options.orders = 20'000;
+  options.connections = 128;
+  // As `topup bench` runs it: 2,048 attempts in flight against a supplier that answers at once.
+  options.sim_flags = {"--io-threads", "1"};
+  options.serve_flags = {"--io-threads", "1", "--workers", "2048"};
+  options.load_max_ms = 300'000;
+  options.wait_final_max_ms = 300'000;
+  Result<ScenarioReport> report = RunScenario(options);
+  ASSERT_TRUE(report.ok()) << report.status().ToString() << " (logs in " << dir << ")";
+  std::ostringstream printed;
+  PrintReport(*report, options.deadline_s, printed);
+  SCOPED_TRACE(printed.str());
+  std::cout << printed.str();
+  EXPECT_TRUE(report->Correct());
+  EXPECT_GT(report->sim_connections_accepted, 0);
+  EXPECT_LE(report->sim_connections_accepted, 1'000);  // one per attempt would be 20,000
+  if (!::testing::Test::HasFailure()) std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace topup::loadgen
