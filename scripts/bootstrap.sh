@@ -14,6 +14,7 @@ packages=(
   postgresql redis-server rabbitmq-server              # run privately by the tests
   prometheus-cpp-dev  # GET /metrics: its core library and text serializer (we serve it ourselves)
   prometheus          # promtool checks /metrics; a private server scrapes it in a test
+  libtomlplusplus-dev # topup serve --config FILE.toml
 )
 
 missing=()

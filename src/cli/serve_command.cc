@@ -13,6 +13,7 @@
 #include "backends/backends.h"
 #include "cli/commands.h"
 #include "cli/signals.h"
+#include "config/config_file.h"
 #include "engine/engine.h"
 #include "engine/http_supplier_channel.h"
 #include "engine/supplier_callbacks.h"
@@ -47,6 +48,7 @@ struct ServeFlags {
   std::string node_id;
   std::string log_format = "text";
   std::string log_level = "info";
+  std::string config_path;
 };
 
 Result<std::unique_ptr<SupplierChannel>> MakeHttpChannel(const ChannelConfig& config) {
@@ -333,7 +335,17 @@ void AddServeCommand(CLI::App& app) {
                    "info, debug, trace, warn, error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
       ->capture_default_str();
-  serve->callback([flags] {
+  serve->add_option("--config", flags->config_path,
+                    "TOML file with any of these flags as keys (e.g. packaging/topup.toml); flags "
+                    "given here win over it");
+  serve->callback([flags, serve] {
+    if (!flags->config_path.empty()) {
+      Status applied = config::ApplyConfigFile(flags->config_path, serve, {"config"});
+      if (!applied.ok()) {
+        std::cerr << "topup serve: " << applied.message() << "\n";
+        throw CLI::RuntimeError(2);
+      }
+    }
     if (int code = RunServe(*flags); code != 0) throw CLI::RuntimeError(code);
   });
 }
