@@ -147,15 +147,30 @@ void AddBenchCommand(CLI::App& app) {
   auto flags = std::make_shared<RunFlags>();
   flags->orders = 20'000;
   flags->connections = 128;
-  CLI::App* bench = app.add_subcommand(
-      "bench", "Sustained end-to-end throughput against a zero-latency, fault-free simulator");
+  auto workers = std::make_shared<int>(2048);
+  auto latency_ms = std::make_shared<double>(0);
+  CLI::App* bench =
+      app.add_subcommand("bench", "Sustained end-to-end throughput against a fault-free simulator");
   AddRunFlags(bench, flags.get());
-  bench->callback([flags] {
+  // Enough orders in flight to fill each group commit at zero latency: throughput is in-flight
+  // writes divided by the commit time. Seconds-slow suppliers need far more.
+  bench->add_option("--workers", *workers, "The server's --workers (attempts in flight)")
+      ->check(CLI::Range(1, 200'000))
+      ->capture_default_str();
+  bench
+      ->add_option("--supplier-latency-ms", *latency_ms,
+                   "Median latency of the supplier's answers (lognormal, p99 1.5 times it)")
+      ->check(CLI::Range(0.0, 60'000.0))
+      ->capture_default_str();
+  bench->callback([flags, workers, latency_ms] {
     loadgen::ScenarioOptions options;
     options.sim_flags = {"--io-threads", "1"};
-    // Enough orders in flight to fill each group commit: throughput is in-flight writes divided
-    // by the commit time.
-    options.serve_flags = {"--io-threads", "1", "--workers", "2048"};
+    if (*latency_ms > 0) {
+      options.sim_flags.insert(options.sim_flags.end(),
+                               {"--latency-median-ms", std::to_string(*latency_ms),
+                                "--latency-p99-ms", std::to_string(*latency_ms * 1.5)});
+    }
+    options.serve_flags = {"--io-threads", "1", "--workers", std::to_string(*workers)};
     options.load_max_ms = 300'000;
     options.wait_final_max_ms = 300'000;
     if (int code = RunAndReport(*flags, options, "topup bench"); code != 0) {

@@ -24,6 +24,7 @@
 #include "observe/ops_endpoints.h"
 #include "observe/process_figures.h"
 #include "observe/readiness.h"
+#include "process/open_files.h"
 
 namespace topup::cli {
 namespace {
@@ -36,7 +37,8 @@ struct ServeFlags {
   int io_threads = 2;
   std::string supplier_url = "http://127.0.0.1:9090";
   std::string channels_path;
-  int workers = 1024;
+  // Seconds-slow suppliers need this many attempts in flight for a few thousand orders a second.
+  int workers = 20'000;
   int api_threads = 8;
   int64_t deadline_s = 180;
   int64_t attempt_timeout_ms = 10'000;
@@ -51,19 +53,33 @@ struct ServeFlags {
   std::string config_path;
 };
 
-Result<std::unique_ptr<SupplierChannel>> MakeHttpChannel(const ChannelConfig& config) {
-  Result<std::unique_ptr<HttpSupplierChannel>> channel =
-      HttpSupplierChannel::Create(HttpSupplierChannelOptions{
-          .name = config.name,
-          .base_url = config.base_url,
-          .attempt_timeout = std::chrono::milliseconds(config.attempt_timeout_ms),
-          .query_timeout = std::chrono::milliseconds(config.query_timeout_ms),
-          .client = {.max_connections = static_cast<size_t>(config.ConnectionLimit()),
-                     .max_idle_connections = static_cast<size_t>(config.ConnectionLimit()),
-                     .new_connections_per_s = static_cast<double>(config.new_connections_per_s),
-                     .new_connection_burst = 128}});
-  if (!channel.ok()) return channel.status();
-  return std::unique_ptr<SupplierChannel>(std::move(*channel));
+// Open files kept for everything but supplier connections: merchants, the store, the broker.
+constexpr int64_t kReservedOpenFiles = 2'048;
+
+// Open files left for supplier connections, shared by `channels` channels.
+int64_t SupplierConnectionBudget(int64_t open_file_limit, size_t channels) {
+  return std::max<int64_t>(64, (open_file_limit - kReservedOpenFiles) /
+                                   static_cast<int64_t>(std::max<size_t>(1, channels)));
+}
+
+// Makes the supplier channels, each with at most `budget` connections.
+ChannelFactory HttpChannelFactory(int64_t budget) {
+  return [budget](const ChannelConfig& config) -> Result<std::unique_ptr<SupplierChannel>> {
+    const auto connections =
+        static_cast<size_t>(std::min<int64_t>(config.ConnectionLimit(), budget));
+    Result<std::unique_ptr<HttpSupplierChannel>> channel =
+        HttpSupplierChannel::Create(HttpSupplierChannelOptions{
+            .name = config.name,
+            .base_url = config.base_url,
+            .attempt_timeout = std::chrono::milliseconds(config.attempt_timeout_ms),
+            .query_timeout = std::chrono::milliseconds(config.query_timeout_ms),
+            .client = {.max_connections = connections,
+                       .max_idle_connections = connections,
+                       .new_connections_per_s = static_cast<double>(config.new_connections_per_s),
+                       .new_connection_burst = 256}});
+    if (!channel.ok()) return channel.status();
+    return std::unique_ptr<SupplierChannel>(std::move(*channel));
+  };
 }
 
 // The --channels file, or else one channel at --supplier-url serving everything.
@@ -176,8 +192,11 @@ int RunServe(const ServeFlags& flags) {
   });
   SeededRandom random(static_cast<uint64_t>(SystemClock()->NowMs()) ^
                       (static_cast<uint64_t>(getpid()) << 32));
+  const int64_t open_file_limit = process::RaiseOpenFileLimit();
+  const int64_t connection_budget =
+      SupplierConnectionBudget(open_file_limit, routing->channels.size());
   Result<std::unique_ptr<ChannelRouter>> router =
-      ChannelRouter::Create(std::move(*routing), MakeHttpChannel, &random);
+      ChannelRouter::Create(std::move(*routing), HttpChannelFactory(connection_budget), &random);
   if (!router.ok()) {
     std::cerr << "topup serve: " << router.status().message() << "\n";
     return 2;
@@ -193,7 +212,14 @@ int RunServe(const ServeFlags& flags) {
               << ": " << observe::RedactUrlCredentials(queue.status().ToString()) << "\n";
     return 1;
   }
-  engine_options.max_in_flight = flags.workers;
+  // An attempt in flight holds a connection; more attempts than connections would wait for one
+  // and spend their timeout doing so.
+  engine_options.max_in_flight = static_cast<int>(
+      std::min<int64_t>(flags.workers, std::max<int64_t>(1, connection_budget - 64)));
+  if (engine_options.max_in_flight < flags.workers) {
+    spdlog::warn("--workers {} lowered to {}: the open-file limit is {}", flags.workers,
+                 engine_options.max_in_flight, open_file_limit);
+  }
   engine_options.lease_ms = flags.lease_ms;
   engine_options.policy.attempt_timeout_ms = flags.attempt_timeout_ms;
   engine_options.policy.not_found_grace_ms = flags.not_found_grace_ms;
@@ -296,7 +322,7 @@ void AddServeCommand(CLI::App& app) {
   serve->add_option("--channels", flags->channels_path,
                     "Channel configuration file (JSON); replaces --supplier-url; reread on SIGHUP");
   serve->add_option("--workers", flags->workers, "Orders worked at once (supplier calls in flight)")
-      ->check(CLI::Range(1, 4096))
+      ->check(CLI::Range(1, 200'000))
       ->capture_default_str();
   serve
       ->add_option("--api-threads", flags->api_threads,

@@ -3,6 +3,7 @@
 // every channel of the file under its own path prefix on the same port.
 #include <signal.h>
 
+#include <algorithm>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -10,6 +11,7 @@
 
 #include "cli/commands.h"
 #include "cli/signals.h"
+#include "process/open_files.h"
 #include "sim/channels_config.h"
 #include "sim/supplier_sim.h"
 
@@ -43,6 +45,9 @@ int RunSim(const SimFlags& flags) {
     }
     if (flags.seed->count() > 0) options.seed = flags.options.seed;
   }
+  // As many connections as a server with tens of thousands of attempts in flight opens.
+  options.max_connections =
+      static_cast<size_t>(std::max<int64_t>(1'024, process::RaiseOpenFileLimit() - 256));
   BlockTerminationSignals();  // before the simulator starts its threads
   Result<std::unique_ptr<sim::SupplierSim>> sim = sim::SupplierSim::Start(options);
   if (!sim.ok()) {

@@ -12,7 +12,7 @@
 //       "max_concurrent_attempts": 64,         // submits in flight at once, per process
 //       "max_connections": 128,                // open at once, per process (default: 64 more
 //                                              //   than max_concurrent_attempts, for queries)
-//       "new_connections_per_s": 1000,         // opened per second at most, per process
+//       "new_connections_per_s": 4000,         // opened per second at most, per process
 //       "rate_limit_per_s": 200,               // submits started per second, per process
 //       "attempt_timeout_ms": 5000,            // one submit
 //       "query_timeout_ms": 3000,              // one query
@@ -44,7 +44,7 @@ struct ChannelConfig {
   int32_t weight = 1;
   int32_t max_concurrent_attempts = 64;
   int32_t max_connections = 0;  // 0: max_concurrent_attempts + 64; see ConnectionLimit()
-  int32_t new_connections_per_s = 1'000;
+  int32_t new_connections_per_s = 4'000;
   double rate_limit_per_s = 0;  // 0: unlimited
   int64_t attempt_timeout_ms = 10'000;
   int64_t query_timeout_ms = 3'000;

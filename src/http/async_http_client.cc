@@ -25,6 +25,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -74,6 +75,11 @@ struct Request {
 // One TCP connection, and the exchange it carries while it is busy.
 struct Connection {
   explicit Connection(net::io_context& ioc) : socket(ioc), deadline_timer(ioc) {}
+  // Closing without a TLS close_notify would make OpenSSL drop the session from resumption; the
+  // session outlives the connection (see KeepTlsSession), so mark it as quietly shut down.
+  ~Connection() {
+    if (tls) SSL_set_shutdown(tls->native_handle(), SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+  }
 
   // Forgets the finished exchange; the buffers keep their capacity for the next one.
   void ClearExchange() {
@@ -90,10 +96,11 @@ struct Connection {
   }
 
   tcp::socket socket;
-  net::steady_timer deadline_timer;  // bounds the whole exchange
-  beast::flat_buffer read_buffer;    // bytes past the last response make the connection unusable
-  std::string head;                  // the request head being written
-  size_t busy_index = 0;             // position in Impl::busy_ while an exchange runs
+  std::optional<net::ssl::stream<tcp::socket&>> tls;  // over `socket`, for HTTPS
+  net::steady_timer deadline_timer;                   // bounds the whole exchange
+  beast::flat_buffer read_buffer;  // bytes past the last response make the connection unusable
+  std::string head;                // the request head being written
+  size_t busy_index = 0;           // position in Impl::busy_ while an exchange runs
 
   Request request;
   std::optional<bhttp::response_parser<bhttp::string_body>> parser;
@@ -120,6 +127,7 @@ class AsyncHttpClient::Impl {
         work_guard_(net::make_work_guard(ioc_)),
         waiting_timer_(ioc_),
         tokens_(static_cast<double>(options_.new_connection_burst)),
+        tls_context_(MakeTlsContext(options_, &tls_error_)),
         io_thread_([this] {
           SetThreadName("http-client");
           ioc_.run();
@@ -142,10 +150,12 @@ class AsyncHttpClient::Impl {
     work_guard_.reset();
     io_thread_.join();
     assert(busy_.empty());
+    if (tls_session_ != nullptr) SSL_SESSION_free(tls_session_);
   }
 
   // Any thread.
   int64_t connections_opened() const { return connections_opened_.load(); }
+  int64_t tls_sessions_resumed() const { return tls_sessions_resumed_.load(); }
 
   // Any thread.
   void Post(Request request) {
@@ -172,6 +182,11 @@ class AsyncHttpClient::Impl {
       const bool needs_connect = connection == nullptr;
       if (needs_connect) {
         if (!MayOpenConnection()) break;
+        if (!tls_error_.empty()) {
+          request.done(Unavailable("not_sent", "TLS to " + host_header_ + ": " + tls_error_));
+          waiting_.pop_front();
+          continue;
+        }
         if (Status resolved = ResolveOnce(); !resolved.ok()) {
           request.done(std::move(resolved));
           waiting_.pop_front();
@@ -290,7 +305,72 @@ class AsyncHttpClient::Impl {
     }
     beast::error_code ignored;
     c->socket.set_option(tcp::no_delay(true), ignored);  // best effort
-    WriteAndRead(c);
+    if (!tls_context_) {
+      WriteAndRead(c);
+      return;
+    }
+    // Nothing of the request is written before the handshake completes, so a failed handshake
+    // is "not sent".
+    c->tls.emplace(c->socket, *tls_context_);
+    SSL* ssl = c->tls->native_handle();
+    const std::string& name = TlsServerName();
+    SSL_set_tlsext_host_name(ssl, name.c_str());
+    c->tls->set_verify_callback(net::ssl::host_name_verification(name));
+    if (tls_session_ != nullptr) SSL_set_session(ssl, tls_session_);
+    c->socket_operations = 1;
+    c->tls->async_handshake(net::ssl::stream_base::client, [this, c](beast::error_code hs_ec) {
+      c->socket_operations = 0;
+      if (hs_ec || c->timed_out || stopping_) {
+        c->connect_ec = hs_ec;
+        c->deadline_timer.cancel();
+        FinishIfIdle(c);
+        return;
+      }
+      if (SSL_session_reused(c->tls->native_handle())) tls_sessions_resumed_++;
+      WriteAndRead(c);
+    });
+  }
+
+  const std::string& TlsServerName() const {
+    return options_.tls->server_name.empty() ? host_ : options_.tls->server_name;
+  }
+
+  // Keeps a session of the server's for new connections to resume, once it has a resumable one.
+  void KeepTlsSession(Connection& c) {
+    if (!c.tls || (tls_session_ != nullptr && SSL_SESSION_is_resumable(tls_session_))) return;
+    SSL_SESSION* session = SSL_get1_session(c.tls->native_handle());
+    if (session == nullptr) return;
+    if (!SSL_SESSION_is_resumable(session)) {
+      SSL_SESSION_free(session);
+      return;
+    }
+    if (tls_session_ != nullptr) SSL_SESSION_free(tls_session_);
+    tls_session_ = session;
+  }
+
+  // The client's TLS context, or nullopt without options.tls. When the trusted certificates
+  // cannot be loaded, *error says why.
+  static std::optional<net::ssl::context> MakeTlsContext(const AsyncHttpClientOptions& options,
+                                                         std::string* error) {
+    if (!options.tls) return std::nullopt;
+    net::ssl::context context(net::ssl::context::tls_client);
+    context.set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
+                        net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 |
+                        net::ssl::context::no_tlsv1_1);
+    context.set_verify_mode(net::ssl::verify_peer);
+    beast::error_code ec;
+    if (options.tls->ca_file.empty()) {
+      context.set_default_verify_paths(ec);
+    } else {
+      context.load_verify_file(options.tls->ca_file, ec);
+    }
+    if (ec) {
+      *error = "cannot load the trusted certificates " +
+               (options.tls->ca_file.empty() ? std::string("of the system")
+                                             : "from " + options.tls->ca_file) +
+               ": " + ec.message();
+    }
+    return context;
   }
 
   // The response is read while the request is written, so that a server that answers early (say
@@ -304,23 +384,30 @@ class AsyncHttpClient::Impl {
     c->socket_operations = 2;
     const std::array<net::const_buffer, 2> buffers{net::buffer(c->head),
                                                    net::buffer(c->request.body)};
-    net::async_write(c->socket, buffers, [this, c](beast::error_code ec, size_t) {
-      c->write_done = true;
-      c->write_ec = ec;
-      SocketOperationDone(c);
-    });
-    bhttp::async_read(c->socket, c->read_buffer, *c->parser,
-                      [this, c](beast::error_code ec, size_t) {
-                        c->read_ec = ec;
-                        // The read decides the outcome: a complete answer ends the exchange even if
-                        // the server stopped reading the request, and a failed one makes the rest
-                        // of the write pointless.
-                        if (!c->write_done) {
-                          beast::error_code ignored;
-                          c->socket.cancel(ignored);
-                        }
-                        SocketOperationDone(c);
-                      });
+    auto exchange = [this, c, &buffers](auto& stream) {
+      net::async_write(stream, buffers, [this, c](beast::error_code ec, size_t) {
+        c->write_done = true;
+        c->write_ec = ec;
+        SocketOperationDone(c);
+      });
+      bhttp::async_read(stream, c->read_buffer, *c->parser,
+                        [this, c](beast::error_code ec, size_t) {
+                          c->read_ec = ec;
+                          // The read decides the outcome: a complete answer ends the exchange even
+                          // if the server stopped reading the request, and a failed one makes the
+                          // rest of the write pointless.
+                          if (!c->write_done) {
+                            beast::error_code ignored;
+                            c->socket.cancel(ignored);
+                          }
+                          SocketOperationDone(c);
+                        });
+    };
+    if (c->tls) {
+      exchange(*c->tls);
+    } else {
+      exchange(c->socket);
+    }
   }
 
   void WriteHead(const Request& request, std::string* head) const {
@@ -371,6 +458,7 @@ class AsyncHttpClient::Impl {
     HttpResponseCallback done = std::move(c->request.done);
     std::unique_ptr<Connection> connection = RemoveBusy(c);
     connection->ClearExchange();
+    if (result.ok()) KeepTlsSession(*connection);  // a whole answer came over it
     if (reusable) KeepIdle(std::move(connection));
     connection.reset();  // closes the socket unless kept
     done(std::move(result));
@@ -447,10 +535,14 @@ class AsyncHttpClient::Impl {
   std::deque<Request> waiting_;                    // for a connection, in arrival order
   net::steady_timer waiting_timer_;                // looks at waiting_ again while it is not empty
   bool waiting_timer_armed_ = false;
-  double tokens_;                               // new connections that may be opened now
-  Clock::time_point tokens_at_ = Clock::now();  // when tokens_ was last refilled
-  bool stopping_ = false;                       // set by the destructor
-  std::atomic<int64_t> connections_opened_{0};  // written by the I/O thread, read by any
+  double tokens_;                                 // new connections that may be opened now
+  Clock::time_point tokens_at_ = Clock::now();    // when tokens_ was last refilled
+  bool stopping_ = false;                         // set by the destructor
+  std::atomic<int64_t> connections_opened_{0};    // written by the I/O thread, read by any
+  std::atomic<int64_t> tls_sessions_resumed_{0};  // written by the I/O thread, read by any
+  std::string tls_error_;                         // why tls_context_ is unusable; set at start
+  std::optional<net::ssl::context> tls_context_;  // set with options_.tls
+  SSL_SESSION* tls_session_ = nullptr;            // owned; the one new connections resume
 
   std::thread io_thread_;  // last: starts once everything above is built
 };
@@ -461,6 +553,8 @@ AsyncHttpClient::AsyncHttpClient(std::string host, uint16_t port, AsyncHttpClien
 AsyncHttpClient::~AsyncHttpClient() = default;
 
 int64_t AsyncHttpClient::connections_opened() const { return impl_->connections_opened(); }
+
+int64_t AsyncHttpClient::tls_sessions_resumed() const { return impl_->tls_sessions_resumed(); }
 
 void AsyncHttpClient::Send(std::string method, std::string target, std::string body,
                            std::chrono::milliseconds timeout, HttpResponseCallback done,

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -30,6 +31,14 @@ struct AsyncHttpClientOptions {
   // each, which keeps a server's listen queue from overflowing.
   double new_connections_per_s = 0;
   size_t new_connection_burst = 64;
+  // Set: HTTPS. The server's certificate must chain to `ca_file` (PEM), or to the system's trust
+  // store when it is empty, and name `server_name` (the host when empty), which is also sent as
+  // SNI. Sessions are resumed on new connections.
+  struct Tls {
+    std::string ca_file{};
+    std::string server_name{};
+  };
+  std::optional<Tls> tls{};
 };
 
 // Thread-safe. Carries one request per connection at a time, reusing the connections whose answer
@@ -37,6 +46,7 @@ struct AsyncHttpClientOptions {
 class AsyncHttpClient {
  public:
   // Starts the I/O thread. `host` is an address or a name, resolved once on the first connect.
+  // With options.tls, a CA file that cannot be read makes every request fail as not sent.
   AsyncHttpClient(std::string host, uint16_t port, AsyncHttpClientOptions options = {});
   // Completes every request still pending and joins the I/O thread; see Send for what their
   // callbacks get. REQUIRES: not called from a callback of this client.
@@ -61,8 +71,9 @@ class AsyncHttpClient {
   void Send(std::string method, std::string target, std::string body,
             std::chrono::milliseconds timeout, HttpResponseCallback done, HttpHeaders headers = {});
 
-  // Connections this client has opened so far.
+  // Connections this client has opened so far, and of those (over TLS) how many resumed a session.
   int64_t connections_opened() const;
+  int64_t tls_sessions_resumed() const;
 
  private:
   class Impl;

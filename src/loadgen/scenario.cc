@@ -305,6 +305,8 @@ Result<ScenarioReport> RunScenario(const ScenarioOptions& options) {
   report.sim_connections_accepted = accepted < 0 ? -1 : accepted - 2;
   for (process::ChildProcess& server : servers) {
     report.server_cpu_s += server.CpuSeconds();
+    report.server_peak_rss_bytes =
+        std::max(report.server_peak_rss_bytes, server.PeakResidentBytes());
     server.Stop(SIGTERM);
   }
   report.sim_cpu_s = sim->CpuSeconds();
@@ -455,6 +457,7 @@ void PrintReport(const ScenarioReport& r, int64_t deadline_s, std::ostream& out)
     out << std::setprecision(0) << "CPU per order           server "
         << r.server_cpu_s * per_order_us << " us, simulator " << r.sim_cpu_s * per_order_us
         << " us, load generator " << r.loadgen_cpu_s * per_order_us << " us\n"
+        << "server peak memory      " << r.server_peak_rss_bytes / (1024 * 1024) << " MiB\n"
         << std::setprecision(2);
   }
   out << "supplier connections    " << r.sim_connections_accepted

@@ -75,6 +75,7 @@ struct ScenarioReport {
   // CPU seconds (user + system) used over the run by the server nodes still running at the end,
   // by the simulator, and by the load generator (this process).
   double server_cpu_s = 0, sim_cpu_s = 0, loadgen_cpu_s = 0;
+  int64_t server_peak_rss_bytes = 0;  // the largest peak resident memory of a server node
   // From acceptance to the start of an order's first attempt.
   int64_t first_attempt_p50_ms = 0, first_attempt_p99_ms = 0, first_attempt_max_ms = 0;
   // Attempts started on each channel in each 10 s from the first acceptance.

@@ -153,6 +153,15 @@ Result<uint16_t> ChildProcess::WaitForListening(std::chrono::milliseconds timeou
   }
 }
 
+int64_t ChildProcess::PeakResidentBytes() const {
+  if (pid_ <= 0) return 0;
+  std::ifstream status("/proc/" + std::to_string(pid_) + "/status");
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stoll(line.substr(6)) * 1024;  // "  123 kB"
+  }
+  return 0;
+}
+
 double ChildProcess::CpuSeconds() const {
   if (pid_ <= 0) return 0;
   std::ifstream stat("/proc/" + std::to_string(pid_) + "/stat");

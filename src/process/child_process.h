@@ -34,6 +34,8 @@ class ChildProcess {
   bool running() const { return pid_ > 0; }
   // CPU time (user + system, all threads) the running child has used so far; 0 if unknown.
   double CpuSeconds() const;
+  // The most memory the running child has held at once (VmHWM), in bytes; 0 if unknown.
+  int64_t PeakResidentBytes() const;
 
  private:
   ChildProcess(pid_t pid, int stdout_fd) : pid_(pid), stdout_fd_(stdout_fd) {}

@@ -268,6 +268,7 @@ class SupplierSim::Impl {
     server_options.address = options_.address;
     server_options.port = options_.port;
     server_options.io_threads = options_.io_threads;
+    server_options.max_connections = options_.max_connections;
     Result<std::unique_ptr<http::HttpServer>> server = http::HttpServer::Listen(
         server_options, [this](http::HttpRequest request, http::Responder respond) {
           Handle(std::move(request), std::move(respond));

@@ -155,6 +155,7 @@ struct SimOptions {
   std::string address = "127.0.0.1";
   uint16_t port = 0;  // 0 picks a free port; see SupplierSim::port()
   int io_threads = 1;
+  size_t max_connections = 10'000;  // open at once; further ones are accepted and closed
   // Channel i draws from its own source seeded from seed and i, so traffic to one channel does
   // not change the decisions of another.
   uint64_t seed = 1;
