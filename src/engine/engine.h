@@ -1,6 +1,6 @@
-// Engine: drives every order taken off the queue to a final state, renews the leases it holds,
-// and sweeps the store for due work the queue lost. One Engine per process; several processes may
-// share a store and a queue.
+// Engine: drives every order taken off the queue to a final state, renews the leases it holds
+// (LeaseKeeper, lease_keeper.h), and sweeps the store for due work the queue lost (Sweeper,
+// sweeper.h). One Engine per process; several processes may share a store and a queue.
 //
 // Orders flow in batches through two threads, so that neither a store write nor a supplier call
 // costs a thread per order:
@@ -17,7 +17,6 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
-#include <set>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -25,7 +24,9 @@
 #include <vector>
 
 #include "engine/channel_router.h"
+#include "engine/lease_keeper.h"
 #include "engine/order_policy.h"
+#include "engine/sweeper.h"
 #include "observe/metrics.h"
 #include "topup/clock.h"
 #include "topup/queue.h"
@@ -103,8 +104,6 @@ class Engine {
 
   void DispatchLoop();
   void FinishLoop();
-  void SweeperLoop();
-  void LeaseKeeperLoop();
   // Claims a batch of deliveries and sets each claimed order on its way.
   void Dispatch(std::vector<Delivery> deliveries);
   // Plans the first step of a claimed order: an attempt to start, a query, or a transition to
@@ -136,8 +135,6 @@ class Engine {
   // Written by each loop after every pass; read by Progress().
   std::atomic<int64_t> dispatcher_pass_ms_{0};
   std::atomic<int64_t> finisher_pass_ms_{0};
-  std::atomic<int64_t> sweeper_pass_ms_{0};
-  std::atomic<int64_t> lease_keeper_pass_ms_{0};
   std::mutex stop_mu_;
   std::condition_variable stop_cv_;
 
@@ -146,8 +143,8 @@ class Engine {
   std::unordered_map<std::string, int64_t> waiting_since_ms_;
   int64_t waits_forgotten_at_ms_ = 0;
 
-  std::mutex held_mu_;
-  std::multiset<std::string> held_;  // GUARDED_BY(held_mu_): leases this process must renew
+  LeaseKeeper lease_keeper_;  // the leases of the orders claimed and not yet released
+  Sweeper sweeper_;
 
   std::mutex flow_mu_;
   std::condition_variable answered_cv_;         // signalled when answers_ gains work or at the end
