@@ -48,6 +48,7 @@ struct ServeFlags {
   int32_t max_attempts = 10;
   std::string admin_token;
   std::string node_id;
+  std::string supplier_ca_file;
   std::string log_format = "text";
   std::string log_level = "info";
   std::string config_path;
@@ -76,7 +77,8 @@ ChannelFactory HttpChannelFactory(int64_t budget) {
             .client = {.max_connections = connections,
                        .max_idle_connections = connections,
                        .new_connections_per_s = static_cast<double>(config.new_connections_per_s),
-                       .new_connection_burst = 256}});
+                       .new_connection_burst = 256,
+                       .tls = http::AsyncHttpClientOptions::Tls{.ca_file = config.ca_file}}});
     if (!channel.ok()) return channel.status();
     return std::unique_ptr<SupplierChannel>(std::move(*channel));
   };
@@ -92,6 +94,7 @@ Result<RoutingConfig> LoadRouting(const ServeFlags& flags) {
   channel.max_concurrent_attempts = flags.workers;
   channel.attempt_timeout_ms = flags.attempt_timeout_ms;
   channel.query_timeout_ms = flags.query_timeout_ms;
+  channel.ca_file = flags.supplier_ca_file;
   config.channels.push_back(channel);
   return config;
 }
@@ -317,8 +320,12 @@ void AddServeCommand(CLI::App& app) {
   serve->add_option("--listen", flags->listen, "Address to listen on")->capture_default_str();
   serve->add_option("--port", flags->port, "Port (0 picks a free one)")->capture_default_str();
   serve->add_option("--io-threads", flags->io_threads, "HTTP I/O threads")->capture_default_str();
-  serve->add_option("--supplier-url", flags->supplier_url, "Supplier channel base URL")
+  serve
+      ->add_option("--supplier-url", flags->supplier_url,
+                   "Supplier channel base URL (http or https)")
       ->capture_default_str();
+  serve->add_option("--supplier-ca-file", flags->supplier_ca_file,
+                    "With an https --supplier-url: the CA to trust (default: the system's)");
   serve->add_option("--channels", flags->channels_path,
                     "Channel configuration file (JSON); replaces --supplier-url; reread on SIGHUP");
   serve->add_option("--workers", flags->workers, "Orders worked at once (supplier calls in flight)")

@@ -84,6 +84,10 @@ Result<ChannelConfig> ParseChannel(const json::value& value, size_t index) {
     }
     channel.rate_limit_per_s = rate->to_number<double>();
   }
+  if (const json::value* ca_file = object.if_contains("ca_file")) {
+    if (!ca_file->is_string()) return Invalid(where + ".ca_file must be a string");
+    channel.ca_file = json::value_to<std::string>(*ca_file);
+  }
   if (const json::value* secret = object.if_contains("callback_secret")) {
     if (!secret->is_string()) return Invalid(where + ".callback_secret must be a string");
     channel.callback_secret = json::value_to<std::string>(*secret);

@@ -4,7 +4,7 @@
 //   "channels": [
 //     {
 //       "name": "alpha",                       // [A-Za-z0-9_.-], unique
-//       "base_url": "http://127.0.0.1:9101",   // protocol v1
+//       "base_url": "http://127.0.0.1:9101",   // protocol v1, over http or https
 //       "carriers": ["china_mobile", "china_unicom"],   // omitted: every carrier
 //       "face_values": [10, 20, 30, 50, 100],           // omitted: every face value
 //       "priority": 1,                         // lower is preferred
@@ -17,7 +17,8 @@
 //       "attempt_timeout_ms": 5000,            // one submit
 //       "query_timeout_ms": 3000,              // one query
 //       "query_interval_ms": 1000,             // first query after an unknown outcome
-//       "callback_secret": "..."               // HMAC-SHA256 key of its callbacks
+//       "callback_secret": "...",              // HMAC-SHA256 key of its callbacks
+//       "ca_file": "/etc/topup/supplier-ca.pem" // https: trust this CA (default: the system's)
 //     }
 //   ],
 //   "ported_numbers": { "13800138000": "china_unicom" }   // carrier overrides
@@ -50,6 +51,7 @@ struct ChannelConfig {
   int64_t query_timeout_ms = 3'000;
   int64_t query_interval_ms = 1'000;
   std::string callback_secret{};
+  std::string ca_file{};  // https base URLs: the CA to trust; empty: the system's trust store
 
   bool operator==(const ChannelConfig&) const = default;
 

@@ -107,39 +107,48 @@ SupplierAnswer WaitForAnswer(StartCall start_call) {
 
 }  // namespace
 
-bool ParseHttpBaseUrl(std::string_view url, std::string* host, uint16_t* port,
-                      std::string* path_prefix) {
-  constexpr std::string_view kScheme = "http://";
-  if (!url.starts_with(kScheme)) return false;
-  url.remove_prefix(kScheme.size());
+std::optional<BaseUrl> ParseBaseUrl(std::string_view url) {
+  BaseUrl parsed;
+  if (url.starts_with("https://")) {
+    parsed.tls = true;
+    url.remove_prefix(8);
+  } else if (url.starts_with("http://")) {
+    url.remove_prefix(7);
+  } else {
+    return std::nullopt;
+  }
   while (url.ends_with('/')) url.remove_suffix(1);
   size_t slash = url.find('/');
-  *path_prefix = slash == std::string_view::npos ? "" : std::string(url.substr(slash));
+  parsed.path_prefix = slash == std::string_view::npos ? "" : std::string(url.substr(slash));
   url = url.substr(0, slash);
   size_t colon = url.rfind(':');
-  if (colon == std::string_view::npos || colon == 0) return false;
+  if (colon == std::string_view::npos || colon == 0) return std::nullopt;
   std::string_view digits = url.substr(colon + 1);
   unsigned value = 0;
   auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
   if (error != std::errc() || end != digits.data() + digits.size() || value == 0 || value > 65535) {
-    return false;
+    return std::nullopt;
   }
-  *host = std::string(url.substr(0, colon));
-  *port = static_cast<uint16_t>(value);
-  return true;
+  parsed.host = std::string(url.substr(0, colon));
+  parsed.port = static_cast<uint16_t>(value);
+  return parsed;
 }
 
 Result<std::unique_ptr<HttpSupplierChannel>> HttpSupplierChannel::Create(
     HttpSupplierChannelOptions options) {
-  std::string host, path_prefix;
-  uint16_t port = 0;
-  if (!ParseHttpBaseUrl(options.base_url, &host, &port, &path_prefix)) {
+  std::optional<BaseUrl> url = ParseBaseUrl(options.base_url);
+  if (!url) {
     return InvalidArgument("invalid_base_url",
-                           "supplier base URL must look like http://host:port[/path], got \"" +
+                           "supplier base URL must look like http[s]://host:port[/path], got \"" +
                                options.base_url + "\"");
   }
-  return std::unique_ptr<HttpSupplierChannel>(
-      new HttpSupplierChannel(std::move(options), std::move(host), port, std::move(path_prefix)));
+  if (!url->tls) {
+    options.client.tls.reset();
+  } else if (!options.client.tls) {
+    options.client.tls = http::AsyncHttpClientOptions::Tls{};  // the system's trust store
+  }
+  return std::unique_ptr<HttpSupplierChannel>(new HttpSupplierChannel(
+      std::move(options), std::move(url->host), url->port, std::move(url->path_prefix)));
 }
 
 HttpSupplierChannel::HttpSupplierChannel(HttpSupplierChannelOptions options, std::string host,

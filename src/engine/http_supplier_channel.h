@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -29,12 +30,14 @@ struct HttpSupplierChannelOptions {
   std::string base_url;  // "http://host:port[/path]"; the protocol's paths go below it
   std::chrono::milliseconds attempt_timeout{10'000};
   std::chrono::milliseconds query_timeout{3'000};
-  http::AsyncHttpClientOptions client{};  // connections to the supplier
+  // Connections to the supplier. For an https base URL, client.tls says what to trust (the
+  // system's store when unset).
+  http::AsyncHttpClientOptions client{};
 };
 
 class HttpSupplierChannel final : public SupplierChannel {
  public:
-  // InvalidArgument("invalid_base_url") unless base_url is http://host:port.
+  // InvalidArgument("invalid_base_url") unless base_url is http[s]://host:port[/path].
   static Result<std::unique_ptr<HttpSupplierChannel>> Create(HttpSupplierChannelOptions options);
 
   const std::string& name() const override { return options_.name; }
@@ -58,8 +61,13 @@ class HttpSupplierChannel final : public SupplierChannel {
   http::AsyncHttpClient client_;
 };
 
-// Parses "http://host:port[/path][/]". Returns false if it is not of that form.
-bool ParseHttpBaseUrl(std::string_view url, std::string* host, uint16_t* port,
-                      std::string* path_prefix);
+// A supplier's base URL: "http[s]://host:port[/path][/]".
+struct BaseUrl {
+  bool tls = false;  // https
+  std::string host;
+  uint16_t port = 0;
+  std::string path_prefix;  // "" or "/path", without a trailing slash
+};
+std::optional<BaseUrl> ParseBaseUrl(std::string_view url);
 
 }  // namespace topup

@@ -19,18 +19,21 @@
 namespace topup {
 namespace {
 
-TEST(ParseHttpBaseUrlTest, Forms) {
-  std::string host, prefix;
-  uint16_t port = 0;
-  EXPECT_TRUE(ParseHttpBaseUrl("http://127.0.0.1:9090", &host, &port, &prefix));
-  EXPECT_EQ(host, "127.0.0.1");
-  EXPECT_EQ(port, 9090);
-  EXPECT_EQ(prefix, "");
-  EXPECT_TRUE(ParseHttpBaseUrl("http://127.0.0.1:9090/alpha/", &host, &port, &prefix));
-  EXPECT_EQ(prefix, "/alpha");
-  for (const char* bad : {"", "127.0.0.1:80", "https://h:1", "http://h", "http://h:0",
-                          "http://h:70000", "http://:80", "http://h:8x"}) {
-    EXPECT_FALSE(ParseHttpBaseUrl(bad, &host, &port, &prefix)) << bad;
+TEST(ParseBaseUrlTest, Forms) {
+  std::optional<BaseUrl> url = ParseBaseUrl("http://127.0.0.1:9090");
+  ASSERT_TRUE(url);
+  EXPECT_FALSE(url->tls);
+  EXPECT_EQ(url->host, "127.0.0.1");
+  EXPECT_EQ(url->port, 9090);
+  EXPECT_EQ(url->path_prefix, "");
+  url = ParseBaseUrl("https://supplier.example:8443/alpha/");
+  ASSERT_TRUE(url);
+  EXPECT_TRUE(url->tls);
+  EXPECT_EQ(url->host, "supplier.example");
+  EXPECT_EQ(url->path_prefix, "/alpha");
+  for (const char* bad : {"", "127.0.0.1:80", "ftp://h:1", "http://h", "http://h:0",
+                          "http://h:70000", "http://:80", "http://h:8x", "https://h"}) {
+    EXPECT_FALSE(ParseBaseUrl(bad)) << bad;
   }
 }
 
