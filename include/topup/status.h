@@ -18,6 +18,7 @@ enum class StatusCode {
   kAlreadyExists,       // 409: conflicts with an existing object
   kFailedPrecondition,  // 422: well-formed but not allowed now (e.g. insufficient balance)
   kUnauthenticated,     // 401
+  kPermissionDenied,    // 403: authenticated, but not allowed to do this
   kPayloadTooLarge,     // 413
   kResourceExhausted,   // 429 / 503: a bound was hit
   kUnavailable,         // 503: a dependency is down; retrying may help
@@ -59,6 +60,9 @@ inline Status AlreadyExists(std::string reason, std::string message) {
 }
 inline Status FailedPrecondition(std::string reason, std::string message) {
   return Status(StatusCode::kFailedPrecondition, std::move(reason), std::move(message));
+}
+inline Status PermissionDenied(std::string reason, std::string message) {
+  return Status(StatusCode::kPermissionDenied, std::move(reason), std::move(message));
 }
 inline Status Unavailable(std::string reason, std::string message) {
   return Status(StatusCode::kUnavailable, std::move(reason), std::move(message));

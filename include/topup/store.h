@@ -56,6 +56,20 @@ struct OrderEvent {
   std::string detail;
 };
 
+// A merchant's API key. The store holds the secret only sealed (src/auth/secret_box.h): what it
+// stores, logs or returns never includes the secret in clear.
+struct MerchantKey {
+  std::string key_id;  // 1..64 characters of [A-Za-z0-9_-]
+  std::string merchant_id;
+  std::string sealed_secret;
+  int64_t created_ms = 0;
+  int64_t revoked_ms = 0;  // 0 while the key is active
+};
+
+// Two, so that a merchant can rotate without downtime: add the new key, move its clients, then
+// revoke the old one.
+inline constexpr int kMaxActiveKeysPerMerchant = 2;
+
 struct AcceptResult {
   Order order;
   bool created = false;  // false: an identical earlier request returned its order
@@ -142,6 +156,21 @@ class Store {
   virtual Result<std::vector<LedgerEntry>> ListLedger(const std::string& merchant_id,
                                                       int64_t after_entry_id, size_t limit) = 0;
   virtual Result<LedgerAudit> AuditLedger() = 0;
+
+  // --- Merchant API keys ---
+  // Adds `key` as active (key.revoked_ms is ignored). NotFound("unknown_merchant");
+  // FailedPrecondition("too_many_keys") when the merchant has kMaxActiveKeysPerMerchant active
+  // keys (the database itself refuses a third); AlreadyExists("key_exists") if the id is taken;
+  // InvalidArgument("invalid_key") for a malformed id or an empty sealed secret.
+  virtual Status AddMerchantKey(const MerchantKey& key) = 0;
+  // NotFound("unknown_key") if there is no such key (also for ids that could not be one).
+  virtual Result<MerchantKey> GetMerchantKey(const std::string& key_id) = 0;
+  // The merchant's keys, active and revoked, oldest first. NotFound("unknown_merchant").
+  virtual Result<std::vector<MerchantKey>> ListMerchantKeys(const std::string& merchant_id) = 0;
+  // Revokes the merchant's key as of now_ms; a revoked key stays revoked (a second revocation
+  // changes nothing). NotFound("unknown_key") unless the merchant has that key.
+  virtual Status RevokeMerchantKey(const std::string& merchant_id, const std::string& key_id,
+                                   int64_t now_ms) = 0;
 
   // --- Orders ---
   // Inserts `order` (status kAccepted, all fields filled by the caller) and debits price_fen from

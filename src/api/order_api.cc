@@ -5,8 +5,10 @@
 #include <boost/json.hpp>
 
 #include "api/order_json.h"
+#include "api/strict_json.h"
+#include "auth/constant_time.h"
+#include "auth/merchant_keys.h"
 #include "core/carrier.h"
-#include "core/hmac.h"
 #include "core/order_id.h"
 #include "core/validation.h"
 
@@ -26,13 +28,35 @@ http::HttpResponse Error(const Status& status) {
   return Json(HttpStatusOf(status), ErrorToJson(status));
 }
 
-http::HttpResponse NoRoute(const http::HttpRequest& request) {
-  return Error(NotFound("no_such_route", "no route for " + request.method + " " + request.path));
+// Neither answer repeats the method or the path: what a client sent is never echoed.
+http::HttpResponse NoRoute(const http::HttpRequest& /*request*/) {
+  return Error(NotFound("no_such_route", "no route for this path"));
 }
 
-http::HttpResponse WrongMethod(const http::HttpRequest& request) {
+http::HttpResponse WrongMethod(const http::HttpRequest& /*request*/) {
   return Json(405, ErrorToJson(Status(StatusCode::kInvalidArgument, "method_not_allowed",
-                                      request.method + " is not allowed on " + request.path)));
+                                      "this method is not allowed on this path")));
+}
+
+// 429 with Retry-After in whole seconds, rounded up.
+http::HttpResponse RateLimited(int64_t wait_ms) {
+  http::HttpResponse response = Json(
+      429, ErrorToJson(Status(StatusCode::kResourceExhausted, "rate_limited",
+                              "too many requests for this merchant; retry after Retry-After")));
+  response.headers.emplace_back("Retry-After",
+                                std::to_string(std::max<int64_t>(1, (wait_ms + 999) / 1000)));
+  return response;
+}
+
+http::HttpResponse OrderNotFound() { return Error(NotFound("order_not_found", "no such order")); }
+
+json::object KeyToJson(const MerchantKey& key) {
+  return json::object{
+      {"key_id", key.key_id},
+      {"merchant_id", key.merchant_id},
+      {"created_ms", key.created_ms},
+      {"revoked_ms", key.revoked_ms == 0 ? json::value(nullptr) : json::value(key.revoked_ms)},
+      {"active", key.revoked_ms == 0}};
 }
 
 // Splits "/a/b/c" into {"a", "b", "c"}.
@@ -53,33 +77,52 @@ std::vector<std::string_view> PathSegments(std::string_view path) {
 }  // namespace
 
 OrderApi::OrderApi(Store* store, Queue* queue, Clock* clock, Random* random,
-                   OrderApiOptions options, SupplierCallbacks* callbacks)
+                   const auth::SecretBox* secret_box, OrderApiOptions options,
+                   SupplierCallbacks* callbacks)
     : store_(store),
       clock_(clock),
       random_(random),
+      secret_box_(secret_box),
       callbacks_(callbacks),
       options_(std::move(options)),
       publisher_(queue),
-      store_pool_(options_.store_threads, options_.store_queue_max) {}
+      authenticator_(store, secret_box, clock, options_.auth),
+      rate_limiter_(clock, options_.merchant_rate, options_.merchant_rates) {
+  store_pool_.emplace(options_.store_threads, options_.store_queue_max);
+}
 
 OrderApi::~OrderApi() {
+  store_pool_.reset();
   std::unique_lock lock(accepts_mu_);
   accepts_done_.wait(lock, [this] { return accepts_under_way_ == 0; });
 }
 
 void OrderApi::Handle(http::HttpRequest request, http::Responder respond) {
   if (request.path == "/healthz") {
-    respond(Json(200, R"({"status":"ok"})"));
-    return;
-  }
-  if (std::vector<std::string_view> segments = PathSegments(request.path);
-      request.method == "POST" && segments.size() == 2 && segments[0] == "v1" &&
-      segments[1] == "orders") {
-    CreateOrder(request, std::move(respond));
+    respond(request.method == "GET" ? Json(200, R"({"status":"ok"})") : WrongMethod(request));
     return;
   }
   auto shared = std::make_shared<http::HttpRequest>(std::move(request));
-  bool posted = store_pool_.Post([this, shared, respond] { respond(Route(*shared)); });
+  bool posted = false;
+  if (std::vector<std::string_view> segments = PathSegments(shared->path);
+      shared->method == "POST" && segments.size() == 2 && segments[0] == "v1" &&
+      segments[1] == "orders") {
+    // The hot path: a key seen recently is checked here, on the I/O thread; otherwise the store
+    // is read on a store thread, and the order goes on from there.
+    if (std::optional<Result<std::string>> merchant =
+            authenticator_.TryAuthenticateCached(*shared)) {
+      Admission admitted = Admit(std::move(*merchant));
+      if (admitted.refusal) return respond(std::move(*admitted.refusal));
+      return CreateOrder(*shared, admitted.merchant_id, std::move(respond));
+    }
+    posted = store_pool_->Post([this, shared, respond] {
+      Admission admitted = Admit(authenticator_.Authenticate(*shared));
+      if (admitted.refusal) return respond(std::move(*admitted.refusal));
+      CreateOrder(*shared, admitted.merchant_id, respond);
+    });
+  } else {
+    posted = store_pool_->Post([this, shared, respond] { respond(Route(*shared)); });
+  }
   if (!posted) {
     respond(Error(Status(StatusCode::kResourceExhausted, "overloaded",
                          "too many requests waiting; retry with the same merchant_order_id")));
@@ -94,37 +137,61 @@ http::HttpResponse OrderApi::Route(const http::HttpRequest& request) {
     if (request.method != "POST") return WrongMethod(request);
     return SupplierCallback(request, std::string(segments[2]));
   }
-  if (segments[1] != "orders" || segments.size() > 4) return NoRoute(request);
+  if (segments[1] != "orders") return NoRoute(request);
+  // Every merchant route is signed; nothing about the route is told to an unsigned request.
+  Admission admitted = Admit(authenticator_.Authenticate(request));
+  if (admitted.refusal) return std::move(*admitted.refusal);
+  return RouteMerchant(request, admitted.merchant_id);
+}
 
+OrderApi::Admission OrderApi::Admit(Result<std::string> merchant) {
+  if (!merchant.ok()) return Admission{.merchant_id = "", .refusal = Error(merchant.status())};
+  if (int64_t wait_ms = rate_limiter_.TryTake(*merchant); wait_ms > 0) {
+    return Admission{.merchant_id = "", .refusal = RateLimited(wait_ms)};
+  }
+  return Admission{.merchant_id = std::move(*merchant), .refusal = std::nullopt};
+}
+
+http::HttpResponse OrderApi::RouteMerchant(const http::HttpRequest& request,
+                                           const std::string& merchant_id) {
+  std::vector<std::string_view> segments = PathSegments(request.path);  // v1 orders ...
+  if (segments.size() > 4) return NoRoute(request);
   if (segments.size() == 2) {
     if (request.method != "GET") return WrongMethod(request);
     auto merchant = request.query.find("merchant_id");
     auto merchant_order = request.query.find("merchant_order_id");
-    if (merchant == request.query.end() || merchant_order == request.query.end()) {
-      return Error(
-          InvalidArgument("missing_field", "query needs merchant_id and merchant_order_id"));
+    if (merchant_order == request.query.end()) {
+      return Error(InvalidArgument("missing_field", "query needs merchant_order_id"));
     }
-    Result<Order> order =
-        store_->FindOrderByMerchantOrderId(merchant->second, merchant_order->second);
+    if (merchant != request.query.end() && merchant->second != merchant_id) {
+      return Error(PermissionDenied("merchant_mismatch",
+                                    "merchant_id is not the merchant of the request's key"));
+    }
+    Result<Order> order = store_->FindOrderByMerchantOrderId(merchant_id, merchant_order->second);
     return order.ok() ? Json(200, OrderToJson(*order)) : Error(order.status());
   }
   if (request.method != "GET") return WrongMethod(request);
   std::string order_id(segments[2]);
-  if (segments.size() == 3) {
-    Result<Order> order = store_->GetOrder(order_id);
-    return order.ok() ? Json(200, OrderToJson(*order)) : Error(order.status());
-  }
+  Result<Order> order = store_->GetOrder(order_id);
+  if (!order.ok()) return Error(order.status());
+  // Another merchant's order is answered as an absent one.
+  if (order->merchant_id != merchant_id) return OrderNotFound();
+  if (segments.size() == 3) return Json(200, OrderToJson(*order));
   if (segments[3] != "events") return NoRoute(request);
-  if (Result<Order> order = store_->GetOrder(order_id); !order.ok()) return Error(order.status());
   Result<std::vector<OrderEvent>> events = store_->ListEvents(order_id);
   return events.ok() ? Json(200, EventsToJson(*events)) : Error(events.status());
 }
 
-void OrderApi::CreateOrder(const http::HttpRequest& request, http::Responder respond) {
+void OrderApi::CreateOrder(const http::HttpRequest& request, const std::string& merchant_id,
+                           http::Responder respond) {
   Result<OrderRequest> parsed = ParseOrderRequest(request.body);
   if (!parsed.ok()) return respond(Error(parsed.status()));
   const OrderRequest& req = *parsed;
   if (Status valid = ValidateOrderRequest(req); !valid.ok()) return respond(Error(valid));
+  if (req.merchant_id != merchant_id) {
+    return respond(Error(PermissionDenied("merchant_mismatch",
+                                          "merchant_id is not the merchant of the request's key")));
+  }
 
   const int64_t now_ms = clock_->NowMs();
   Order order;
@@ -180,31 +247,38 @@ http::HttpResponse OrderApi::RouteAdmin(const http::HttpRequest& request) {
   }
   std::string_view authorization = request.Header("authorization");
   constexpr std::string_view kBearer = "Bearer ";
-  if (!authorization.starts_with(kBearer) ||
-      !ConstantTimeEquals(authorization.substr(kBearer.size()), options_.admin_token)) {
+  // Compared whatever the lengths: a missing prefix compares the empty string.
+  const std::string_view presented =
+      authorization.starts_with(kBearer) ? authorization.substr(kBearer.size()) : "";
+  if (!auth::SecretsEqual(presented, options_.admin_token)) {
     return Error(Status(StatusCode::kUnauthenticated, "bad_admin_token",
                         "admin endpoints need the header Authorization: Bearer <admin token>"));
   }
   std::vector<std::string_view> segments = PathSegments(request.path);  // v1 admin ...
   const int64_t now_ms = clock_->NowMs();
   if (segments.size() == 3 && segments[2] == "audit") {
+    if (request.method != "GET") return WrongMethod(request);
     Result<LedgerAudit> audit = store_->AuditLedger();
     return audit.ok() ? Json(200, AuditToJson(*audit)) : Error(audit.status());
   }
-  if (segments.size() < 3 || segments[2] != "merchants" || segments.size() > 5) {
+  if (segments.size() < 3 || segments[2] != "merchants" || segments.size() > 6) {
     return NoRoute(request);
   }
+  if (segments.size() >= 5 && segments[4] == "keys") {
+    return RouteAdminKeys(request, std::string(segments[3]));
+  }
+  if (segments.size() == 6) return NoRoute(request);
   if (segments.size() == 4 && request.method == "GET") {
     Result<Merchant> merchant = store_->GetMerchant(std::string(segments[3]));
     return merchant.ok() ? Json(200, MerchantToJson(*merchant)) : Error(merchant.status());
   }
   if (request.method != "POST") return WrongMethod(request);
-  boost::system::error_code error;
-  json::value body = json::parse(request.body, error);
-  if (error || !body.is_object()) {
+  Result<json::value> body = ParseJsonStrict(request.body);
+  if (!body.ok()) return Error(body.status());
+  if (!body->is_object()) {
     return Error(InvalidArgument("malformed_json", "request body must be a JSON object"));
   }
-  const json::object& object = body.as_object();
+  const json::object& object = body->as_object();
   if (segments.size() == 3) {
     const json::value* id = object.if_contains("merchant_id");
     const json::value* name = object.if_contains("name");
@@ -236,6 +310,40 @@ http::HttpResponse OrderApi::RouteAdmin(const http::HttpRequest& request) {
     return merchant.ok() ? Json(200, MerchantToJson(*merchant)) : Error(merchant.status());
   }
   return NoRoute(request);
+}
+
+http::HttpResponse OrderApi::RouteAdminKeys(const http::HttpRequest& request,
+                                            const std::string& merchant_id) {
+  std::vector<std::string_view> segments =
+      PathSegments(request.path);  // v1 admin merchants id keys
+  const int64_t now_ms = clock_->NowMs();
+  if (segments.size() == 5 && request.method == "POST") {
+    Result<auth::NewMerchantKey> made =
+        auth::CreateMerchantKey(*store_, *secret_box_, merchant_id, now_ms);
+    if (!made.ok()) return Error(made.status());
+    // The only answer that ever holds the secret.
+    return Json(201, json::serialize(json::object{{"key_id", made->key_id},
+                                                  {"merchant_id", merchant_id},
+                                                  {"secret", made->secret},
+                                                  {"created_ms", made->created_ms}}));
+  }
+  if (segments.size() == 5 && request.method == "GET") {
+    Result<std::vector<MerchantKey>> keys = store_->ListMerchantKeys(merchant_id);
+    if (!keys.ok()) return Error(keys.status());
+    json::array list;
+    for (const MerchantKey& key : *keys) list.push_back(KeyToJson(key));
+    return Json(200, json::serialize(json::object{{"keys", std::move(list)}}));
+  }
+  if (segments.size() == 6 && request.method == "DELETE") {
+    std::string key_id(segments[5]);
+    if (Status revoked = store_->RevokeMerchantKey(merchant_id, key_id, now_ms); !revoked.ok()) {
+      return Error(revoked);
+    }
+    authenticator_.Forget(key_id);
+    Result<MerchantKey> key = store_->GetMerchantKey(key_id);
+    return key.ok() ? Json(200, json::serialize(KeyToJson(*key))) : Error(key.status());
+  }
+  return WrongMethod(request);
 }
 
 }  // namespace topup::api

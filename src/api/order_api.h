@@ -1,29 +1,41 @@
 // OrderApi: the merchant HTTP API (and its admin part) on top of a Store and a Queue.
 //
+//   Merchant routes, signed (auth/request_signature.h); the key decides the merchant:
 //   POST /v1/orders                       accept an order (201 new, 200 same request again)
-//   GET  /v1/orders/{order_id}            one order
+//   GET  /v1/orders/{order_id}            one of the merchant's orders
 //   GET  /v1/orders/{order_id}/events     its history
-//   GET  /v1/orders?merchant_id=&merchant_order_id=
+//   GET  /v1/orders?merchant_order_id=    (merchant_id= may be given; it must be the key's)
 //   GET  /healthz
 //   POST /v1/supplier-callbacks/{channel}  signed supplier reports (engine/supplier_callbacks.h)
 //   Admin (header "Authorization: Bearer <admin token>"; disabled without a token):
 //   POST /v1/admin/merchants              {"merchant_id", "name"}
 //   POST /v1/admin/merchants/{id}/fund    {"amount_fen", "note"?}
 //   GET  /v1/admin/merchants/{id}
+//   POST /v1/admin/merchants/{id}/keys    a new key; its secret is in this answer only
+//   GET  /v1/admin/merchants/{id}/keys    the keys, without secrets
+//   DELETE /v1/admin/merchants/{id}/keys/{key_id}   revokes it
 //   GET  /v1/admin/audit                  the ledger audit
+//
+// Another merchant's order answers 404 order_not_found, as an absent one does, so order ids leak
+// nothing; an order whose body names another merchant answers 403 merchant_mismatch.
 //
 // Errors are JSON {"code", "message"} with a 4xx/5xx status. An order is acknowledged only after
 // the transaction that stored it and debited the merchant has committed.
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <condition_variable>
 #include <mutex>
 
 #include "api/batch_publisher.h"
+#include "api/merchant_rate_limiter.h"
+#include "auth/request_authenticator.h"
+#include "auth/secret_box.h"
 #include "core/work_pool.h"
 #include "engine/supplier_callbacks.h"
 #include "http/http_server.h"
@@ -44,17 +56,22 @@ struct OrderApiOptions {
   // Reads and admin calls block on the store, so they run on these threads; order creation does
   // not (Store::AcceptOrderAsync).
   size_t store_threads = 8;
-  size_t store_queue_max = 20'000;      // beyond this many waiting calls, answer 503
+  size_t store_queue_max = 20'000;  // beyond this many waiting calls, answer 503
+  auth::RequestAuthenticatorOptions auth;
+  // Signed requests per merchant: beyond it, 429 rate_limited with Retry-After.
+  RateLimit merchant_rate;                          // default: no limit
+  std::map<std::string, RateLimit> merchant_rates;  // per merchant id, overriding the default
   observe::Metrics* metrics = nullptr;  // optional: told of every order the store answered
 };
 
 class OrderApi {
  public:
-  // The pointers must outlive the OrderApi.
-  // `callbacks` may be null: callbacks are then answered 404.
-  OrderApi(Store* store, Queue* queue, Clock* clock, Random* random, OrderApiOptions options,
+  // The pointers must outlive the OrderApi. Merchant key secrets are sealed and opened with
+  // `secret_box`. `callbacks` may be null: callbacks are then answered 404.
+  OrderApi(Store* store, Queue* queue, Clock* clock, Random* random,
+           const auth::SecretBox* secret_box, OrderApiOptions options,
            SupplierCallbacks* callbacks = nullptr);
-  // Waits for the answers of the accepts under way.
+  // Runs the store tasks already posted, then waits for the answers of the accepts under way.
   ~OrderApi();
 
   // An HttpHandler: never blocks the calling I/O thread.
@@ -63,24 +80,43 @@ class OrderApi {
  private:
   // Validates on the calling thread, then answers from the store's thread once the order is
   // durable (or refused).
-  void CreateOrder(const http::HttpRequest& request, http::Responder respond);
-  // Runs on a store thread.
+  // REQUIRES: the request was signed by a key of `merchant_id`.
+  void CreateOrder(const http::HttpRequest& request, const std::string& merchant_id,
+                   http::Responder respond);
+  // Run on a store thread.
   http::HttpResponse Route(const http::HttpRequest& request);
+  // REQUIRES: the request was signed by a key of `merchant_id`.
+  http::HttpResponse RouteMerchant(const http::HttpRequest& request,
+                                   const std::string& merchant_id);
+  // The merchant of an authenticated request, or the answer to send instead: the
+  // authentication's failure, or 429 rate_limited with Retry-After.
+  struct Admission {
+    std::string merchant_id;
+    std::optional<http::HttpResponse> refusal;
+  };
+  Admission Admit(Result<std::string> merchant);
   http::HttpResponse RouteAdmin(const http::HttpRequest& request);
+  http::HttpResponse RouteAdminKeys(const http::HttpRequest& request,
+                                    const std::string& merchant_id);
   http::HttpResponse SupplierCallback(const http::HttpRequest& request, std::string channel);
 
   Store* const store_;
   Clock* const clock_;
   Random* const random_;
+  const auth::SecretBox* const secret_box_;
   SupplierCallbacks* const callbacks_;
   const OrderApiOptions options_;
   BatchPublisher publisher_;
+  auth::RequestAuthenticator authenticator_;
+  MerchantRateLimiter rate_limiter_;
 
   std::mutex accepts_mu_;
   std::condition_variable accepts_done_;
   int accepts_under_way_ = 0;  // GUARDED_BY(accepts_mu_)
 
-  WorkPool store_pool_;  // last: its threads stop first
+  // Reset first by the destructor: a task of it may still start an accept, which the destructor
+  // then waits for.
+  std::optional<WorkPool> store_pool_;
 };
 
 }  // namespace topup::api

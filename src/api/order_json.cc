@@ -2,6 +2,8 @@
 
 #include <boost/json.hpp>
 
+#include "api/strict_json.h"
+
 namespace topup::api {
 namespace {
 
@@ -27,12 +29,9 @@ json::value OptionalMs(int64_t ms) { return ms == 0 ? json::value(nullptr) : jso
 }  // namespace
 
 Result<OrderRequest> ParseOrderRequest(const std::string& body) {
-  boost::system::error_code error;
-  json::value parsed = json::parse(body, error);
-  if (error) {
-    return InvalidArgument("malformed_json", "request body is not valid JSON: " + error.message());
-  }
-  const json::object* object = parsed.if_object();
+  Result<json::value> parsed = ParseJsonStrict(body);
+  if (!parsed.ok()) return parsed.status();
+  const json::object* object = parsed->if_object();
   if (object == nullptr)
     return InvalidArgument("malformed_json", "request body must be a JSON object");
   OrderRequest request;
@@ -125,6 +124,8 @@ int HttpStatusOf(const Status& status) {
       return 400;
     case StatusCode::kUnauthenticated:
       return 401;
+    case StatusCode::kPermissionDenied:
+      return 403;
     case StatusCode::kNotFound:
       return 404;
     case StatusCode::kAlreadyExists:

@@ -10,8 +10,9 @@
 
 namespace topup::api {
 
-// Parses a POST /v1/orders body. InvalidArgument with reason "malformed_json", "missing_field"
-// or "invalid_field_type" (the message names the field). Does not validate values.
+// Parses a POST /v1/orders body. InvalidArgument with reason "malformed_json",
+// "duplicate_json_key", "missing_field" or "invalid_field_type" (the message names the field).
+// Does not validate values.
 Result<OrderRequest> ParseOrderRequest(const std::string& body);
 
 std::string OrderToJson(const Order& order);

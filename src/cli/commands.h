@@ -12,5 +12,6 @@ void AddDemoCommand(CLI::App& app);
 void AddBenchCommand(CLI::App& app);
 void AddChaosCommand(CLI::App& app);
 void AddHostileCommand(CLI::App& app);
+void AddCallCommand(CLI::App& app);
 
 }  // namespace topup::cli

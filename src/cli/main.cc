@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   topup::cli::AddBenchCommand(app);
   topup::cli::AddChaosCommand(app);
   topup::cli::AddHostileCommand(app);
+  topup::cli::AddCallCommand(app);
   CLI11_PARSE(app, argc, argv);
   return 0;
 }

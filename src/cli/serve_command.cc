@@ -12,6 +12,7 @@
 #include "api/order_api.h"
 #include "backends/backends.h"
 #include "cli/commands.h"
+#include "cli/master_key.h"
 #include "cli/signals.h"
 #include "config/config_file.h"
 #include "engine/engine.h"
@@ -49,10 +50,38 @@ struct ServeFlags {
   std::string admin_token;
   std::string node_id;
   std::string supplier_ca_file;
+  std::string master_key_file;
+  bool dev = false;
+  int64_t max_clock_skew_s = 300;
+  double merchant_rate_per_s = 0;
+  double merchant_burst = 0;
+  std::vector<std::string> merchant_rates;  // "id=rate[:burst]"
+  size_t max_connections_per_address = 1024;
   std::string log_format = "text";
   std::string log_level = "info";
   std::string config_path;
 };
+
+// Parses "id=rate[:burst]" (requests per second, and the burst; the burst defaults to the rate).
+bool ParseMerchantRate(const std::string& text, std::string* merchant_id, api::RateLimit* limit) {
+  const size_t equals = text.find('=');
+  if (equals == std::string::npos || equals == 0) return false;
+  *merchant_id = text.substr(0, equals);
+  const std::string numbers = text.substr(equals + 1);
+  const size_t colon = numbers.find(':');
+  char* end = nullptr;
+  limit->rate_per_s = std::strtod(numbers.c_str(), &end);
+  if (end == numbers.c_str() || limit->rate_per_s < 0) return false;
+  limit->burst = limit->rate_per_s;
+  if (colon != std::string::npos) {
+    const char* burst = numbers.c_str() + colon + 1;
+    limit->burst = std::strtod(burst, &end);
+    if (end == burst || *end != '\0' || limit->burst < 0) return false;
+  } else if (*end != '\0') {
+    return false;
+  }
+  return true;
+}
 
 // Open files kept for everything but supplier connections: merchants, the store, the broker.
 constexpr int64_t kReservedOpenFiles = 2'048;
@@ -177,6 +206,18 @@ int RunServe(const ServeFlags& flags) {
   observe::SetUpLogging("serve", *log_format, *log_level);
   BlockTerminationSignals();
 
+  Result<auth::SecretBox> secret_box = LoadMasterKey(flags.master_key_file);
+  if (!secret_box.ok() && flags.dev && secret_box.status().reason() == "no_master_key") {
+    spdlog::warn(
+        "--dev: an ephemeral master key; merchant keys made now stop working when this "
+        "process ends, and keys made before cannot be read");
+    secret_box = auth::SecretBox::Ephemeral();
+  }
+  if (!secret_box.ok()) {
+    std::cerr << "topup serve: " << secret_box.status().message()
+              << " (or --dev for an ephemeral one)\n";
+    return 2;
+  }
   Result<std::unique_ptr<Store>> store = OpenStore(flags.store_url);
   if (!store.ok()) {
     std::cerr << "topup serve: cannot open store " << observe::RedactUrlCredentials(flags.store_url)
@@ -242,16 +283,30 @@ int RunServe(const ServeFlags& flags) {
   api_options.redeliver_after_ms = engine_options.redeliver_after_ms;
   api_options.admin_token = flags.admin_token;
   api_options.store_threads = static_cast<size_t>(flags.api_threads);
+  api_options.auth.max_skew_s = flags.max_clock_skew_s;
+  api_options.merchant_rate = api::RateLimit{
+      .rate_per_s = flags.merchant_rate_per_s,
+      .burst = flags.merchant_burst > 0 ? flags.merchant_burst : flags.merchant_rate_per_s};
+  for (const std::string& text : flags.merchant_rates) {
+    std::string merchant_id;
+    api::RateLimit limit;
+    if (!ParseMerchantRate(text, &merchant_id, &limit)) {
+      std::cerr << "topup serve: --merchant-rate wants ID=RATE[:BURST], got " << text << "\n";
+      return 2;
+    }
+    api_options.merchant_rates[merchant_id] = limit;
+  }
   api_options.metrics = &metrics;
   SupplierCallbacks callbacks(store->get(), router->get(), SystemClock(), engine_options.policy,
                               &metrics);
-  api::OrderApi order_api(store->get(), queue->get(), SystemClock(), &random, api_options,
-                          &callbacks);
+  api::OrderApi order_api(store->get(), queue->get(), SystemClock(), &random, &*secret_box,
+                          api_options, &callbacks);
 
   http::HttpServerOptions server_options;
   server_options.address = flags.listen;
   server_options.port = flags.port;
   server_options.io_threads = flags.io_threads;
+  server_options.max_connections_per_address = flags.max_connections_per_address;
   server_options.route_of = observe::HttpRouteLabel;
   server_options.on_response = [&metrics](std::string_view route, int status,
                                           std::chrono::nanoseconds took) {
@@ -359,6 +414,32 @@ void AddServeCommand(CLI::App& app) {
   serve->add_option("--admin-token", flags->admin_token, "Enables /v1/admin with this bearer token")
       ->envname("TOPUP_ADMIN_TOKEN");
   serve->add_option("--node-id", flags->node_id, "Lease owner name (default: node-<pid>-<random>)");
+  serve->add_option("--master-key-file", flags->master_key_file,
+                    "File holding the master key (64 hex characters) that seals merchant key "
+                    "secrets; default: the environment variable TOPUP_MASTER_KEY");
+  serve->add_flag("--dev", flags->dev,
+                  "Without a master key, make an ephemeral one (keys die with the process)");
+  serve
+      ->add_option("--max-clock-skew-s", flags->max_clock_skew_s,
+                   "Signed requests are accepted this far from the server's clock")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
+  serve
+      ->add_option("--merchant-rate-per-s", flags->merchant_rate_per_s,
+                   "Signed requests per second per merchant, beyond which 429 (0: no limit)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  serve
+      ->add_option("--merchant-burst", flags->merchant_burst,
+                   "Requests a merchant may send at once (default: the rate)")
+      ->check(CLI::NonNegativeNumber);
+  serve->add_option("--merchant-rate", flags->merchant_rates,
+                    "A merchant's own limit, ID=RATE[:BURST]; may be repeated");
+  serve
+      ->add_option("--max-connections-per-address", flags->max_connections_per_address,
+                   "Open connections one client IP address may hold; more are closed at once")
+      ->check(CLI::Range(1, 10'000))
+      ->capture_default_str();
   serve->add_option("--log-format", flags->log_format, "Log lines on stderr: text or json")
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();

@@ -16,6 +16,8 @@ std::string_view StatusCodeName(StatusCode code) {
       return "FAILED_PRECONDITION";
     case StatusCode::kUnauthenticated:
       return "UNAUTHENTICATED";
+    case StatusCode::kPermissionDenied:
+      return "PERMISSION_DENIED";
     case StatusCode::kPayloadTooLarge:
       return "PAYLOAD_TOO_LARGE";
     case StatusCode::kResourceExhausted:

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <array>
 
+#include "core/url.h"
+
 namespace topup {
 namespace {
 
@@ -50,10 +52,10 @@ Status ValidateOrderRequest(const OrderRequest& request) {
                            "face_value must be one of 10, 20, 30, 50, 100, 200, 300, 500 (yuan)");
   }
   const std::string& url = request.notify_url;
-  if (!url.empty() && (url.size() > kNotifyUrlMaxBytes ||
-                       !(url.starts_with("http://") || url.starts_with("https://")))) {
+  if (!url.empty() && (url.size() > kNotifyUrlMaxBytes || !ParseUrl(url).ok())) {
     return InvalidArgument("invalid_notify_url",
-                           "notify_url must be an http:// or https:// URL of at most 512 bytes");
+                           "notify_url must be an http:// or https:// URL with a host, of at most "
+                           "512 bytes, without spaces or control characters");
   }
   return Status::Ok();
 }

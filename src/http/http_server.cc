@@ -43,6 +43,8 @@ using tcp = net::ip::tcp;
 constexpr std::chrono::seconds kLingerTimeout{2};
 constexpr size_t kLingerMaxBytes = 4 * 1024 * 1024;
 constexpr size_t kLingerChunkBytes = 16 * 1024;
+// What the first read of a request asks for; the header and body reads take the rest.
+constexpr size_t kReadChunkBytes = 16 * 1024;
 // Pause before accepting again after an accept error such as "too many open files".
 constexpr std::chrono::milliseconds kAcceptRetryDelay{50};
 constexpr int kMaxIoThreads = 256;
@@ -59,7 +61,7 @@ struct ResponderGate {
 // handler, waits for the Responder, writes the response, then reads the next request.
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(ServerImpl* server, tcp::socket socket);
+  Connection(ServerImpl* server, tcp::socket socket, std::string address);
 
   // Begins serving on the strand. Any thread.
   void Start();
@@ -73,9 +75,18 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void CloseAfterStop();
 
   const net::any_io_executor& strand() const { return strand_; }
+  const std::string& address() const { return address_; }  // the client's IP address
 
  private:
   void ReadRequest();
+  void OnFirstBytes(beast::error_code ec, size_t bytes);
+  // Feeds what is buffered to the parser without waiting: the header only, or, once the parser
+  // is eager, as much of the body as is there. Returns false if it failed and answered.
+  bool ParseBuffered();
+  void ReadHeader();
+  void OnHeader(beast::error_code ec, size_t bytes);
+  // The request's header is complete: refuses what must not be served, else reads the body.
+  void ReadBody();
   void OnRead(beast::error_code ec, size_t bytes);
   void HandleRequest();
   void SendError(bhttp::status status, std::string_view code, std::string_view message);
@@ -88,6 +99,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   ServerImpl* const server_;
   const net::any_io_executor strand_;  // the socket's executor; immutable, read by any thread
+  const std::string address_;
 
   // Owned by the strand.
   beast::tcp_stream stream_;
@@ -252,7 +264,11 @@ class ServerImpl final : public HttpServer {
   // Drops a closed connection from the registry. Called on the connection's strand.
   void Forget(Connection* connection) {
     std::lock_guard lock(mu_);
-    connections_.erase(connection);
+    if (connections_.erase(connection) == 0) return;
+    auto it = connections_per_address_.find(connection->address());
+    if (it != connections_per_address_.end() && --it->second == 0) {
+      connections_per_address_.erase(it);
+    }
   }
 
  private:
@@ -286,13 +302,21 @@ class ServerImpl final : public HttpServer {
       return;
     }
     connections_accepted_.fetch_add(1, std::memory_order_relaxed);
-    auto connection = std::make_shared<Connection>(this, std::move(socket));
+    beast::error_code endpoint_ec;
+    const tcp::endpoint remote = socket.remote_endpoint(endpoint_ec);
+    std::string address = endpoint_ec ? std::string() : remote.address().to_string();
+    auto connection = std::make_shared<Connection>(this, std::move(socket), std::move(address));
     bool admitted = false;
     {
       std::lock_guard lock(mu_);
-      if (connections_.size() < options_.max_connections) {
+      size_t& from_address = connections_per_address_[connection->address()];
+      if (connections_.size() < options_.max_connections &&
+          from_address < options_.max_connections_per_address) {
         connections_.emplace(connection.get(), connection);
+        from_address++;
         admitted = true;
+      } else if (from_address == 0) {
+        connections_per_address_.erase(connection->address());
       }
     }
     // A connection over the bound is closed at once, by the destructor of its only reference.
@@ -318,6 +342,8 @@ class ServerImpl final : public HttpServer {
   std::mutex mu_;
   // Every open connection, so Stop() can close them. Bounded by options_.max_connections.
   std::unordered_map<Connection*, std::shared_ptr<Connection>> connections_;  // GUARDED_BY(mu_)
+  // How many of connections_ each client address holds. GUARDED_BY(mu_); no zero entries.
+  std::unordered_map<std::string, size_t> connections_per_address_;
 };
 
 std::string JsonError(std::string_view code, std::string_view message) {
@@ -340,8 +366,11 @@ void ToLower(std::string* s) {
 
 }  // namespace
 
-Connection::Connection(ServerImpl* server, tcp::socket socket)
-    : server_(server), strand_(socket.get_executor()), stream_(std::move(socket)) {
+Connection::Connection(ServerImpl* server, tcp::socket socket, std::string address)
+    : server_(server),
+      strand_(socket.get_executor()),
+      address_(std::move(address)),
+      stream_(std::move(socket)) {
   beast::error_code ec;
   stream_.socket().set_option(tcp::no_delay(true), ec);  // best effort
 }
@@ -350,11 +379,104 @@ void Connection::Start() {
   net::dispatch(strand_, [self = shared_from_this()] { self->ReadRequest(); });
 }
 
+// A request is read in three steps, each with its own time bound: its first bytes (the keep-alive
+// idle timeout), its header (the header timeout, from the first byte on), its body (the idle
+// timeout again).
 void Connection::ReadRequest() {
   if (closed_) return;
   parser_.emplace();
   parser_->body_limit(server_->options().body_limit_bytes);
-  // Bounds both the idle time between requests and the time a request takes to arrive.
+  parser_->header_limit(static_cast<uint32_t>(server_->options().header_limit_bytes));
+  if (buffer_.size() > 0) {  // the client pipelined: the next request is already here
+    ReadHeader();
+    return;
+  }
+  stream_.expires_after(std::chrono::seconds(server_->options().idle_timeout_s));
+  stream_.async_read_some(buffer_.prepare(kReadChunkBytes),
+                          [self = shared_from_this()](beast::error_code ec, size_t bytes) {
+                            self->OnFirstBytes(ec, bytes);
+                          });
+}
+
+void Connection::OnFirstBytes(beast::error_code ec, size_t bytes) {
+  if (closed_) return;
+  if (ec) {  // idle too long, or the client went away between requests
+    Close();
+    return;
+  }
+  buffer_.commit(bytes);
+  ReadHeader();
+}
+
+bool Connection::ParseBuffered() {
+  // Each pass consumes input or returns, so the loop is bounded by the buffer's size.
+  while (buffer_.size() > 0 && !parser_->is_done()) {
+    beast::error_code ec;
+    const size_t used = parser_->put(buffer_.data(), ec);
+    buffer_.consume(used);
+    if (ec == bhttp::error::need_more) return true;
+    if (ec) {
+      OnRead(ec, 0);
+      return false;
+    }
+    if (used == 0 || (!parser_->eager() && parser_->is_header_done())) return true;
+  }
+  return true;
+}
+
+void Connection::ReadHeader() {
+  // Most requests arrive whole in one read: parsed here, they take no further asynchronous step.
+  if (!ParseBuffered()) return;
+  if (parser_->is_header_done()) {
+    ReadBody();
+    return;
+  }
+  stream_.expires_after(std::chrono::seconds(server_->options().header_timeout_s));
+  bhttp::async_read_header(stream_, buffer_, *parser_,
+                           [self = shared_from_this()](beast::error_code ec, size_t bytes) {
+                             self->OnHeader(ec, bytes);
+                           });
+}
+
+void Connection::OnHeader(beast::error_code ec, size_t bytes) {
+  if (closed_) return;
+  if (ec) {
+    OnRead(ec, bytes);
+    return;
+  }
+  ReadBody();
+}
+
+void Connection::ReadBody() {
+  const bhttp::request<bhttp::string_body>& message = parser_->get();
+  const size_t fields = static_cast<size_t>(std::distance(message.begin(), message.end()));
+  if (fields > server_->options().max_header_fields) {
+    SendError(bhttp::status::request_header_fields_too_large, "headers_too_large",
+              "the request has more header fields than the server accepts");
+    return;
+  }
+  // RFC 9112 §6.3: with a Transfer-Encoding other than exactly "chunked" the body's length is
+  // unknown, and whoever reads on takes the body for a next request (request smuggling). The
+  // answer closes the connection, so nothing after this header is ever read as a request.
+  if (const size_t encodings = message.count(bhttp::field::transfer_encoding); encodings > 0) {
+    if (encodings != 1 || !beast::iequals(message[bhttp::field::transfer_encoding], "chunked")) {
+      SendError(bhttp::status::bad_request, "bad_transfer_encoding",
+                "Transfer-Encoding must be exactly chunked");
+      return;
+    }
+  }
+  // RFC 9112 §3.2: an HTTP/1.1 request without exactly one Host is refused.
+  if (message.version() >= 11 && message.count(bhttp::field::host) != 1) {
+    SendError(bhttp::status::bad_request, "missing_host",
+              "an HTTP/1.1 request needs exactly one Host header");
+    return;
+  }
+  parser_->eager(true);
+  if (!ParseBuffered()) return;
+  if (parser_->is_done()) {
+    HandleRequest();
+    return;
+  }
   stream_.expires_after(std::chrono::seconds(server_->options().idle_timeout_s));
   bhttp::async_read(
       stream_, buffer_, *parser_,
@@ -541,11 +663,13 @@ void Connection::CloseAfterStop() {
 Result<std::unique_ptr<HttpServer>> HttpServer::Listen(const HttpServerOptions& options,
                                                        HttpHandler handler) {
   if (options.io_threads < 1 || options.io_threads > kMaxIoThreads ||
-      options.body_limit_bytes == 0 || options.idle_timeout_s < 1 || options.max_connections == 0 ||
-      !handler) {
+      options.body_limit_bytes == 0 || options.header_limit_bytes == 0 ||
+      options.header_limit_bytes > UINT32_MAX || options.max_header_fields == 0 ||
+      options.idle_timeout_s < 1 || options.header_timeout_s < 1 || options.max_connections == 0 ||
+      options.max_connections_per_address == 0 || !handler) {
     return InvalidArgument("bad_server_options",
-                           "io_threads must be in [1, 256], body_limit_bytes, idle_timeout_s and "
-                           "max_connections positive, and the handler set");
+                           "io_threads must be in [1, 256]; body and header limits, timeouts and "
+                           "connection caps positive; the handler set");
   }
   beast::error_code ec;
   const net::ip::address address = net::ip::make_address(options.address, ec);

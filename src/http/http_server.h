@@ -44,9 +44,18 @@ struct HttpServerOptions {
   std::string address = "127.0.0.1";
   uint16_t port = 0;  // 0 picks a free port; see HttpServer::port()
   int io_threads = 1;
-  size_t body_limit_bytes = 64 * 1024;  // larger bodies get 413 with a JSON error
-  int idle_timeout_s = 60;              // keep-alive connections idle this long are closed
-  size_t max_connections = 10'000;      // further connections are accepted and closed at once
+  size_t body_limit_bytes = 64 * 1024;   // larger bodies get 413 with a JSON error
+  size_t header_limit_bytes = 8 * 1024;  // larger headers get 431 headers_too_large
+  size_t max_header_fields = 64;         // more header fields get 431 headers_too_large
+  // A connection that sent nothing of a next request for this long is closed (keep-alive idle).
+  int idle_timeout_s = 60;
+  // Once a request's first byte came, its headers must be complete within this long, and then
+  // its body within idle_timeout_s: a client trickling headers is cut within seconds.
+  int header_timeout_s = 10;
+  size_t max_connections = 10'000;  // further connections are accepted and closed at once
+  // The same, per client IP address. No tighter than max_connections by default: a supplier
+  // simulator takes all of an engine's connections from one address.
+  size_t max_connections_per_address = 10'000;
   // Optional: told of every response sent (not of requests dropped or reset), on an I/O thread,
   // with the route `route_of` gave the request's path (a string with static storage), its status
   // and the time from the request read to the response handed over. Both must be cheap.

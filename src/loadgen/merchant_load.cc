@@ -8,7 +8,9 @@
 #include <memory>
 #include <optional>
 
+#include "auth/request_signature.h"
 #include "http/async_http_client.h"
+#include "topup/clock.h"
 
 namespace topup::loadgen {
 namespace {
@@ -84,12 +86,16 @@ LoadTally MerchantLoad::Run() {
       }
       return next(lane);
     }
-    clients[lane.node]->Send("POST", "/v1/orders", bodies_[lane.order], kRequestTimeout,
-                             [&](Result<http::HttpResponse> response) {
-                               net::post(ioc, [&, response = std::move(response)]() mutable {
-                                 answered(lane, std::move(response));
-                               });
-                             });
+    const std::string& body = bodies_[lane.order];
+    clients[lane.node]->Send(
+        "POST", "/v1/orders", body, kRequestTimeout,
+        [&](Result<http::HttpResponse> response) {
+          net::post(ioc, [&, response = std::move(response)]() mutable {
+            answered(lane, std::move(response));
+          });
+        },
+        auth::SignatureHeaders(options_.key_id, options_.secret, "POST", "/v1/orders", body,
+                               SystemClock()->NowMs() / 1000, auth::NewNonce()));
   };
   answered = [&](Lane& lane, Result<http::HttpResponse> response) {
     if (response.ok() && (response->status == 200 || response->status == 201)) {

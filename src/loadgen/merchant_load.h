@@ -27,6 +27,9 @@ struct MerchantLoadOptions {
   double rate_limit_per_s = 0;  // orders placed per second in all; 0: as fast as answered
   std::chrono::steady_clock::time_point start;
   std::chrono::steady_clock::time_point deadline;  // no order is sent or retried after this
+  // The merchant's API key: every request, retries included, is signed afresh with it.
+  std::string key_id;
+  std::string secret;
 };
 
 class MerchantLoad {
@@ -36,8 +39,8 @@ class MerchantLoad {
 
   // Places every order until it is acknowledged, rejected with a 4xx, or the deadline passes.
   // Transport errors and 5xx answers are retried with the same body (so the same
-  // merchant_order_id, which makes the retry safe), on the next node after 100 ms. Returns when
-  // every lane is done.
+  // merchant_order_id, which makes the retry safe) and a new nonce, on the next node after
+  // 100 ms. Returns when every lane is done.
   LoadTally Run();
 
   // Thread-safe; for progress reports while Run() runs.

@@ -1,7 +1,9 @@
 #include "loadgen/scenario.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -13,6 +15,8 @@
 #include <sstream>
 #include <thread>
 
+#include "auth/merchant_keys.h"
+#include "auth/secret_box.h"
 #include "backends/backends.h"
 #include "core/validation.h"
 #include "http/http_client.h"
@@ -41,6 +45,11 @@ std::string RandomPhone(Random& random) {
   return phone;
 }
 
+// The nodes' master key, made for the run and readable by its owner only.
+std::string MasterKeyPath(const ScenarioOptions& options) {
+  return options.work_dir + "/master.key";
+}
+
 std::vector<std::string> ServeArgs(const ScenarioOptions& options, const std::string& store_url,
                                    const std::string& supplier_flag, uint16_t port) {
   std::vector<std::string> args = {
@@ -58,6 +67,8 @@ std::vector<std::string> ServeArgs(const ScenarioOptions& options, const std::st
     args.push_back("--queue");
     args.push_back(options.queue_url);
   }
+  args.push_back("--master-key-file");
+  args.push_back(MasterKeyPath(options));
   args.insert(args.end(), options.serve_flags.begin(), options.serve_flags.end());
   return args;
 }
@@ -92,6 +103,9 @@ int64_t FetchSimConnectionsAccepted(uint16_t sim_port) {
 }
 
 Status WriteFile(const std::string& path, const std::string& content) {
+  // Created for the owner only: one of these files holds the master key.
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  if (fd >= 0) ::close(fd);
   std::ofstream file(path, std::ios::trunc);
   file << content;
   file.close();
@@ -144,6 +158,9 @@ Result<ScenarioReport> RunScenario(const ScenarioOptions& options) {
   const std::string store_url =
       options.store_url.empty() ? options.work_dir + "/topup.db" : options.store_url;
   const std::string log_path = options.work_dir + "/children.log";
+  // The load signs its orders as a merchant would, with a key made through the store.
+  const std::string master_key_hex = auth::RandomHex(auth::SecretBox::kKeyBytes);
+  auth::NewMerchantKey key;
   {
     Result<std::unique_ptr<Store>> store = OpenStore(store_url);
     if (!store.ok()) return store.status();
@@ -156,6 +173,12 @@ Result<ScenarioReport> RunScenario(const ScenarioOptions& options) {
         kMerchantId, static_cast<int64_t>(options.orders) * PriceFenOfFaceValue(500), "scenario",
         now_ms);
     if (!funded.ok()) return funded.status();
+    if (Status s = WriteFile(MasterKeyPath(options), master_key_hex); !s.ok()) return s;
+    Result<auth::SecretBox> box = auth::SecretBox::FromHex(master_key_hex);
+    if (!box.ok()) return box.status();
+    Result<auth::NewMerchantKey> made = auth::CreateMerchantKey(**store, *box, kMerchantId, now_ms);
+    if (!made.ok()) return made.status();
+    key = std::move(*made);
   }
 
   // Ports are chosen up front: with callbacks, the simulator must know the nodes' addresses
@@ -214,7 +237,9 @@ Result<ScenarioReport> RunScenario(const ScenarioOptions& options) {
                                         .lanes = options.connections,
                                         .rate_limit_per_s = options.rate_limit_per_s,
                                         .start = start,
-                                        .deadline = start + Ms(options.load_max_ms)},
+                                        .deadline = start + Ms(options.load_max_ms),
+                                        .key_id = key.key_id,
+                                        .secret = key.secret},
                     bodies);
   LoadTally tally;
   std::thread load_thread([&] { tally = load.Run(); });

@@ -167,6 +167,38 @@ struct Statements {
       " SELECT (SELECT balance_fen FROM credit),"
       "  EXISTS (SELECT 1 FROM merchants WHERE merchant_id = $1::text)"};
 
+  // Takes the lowest free slot. Columns: the merchant exists, a slot was free, the key was
+  // inserted. Exists and free but not inserted: the id is taken, or another node took the slot
+  // between this statement's snapshot and its insert.
+  Query add_merchant_key{
+      "topup_add_merchant_key",
+      "WITH m AS (SELECT 1 FROM merchants WHERE merchant_id = $1::text),"
+      " free AS (SELECT s FROM (VALUES (1), (2)) AS v (s) WHERE s NOT IN"
+      "  (SELECT slot FROM merchant_keys WHERE merchant_id = $1::text AND revoked_ms = 0)"
+      "  ORDER BY s LIMIT 1),"
+      " ins AS (INSERT INTO merchant_keys (key_id, merchant_id, slot, sealed_secret, created_ms,"
+      "  revoked_ms) SELECT $2::text, $1::text, s, $3::text, $4::bigint, 0 FROM m, free"
+      "  ON CONFLICT DO NOTHING RETURNING 1)"
+      " SELECT EXISTS (SELECT 1 FROM m), EXISTS (SELECT 1 FROM free), EXISTS (SELECT 1 FROM ins)"};
+
+  Query get_merchant_key{"topup_get_merchant_key",
+                         "SELECT key_id, merchant_id, sealed_secret, created_ms, revoked_ms"
+                         " FROM merchant_keys WHERE key_id = $1::text"};
+
+  // No row: no such merchant. One row of NULLs: a merchant without keys.
+  Query list_merchant_keys{
+      "topup_list_merchant_keys",
+      "SELECT k.key_id, k.merchant_id, k.sealed_secret, k.created_ms, k.revoked_ms"
+      " FROM merchants m LEFT JOIN merchant_keys k ON k.merchant_id = m.merchant_id"
+      " WHERE m.merchant_id = $1::text ORDER BY k.created_ms, k.key_id"};
+
+  // One row if the merchant has the key (revoked now or before), none otherwise.
+  Query revoke_merchant_key{
+      "topup_revoke_merchant_key",
+      "WITH r AS (UPDATE merchant_keys SET revoked_ms = $3::bigint"
+      "  WHERE key_id = $2::text AND merchant_id = $1::text AND revoked_ms = 0 RETURNING 1)"
+      " SELECT 1 FROM merchant_keys WHERE key_id = $2::text AND merchant_id = $1::text"};
+
   Query get_merchant{"topup_get_merchant",
                      "SELECT merchant_id, name, balance_fen, created_ms FROM merchants "
                      "WHERE merchant_id = $1"};
@@ -499,6 +531,12 @@ class PostgresStore final : public Store {
                                               int64_t after_entry_id, size_t limit) override;
   Result<LedgerAudit> AuditLedger() override;
 
+  Status AddMerchantKey(const MerchantKey& key) override;
+  Result<MerchantKey> GetMerchantKey(const std::string& key_id) override;
+  Result<std::vector<MerchantKey>> ListMerchantKeys(const std::string& merchant_id) override;
+  Status RevokeMerchantKey(const std::string& merchant_id, const std::string& key_id,
+                           int64_t now_ms) override;
+
   Result<AcceptResult> AcceptOrder(const Order& order) override;
   void AcceptOrderAsync(Order order, AcceptCallback done) override;
   Result<Order> GetOrder(const std::string& order_id) override;
@@ -649,6 +687,88 @@ Result<Merchant> PostgresStore::GetMerchant(const std::string& merchant_id) {
   merchant.balance_fen = result->Int(0, 2);
   merchant.created_ms = result->Int(0, 3);
   return merchant;
+}
+
+// --- Merchant API keys ---
+
+namespace {
+
+MerchantKey ReadMerchantKey(const PgResult& result, int row) {
+  MerchantKey key;
+  key.key_id = result.Text(row, 0);
+  key.merchant_id = result.Text(row, 1);
+  key.sealed_secret = result.Text(row, 2);
+  key.created_ms = result.Int(row, 3);
+  key.revoked_ms = result.Int(row, 4);
+  return key;
+}
+
+}  // namespace
+
+Status PostgresStore::AddMerchantKey(const MerchantKey& key) {
+  if (!postgres::IsValidMerchantId(key.key_id) || key.sealed_secret.empty() ||
+      key.sealed_secret.size() > kMaxTextBytes || !IsStorableText(key.sealed_secret)) {
+    return InvalidArgument("invalid_key",
+                           "a key needs an id of 1..64 characters of [A-Za-z0-9_-] and a secret");
+  }
+  if (!postgres::IsValidMerchantId(key.merchant_id)) {
+    return NotFound("unknown_merchant", "no merchant '" + key.merchant_id + "'");
+  }
+  Result<PgResult> result = Run(
+      Sql().add_merchant_key,
+      Params().Text(key.merchant_id).Text(key.key_id).Text(key.sealed_secret).Int(key.created_ms));
+  if (!result.ok()) return result.status();
+  if (!result->Bool(0, 0)) {
+    return NotFound("unknown_merchant", "no merchant '" + key.merchant_id + "'");
+  }
+  if (!result->Bool(0, 1)) {
+    return FailedPrecondition("too_many_keys", "the merchant already has " +
+                                                   std::to_string(kMaxActiveKeysPerMerchant) +
+                                                   " active keys; revoke one first");
+  }
+  if (!result->Bool(0, 2)) {
+    return AlreadyExists("key_exists",
+                         "key '" + key.key_id + "' exists, or another key took the last slot");
+  }
+  return Status::Ok();
+}
+
+Result<MerchantKey> PostgresStore::GetMerchantKey(const std::string& key_id) {
+  if (!postgres::IsValidMerchantId(key_id)) return NotFound("unknown_key", "no such key");
+  Result<PgResult> result = Run(Sql().get_merchant_key, Params().Text(key_id));
+  if (!result.ok()) return result.status();
+  if (result->rows() == 0) return NotFound("unknown_key", "no such key");
+  return ReadMerchantKey(*result, 0);
+}
+
+Result<std::vector<MerchantKey>> PostgresStore::ListMerchantKeys(const std::string& merchant_id) {
+  if (!postgres::IsValidMerchantId(merchant_id)) {
+    return NotFound("unknown_merchant", "no merchant '" + merchant_id + "'");
+  }
+  Result<PgResult> result = Run(Sql().list_merchant_keys, Params().Text(merchant_id));
+  if (!result.ok()) return result.status();
+  if (result->rows() == 0) return NotFound("unknown_merchant", "no merchant '" + merchant_id + "'");
+  std::vector<MerchantKey> keys;
+  for (int row = 0; row < result->rows(); ++row) {
+    if (result->IsNull(row, 0)) continue;  // the merchant has no key
+    keys.push_back(ReadMerchantKey(*result, row));
+  }
+  return keys;
+}
+
+Status PostgresStore::RevokeMerchantKey(const std::string& merchant_id, const std::string& key_id,
+                                        int64_t now_ms) {
+  if (!postgres::IsValidMerchantId(key_id) || !postgres::IsValidMerchantId(merchant_id)) {
+    return NotFound("unknown_key", "no such key");
+  }
+  Result<PgResult> result =
+      Run(Sql().revoke_merchant_key,
+          Params().Text(merchant_id).Text(key_id).Int(std::max<int64_t>(now_ms, 1)));
+  if (!result.ok()) return result.status();
+  if (result->rows() == 0) {
+    return NotFound("unknown_key", "merchant '" + merchant_id + "' has no such key");
+  }
+  return Status::Ok();
 }
 
 Result<std::vector<LedgerEntry>> PostgresStore::ListLedger(const std::string& merchant_id,

@@ -91,8 +91,26 @@ CREATE TRIGGER ledger_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON ledger
   FOR EACH STATEMENT EXECUTE FUNCTION topup_refuse_change();
 )sql";
 
+// Merchant API keys. A key takes one of its merchant's two slots while active; the partial unique
+// index makes a third active key impossible, also when two nodes add keys at once. Revoked keys
+// are kept, so a key id never comes back.
+constexpr std::string_view kMerchantKeys = R"sql(
+CREATE TABLE merchant_keys (
+  key_id TEXT COLLATE "C" NOT NULL PRIMARY KEY CHECK (length(key_id) BETWEEN 1 AND 64),
+  merchant_id TEXT COLLATE "C" NOT NULL REFERENCES merchants (merchant_id),
+  slot INTEGER NOT NULL CHECK (slot BETWEEN 1 AND 2),
+  sealed_secret TEXT NOT NULL CHECK (sealed_secret <> ''),
+  created_ms BIGINT NOT NULL,
+  revoked_ms BIGINT NOT NULL CHECK (revoked_ms >= 0)
+);
+CREATE UNIQUE INDEX merchant_keys_active_slot ON merchant_keys (merchant_id, slot)
+  WHERE revoked_ms = 0;
+CREATE INDEX merchant_keys_by_merchant ON merchant_keys (merchant_id, created_ms);
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "initial schema", kInitialSchema},
+    {2, "merchant api keys", kMerchantKeys},
 };
 
 // The key of the advisory lock that serializes migrations within one database: "topup" in ASCII.

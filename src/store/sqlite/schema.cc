@@ -177,10 +177,30 @@ ALTER TABLE orders_new RENAME TO orders;
 CREATE INDEX orders_due ON orders (next_check_ms) WHERE status < 3;
 )sql";
 
+// Merchant API keys. A key takes one of its merchant's two slots while active; the partial unique
+// index makes a third active key impossible whatever the code above does. Revoked keys are kept,
+// so a key id never comes back.
+constexpr std::string_view kMerchantKeys = R"sql(
+CREATE TABLE merchant_keys (
+  key_id TEXT NOT NULL PRIMARY KEY CHECK (length(key_id) BETWEEN 1 AND 64),
+  merchant_id TEXT NOT NULL REFERENCES merchants (merchant_id),
+  slot INTEGER NOT NULL CHECK (slot BETWEEN 1 AND 2),
+  sealed_secret TEXT NOT NULL CHECK (sealed_secret <> ''),
+  created_ms INTEGER NOT NULL,
+  revoked_ms INTEGER NOT NULL CHECK (revoked_ms >= 0)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX merchant_keys_active_slot ON merchant_keys (merchant_id, slot)
+  WHERE revoked_ms = 0;
+CREATE INDEX merchant_keys_by_merchant ON merchant_keys (merchant_id, created_ms);
+CREATE TRIGGER merchant_keys_no_delete BEFORE DELETE ON merchant_keys
+BEGIN SELECT RAISE(ABORT, 'merchant keys are revoked, never deleted'); END;
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "initial schema", kInitialSchema},
     {2, "plain row ids for events and ledger", kPlainRowIds},
     {3, "comparisons for order status", kComparisonsForStatus},
+    {4, "merchant api keys", kMerchantKeys},
 };
 
 }  // namespace

@@ -429,6 +429,12 @@ class SqliteStore final : public Store {
                                               int64_t after_entry_id, size_t limit) override;
   Result<LedgerAudit> AuditLedger() override;
 
+  Status AddMerchantKey(const MerchantKey& key) override;
+  Result<MerchantKey> GetMerchantKey(const std::string& key_id) override;
+  Result<std::vector<MerchantKey>> ListMerchantKeys(const std::string& merchant_id) override;
+  Status RevokeMerchantKey(const std::string& merchant_id, const std::string& key_id,
+                           int64_t now_ms) override;
+
   Result<AcceptResult> AcceptOrder(const Order& order) override;
   void AcceptOrderAsync(Order order, AcceptCallback done) override;
   Result<Order> GetOrder(const std::string& order_id) override;
@@ -584,6 +590,137 @@ Result<std::vector<LedgerEntry>> SqliteStore::ListLedger(const std::string& merc
     entry.note = select->ColumnText(7);
   }
   return entries;
+}
+
+// --- Merchant API keys ---
+
+Status SqliteStore::AddMerchantKey(const MerchantKey& key) {
+  if (!IsValidMerchantId(key.key_id) || key.sealed_secret.empty() ||
+      key.sealed_secret.size() > kMaxTextBytes) {
+    return InvalidArgument("invalid_key",
+                           "a key needs an id of 1..64 characters of [A-Za-z0-9_-] and a secret");
+  }
+  if (!IsValidMerchantId(key.merchant_id)) {
+    return NotFound("unknown_merchant", "no merchant '" + key.merchant_id + "'");
+  }
+  return writer_->Run([&](SqliteConnection& db) -> Status {
+    Result<Statement> exists = db.Prepare("SELECT 1 FROM merchants WHERE merchant_id = ?1");
+    if (!exists.ok()) return exists.status();
+    exists->BindText(1, key.merchant_id);
+    Result<bool> found = exists->Step();
+    if (!found.ok()) return found.status();
+    if (!*found) return NotFound("unknown_merchant", "no merchant '" + key.merchant_id + "'");
+    Result<Statement> slots =
+        db.Prepare("SELECT slot FROM merchant_keys WHERE merchant_id = ?1 AND revoked_ms = 0");
+    if (!slots.ok()) return slots.status();
+    slots->BindText(1, key.merchant_id);
+    bool taken[kMaxActiveKeysPerMerchant + 1] = {};
+    while (true) {
+      Result<bool> row = slots->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      const int64_t slot = slots->ColumnInt64(0);
+      if (slot >= 1 && slot <= kMaxActiveKeysPerMerchant) taken[slot] = true;
+    }
+    int free_slot = 0;
+    for (int slot = kMaxActiveKeysPerMerchant; slot >= 1; --slot) {
+      if (!taken[slot]) free_slot = slot;
+    }
+    if (free_slot == 0) {
+      return FailedPrecondition("too_many_keys", "the merchant already has " +
+                                                     std::to_string(kMaxActiveKeysPerMerchant) +
+                                                     " active keys; revoke one first");
+    }
+    Result<Statement> insert = db.Prepare(
+        "INSERT INTO merchant_keys (key_id, merchant_id, slot, sealed_secret, created_ms, "
+        "revoked_ms) VALUES (?1, ?2, ?3, ?4, ?5, 0) ON CONFLICT (key_id) DO NOTHING");
+    if (!insert.ok()) return insert.status();
+    insert->BindText(1, key.key_id)
+        .BindText(2, key.merchant_id)
+        .BindInt64(3, free_slot)
+        .BindText(4, key.sealed_secret)
+        .BindInt64(5, key.created_ms);
+    if (Status s = insert->Run(); !s.ok()) return s;
+    if (db.Changes() == 0) return AlreadyExists("key_exists", "key '" + key.key_id + "' exists");
+    return Status::Ok();
+  });
+}
+
+namespace {
+
+constexpr std::string_view kKeyColumns =
+    "key_id, merchant_id, sealed_secret, created_ms, revoked_ms";
+
+MerchantKey ReadMerchantKey(const Statement& row) {
+  MerchantKey key;
+  key.key_id = row.ColumnText(0);
+  key.merchant_id = row.ColumnText(1);
+  key.sealed_secret = row.ColumnText(2);
+  key.created_ms = row.ColumnInt64(3);
+  key.revoked_ms = row.ColumnInt64(4);
+  return key;
+}
+
+}  // namespace
+
+Result<MerchantKey> SqliteStore::GetMerchantKey(const std::string& key_id) {
+  if (!IsValidMerchantId(key_id)) return NotFound("unknown_key", "no such key");
+  ReadPool::Lease db = readers_->Acquire();
+  Result<Statement> select =
+      db->Prepare("SELECT " + std::string(kKeyColumns) + " FROM merchant_keys WHERE key_id = ?1");
+  if (!select.ok()) return select.status();
+  select->BindText(1, key_id);
+  Result<bool> row = select->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return NotFound("unknown_key", "no such key");
+  return ReadMerchantKey(*select);
+}
+
+Result<std::vector<MerchantKey>> SqliteStore::ListMerchantKeys(const std::string& merchant_id) {
+  ReadPool::Lease db = readers_->Acquire();
+  ReadTransaction transaction(*db);
+  if (!transaction.status().ok()) return transaction.status();
+  {
+    Result<Statement> exists = db->Prepare("SELECT 1 FROM merchants WHERE merchant_id = ?1");
+    if (!exists.ok()) return exists.status();
+    exists->BindText(1, merchant_id);
+    Result<bool> row = exists->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return NotFound("unknown_merchant", "no merchant '" + merchant_id + "'");
+  }
+  Result<Statement> select =
+      db->Prepare("SELECT " + std::string(kKeyColumns) +
+                  " FROM merchant_keys WHERE merchant_id = ?1 ORDER BY created_ms, key_id");
+  if (!select.ok()) return select.status();
+  select->BindText(1, merchant_id);
+  std::vector<MerchantKey> keys;
+  // Bounded: a merchant has at most as many keys as were ever made for it through the API.
+  while (true) {
+    Result<bool> row = select->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    keys.push_back(ReadMerchantKey(*select));
+  }
+  return keys;
+}
+
+Status SqliteStore::RevokeMerchantKey(const std::string& merchant_id, const std::string& key_id,
+                                      int64_t now_ms) {
+  if (!IsValidMerchantId(key_id)) return NotFound("unknown_key", "no such key");
+  return writer_->Run([&](SqliteConnection& db) -> Status {
+    Result<Statement> exists =
+        db.Prepare("SELECT 1 FROM merchant_keys WHERE key_id = ?1 AND merchant_id = ?2");
+    if (!exists.ok()) return exists.status();
+    exists->BindText(1, key_id).BindText(2, merchant_id);
+    Result<bool> found = exists->Step();
+    if (!found.ok()) return found.status();
+    if (!*found) return NotFound("unknown_key", "merchant '" + merchant_id + "' has no such key");
+    Result<Statement> revoke =
+        db.Prepare("UPDATE merchant_keys SET revoked_ms = ?2 WHERE key_id = ?1 AND revoked_ms = 0");
+    if (!revoke.ok()) return revoke.status();
+    revoke->BindText(1, key_id).BindInt64(2, std::max<int64_t>(now_ms, 1));
+    return revoke->Run();
+  });
 }
 
 // The audit reads one snapshot and recomputes every money invariant from the raw rows; it does

@@ -262,6 +262,129 @@ TEST_F(HttpServerTest, GarbageGets400AndClose) {
   EXPECT_NE(response.find(R"("code":"bad_request")"), std::string::npos) << response;
 }
 
+// A Transfer-Encoding other than exactly "chunked" gets 400 and a closed connection: the body
+// must never be served as a second request (request smuggling).
+TEST_F(HttpServerTest, TransferEncodingOtherThanChunkedGets400AndClose) {
+  std::atomic<int> handled{0};
+  ASSERT_NO_FATAL_FAILURE(StartServer([&handled](HttpRequest request, Responder respond) {
+    handled++;
+    Echo(std::move(request), std::move(respond));
+  }));
+  const std::string smuggled = "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n";
+  for (const std::string& encoding :
+       {std::string("xchunked"), std::string("chunked, identity"), std::string("identity"),
+        std::string("gzip"), std::string("chunked\r\nTransfer-Encoding: chunked")}) {
+    Fd fd = ConnectLoopback(port());
+    ASSERT_TRUE(fd.valid());
+    ASSERT_TRUE(SendAll(fd, "POST /first HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: " + encoding +
+                                "\r\n\r\n" + smuggled));
+    bool closed = false;
+    const std::string response = ReadUntilClosed(fd, kWait, &closed);
+    EXPECT_TRUE(closed) << encoding;
+    EXPECT_EQ(response.rfind("HTTP/1.1 400 Bad Request\r\n", 0), 0u) << encoding << response;
+    EXPECT_EQ(response.find("smuggled"), std::string::npos) << encoding << response;
+    EXPECT_EQ(response.find("HTTP/1.1", 1), std::string::npos) << "one answer only: " << response;
+  }
+  EXPECT_EQ(handled.load(), 0);
+  // Exactly chunked is served.
+  Fd fd = ConnectLoopback(port());
+  ASSERT_TRUE(SendAll(fd,
+                      "POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                      "3\r\nabc\r\n0\r\n\r\n"));
+  const std::string response = ReadOneResponse(fd);
+  EXPECT_EQ(response.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << response;
+  EXPECT_NE(response.find("b=abc"), std::string::npos) << response;
+}
+
+TEST_F(HttpServerTest, Http11WithoutExactlyOneHostGets400) {
+  ASSERT_NO_FATAL_FAILURE(StartServer(Echo));
+  for (const std::string& request : {std::string("GET / HTTP/1.1\r\n\r\n"),
+                                     std::string("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n")}) {
+    Fd fd = ConnectLoopback(port());
+    ASSERT_TRUE(fd.valid());
+    ASSERT_TRUE(SendAll(fd, request));
+    bool closed = false;
+    const std::string response = ReadUntilClosed(fd, kWait, &closed);
+    EXPECT_TRUE(closed);
+    EXPECT_EQ(response.rfind("HTTP/1.1 400 Bad Request\r\n", 0), 0u) << response;
+    EXPECT_NE(response.find(R"("code":"missing_host")"), std::string::npos) << response;
+  }
+  // HTTP/1.0 has no Host requirement.
+  Fd fd = ConnectLoopback(port());
+  ASSERT_TRUE(SendAll(fd, "GET /old HTTP/1.0\r\n\r\n"));
+  bool closed = false;
+  const std::string response = ReadUntilClosed(fd, kWait, &closed);
+  EXPECT_NE(response.find(" 200 OK\r\n"), std::string::npos) << response;
+}
+
+TEST_F(HttpServerTest, AClientTricklingItsHeaderIsCutByTheHeaderTimeout) {
+  HttpServerOptions options;
+  options.idle_timeout_s = 30;
+  options.header_timeout_s = 1;
+  ASSERT_NO_FATAL_FAILURE(StartServer(Echo, options));
+  Fd fd = ConnectLoopback(port());
+  ASSERT_TRUE(fd.valid());
+  const auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(SendAll(fd, "GET / HTTP/1.1\r\nHost: x\r\n"));  // and never the blank line
+  bool closed = false;
+  ReadUntilClosed(fd, kWait, &closed);
+  EXPECT_TRUE(closed);
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_GE(took, 900ms);
+  EXPECT_LT(took, 8s) << "cut by the header timeout, not the idle one";
+}
+
+TEST_F(HttpServerTest, TooManyHeaderFieldsGet431) {
+  HttpServerOptions options;
+  options.max_header_fields = 8;
+  ASSERT_NO_FATAL_FAILURE(StartServer(Echo, options));
+  std::string request = "GET / HTTP/1.1\r\nHost: x\r\n";
+  for (int i = 0; i < 8; ++i) request += "X-F" + std::to_string(i) + ": v\r\n";
+  Fd fd = ConnectLoopback(port());
+  ASSERT_TRUE(SendAll(fd, request + "\r\n"));
+  bool closed = false;
+  const std::string response = ReadUntilClosed(fd, kWait, &closed);
+  EXPECT_EQ(response.rfind("HTTP/1.1 431 ", 0), 0u) << response;
+  EXPECT_NE(response.find(R"("code":"headers_too_large")"), std::string::npos) << response;
+  // Within the bound it is served.
+  Fd ok = ConnectLoopback(port());
+  ASSERT_TRUE(SendAll(ok, "GET / HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n\r\n"));
+  EXPECT_EQ(ReadOneResponse(ok).rfind("HTTP/1.1 200 OK\r\n", 0), 0u);
+}
+
+TEST_F(HttpServerTest, ConnectionsPerClientAddressAreCapped) {
+  HttpServerOptions options;
+  options.max_connections_per_address = 2;
+  ASSERT_NO_FATAL_FAILURE(StartServer(Echo, options));
+  const std::string request = "GET /a HTTP/1.1\r\nHost: x\r\n\r\n";
+  std::vector<Fd> held;
+  for (int i = 0; i < 2; ++i) {
+    held.push_back(ConnectLoopback(port()));
+    ASSERT_TRUE(SendAll(held.back(), request));
+    EXPECT_EQ(ReadOneResponse(held.back()).rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << i;
+  }
+  // The third from the same address is closed without an answer.
+  Fd third = ConnectLoopback(port());
+  ASSERT_TRUE(third.valid());
+  SendAll(third, request);
+  bool closed = false;
+  EXPECT_EQ(ReadUntilClosed(third, kWait, &closed), "");
+  EXPECT_TRUE(closed);
+  // Once one of the two goes, a new connection is served again (the server notices the close
+  // asynchronously, hence the bounded retries).
+  held.pop_back();
+  bool served = false;
+  for (int attempt = 0; attempt < 100 && !served; ++attempt) {
+    Fd again = ConnectLoopback(port());
+    if (SendAll(again, request) && ReadOneResponse(again).rfind("HTTP/1.1 200 OK\r\n", 0) == 0) {
+      served = true;
+    } else {
+      std::this_thread::sleep_for(20ms);
+    }
+  }
+  EXPECT_TRUE(served);
+}
+
 TEST_F(HttpServerTest, IdleConnectionIsClosed) {
   HttpServerOptions options;
   options.idle_timeout_s = 1;

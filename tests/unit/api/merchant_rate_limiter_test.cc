@@ -1,0 +1,34 @@
+#include "api/merchant_rate_limiter.h"
+
+#include <gtest/gtest.h>
+
+namespace topup::api {
+namespace {
+
+TEST(MerchantRateLimiterTest, ABucketPerMerchantRefilledByTheClock) {
+  FakeClock clock;
+  MerchantRateLimiter limiter(&clock, RateLimit{.rate_per_s = 2, .burst = 3}, {});
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(limiter.TryTake("m1"), 0) << i;
+  EXPECT_EQ(limiter.TryTake("m1"), 500);  // one token every 500 ms
+  EXPECT_EQ(limiter.TryTake("m2"), 0);    // another merchant's bucket is full
+  clock.AdvanceMs(250);
+  EXPECT_EQ(limiter.TryTake("m1"), 250);
+  clock.AdvanceMs(250);
+  EXPECT_EQ(limiter.TryTake("m1"), 0);
+  EXPECT_GT(limiter.TryTake("m1"), 0);
+  // Never more than the burst, however long it waited.
+  clock.AdvanceMs(3'600'000);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(limiter.TryTake("m1"), 0) << i;
+  EXPECT_GT(limiter.TryTake("m1"), 0);
+}
+
+TEST(MerchantRateLimiterTest, PerMerchantLimitsOverrideTheDefaultAndZeroMeansNone) {
+  FakeClock clock;
+  MerchantRateLimiter limiter(&clock, RateLimit{}, {{"slow", RateLimit{.rate_per_s = 1}}});
+  for (int i = 0; i < 1000; ++i) ASSERT_EQ(limiter.TryTake("free"), 0);
+  EXPECT_EQ(limiter.TryTake("slow"), 0);  // a burst below 1 still lets one through
+  EXPECT_EQ(limiter.TryTake("slow"), 1000);
+}
+
+}  // namespace
+}  // namespace topup::api
