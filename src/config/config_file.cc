@@ -76,16 +76,27 @@ Status ApplyConfigFile(const std::string& path, CLI::App* command,
     const std::string key = CanonicalKey(written);
     const int64_t line = toml_key.source().begin.line;
     if (!known.contains(key)) return Refused(path, line, written, "no such setting");
-    std::string value;
-    if (!AsFlagValue(node, &value)) {
-      return Refused(path, line, written, "must be a string, a number or a boolean");
+    // A scalar, or for a flag that may be repeated, an array of scalars.
+    std::vector<std::string> values;
+    bool scalars = true;
+    if (const toml::array* array = node.as_array()) {
+      for (const toml::node& element : *array) {
+        scalars = scalars && AsFlagValue(element, &values.emplace_back());
+      }
+    } else {
+      scalars = AsFlagValue(node, &values.emplace_back());
+    }
+    if (!scalars) {
+      return Refused(path, line, written,
+                     "must be a string, a number, a boolean or an array of them");
     }
     CLI::Option* option = FindOption(command, key);
     if (option->count() > 0) continue;  // given on the command line: it wins
-    // The option's own conversion and checks, as for a value given on the command line.
+    if (values.empty()) continue;       // an empty array: the flag not given
+    // The option's own conversion and checks, as for values given on the command line.
     try {
       option->clear();
-      option->add_result(value);
+      for (std::string& value : values) option->add_result(std::move(value));
       option->run_callback();
     } catch (const CLI::Error& error) {
       return Refused(path, line, written, error.what());

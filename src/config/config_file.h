@@ -1,7 +1,8 @@
 // ConfigFile: a command's flags read from a TOML file (toml++), for `topup serve --config FILE`.
 //
 // Every long flag of the command is a top-level key of the same name without its dashes
-// (`attempt-timeout-ms = 10000`; `attempt_timeout_ms` is the same key). A flag given on the
+// (`attempt-timeout-ms = 10000`; `attempt_timeout_ms` is the same key); a flag that may be
+// repeated takes an array (`merchant-rate = ["shop1=50", "shop2=5:10"]`). A flag given on the
 // command line (or through its environment variable) wins over the file; the file wins over the
 // built-in default. The file is refused as a whole, naming the file, the line and the key, when it
 // is not valid TOML, holds a key no flag has, or holds a value the flag would refuse on the

@@ -70,9 +70,12 @@ TEST_F(ConfigFileTest, TheExampleFileNamesEveryFlag) {
 }
 
 TEST_F(ConfigFileTest, TheExampleFileServesAndFlagsWinOverIt) {
-  // The example's store is a system path: the command line puts it in the test's directory.
+  // The example's store and master key are system paths: the command line puts them in the
+  // test's directory.
+  std::ofstream(dir_ + "/master.key") << std::string(64, 'a');
   Result<process::ChildProcess> serve = process::ChildProcess::Spawn(
-      {TOPUP_BINARY, "serve", "--config", kExample, "--store", dir_ + "/topup.db", "--port", "0"},
+      {TOPUP_BINARY, "serve", "--config", kExample, "--store", dir_ + "/topup.db", "--port", "0",
+       "--master-key-file", dir_ + "/master.key"},
       dir_ + "/serve.log");
   ASSERT_TRUE(serve.ok()) << serve.status().ToString();
   Result<uint16_t> port = serve->WaitForListening(std::chrono::seconds(30));

@@ -13,6 +13,9 @@
 #include <sstream>
 #include <thread>
 
+#include "auth/merchant_keys.h"
+#include "auth/request_signature.h"
+#include "auth/secret_box.h"
 #include "backends/backends.h"
 #include "core/validation.h"
 #include "http/http_client.h"
@@ -55,6 +58,23 @@ class ObserveTest : public ::testing::Test {
     ASSERT_TRUE(dir.ok()) << dir.status().ToString();
     dir_ = *dir;
     log_path_ = dir_ + "/children.log";
+    master_key_hex_ = auth::RandomHex(auth::SecretBox::kKeyBytes);
+    std::ofstream(dir_ + "/master.key") << master_key_hex_;
+  }
+
+  // Creates the merchant with `balance_fen` and an API key for it in the store at `store_url`.
+  auth::NewMerchantKey AddMerchant(const std::string& store_url, int64_t balance_fen) {
+    Result<std::unique_ptr<Store>> store = OpenStore(store_url);
+    EXPECT_TRUE(store.ok()) << store.status().ToString();
+    if (!store.ok()) return {};
+    const int64_t now_ms = SystemClock()->NowMs();
+    EXPECT_TRUE((*store)->CreateMerchant(kMerchantId, "observed", now_ms).ok());
+    EXPECT_TRUE((*store)->FundMerchant(kMerchantId, balance_fen, "test", now_ms).ok());
+    Result<auth::SecretBox> box = auth::SecretBox::FromHex(master_key_hex_);
+    EXPECT_TRUE(box.ok());
+    Result<auth::NewMerchantKey> key = auth::CreateMerchantKey(**store, *box, kMerchantId, now_ms);
+    EXPECT_TRUE(key.ok()) << key.status().ToString();
+    return key.ok() ? *key : auth::NewMerchantKey{};
   }
   void TearDown() override {
     for (process::ChildProcess& child : children_) child.Stop(SIGTERM);
@@ -94,7 +114,9 @@ class ObserveTest : public ::testing::Test {
                                      "--attempt-timeout-ms",
                                      "1500",
                                      "--not-found-grace-ms",
-                                     "3000"};
+                                     "3000",
+                                     "--master-key-file",
+                                     dir_ + "/master.key"};
     if (!queue_url.empty()) argv.insert(argv.end(), {"--queue", queue_url});
     argv.insert(argv.end(), flags.begin(), flags.end());
     return StartListening(argv, log_path);
@@ -102,6 +124,7 @@ class ObserveTest : public ::testing::Test {
 
   std::string dir_;
   std::string log_path_;
+  std::string master_key_hex_;
   std::vector<process::ChildProcess> children_;
 };
 
@@ -136,15 +159,8 @@ TEST_F(ObserveTest, PrometheusScrapesCountersThatMatchTheStore) {
       << "promtool and prometheus not found: apt-get install prometheus";
   const std::string db = dir_ + "/topup.db";
   constexpr int kOrders = 600;
-  {
-    Result<std::unique_ptr<Store>> store = OpenStore(db);
-    ASSERT_TRUE(store.ok()) << store.status().ToString();
-    const int64_t now_ms = SystemClock()->NowMs();
-    ASSERT_TRUE((*store)->CreateMerchant(kMerchantId, "observed", now_ms).ok());
-    ASSERT_TRUE((*store)
-                    ->FundMerchant(kMerchantId, kOrders * PriceFenOfFaceValue(50), "test", now_ms)
-                    .ok());
-  }
+  const auth::NewMerchantKey key = AddMerchant(db, kOrders * PriceFenOfFaceValue(50));
+  ASSERT_FALSE(key.key_id.empty());
   const uint16_t sim_port =
       StartSim({"--latency-median-ms", "5", "--latency-p99-ms", "50", "--fail-rate", "0.1"});
   // One attempt per order, so that the simulator's failures end orders failed and refunded.
@@ -181,7 +197,9 @@ TEST_F(ObserveTest, PrometheusScrapesCountersThatMatchTheStore) {
                                                           .lanes = 4,
                                                           .rate_limit_per_s = 150,
                                                           .start = start,
-                                                          .deadline = start + seconds(60)},
+                                                          .deadline = start + seconds(60),
+                                                          .key_id = key.key_id,
+                                                          .secret = key.secret},
                              bodies);
   loadgen::LoadTally tally;
   std::thread load_thread([&] { tally = load.Run(); });
@@ -318,13 +336,13 @@ TEST_F(ObserveTest, JsonLogsOfARunHoldNoSecretNoTokenAndNoPhoneNumber) {
   // The private server trusts local connections, so the password is sent and never checked.
   std::string store_url = *database;
   store_url.insert(store_url.find('@'), std::string(":") + kDbPassword);
-  {
-    Result<std::unique_ptr<Store>> store = OpenStore(store_url);
-    ASSERT_TRUE(store.ok()) << store.status().ToString();
-    const int64_t now_ms = SystemClock()->NowMs();
-    ASSERT_TRUE((*store)->CreateMerchant(kMerchantId, "observed", now_ms).ok());
-    ASSERT_TRUE((*store)->FundMerchant(kMerchantId, 1'000'000, "test", now_ms).ok());
-  }
+  const auth::NewMerchantKey key = AddMerchant(store_url, 1'000'000);
+  ASSERT_FALSE(key.key_id.empty());
+  // Signed as a merchant signs: the secret and the signatures must not reach the log either.
+  auto signed_headers = [&](const std::string& target, const std::string& body) {
+    return auth::SignatureHeaders(key.key_id, key.secret, "POST", target, body,
+                                  SystemClock()->NowMs() / 1000, auth::NewNonce());
+  };
   const uint16_t sim_port = StartSim({"--fail-rate", "0.2"});
   const std::string serve_log = dir_ + "/serve.log";
   const uint16_t port = StartServe(store_url, "", sim_port,
@@ -335,23 +353,37 @@ TEST_F(ObserveTest, JsonLogsOfARunHoldNoSecretNoTokenAndNoPhoneNumber) {
   const pid_t serve_pid = children_.back().pid();
 
   http::HttpClient client("127.0.0.1", port);
+  std::vector<std::string> signatures;
   for (int i = 0; i < kOrders; ++i) {
+    const std::string body =
+        json::serialize(json::object{{"merchant_id", kMerchantId},
+                                     {"merchant_order_id", "log-" + std::to_string(i)},
+                                     {"phone", kPhone},
+                                     {"face_value", 30}});
+    auto headers = signed_headers("/v1/orders", body);
+    for (const auto& [name, value] : headers) {
+      if (name == auth::kSignatureHeader) signatures.push_back(value);
+    }
     Result<http::HttpResponse> placed =
-        client.Send("POST", "/v1/orders",
-                    json::serialize(json::object{{"merchant_id", kMerchantId},
-                                                 {"merchant_order_id", "log-" + std::to_string(i)},
-                                                 {"phone", kPhone},
-                                                 {"face_value", 30}}),
-                    seconds(5));
+        client.Send("POST", "/v1/orders", body, seconds(5), headers);
     ASSERT_TRUE(placed.ok() && placed->status == 201) << (placed.ok() ? placed->body : "");
   }
-  // A bad phone number, a wrong token and the right one.
+  // A bad phone number, a bad signature, a wrong token and the right one.
+  const std::string bad_phone =
+      R"({"merchant_id":"observed","merchant_order_id":"bad","phone":"1391234567",)"
+      R"("face_value":30})";
   ASSERT_TRUE(client
-                  .Send("POST", "/v1/orders",
-                        R"({"merchant_id":"observed","merchant_order_id":"bad",)"
-                        R"("phone":"1391234567","face_value":30})",
-                        seconds(5))
+                  .Send("POST", "/v1/orders", bad_phone, seconds(5),
+                        signed_headers("/v1/orders", bad_phone))
                   .ok());
+  auto forged = signed_headers("/v1/orders", bad_phone);
+  for (auto& [name, value] : forged) {
+    if (name == auth::kSignatureHeader) value = std::string(64, 'f');
+  }
+  Result<http::HttpResponse> unsigned_answer =
+      client.Send("POST", "/v1/orders", bad_phone, seconds(5), forged);
+  ASSERT_TRUE(unsigned_answer.ok());
+  EXPECT_EQ(unsigned_answer->status, 401);
   Result<http::HttpResponse> refused =
       client.Send("GET", std::string("/v1/admin/merchants/") + kMerchantId, "", seconds(5),
                   {{"Authorization", std::string("Bearer ") + kGuessedToken}});
@@ -387,7 +419,10 @@ TEST_F(ObserveTest, JsonLogsOfARunHoldNoSecretNoTokenAndNoPhoneNumber) {
   }
 
   const std::string text = log_text();
-  for (const char* secret : {kDbPassword, kAdminToken, kGuessedToken, kPhone}) {
+  std::vector<std::string> secrets = {kDbPassword, kAdminToken,     kGuessedToken,       kPhone,
+                                      key.secret,  master_key_hex_, std::string(64, 'f')};
+  secrets.insert(secrets.end(), signatures.begin(), signatures.end());
+  for (const std::string& secret : secrets) {
     EXPECT_EQ(text.find(secret), std::string::npos) << secret << " is in the log:\n" << text;
   }
   EXPECT_NE(text.find(":***@"), std::string::npos) << "the store URL, redacted\n" << text;

@@ -56,6 +56,13 @@ TEST_F(ConfigFileTest, KeysSetFlagsThatTheCommandLineDidNotGive) {
   EXPECT_EQ(log_format_, "json");
 }
 
+TEST_F(ConfigFileTest, ABooleanSetsAFlag) {
+  bool dev = false;
+  app_.add_flag("--dev", dev);
+  ASSERT_TRUE(Apply("dev = true\n").ok());
+  EXPECT_TRUE(dev);
+}
+
 TEST_F(ConfigFileTest, AnAliasIsAKeyToo) {
   ASSERT_TRUE(Apply("db = \"other.db\"\n").ok());
   EXPECT_EQ(store_, "other.db");
@@ -92,11 +99,16 @@ TEST_F(ConfigFileTest, WrongTypesAreRefused) {
       << text_for_number.message();
 }
 
-TEST_F(ConfigFileTest, ArraysAndTablesAreRefused) {
-  Status array = Apply("workers = [1, 2]\n");
-  ASSERT_FALSE(array.ok());
-  EXPECT_EQ(array.message(),
-            path_ + ":1: key \"workers\": must be a string, a number or a boolean");
+TEST_F(ConfigFileTest, ArraysAreForRepeatedFlagsAndTablesAreRefused) {
+  std::vector<std::string> rates;
+  app_.add_option("--merchant-rate", rates);
+  ASSERT_TRUE(Apply("merchant-rate = [\"a=1\", \"b=2:3\"]\n").ok());
+  EXPECT_EQ(rates, (std::vector<std::string>{"a=1", "b=2:3"}));
+  Status nested = Apply("merchant-rate = [[\"a=1\"]]\n");
+  ASSERT_FALSE(nested.ok());
+  EXPECT_EQ(nested.message(), path_ +
+                                  ":1: key \"merchant-rate\": must be a string, a number, a "
+                                  "boolean or an array of them");
   Status table = Apply("[engine]\nworkers = 2\n");
   ASSERT_FALSE(table.ok());
   EXPECT_EQ(table.message(), path_ + ":1: key \"engine\": no such setting");

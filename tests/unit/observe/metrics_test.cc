@@ -113,6 +113,8 @@ TEST(HttpRouteLabelTest, IdsBecomePlaceholders) {
   EXPECT_EQ(HttpRouteLabel("/v1/supplier-callbacks/alpha"), "/v1/supplier-callbacks/{channel}");
   EXPECT_EQ(HttpRouteLabel("/v1/admin/merchants/shop1/fund"),
             "/v1/admin/merchants/{merchant_id}/fund");
+  EXPECT_EQ(HttpRouteLabel("/v1/admin/merchants/shop1/keys/k12"),
+            "/v1/admin/merchants/{merchant_id}/keys/{key_id}");
   EXPECT_EQ(HttpRouteLabel("/metrics"), "/metrics");
   EXPECT_EQ(HttpRouteLabel("/readyz"), "/readyz");
   EXPECT_EQ(HttpRouteLabel("/no/such/thing"), "other");
