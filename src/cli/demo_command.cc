@@ -149,6 +149,7 @@ void AddBenchCommand(CLI::App& app) {
   flags->connections = 128;
   auto workers = std::make_shared<int>(2048);
   auto latency_ms = std::make_shared<double>(0);
+  auto tls = std::make_shared<bool>(false);
   CLI::App* bench =
       app.add_subcommand("bench", "Sustained end-to-end throughput against a fault-free simulator");
   AddRunFlags(bench, flags.get());
@@ -162,8 +163,10 @@ void AddBenchCommand(CLI::App& app) {
                    "Median latency of the supplier's answers (lognormal, p99 1.5 times it)")
       ->check(CLI::Range(0.0, 60'000.0))
       ->capture_default_str();
-  bench->callback([flags, workers, latency_ms] {
+  bench->add_flag("--tls", *tls, "The supplier speaks HTTPS (a private CA made for the run)");
+  bench->callback([flags, workers, latency_ms, tls] {
     loadgen::ScenarioOptions options;
+    options.supplier_tls = *tls;
     options.sim_flags = {"--io-threads", "1"};
     if (*latency_ms > 0) {
       options.sim_flags.insert(options.sim_flags.end(),

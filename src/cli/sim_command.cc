@@ -155,6 +155,9 @@ void AddSimCommand(CLI::App& app) {
       "Treat every POST as a new attempt, even with a supplier_order_id seen before"));
   sim->add_option("--channels-config", flags->channels_config,
                   "JSON file of several channels, each served under /{name}/ on this port");
+  sim->add_option("--tls-cert", process.tls_cert_file,
+                  "Serve HTTPS with this certificate chain (PEM)");
+  sim->add_option("--tls-key", process.tls_key_file, "The private key of --tls-cert (PEM)");
   sim->add_option("--credits-file", process.credits_file,
                   "Append one JSON line per credit to this file");
   sim->add_option("--max-attempts", process.max_attempts, "Attempts remembered at most")
