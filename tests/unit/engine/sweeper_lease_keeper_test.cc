@@ -4,12 +4,12 @@
 #include <chrono>
 #include <thread>
 
+#include "../store/store_test_util.h"
 #include "engine/engine.h"
 #include "engine/lease_keeper.h"
 #include "engine/sweeper.h"
 #include "queue/embedded/embedded_queue.h"
 #include "store/sqlite/sqlite_store.h"
-#include "../store/store_test_util.h"
 
 namespace topup {
 namespace {
