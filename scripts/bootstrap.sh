@@ -13,6 +13,9 @@ packages=(
   libspdlog-dev libcli11-dev libgtest-dev
   pkg-config libpq-dev libhiredis-dev librabbitmq-dev  # scale-out backends
   postgresql redis-server rabbitmq-server              # run privately by the tests
+  prometheus-cpp-dev  # GET /metrics: its core library and text serializer (we serve it ourselves)
+  prometheus          # promtool checks /metrics; a private server scrapes it in a test
+  libtomlplusplus-dev # topup serve --config FILE.toml
 )
 
 missing=()

@@ -39,6 +39,7 @@
 #include "core/work_pool.h"
 #include "engine/supplier_callbacks.h"
 #include "http/http_server.h"
+#include "observe/metrics.h"
 #include "topup/clock.h"
 #include "topup/queue.h"
 #include "topup/random.h"
@@ -60,6 +61,7 @@ struct OrderApiOptions {
   // Signed requests per merchant: beyond it, 429 rate_limited with Retry-After.
   RateLimit merchant_rate;                          // default: no limit
   std::map<std::string, RateLimit> merchant_rates;  // per merchant id, overriding the default
+  observe::Metrics* metrics = nullptr;  // optional: told of every order the store answered
 };
 
 class OrderApi {

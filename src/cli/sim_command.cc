@@ -1,6 +1,8 @@
 // topup sim: the supplier simulator, serving supplier protocol v1 until SIGINT or SIGTERM.
 // Without --channels-config it plays one channel at the root paths, configured by flags; with it,
 // every channel of the file under its own path prefix on the same port.
+#include <signal.h>
+
 #include <algorithm>
 #include <iostream>
 #include <memory>
@@ -53,7 +55,9 @@ int RunSim(const SimFlags& flags) {
     return 1;
   }
   std::cout << "listening on " << options.address << ":" << (*sim)->port() << std::endl;
-  WaitForSignal();
+  while (WaitForSignal() == SIGUSR1) {
+    // Only `topup serve` changes its log level on SIGUSR1.
+  }
   (*sim)->Stop();
   const sim::SimStats stats = (*sim)->Stats();
   std::cerr << "topup sim: stopped; received " << stats.received << ", credited " << stats.credited

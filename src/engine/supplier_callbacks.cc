@@ -10,8 +10,8 @@ namespace topup {
 namespace {}  // namespace
 
 SupplierCallbacks::SupplierCallbacks(Store* store, ChannelRouter* router, Clock* clock,
-                                     OrderPolicy policy)
-    : store_(store), router_(router), clock_(clock), policy_(policy) {}
+                                     OrderPolicy policy, observe::Metrics* metrics)
+    : store_(store), router_(router), clock_(clock), policy_(policy), metrics_(metrics) {}
 
 Result<std::string> SupplierCallbacks::Handle(const std::string& channel_name,
                                               std::string_view body,
@@ -37,21 +37,23 @@ Result<std::string> SupplierCallbacks::Handle(const std::string& channel_name,
   Result<Order> order = order_id ? store_->GetOrder(*order_id) : Result<Order>(NotFound("", ""));
   int32_t attempt_no = order_id ? std::atoi(supplier_order_id.c_str() + order_id->size() + 1) : 0;
   if (!order.ok() || attempt_no > order->attempt_count) {
-    spdlog::warn("callback from {} for unknown supplier_order_id {}", channel_name,
+    spdlog::warn("callback for an unknown attempt channel={} supplier_order_id={}", channel_name,
                  supplier_order_id);
     return NotFound("unknown_supplier_order_id",
                     "no attempt with supplier_order_id \"" + supplier_order_id + "\"");
   }
   if (order->supplier_order_id == supplier_order_id && order->channel != channel_name) {
-    spdlog::warn("callback from {} about attempt {} sent to {}", channel_name, supplier_order_id,
-                 order->channel);
+    spdlog::warn("callback from channel={} about attempt {} sent to {} order_id={}", channel_name,
+                 supplier_order_id, order->channel, order->order_id);
     return NotFound("unknown_supplier_order_id",
                     "attempt \"" + supplier_order_id + "\" was not sent to this channel");
   }
   if (IsFinal(order->status)) {
     if (answer.outcome == SupplierOutcome::kSuccess && order->status == OrderStatus::kFailed) {
-      spdlog::error("callback reports success of {} but order {} failed and was refunded",
-                    supplier_order_id, order->order_id);
+      spdlog::error(
+          "callback reports success of {} but the order failed and was refunded order_id={} "
+          "merchant_id={} channel={}",
+          supplier_order_id, order->order_id, order->merchant_id, channel_name);
     }
     return std::string("already_final");
   }
@@ -60,8 +62,9 @@ Result<std::string> SupplierCallbacks::Handle(const std::string& channel_name,
     // success of a dead attempt means the supplier broke its word (a not_found past the grace
     // period, or a confirmed failure); it must reach a person.
     if (answer.outcome == SupplierOutcome::kSuccess) {
-      spdlog::error("callback reports success of dead attempt {} of order {}", supplier_order_id,
-                    order->order_id);
+      spdlog::error(
+          "callback reports success of dead attempt {} order_id={} merchant_id={} channel={}",
+          supplier_order_id, order->order_id, order->merchant_id, channel_name);
     }
     return std::string("stale_attempt");
   }
@@ -71,6 +74,7 @@ Result<std::string> SupplierCallbacks::Handle(const std::string& channel_name,
   NoteIfLate(*store_, *order, &transition);
   Result<bool> applied = store_->ApplyTransition(transition);
   if (!applied.ok()) return applied.status();
+  if (*applied && metrics_ != nullptr) metrics_->TransitionApplied(*order, transition);
   return std::string(*applied ? "applied" : "no_change");
 }
 

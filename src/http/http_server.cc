@@ -120,7 +120,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   bhttp::response<bhttp::string_body> response_;
   unsigned request_version_ = 11;
-  bool keep_alive_ = false;         // what the current request asked for
+  bool keep_alive_ = false;  // what the current request asked for
+  std::string_view route_;   // of the current request, for options().on_response
+  std::chrono::steady_clock::time_point request_read_at_;
   bool awaiting_response_ = false;  // the handler holds a Responder for the current request
   bool closed_ = false;
   size_t lingered_bytes_ = 0;
@@ -583,6 +585,10 @@ void Connection::HandleRequest() {
     if (!inserted) it->second.append(", ").append(field.value());  // repeated header: a list
   }
   request.body = std::move(message.body());
+  if (server_->options().on_response) {
+    route_ = server_->options().route_of ? server_->options().route_of(request.path) : "";
+    request_read_at_ = std::chrono::steady_clock::now();
+  }
 
   // While the handler holds the Responder there is no time bound on the connection: answering
   // (or dropping the Responder) is the handler's contract.
@@ -603,6 +609,10 @@ void Connection::Deliver(std::optional<HttpResponse> response) {
   if (!response.has_value()) {
     Close();
     return;
+  }
+  if (server_->options().on_response) {
+    server_->options().on_response(route_, response->status,
+                                   std::chrono::steady_clock::now() - request_read_at_);
   }
   response_.clear();  // the header fields of the previous response
   response_.result(static_cast<unsigned>(response->status));
@@ -628,6 +638,10 @@ void Connection::Abort() {
 }
 
 void Connection::SendError(bhttp::status status, std::string_view code, std::string_view message) {
+  if (server_->options().on_response) {
+    server_->options().on_response("(unread)", static_cast<int>(status),
+                                   std::chrono::nanoseconds(0));
+  }
   response_.clear();
   response_.result(status);
   response_.version(11);

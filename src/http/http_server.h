@@ -1,11 +1,13 @@
 // HttpServer: an asynchronous HTTP/1.1 server with keep-alive on a small pool of I/O threads.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include <boost/asio/any_io_executor.hpp>
 
@@ -58,6 +60,12 @@ struct HttpServerOptions {
   // must complete within header_timeout_s.
   std::string tls_cert_file{};
   std::string tls_key_file{};
+  // Optional: told of every response sent (not of requests dropped or reset), on an I/O thread,
+  // with the route `route_of` gave the request's path (a string with static storage), its status
+  // and the time from the request read to the response handed over. Both must be cheap.
+  std::function<std::string_view(std::string_view path)> route_of;
+  std::function<void(std::string_view route, int status, std::chrono::nanoseconds took)>
+      on_response;
 };
 
 class HttpServer {
