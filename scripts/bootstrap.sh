@@ -8,10 +8,14 @@ packages=(
   g++ cmake ninja-build
   libboost1.81-dev libboost-json1.81-dev  # Asio/Beast (HTTP), Boost.JSON
   libsqlite3-dev                          # the embedded store
-  libssl-dev                              # HMAC-SHA256 of supplier callbacks
+  libssl-dev                              # HMAC, SHA-256, AES-GCM, TLS
+  clang libclang-rt-14-dev                # libFuzzer: the tests' bounded fuzz runs
   libspdlog-dev libcli11-dev libgtest-dev
   pkg-config libpq-dev libhiredis-dev librabbitmq-dev  # scale-out backends
   postgresql redis-server rabbitmq-server              # run privately by the tests
+  prometheus-cpp-dev  # GET /metrics: its core library and text serializer (we serve it ourselves)
+  prometheus          # promtool checks /metrics; a private server scrapes it in a test
+  libtomlplusplus-dev # topup serve --config FILE.toml
 )
 
 missing=()

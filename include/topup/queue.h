@@ -20,6 +20,12 @@ struct Delivery {
   uint64_t tag = 0;  // backend-specific handle used by Ack
 };
 
+// What a backend can tell cheaply about itself; -1 where it cannot.
+struct QueueFigures {
+  int64_t depth = -1;        // ids published and not yet received
+  int64_t redelivered = -1;  // deliveries given again after their consumer failed to ack them
+};
+
 class Queue {
  public:
   virtual ~Queue() = default;
@@ -33,6 +39,10 @@ class Queue {
   virtual Status Ack(std::span<const Delivery> deliveries) = 0;
   // Wakes every receiver; later calls fail. Idempotent.
   virtual void Close() = 0;
+  // OK if the backend can be reached now (for a broker, one round trip). For readiness checks.
+  virtual Status Probe() { return Status::Ok(); }
+  // Cheap: no round trip to a broker.
+  virtual QueueFigures Figures() { return {}; }
 };
 
 }  // namespace topup

@@ -9,6 +9,7 @@
 // (src/store/postgres); tests/conformance holds the suite every backend must pass.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -172,6 +173,18 @@ struct NotificationOutcome {
 
 using OrderCounts = std::map<OrderStatus, int64_t>;
 using NotificationCounts = std::map<NotificationState, int64_t>;
+
+// What is open right now, for gauges.
+struct OpenOrdersSummary {
+  OrderCounts open_by_status;     // every open status, 0 when none
+  int64_t oldest_created_ms = 0;  // created_ms of the oldest open order; 0 when none is open
+  int64_t held_fen = 0;           // sum of the prices of the open orders (debited, not final)
+  int64_t lapsed_leases = 0;      // open orders whose lease lapsed without being released
+};
+
+// Told of every group transaction a store commits: how many callers' writes it held and how long
+// BEGIN to COMMIT took. Runs on the store's writer thread: it must be cheap and not call the store.
+using CommitObserver = std::function<void(size_t writes, std::chrono::microseconds took)>;
 using AcceptCallback = std::function<void(Result<AcceptResult>)>;
 
 // Which orders FindOrders returns: all of them narrowed by each field that is set, in order_id
@@ -247,6 +260,16 @@ class Store {
   // At most min(filter.limit, the store's page bound) orders.
   virtual Result<std::vector<Order>> FindOrders(const OrderFilter& filter) = 0;
   virtual Result<OrderCounts> CountOrders() = 0;
+  // Reads only the open orders (through the index that holds just them), so it stays cheap
+  // however many final orders the store keeps. Leases with lease_expires_ms <= now_ms are lapsed.
+  virtual Result<OpenOrdersSummary> SummarizeOpenOrders(int64_t now_ms) = 0;
+
+  // --- Operations ---
+  // OK if the store can commit a write now: runs an empty transaction through the write path.
+  virtual Status ProbeCommit() = 0;
+  // Installs `observer` (replacing any). Stores that cannot tell ignore it.
+  // REQUIRES: called before the store's first write, from the thread that opened it.
+  virtual void SetCommitObserver(CommitObserver observer) { (void)observer; }
 
   // --- Engine ---
   // Leases each named order that is not final and whose lease has lapsed (or is already held by

@@ -23,8 +23,8 @@ void BatchPublisher::Add(std::string order_id) {
   {
     std::lock_guard lock(mu_);
     if (pending_.size() >= max_pending_) {
-      spdlog::warn("publish of {} dropped: {} ids waiting; the sweeper will pick it up", order_id,
-                   pending_.size());
+      spdlog::warn("publish dropped order_id={}: {} ids waiting; the sweeper will pick it up",
+                   order_id, pending_.size());
       return;
     }
     was_empty = pending_.empty();

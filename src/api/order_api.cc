@@ -226,6 +226,9 @@ void OrderApi::CreateOrder(const http::HttpRequest& request, const std::string& 
     ++accepts_under_way_;
   }
   store_->AcceptOrderAsync(std::move(order), [this, respond](Result<AcceptResult> accepted) {
+    if (accepted.ok() && options_.metrics != nullptr) {
+      options_.metrics->OrderAccepted(accepted->created, accepted->order.price_fen);
+    }
     if (!accepted.ok()) {
       respond(Error(accepted.status()));
     } else if (!accepted->created) {

@@ -41,6 +41,7 @@
 #include "core/work_pool.h"
 #include "engine/supplier_callbacks.h"
 #include "http/http_server.h"
+#include "observe/metrics.h"
 #include "topup/clock.h"
 #include "topup/queue.h"
 #include "topup/random.h"
@@ -62,6 +63,7 @@ struct OrderApiOptions {
   // Signed requests per merchant: beyond it, 429 rate_limited with Retry-After.
   RateLimit merchant_rate;                          // default: no limit
   std::map<std::string, RateLimit> merchant_rates;  // per merchant id, overriding the default
+  observe::Metrics* metrics = nullptr;  // optional: told of every order the store answered
   // Off: a notify_url naming a loopback, private, link-local or multicast address (or
   // "localhost") is refused with 400 invalid_notify_url (core/notify_address.h).
   bool notify_allow_private = false;

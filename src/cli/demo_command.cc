@@ -2,12 +2,16 @@
 // report.
 #include <stdlib.h>
 
+#include <boost/json.hpp>
+
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 
 #include "cli/commands.h"
 #include "loadgen/chaos.h"
 #include "loadgen/hostile.h"
+#include "loadgen/report_json.h"
 #include "loadgen/scenario.h"
 #include "process/child_process.h"
 
@@ -23,7 +27,17 @@ struct RunFlags {
   std::string work_dir;  // empty: a fresh temporary directory, removed afterwards
   bool keep = false;
   double rate_per_s = 0;  // orders placed per second at most; 0: as fast as acknowledged
+  std::string json_path;  // non-empty: the report as JSON, written here as well
 };
+
+// Writes `text` and a newline to `path`; false (and a message) if it cannot.
+bool WriteReport(const std::string& path, const std::string& text) {
+  std::ofstream file(path, std::ios::trunc);
+  file << text << "\n";
+  file.close();
+  if (!file) std::cerr << "topup: cannot write the JSON report to " << path << "\n";
+  return static_cast<bool>(file);
+}
 
 int RunAndReport(const RunFlags& flags, loadgen::ScenarioOptions options, const char* title) {
   std::string work_dir = flags.work_dir;
@@ -66,6 +80,13 @@ int RunAndReport(const RunFlags& flags, loadgen::ScenarioOptions options, const 
     loadgen::PrintReport(*report, flags.deadline_s, std::cout);
     code = report->Correct() ? 0 : 3;
   }
+  if (!flags.json_path.empty()) {
+    const std::string text =
+        report.ok() ? loadgen::ReportToJson(*report, flags.deadline_s)
+                    : boost::json::serialize(boost::json::object{
+                          {"completed", false}, {"error", report.status().ToString()}});
+    if (!WriteReport(flags.json_path, text) && code == 0) code = 1;
+  }
   if (remove_after && code == 0) std::filesystem::remove_all(work_dir);
   return code;
 }
@@ -90,6 +111,8 @@ void AddRunFlags(CLI::App* command, RunFlags* flags) {
       ->capture_default_str();
   command->add_option("--dir", flags->work_dir, "Keep database and logs in this directory");
   command->add_flag("--keep", flags->keep, "Keep the temporary directory");
+  command->add_option("--json", flags->json_path,
+                      "Also write the report to this file as one JSON object");
 }
 
 }  // namespace
@@ -126,6 +149,7 @@ void AddBenchCommand(CLI::App& app) {
   flags->connections = 128;
   auto workers = std::make_shared<int>(2048);
   auto latency_ms = std::make_shared<double>(0);
+  auto tls = std::make_shared<bool>(false);
   CLI::App* bench =
       app.add_subcommand("bench", "Sustained end-to-end throughput against a fault-free simulator");
   AddRunFlags(bench, flags.get());
@@ -139,8 +163,10 @@ void AddBenchCommand(CLI::App& app) {
                    "Median latency of the supplier's answers (lognormal, p99 1.5 times it)")
       ->check(CLI::Range(0.0, 60'000.0))
       ->capture_default_str();
-  bench->callback([flags, workers, latency_ms] {
+  bench->add_flag("--tls", *tls, "The supplier speaks HTTPS (a private CA made for the run)");
+  bench->callback([flags, workers, latency_ms, tls] {
     loadgen::ScenarioOptions options;
+    options.supplier_tls = *tls;
     options.sim_flags = {"--io-threads", "1"};
     if (*latency_ms > 0) {
       options.sim_flags.insert(options.sim_flags.end(),

@@ -4,17 +4,28 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <iostream>
+#include <optional>
+#include <string_view>
 
 #include "api/order_api.h"
 #include "backends/backends.h"
 #include "cli/commands.h"
 #include "cli/master_key.h"
 #include "cli/signals.h"
+#include "config/config_file.h"
 #include "engine/engine.h"
 #include "engine/http_supplier_channel.h"
 #include "engine/supplier_callbacks.h"
 #include "notify/notifier.h"
+#include "observe/http_route.h"
+#include "observe/log_setup.h"
+#include "observe/metrics.h"
+#include "observe/open_orders_gauges.h"
+#include "observe/ops_endpoints.h"
+#include "observe/process_figures.h"
+#include "observe/readiness.h"
 #include "process/open_files.h"
 
 namespace topup::cli {
@@ -50,6 +61,9 @@ struct ServeFlags {
   double merchant_burst = 0;
   std::vector<std::string> merchant_rates;  // "id=rate[:burst]"
   size_t max_connections_per_address = 1024;
+  std::string log_format = "text";
+  std::string log_level = "info";
+  std::string config_path;
 };
 
 // Parses "id=rate[:burst]" (requests per second, and the burst; the burst defaults to the rate).
@@ -118,8 +132,82 @@ Result<RoutingConfig> LoadRouting(const ServeFlags& flags) {
   return config;
 }
 
+// The figures read at scrape time from the engine, the channels and the queue.
+void AddEngineFigures(observe::Metrics* metrics, const Engine* engine, ChannelRouter* router,
+                      Queue* queue) {
+  using observe::Sample;
+  const EngineCounters& counters = engine->counters();
+  const std::pair<const char*, const std::atomic<int64_t>*> engine_counters[] = {
+      {"claimed", &counters.claimed},
+      {"submitted", &counters.submitted},
+      {"queried", &counters.queried},
+      {"cas_lost", &counters.cas_lost},
+      {"swept", &counters.swept},
+      {"store_errors", &counters.store_errors},
+      {"lease_renewal_failures", &counters.lease_renewal_failures}};
+  for (const auto& [name, counter] : engine_counters) {
+    metrics->AddCounter(
+        std::string("topup_engine_") + name + "_total",
+        std::string("Engine: ") + name + " (see EngineCounters)", [counter] {
+          return std::vector<Sample>{Sample{{}, static_cast<double>(counter->load())}};
+        });
+  }
+  metrics->AddGauge(
+      "topup_channel_breaker_state",
+      "Circuit breaker of each channel: 0 closed, 1 open, 2 half-open", [router] {
+        std::vector<Sample> samples;
+        const int64_t now_ms = SystemClock()->NowMs();
+        for (const auto& channel : router->Channels()) {
+          samples.push_back(Sample{{{"channel", channel->config().name}},
+                                   static_cast<double>(channel->breaker().state(now_ms))});
+        }
+        return samples;
+      });
+  metrics->AddGauge("topup_channel_attempts_in_flight",
+                    "Attempts of each channel sent and not answered", [router] {
+                      std::vector<Sample> samples;
+                      for (const auto& channel : router->Channels()) {
+                        samples.push_back(Sample{{{"channel", channel->config().name}},
+                                                 static_cast<double>(channel->in_flight())});
+                      }
+                      return samples;
+                    });
+  // Only what the backend can tell: a broker's figures would cost a round trip per scrape.
+  if (queue->Figures().depth >= 0) {
+    metrics->AddGauge("topup_queue_depth", "Order ids published and not yet received", [queue] {
+      return std::vector<Sample>{Sample{{}, static_cast<double>(queue->Figures().depth)}};
+    });
+  }
+  if (queue->Figures().redelivered >= 0) {
+    metrics->AddCounter(
+        "topup_queue_redelivered_total",
+        "Deliveries given again after their consumer did not acknowledge them", [queue] {
+          return std::vector<Sample>{Sample{{}, static_cast<double>(queue->Figures().redelivered)}};
+        });
+  }
+}
+
+// Not ready while a loop of the engine has made no progress for longer than its bound.
+std::optional<std::string> EngineStuck(const Engine& engine) {
+  const int64_t now_ms = SystemClock()->NowMs();
+  for (const EngineLoopProgress& loop : engine.Progress()) {
+    if (now_ms - loop.last_ms > loop.bound_ms) {
+      return "engine: the " + std::string(loop.loop) + " loop made no progress for " +
+             std::to_string((now_ms - loop.last_ms) / 1000) + " s";
+    }
+  }
+  return std::nullopt;
+}
+
 int RunServe(const ServeFlags& flags) {
-  spdlog::set_default_logger(spdlog::stderr_color_mt("serve"));
+  Result<observe::LogFormat> log_format = observe::ParseLogFormat(flags.log_format);
+  Result<spdlog::level::level_enum> log_level = observe::ParseLogLevel(flags.log_level);
+  if (!log_format.ok() || !log_level.ok()) {
+    std::cerr << "topup serve: "
+              << (log_format.ok() ? log_level.status() : log_format.status()).message() << "\n";
+    return 2;
+  }
+  observe::SetUpLogging("serve", *log_format, *log_level);
   BlockTerminationSignals();
 
   Result<auth::SecretBox> secret_box = LoadMasterKey(flags.master_key_file);
@@ -136,8 +224,8 @@ int RunServe(const ServeFlags& flags) {
   }
   Result<std::unique_ptr<Store>> store = OpenStore(flags.store_url);
   if (!store.ok()) {
-    std::cerr << "topup serve: cannot open store " << flags.store_url << ": "
-              << store.status().ToString() << "\n";
+    std::cerr << "topup serve: cannot open store " << observe::RedactUrlCredentials(flags.store_url)
+              << ": " << observe::RedactUrlCredentials(store.status().ToString()) << "\n";
     return 1;
   }
   Result<RoutingConfig> routing = LoadRouting(flags);
@@ -145,6 +233,11 @@ int RunServe(const ServeFlags& flags) {
     std::cerr << "topup serve: " << routing.status().message() << "\n";
     return 2;
   }
+  observe::Metrics metrics;
+  observe::AddProcessFigures(&metrics);
+  (*store)->SetCommitObserver([&metrics](size_t writes, std::chrono::microseconds took) {
+    metrics.StoreCommitted(writes, took);
+  });
   SeededRandom random(static_cast<uint64_t>(SystemClock()->NowMs()) ^
                       (static_cast<uint64_t>(getpid()) << 32));
   const int64_t open_file_limit = process::RaiseOpenFileLimit();
@@ -163,8 +256,8 @@ int RunServe(const ServeFlags& flags) {
                                                : flags.node_id;
   Result<std::unique_ptr<Queue>> queue = OpenQueue(flags.queue_url, engine_options.owner);
   if (!queue.ok()) {
-    std::cerr << "topup serve: cannot open queue " << flags.queue_url << ": "
-              << queue.status().ToString() << "\n";
+    std::cerr << "topup serve: cannot open queue " << observe::RedactUrlCredentials(flags.queue_url)
+              << ": " << observe::RedactUrlCredentials(queue.status().ToString()) << "\n";
     return 1;
   }
   // An attempt in flight holds a connection; more attempts than connections would wait for one
@@ -179,7 +272,15 @@ int RunServe(const ServeFlags& flags) {
   engine_options.policy.attempt_timeout_ms = flags.attempt_timeout_ms;
   engine_options.policy.not_found_grace_ms = flags.not_found_grace_ms;
   engine_options.policy.max_attempts = flags.max_attempts;
+  engine_options.metrics = &metrics;
   Engine engine(store->get(), queue->get(), router->get(), SystemClock(), engine_options);
+  AddEngineFigures(&metrics, &engine, router->get(), queue->get());
+  observe::OpenOrdersGauges open_orders(store->get(), SystemClock(), &metrics);
+  observe::Readiness readiness(SystemClock());
+  readiness.AddProbe("store", [&store] { return (*store)->ProbeCommit(); });
+  readiness.AddProbe("queue", [&queue] { return (*queue)->Probe(); });
+  readiness.AddCondition([&engine] { return EngineStuck(engine); });
+  const observe::OpsEndpoints ops(&metrics, &readiness);
 
   api::OrderApiOptions api_options;
   api_options.deadline_ms = flags.deadline_s * 1000;
@@ -200,7 +301,9 @@ int RunServe(const ServeFlags& flags) {
     }
     api_options.merchant_rates[merchant_id] = limit;
   }
-  SupplierCallbacks callbacks(store->get(), router->get(), SystemClock(), engine_options.policy);
+  api_options.metrics = &metrics;
+  SupplierCallbacks callbacks(store->get(), router->get(), SystemClock(), engine_options.policy,
+                              &metrics);
   api::OrderApi order_api(store->get(), queue->get(), SystemClock(), &random, &*secret_box,
                           api_options, &callbacks);
 
@@ -209,8 +312,17 @@ int RunServe(const ServeFlags& flags) {
   server_options.port = flags.port;
   server_options.io_threads = flags.io_threads;
   server_options.max_connections_per_address = flags.max_connections_per_address;
+  server_options.route_of = observe::HttpRouteLabel;
+  server_options.on_response = [&metrics](std::string_view route, int status,
+                                          std::chrono::nanoseconds took) {
+    metrics.HttpAnswered(route, status, took);
+  };
   Result<std::unique_ptr<http::HttpServer>> server = http::HttpServer::Listen(
-      server_options, [&order_api](http::HttpRequest request, http::Responder respond) {
+      server_options, [&order_api, &ops](http::HttpRequest request, http::Responder respond) {
+        if (std::optional<http::HttpResponse> answer = ops.Answer(request)) {
+          respond(std::move(*answer));
+          return;
+        }
         order_api.Handle(std::move(request), std::move(respond));
       });
   if (!server.ok()) {
@@ -225,13 +337,22 @@ int RunServe(const ServeFlags& flags) {
   notifier_options.max_in_flight = static_cast<size_t>(flags.notify_in_flight);
   notify::Notifier notifier(store->get(), SystemClock(), &*secret_box, notifier_options);
   engine.Start();
+  readiness.Start();
   (*server)->Start();
   std::cout << "listening on " << flags.listen << ":" << (*server)->port() << std::endl;
   spdlog::info("serving as {} with store {} and queue {}", engine_options.owner, flags.store_url,
                flags.queue_url.empty() ? "embedded" : flags.queue_url);
 
-  for (int signal_number = WaitForSignal(); signal_number == SIGHUP;
+  for (int signal_number = WaitForSignal(); signal_number == SIGHUP || signal_number == SIGUSR1;
        signal_number = WaitForSignal()) {
+    if (signal_number == SIGUSR1) {
+      const spdlog::level::level_enum level = observe::NextLogLevel(spdlog::get_level());
+      spdlog::set_level(level);
+      // Said at info or above, so the change itself is seen whatever the new level.
+      spdlog::log(std::max(level, spdlog::level::info), "log level now {}",
+                  spdlog::level::to_string_view(level));
+      continue;
+    }
     // Reload: new channels and limits apply to new attempts; live attempts keep being queried on
     // the channel that has them.
     Result<RoutingConfig> reloaded = LoadRouting(flags);
@@ -245,6 +366,7 @@ int RunServe(const ServeFlags& flags) {
   }
   spdlog::info("stopping");
   (*server)->Stop();
+  readiness.Stop();
   engine.Stop();
   (*queue)->Close();
   return 0;
@@ -336,7 +458,26 @@ void AddServeCommand(CLI::App& app) {
                    "Open connections one client IP address may hold; more are closed at once")
       ->check(CLI::Range(1, 10'000))
       ->capture_default_str();
-  serve->callback([flags] {
+  serve->add_option("--log-format", flags->log_format, "Log lines on stderr: text or json")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+  serve
+      ->add_option("--log-level", flags->log_level,
+                   "trace, debug, info, warn, error, critical or off; SIGUSR1 cycles "
+                   "info, debug, trace, warn, error")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
+      ->capture_default_str();
+  serve->add_option("--config", flags->config_path,
+                    "TOML file with any of these flags as keys (e.g. packaging/topup.toml); flags "
+                    "given here win over it");
+  serve->callback([flags, serve] {
+    if (!flags->config_path.empty()) {
+      Status applied = config::ApplyConfigFile(flags->config_path, serve, {"config"});
+      if (!applied.ok()) {
+        std::cerr << "topup serve: " << applied.message() << "\n";
+        throw CLI::RuntimeError(2);
+      }
+    }
     if (int code = RunServe(*flags); code != 0) throw CLI::RuntimeError(code);
   });
 }

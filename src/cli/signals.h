@@ -3,10 +3,10 @@
 
 namespace topup::cli {
 
-// Blocks SIGINT, SIGTERM and SIGHUP in the calling thread and in every thread it starts afterwards.
-// Call before starting threads.
+// Blocks SIGINT, SIGTERM, SIGHUP and SIGUSR1 in the calling thread and in every thread it starts
+// afterwards. Call before starting threads.
 void BlockTerminationSignals();
-// Waits until SIGINT, SIGTERM or SIGHUP arrives and returns its number. REQUIRES:
+// Waits until SIGINT, SIGTERM, SIGHUP or SIGUSR1 arrives and returns its number. REQUIRES:
 // BlockTerminationSignals() was called.
 int WaitForSignal();
 

@@ -1,6 +1,8 @@
 // topup sim: the supplier simulator, serving supplier protocol v1 until SIGINT or SIGTERM.
 // Without --channels-config it plays one channel at the root paths, configured by flags; with it,
 // every channel of the file under its own path prefix on the same port.
+#include <signal.h>
+
 #include <algorithm>
 #include <iostream>
 #include <memory>
@@ -53,7 +55,9 @@ int RunSim(const SimFlags& flags) {
     return 1;
   }
   std::cout << "listening on " << options.address << ":" << (*sim)->port() << std::endl;
-  WaitForSignal();
+  while (WaitForSignal() == SIGUSR1) {
+    // Only `topup serve` changes its log level on SIGUSR1.
+  }
   (*sim)->Stop();
   const sim::SimStats stats = (*sim)->Stats();
   std::cerr << "topup sim: stopped; received " << stats.received << ", credited " << stats.credited
@@ -151,6 +155,9 @@ void AddSimCommand(CLI::App& app) {
       "Treat every POST as a new attempt, even with a supplier_order_id seen before"));
   sim->add_option("--channels-config", flags->channels_config,
                   "JSON file of several channels, each served under /{name}/ on this port");
+  sim->add_option("--tls-cert", process.tls_cert_file,
+                  "Serve HTTPS with this certificate chain (PEM)");
+  sim->add_option("--tls-key", process.tls_key_file, "The private key of --tls-cert (PEM)");
   sim->add_option("--credits-file", process.credits_file,
                   "Append one JSON line per credit to this file");
   sim->add_option("--max-attempts", process.max_attempts, "Attempts remembered at most")

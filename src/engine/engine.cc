@@ -15,6 +15,10 @@ namespace topup {
 namespace {
 
 constexpr std::chrono::milliseconds kReceiveWait{200};
+// An idle finisher still reports a pass this often.
+constexpr std::chrono::milliseconds kFinisherIdlePass{1'000};
+// A loop whose pass takes longer than this (or than a few of its intervals) counts as stuck.
+constexpr int64_t kStuckAfterMs = 5'000;
 // Entries of orders that waited for a channel and were then taken up elsewhere are dropped after
 // this long.
 constexpr int64_t kWaitingForgetMs = 600'000;
@@ -47,7 +51,21 @@ std::optional<CircuitBreaker::Outcome> HealthOutcome(bool submitted, const Suppl
 
 Engine::Engine(Store* store, Queue* queue, ChannelRouter* router, Clock* clock,
                EngineOptions options)
-    : store_(store), queue_(queue), router_(router), clock_(clock), options_(std::move(options)) {
+    : store_(store),
+      queue_(queue),
+      router_(router),
+      clock_(clock),
+      options_(std::move(options)),
+      lease_keeper_(store, clock,
+                    LeaseKeeperOptions{.owner = options_.owner,
+                                       .lease_ms = options_.lease_ms,
+                                       .batch_max = options_.batch_max},
+                    &counters_),
+      sweeper_(store, queue, clock,
+               SweeperOptions{.interval_ms = options_.sweep_interval_ms,
+                              .batch_max = options_.sweep_batch_max,
+                              .redeliver_after_ms = options_.redeliver_after_ms},
+               &counters_) {
   assert(!options_.owner.empty());
   assert(options_.max_in_flight > 0 && options_.batch_max > 0 && options_.lease_ms > 0);
 }
@@ -56,10 +74,14 @@ Engine::~Engine() { Stop(); }
 
 void Engine::Start() {
   assert(threads_.empty());
+  const int64_t now_ms = clock_->NowMs();
+  for (std::atomic<int64_t>* pass_ms : {&dispatcher_pass_ms_, &finisher_pass_ms_}) {
+    pass_ms->store(now_ms);
+  }
+  lease_keeper_.Start();
   threads_.emplace_back([this] { DispatchLoop(); });
   threads_.emplace_back([this] { FinishLoop(); });
-  threads_.emplace_back([this] { SweeperLoop(); });
-  threads_.emplace_back([this] { LeaseKeeperLoop(); });
+  sweeper_.Start();
 }
 
 void Engine::Stop() {
@@ -67,6 +89,7 @@ void Engine::Stop() {
     std::lock_guard lock(stop_mu_);
     if (stopping_.exchange(true)) return;
   }
+  sweeper_.Stop();
   stop_cv_.notify_all();
   {
     std::lock_guard lock(flow_mu_);
@@ -74,6 +97,17 @@ void Engine::Stop() {
   }
   for (std::thread& thread : threads_) thread.join();
   threads_.clear();
+  // Last: the leases are renewed while the answers of the calls in flight are recorded.
+  lease_keeper_.Stop();
+}
+
+std::vector<EngineLoopProgress> Engine::Progress() const {
+  return {
+      {"dispatcher", dispatcher_pass_ms_.load(), kStuckAfterMs},
+      {"finisher", finisher_pass_ms_.load(), kStuckAfterMs},
+      {"sweeper", sweeper_.last_pass_ms(), std::max(kStuckAfterMs, 4 * options_.sweep_interval_ms)},
+      {"lease-keeper", lease_keeper_.last_pass_ms(), std::max(kStuckAfterMs, options_.lease_ms)},
+  };
 }
 
 bool Engine::SleepUnlessStopping(int64_t duration_ms) {
@@ -94,6 +128,7 @@ void Engine::DispatchLoop() {
   SetThreadName("dispatcher");
   const auto max_in_flight = static_cast<size_t>(options_.max_in_flight);
   while (!stopping_) {
+    dispatcher_pass_ms_ = clock_->NowMs();
     size_t room = 0;
     {
       std::unique_lock lock(flow_mu_);
@@ -124,16 +159,13 @@ void Engine::Dispatch(std::vector<Delivery> deliveries) {
   std::vector<Delivery> redundant;
   std::vector<Delivery> fresh;
   std::vector<std::string> ids;
-  {
+  for (Delivery& delivery : deliveries) {
     // An order this process already works on is finished by that work.
-    std::lock_guard lock(held_mu_);
-    for (Delivery& delivery : deliveries) {
-      if (held_.contains(delivery.order_id)) {
-        redundant.push_back(std::move(delivery));
-      } else {
-        ids.push_back(delivery.order_id);
-        fresh.push_back(std::move(delivery));
-      }
+    if (lease_keeper_.Holds(delivery.order_id)) {
+      redundant.push_back(std::move(delivery));
+    } else {
+      ids.push_back(delivery.order_id);
+      fresh.push_back(std::move(delivery));
     }
   }
   const int64_t now_ms = clock_->NowMs();
@@ -155,10 +187,7 @@ void Engine::Dispatch(std::vector<Delivery> deliveries) {
   for (Order& order : *claimed) unmatched.emplace(order.order_id, &order);
   std::vector<std::unique_ptr<Work>> record_now;
   std::vector<std::unique_ptr<Work>> queries;
-  {
-    std::lock_guard lock(held_mu_);
-    for (Order& order : *claimed) held_.insert(order.order_id);
-  }
+  for (const Order& order : *claimed) lease_keeper_.Hold(order.order_id);
   for (Delivery& delivery : fresh) {
     auto it = unmatched.find(delivery.order_id);
     if (it == unmatched.end()) {
@@ -197,6 +226,7 @@ void Engine::Call(std::vector<std::unique_ptr<Work>>& works) {
     in_flight_ += static_cast<int>(works.size());
   }
   for (std::unique_ptr<Work>& work : works) {
+    work->called_ms = clock_->NowMs();
     SupplierChannel& channel = work->channel->channel();
     const bool submit = work->submit;
     SubmitRequest request{work->order.supplier_order_id, work->order.phone,
@@ -266,7 +296,8 @@ std::unique_ptr<Engine::Work> Engine::Plan(Delivery delivery, Order order, int64
   // A live attempt, possibly sent by a process that died: ask, never resend.
   work->channel = router_->Find(o.channel);
   if (work->channel == nullptr) {
-    spdlog::error("order {} has a live attempt on unconfigured channel {}", o.order_id, o.channel);
+    spdlog::error("live attempt on an unconfigured channel order_id={} merchant_id={} channel={}",
+                  o.order_id, o.merchant_id, o.channel);
     const SupplierAnswer unknown{SupplierOutcome::kUnknown, "",
                                  "channel " + o.channel + " is not configured"};
     work->step = PlanAfterAnswer(o, unknown, /*submitted=*/false, work->policy, now_ms);
@@ -279,6 +310,10 @@ std::unique_ptr<Engine::Work> Engine::Plan(Delivery delivery, Order order, int64
 void Engine::OnAnswer(std::unique_ptr<Work> work, const SupplierAnswer& answer) {
   const int64_t now_ms = clock_->NowMs();
   if (work->submit) work->channel->Release();
+  if (options_.metrics != nullptr) {
+    options_.metrics->SupplierAnswered(work->channel->config().name, work->submit, answer.outcome,
+                                       now_ms - work->called_ms);
+  }
   work->step = PlanAfterAnswer(work->order, answer, work->submit, work->policy, now_ms);
   if (std::optional<CircuitBreaker::Outcome> health =
           HealthOutcome(work->submit, answer, work->step)) {
@@ -302,8 +337,11 @@ void Engine::FinishLoop() {
   while (true) {
     {
       std::unique_lock lock(flow_mu_);
-      answered_cv_.wait(
-          lock, [this] { return !answers_.empty() || (dispatcher_done_ && in_flight_ == 0); });
+      while (!answered_cv_.wait_for(lock, kFinisherIdlePass, [this] {
+        return !answers_.empty() || (dispatcher_done_ && in_flight_ == 0);
+      })) {
+        finisher_pass_ms_ = clock_->NowMs();
+      }
       if (answers_.empty()) return;
       batch.swap(answers_);
     }
@@ -315,6 +353,7 @@ void Engine::FinishLoop() {
     }
     room_cv_.notify_one();
     batch.clear();
+    finisher_pass_ms_ = clock_->NowMs();
   }
 }
 
@@ -335,11 +374,14 @@ std::vector<bool> Engine::Record(const std::vector<std::unique_ptr<Work>>& works
     if (!results[i].ok()) {
       // The lease lapses and the order is looked at again later.
       counters_.store_errors++;
-      spdlog::warn("transition of {} failed: {}", works[i]->order.order_id,
-                   results[i].status().ToString());
+      spdlog::warn("transition failed order_id={} channel={}: {}", works[i]->order.order_id,
+                   works[i]->order.channel, results[i].status().ToString());
     } else if (!*results[i]) {
       counters_.cas_lost++;
     } else {
+      if (options_.metrics != nullptr) {
+        options_.metrics->TransitionApplied(works[i]->order, works[i]->step);
+      }
       ApplyToOrder(works[i]->step, &works[i]->order);
       applied[i] = true;
     }
@@ -351,56 +393,13 @@ void Engine::Release(std::vector<std::unique_ptr<Work>>& works) {
   if (works.empty()) return;
   std::vector<Delivery> deliveries;
   deliveries.reserve(works.size());
-  {
-    std::lock_guard lock(held_mu_);
-    for (std::unique_ptr<Work>& work : works) {
-      held_.erase(held_.find(work->order.order_id));
-      deliveries.push_back(std::move(work->delivery));
-    }
+  for (std::unique_ptr<Work>& work : works) {
+    lease_keeper_.LetGo(work->order.order_id);
+    deliveries.push_back(std::move(work->delivery));
   }
   // Either the step is durable, or the order was final or someone else's, or the store failed
   // and the sweeper brings the order back: nothing for the queue to redo.
   (void)queue_->Ack(deliveries);
-}
-
-void Engine::SweeperLoop() {
-  SetThreadName("sweeper");
-  while (SleepUnlessStopping(options_.sweep_interval_ms)) {
-    // Bounded: at most a few batches per tick, so a backlog drains without starving shutdown.
-    for (int batch = 0; batch < 8 && !stopping_; ++batch) {
-      Result<std::vector<std::string>> due = store_->TakeDueOrders(
-          clock_->NowMs(), options_.sweep_batch_max, options_.redeliver_after_ms);
-      if (!due.ok()) {
-        counters_.store_errors++;
-        spdlog::warn("sweep failed: {}", due.status().ToString());
-        break;
-      }
-      if (due->empty()) break;
-      counters_.swept += static_cast<int64_t>(due->size());
-      Status published = queue_->Publish(*due);
-      if (!published.ok()) spdlog::warn("sweep publish: {}", published.ToString());
-      if (due->size() < options_.sweep_batch_max) break;
-    }
-  }
-}
-
-void Engine::LeaseKeeperLoop() {
-  SetThreadName("lease-keeper");
-  while (SleepUnlessStopping(options_.lease_ms / 3)) {
-    std::vector<std::string> ids;
-    {
-      std::lock_guard lock(held_mu_);
-      ids.assign(held_.begin(), held_.end());
-    }
-    // In slices, since a store takes a bounded number of ids per call.
-    for (size_t begin = 0; begin < ids.size(); begin += options_.batch_max) {
-      const std::span<const std::string> slice = std::span<const std::string>(ids).subspan(
-          begin, std::min(options_.batch_max, ids.size() - begin));
-      Status renewed =
-          store_->RenewLeases(slice, options_.owner, clock_->NowMs(), options_.lease_ms);
-      if (!renewed.ok()) spdlog::warn("lease renewal failed: {}", renewed.ToString());
-    }
-  }
 }
 
 }  // namespace topup

@@ -1,6 +1,6 @@
-// Engine: drives every order taken off the queue to a final state, renews the leases it holds,
-// and sweeps the store for due work the queue lost. One Engine per process; several processes may
-// share a store and a queue.
+// Engine: drives every order taken off the queue to a final state, renews the leases it holds
+// (LeaseKeeper, lease_keeper.h), and sweeps the store for due work the queue lost (Sweeper,
+// sweeper.h). One Engine per process; several processes may share a store and a queue.
 //
 // Orders flow in batches through two threads, so that neither a store write nor a supplier call
 // costs a thread per order:
@@ -17,14 +17,17 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
-#include <set>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <vector>
 
 #include "engine/channel_router.h"
+#include "engine/lease_keeper.h"
 #include "engine/order_policy.h"
+#include "engine/sweeper.h"
+#include "observe/metrics.h"
 #include "topup/clock.h"
 #include "topup/queue.h"
 #include "topup/store.h"
@@ -47,8 +50,10 @@ struct EngineOptions {
   int64_t redeliver_after_ms = 5'000;
   size_t sweep_batch_max = 2'000;
   OrderPolicy policy;
+  observe::Metrics* metrics = nullptr;  // optional: told of answers and applied transitions
 };
 
+// Exported at /metrics as topup_engine_<name>_total.
 struct EngineCounters {
   std::atomic<int64_t> claimed{0};
   std::atomic<int64_t> submitted{0};
@@ -56,6 +61,15 @@ struct EngineCounters {
   std::atomic<int64_t> cas_lost{0};
   std::atomic<int64_t> swept{0};
   std::atomic<int64_t> store_errors{0};
+  std::atomic<int64_t> lease_renewal_failures{0};
+};
+
+// When one of the engine's loops last finished a pass, and how long a pass may take before the
+// loop counts as stuck (for readiness checks).
+struct EngineLoopProgress {
+  std::string_view loop;
+  int64_t last_ms = 0;
+  int64_t bound_ms = 0;
 };
 
 class Engine {
@@ -73,6 +87,8 @@ class Engine {
   void Stop();
 
   const EngineCounters& counters() const { return counters_; }
+  // One entry per loop. Any thread.
+  std::vector<EngineLoopProgress> Progress() const;
 
  private:
   // One claimed order between its claim and the record of its step.
@@ -82,13 +98,12 @@ class Engine {
     std::shared_ptr<RoutedChannel> channel;  // null when no supplier call is made
     bool submit = false;                     // true: a new attempt (holds a channel slot)
     OrderPolicy policy;
-    Transition step;  // what to record; planned by the dispatcher or on the answer
+    Transition step;        // what to record; planned by the dispatcher or on the answer
+    int64_t called_ms = 0;  // when the supplier call was made
   };
 
   void DispatchLoop();
   void FinishLoop();
-  void SweeperLoop();
-  void LeaseKeeperLoop();
   // Claims a batch of deliveries and sets each claimed order on its way.
   void Dispatch(std::vector<Delivery> deliveries);
   // Plans the first step of a claimed order: an attempt to start, a query, or a transition to
@@ -117,6 +132,9 @@ class Engine {
   EngineCounters counters_;
 
   std::atomic<bool> stopping_{false};
+  // Written by each loop after every pass; read by Progress().
+  std::atomic<int64_t> dispatcher_pass_ms_{0};
+  std::atomic<int64_t> finisher_pass_ms_{0};
   std::mutex stop_mu_;
   std::condition_variable stop_cv_;
 
@@ -125,8 +143,8 @@ class Engine {
   std::unordered_map<std::string, int64_t> waiting_since_ms_;
   int64_t waits_forgotten_at_ms_ = 0;
 
-  std::mutex held_mu_;
-  std::multiset<std::string> held_;  // GUARDED_BY(held_mu_): leases this process must renew
+  LeaseKeeper lease_keeper_;  // the leases of the orders claimed and not yet released
+  Sweeper sweeper_;
 
   std::mutex flow_mu_;
   std::condition_variable answered_cv_;         // signalled when answers_ gains work or at the end

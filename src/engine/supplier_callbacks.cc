@@ -2,25 +2,16 @@
 
 #include <spdlog/spdlog.h>
 
-#include <boost/json.hpp>
-
 #include "core/hmac.h"
+#include "engine/callback_body.h"
 #include "engine/deadline_report.h"
 
 namespace topup {
-namespace {
-
-namespace json = boost::json;
-
-Status Malformed(std::string message) {
-  return InvalidArgument("malformed_callback", std::move(message));
-}
-
-}  // namespace
+namespace {}  // namespace
 
 SupplierCallbacks::SupplierCallbacks(Store* store, ChannelRouter* router, Clock* clock,
-                                     OrderPolicy policy)
-    : store_(store), router_(router), clock_(clock), policy_(policy) {}
+                                     OrderPolicy policy, observe::Metrics* metrics)
+    : store_(store), router_(router), clock_(clock), policy_(policy), metrics_(metrics) {}
 
 Result<std::string> SupplierCallbacks::Handle(const std::string& channel_name,
                                               std::string_view body,
@@ -35,51 +26,34 @@ Result<std::string> SupplierCallbacks::Handle(const std::string& channel_name,
                   "X-Signature is not the HMAC-SHA256 of the body under this channel's secret");
   }
 
-  boost::system::error_code error;
-  json::value parsed = json::parse(body, error);
-  const json::object* object = error ? nullptr : parsed.if_object();
-  if (object == nullptr) return Malformed("body must be a JSON object");
-  const json::value* id = object->if_contains("supplier_order_id");
-  const json::value* status = object->if_contains("status");
-  if (id == nullptr || !id->is_string() || status == nullptr || !status->is_string()) {
-    return Malformed("supplier_order_id and status (strings) are required");
-  }
-  SupplierAnswer answer;
-  if (*status == "success") {
-    answer.outcome = SupplierOutcome::kSuccess;
-  } else if (*status == "failed") {
-    answer.outcome = SupplierOutcome::kFailed;
-  } else if (*status == "processing") {
-    return std::string("no_change");
-  } else {
-    return Malformed("status must be success, failed or processing");
-  }
-  if (const json::value* ref = object->if_contains("supplier_ref"); ref && ref->is_string()) {
-    answer.supplier_ref = json::value_to<std::string>(*ref);
-  }
-  answer.reason = "callback";
-  const std::string supplier_order_id = json::value_to<std::string>(*id);
+  Result<CallbackBody> parsed = ParseCallbackBody(body);
+  if (!parsed.ok()) return parsed.status();
+  if (parsed->processing) return std::string("no_change");
+  const SupplierAnswer& answer = parsed->answer;
+  const std::string& supplier_order_id = parsed->supplier_order_id;
 
   // The attempt must exist: its order, and an attempt number that was started.
   std::optional<std::string> order_id = OrderIdOfSupplierOrderId(supplier_order_id);
   Result<Order> order = order_id ? store_->GetOrder(*order_id) : Result<Order>(NotFound("", ""));
   int32_t attempt_no = order_id ? std::atoi(supplier_order_id.c_str() + order_id->size() + 1) : 0;
   if (!order.ok() || attempt_no > order->attempt_count) {
-    spdlog::warn("callback from {} for unknown supplier_order_id {}", channel_name,
+    spdlog::warn("callback for an unknown attempt channel={} supplier_order_id={}", channel_name,
                  supplier_order_id);
     return NotFound("unknown_supplier_order_id",
                     "no attempt with supplier_order_id \"" + supplier_order_id + "\"");
   }
   if (order->supplier_order_id == supplier_order_id && order->channel != channel_name) {
-    spdlog::warn("callback from {} about attempt {} sent to {}", channel_name, supplier_order_id,
-                 order->channel);
+    spdlog::warn("callback from channel={} about attempt {} sent to {} order_id={}", channel_name,
+                 supplier_order_id, order->channel, order->order_id);
     return NotFound("unknown_supplier_order_id",
                     "attempt \"" + supplier_order_id + "\" was not sent to this channel");
   }
   if (IsFinal(order->status)) {
     if (answer.outcome == SupplierOutcome::kSuccess && order->status == OrderStatus::kFailed) {
-      spdlog::error("callback reports success of {} but order {} failed and was refunded",
-                    supplier_order_id, order->order_id);
+      spdlog::error(
+          "callback reports success of {} but the order failed and was refunded order_id={} "
+          "merchant_id={} channel={}",
+          supplier_order_id, order->order_id, order->merchant_id, channel_name);
     }
     return std::string("already_final");
   }
@@ -88,8 +62,9 @@ Result<std::string> SupplierCallbacks::Handle(const std::string& channel_name,
     // success of a dead attempt means the supplier broke its word (a not_found past the grace
     // period, or a confirmed failure); it must reach a person.
     if (answer.outcome == SupplierOutcome::kSuccess) {
-      spdlog::error("callback reports success of dead attempt {} of order {}", supplier_order_id,
-                    order->order_id);
+      spdlog::error(
+          "callback reports success of dead attempt {} order_id={} merchant_id={} channel={}",
+          supplier_order_id, order->order_id, order->merchant_id, channel_name);
     }
     return std::string("stale_attempt");
   }
@@ -99,6 +74,7 @@ Result<std::string> SupplierCallbacks::Handle(const std::string& channel_name,
   NoteIfLate(*store_, *order, &transition);
   Result<bool> applied = store_->ApplyTransition(transition);
   if (!applied.ok()) return applied.status();
+  if (*applied && metrics_ != nullptr) metrics_->TransitionApplied(*order, transition);
   return std::string(*applied ? "applied" : "no_change");
 }
 

@@ -14,6 +14,7 @@
 
 #include "engine/channel_router.h"
 #include "engine/order_policy.h"
+#include "observe/metrics.h"
 #include "topup/clock.h"
 #include "topup/store.h"
 
@@ -21,8 +22,9 @@ namespace topup {
 
 class SupplierCallbacks {
  public:
-  // The pointers must outlive this object.
-  SupplierCallbacks(Store* store, ChannelRouter* router, Clock* clock, OrderPolicy policy);
+  // The pointers must outlive this object. `metrics` may be null.
+  SupplierCallbacks(Store* store, ChannelRouter* router, Clock* clock, OrderPolicy policy,
+                    observe::Metrics* metrics = nullptr);
 
   // Verifies and applies one callback. Returns what it did ("applied", "already_final",
   // "stale_attempt", "no_change"). Errors: NotFound("unknown_channel"),
@@ -36,6 +38,7 @@ class SupplierCallbacks {
   ChannelRouter* const router_;
   Clock* const clock_;
   const OrderPolicy policy_;
+  observe::Metrics* const metrics_;
 };
 
 }  // namespace topup

@@ -24,10 +24,12 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 
 namespace topup::http {
 namespace {
@@ -96,6 +98,16 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void LingerRead();
   void OnLingerRead(beast::error_code ec, size_t bytes);
   void Close();
+  void OnHandshake(beast::error_code ec);
+  // Runs `io(stream)` on the TLS stream for HTTPS, on the TCP stream otherwise.
+  template <typename Io>
+  void WithStream(Io io) {
+    if (tls_) {
+      io(*tls_);
+    } else {
+      io(stream_);
+    }
+  }
 
   ServerImpl* const server_;
   const net::any_io_executor strand_;  // the socket's executor; immutable, read by any thread
@@ -103,11 +115,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   // Owned by the strand.
   beast::tcp_stream stream_;
+  std::optional<beast::ssl_stream<beast::tcp_stream&>> tls_;  // over stream_, for HTTPS
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   bhttp::response<bhttp::string_body> response_;
   unsigned request_version_ = 11;
-  bool keep_alive_ = false;         // what the current request asked for
+  bool keep_alive_ = false;  // what the current request asked for
+  std::string_view route_;   // of the current request, for options().on_response
+  std::chrono::steady_clock::time_point request_read_at_;
   bool awaiting_response_ = false;  // the handler holds a Responder for the current request
   bool closed_ = false;
   size_t lingered_bytes_ = 0;
@@ -209,6 +224,26 @@ class ServerImpl final : public HttpServer {
 
   uint16_t port() const override { return port_; }
   int64_t connections_accepted() const override { return connections_accepted_.load(); }
+
+  // Loads the certificate and key of options_ for HTTPS; does nothing without them.
+  Status SetUpTls() {
+    if (options_.tls_cert_file.empty() && options_.tls_key_file.empty()) return Status::Ok();
+    tls_context_.emplace(net::ssl::context::tls_server);
+    tls_context_->set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
+                              net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 |
+                              net::ssl::context::no_tlsv1_1);
+    beast::error_code ec;
+    tls_context_->use_certificate_chain_file(options_.tls_cert_file, ec);
+    if (!ec) tls_context_->use_private_key_file(options_.tls_key_file, net::ssl::context::pem, ec);
+    if (ec) {
+      return InvalidArgument("bad_tls_files", "cannot use the certificate " +
+                                                  options_.tls_cert_file + " and key " +
+                                                  options_.tls_key_file + ": " + ec.message());
+    }
+    return Status::Ok();
+  }
+  // Null unless HTTPS. Immutable once serving.
+  net::ssl::context* tls_context() { return tls_context_ ? &*tls_context_ : nullptr; }
 
   void Start() override {
     std::lock_guard lock(lifecycle_mu_);
@@ -325,6 +360,7 @@ class ServerImpl final : public HttpServer {
   const HttpServerOptions options_;
   const HttpHandler handler_;
   std::atomic<int64_t> connections_accepted_{0};
+  std::optional<net::ssl::context> tls_context_;  // set before serving, then only read
   const std::shared_ptr<ResponderGate> gate_;
   // Declared before everything that holds sockets or timers, so it is destroyed after them.
   net::io_context ioc_;
@@ -374,7 +410,26 @@ Connection::Connection(ServerImpl* server, tcp::socket socket, std::string addre
 }
 
 void Connection::Start() {
-  net::dispatch(strand_, [self = shared_from_this()] { self->ReadRequest(); });
+  net::dispatch(strand_, [self = shared_from_this()] {
+    net::ssl::context* tls = self->server_->tls_context();
+    if (tls == nullptr) {
+      self->ReadRequest();
+      return;
+    }
+    self->tls_.emplace(self->stream_, *tls);
+    self->stream_.expires_after(std::chrono::seconds(self->server_->options().header_timeout_s));
+    self->tls_->async_handshake(net::ssl::stream_base::server,
+                                [self](beast::error_code ec) { self->OnHandshake(ec); });
+  });
+}
+
+void Connection::OnHandshake(beast::error_code ec) {
+  if (closed_) return;
+  if (ec) {  // not a TLS client, or one that does not trust us
+    Close();
+    return;
+  }
+  ReadRequest();
 }
 
 // A request is read in three steps, each with its own time bound: its first bytes (the keep-alive
@@ -390,10 +445,12 @@ void Connection::ReadRequest() {
     return;
   }
   stream_.expires_after(std::chrono::seconds(server_->options().idle_timeout_s));
-  stream_.async_read_some(buffer_.prepare(kReadChunkBytes),
-                          [self = shared_from_this()](beast::error_code ec, size_t bytes) {
-                            self->OnFirstBytes(ec, bytes);
-                          });
+  WithStream([this](auto& stream) {
+    stream.async_read_some(buffer_.prepare(kReadChunkBytes),
+                           [self = shared_from_this()](beast::error_code ec, size_t bytes) {
+                             self->OnFirstBytes(ec, bytes);
+                           });
+  });
 }
 
 void Connection::OnFirstBytes(beast::error_code ec, size_t bytes) {
@@ -430,10 +487,12 @@ void Connection::ReadHeader() {
     return;
   }
   stream_.expires_after(std::chrono::seconds(server_->options().header_timeout_s));
-  bhttp::async_read_header(stream_, buffer_, *parser_,
-                           [self = shared_from_this()](beast::error_code ec, size_t bytes) {
-                             self->OnHeader(ec, bytes);
-                           });
+  WithStream([this](auto& stream) {
+    bhttp::async_read_header(stream, buffer_, *parser_,
+                             [self = shared_from_this()](beast::error_code ec, size_t bytes) {
+                               self->OnHeader(ec, bytes);
+                             });
+  });
 }
 
 void Connection::OnHeader(beast::error_code ec, size_t bytes) {
@@ -476,9 +535,12 @@ void Connection::ReadBody() {
     return;
   }
   stream_.expires_after(std::chrono::seconds(server_->options().idle_timeout_s));
-  bhttp::async_read(
-      stream_, buffer_, *parser_,
-      [self = shared_from_this()](beast::error_code ec, size_t bytes) { self->OnRead(ec, bytes); });
+  WithStream([this](auto& stream) {
+    bhttp::async_read(stream, buffer_, *parser_,
+                      [self = shared_from_this()](beast::error_code ec, size_t bytes) {
+                        self->OnRead(ec, bytes);
+                      });
+  });
 }
 
 void Connection::OnRead(beast::error_code ec, size_t /*bytes*/) {
@@ -523,6 +585,10 @@ void Connection::HandleRequest() {
     if (!inserted) it->second.append(", ").append(field.value());  // repeated header: a list
   }
   request.body = std::move(message.body());
+  if (server_->options().on_response) {
+    route_ = server_->options().route_of ? server_->options().route_of(request.path) : "";
+    request_read_at_ = std::chrono::steady_clock::now();
+  }
 
   // While the handler holds the Responder there is no time bound on the connection: answering
   // (or dropping the Responder) is the handler's contract.
@@ -543,6 +609,10 @@ void Connection::Deliver(std::optional<HttpResponse> response) {
   if (!response.has_value()) {
     Close();
     return;
+  }
+  if (server_->options().on_response) {
+    server_->options().on_response(route_, response->status,
+                                   std::chrono::steady_clock::now() - request_read_at_);
   }
   response_.clear();  // the header fields of the previous response
   response_.result(static_cast<unsigned>(response->status));
@@ -568,6 +638,10 @@ void Connection::Abort() {
 }
 
 void Connection::SendError(bhttp::status status, std::string_view code, std::string_view message) {
+  if (server_->options().on_response) {
+    server_->options().on_response("(unread)", static_cast<int>(status),
+                                   std::chrono::nanoseconds(0));
+  }
   response_.clear();
   response_.result(status);
   response_.version(11);
@@ -580,10 +654,12 @@ void Connection::SendError(bhttp::status status, std::string_view code, std::str
 
 void Connection::Write(bool keep_alive) {
   stream_.expires_after(std::chrono::seconds(server_->options().idle_timeout_s));
-  bhttp::async_write(stream_, response_,
-                     [self = shared_from_this(), keep_alive](beast::error_code ec, size_t bytes) {
-                       self->OnWrite(keep_alive, ec, bytes);
-                     });
+  WithStream([this, keep_alive](auto& stream) {
+    bhttp::async_write(stream, response_,
+                       [self = shared_from_this(), keep_alive](beast::error_code ec, size_t bytes) {
+                         self->OnWrite(keep_alive, ec, bytes);
+                       });
+  });
 }
 
 void Connection::OnWrite(bool keep_alive, beast::error_code ec, size_t /*bytes*/) {
@@ -661,6 +737,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Listen(const HttpServerOptions& 
   const net::ip::address address = net::ip::make_address(options.address, ec);
   if (ec) return InvalidArgument("bad_address", "not an IP address: " + options.address);
   auto server = std::make_unique<ServerImpl>(options, std::move(handler));
+  if (Status tls = server->SetUpTls(); !tls.ok()) return tls;
   Status status = server->Bind(tcp::endpoint(address, options.port));
   if (!status.ok()) return status;
   return std::unique_ptr<HttpServer>(std::move(server));

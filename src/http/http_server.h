@@ -1,11 +1,13 @@
 // HttpServer: an asynchronous HTTP/1.1 server with keep-alive on a small pool of I/O threads.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include <boost/asio/any_io_executor.hpp>
 
@@ -54,11 +56,22 @@ struct HttpServerOptions {
   // The same, per client IP address. No tighter than max_connections by default: a supplier
   // simulator takes all of an engine's connections from one address.
   size_t max_connections_per_address = 10'000;
+  // Both set: HTTPS with this certificate chain and private key (PEM files). The TLS handshake
+  // must complete within header_timeout_s.
+  std::string tls_cert_file{};
+  std::string tls_key_file{};
+  // Optional: told of every response sent (not of requests dropped or reset), on an I/O thread,
+  // with the route `route_of` gave the request's path (a string with static storage), its status
+  // and the time from the request read to the response handed over. Both must be cheap.
+  std::function<std::string_view(std::string_view path)> route_of;
+  std::function<void(std::string_view route, int status, std::chrono::nanoseconds took)>
+      on_response;
 };
 
 class HttpServer {
  public:
-  // Binds and listens; Start() begins serving. Unavailable("bind_failed") if the address is taken.
+  // Binds and listens; Start() begins serving. Unavailable("bind_failed") if the address is taken;
+  // InvalidArgument("bad_tls_files") if the certificate or key cannot be used.
   static Result<std::unique_ptr<HttpServer>> Listen(const HttpServerOptions& options,
                                                     HttpHandler handler);
   virtual ~HttpServer() = default;

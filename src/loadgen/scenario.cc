@@ -9,6 +9,7 @@
 #include <atomic>
 #include <boost/json.hpp>
 #include <fstream>
+#include <future>
 #include <iomanip>
 #include <mutex>
 #include <set>
@@ -19,7 +20,8 @@
 #include "auth/secret_box.h"
 #include "backends/backends.h"
 #include "core/validation.h"
-#include "http/http_client.h"
+#include "http/async_http_client.h"
+#include "http/private_ca.h"
 #include "loadgen/merchant_load.h"
 #include "process/child_process.h"
 #include "topup/clock.h"
@@ -51,7 +53,8 @@ std::string MasterKeyPath(const ScenarioOptions& options) {
 }
 
 std::vector<std::string> ServeArgs(const ScenarioOptions& options, const std::string& store_url,
-                                   const std::string& supplier_flag, uint16_t port) {
+                                   const std::string& supplier_flag,
+                                   const std::string& supplier_ca_file, uint16_t port) {
   std::vector<std::string> args = {
       options.topup_binary,
       "serve",
@@ -59,7 +62,7 @@ std::vector<std::string> ServeArgs(const ScenarioOptions& options, const std::st
       store_url,
       "--port",
       std::to_string(port),
-      supplier_flag.starts_with("http://") ? "--supplier-url" : "--channels",
+      supplier_flag.starts_with("http") ? "--supplier-url" : "--channels",
       supplier_flag,
       "--deadline-s",
       std::to_string(options.deadline_s)};
@@ -67,15 +70,33 @@ std::vector<std::string> ServeArgs(const ScenarioOptions& options, const std::st
     args.push_back("--queue");
     args.push_back(options.queue_url);
   }
+  if (!supplier_ca_file.empty()) {
+    args.push_back("--supplier-ca-file");
+    args.push_back(supplier_ca_file);
+  }
   args.push_back("--master-key-file");
   args.push_back(MasterKeyPath(options));
   args.insert(args.end(), options.serve_flags.begin(), options.serve_flags.end());
   return args;
 }
 
-Result<std::vector<std::string>> FetchCreditedSupplierOrderIds(uint16_t sim_port) {
-  http::HttpClient client("127.0.0.1", sim_port);
-  Result<http::HttpResponse> response = client.Send("GET", "/credits", "", Ms(30'000));
+// GET `target` from the simulator, over HTTPS when `ca_file` is set.
+Result<http::HttpResponse> GetFromSim(uint16_t sim_port, const std::string& ca_file,
+                                      std::string target) {
+  http::AsyncHttpClientOptions client_options;
+  if (!ca_file.empty()) client_options.tls = http::AsyncHttpClientOptions::Tls{.ca_file = ca_file};
+  http::AsyncHttpClient client("127.0.0.1", sim_port, client_options);
+  std::promise<Result<http::HttpResponse>> promise;
+  std::future<Result<http::HttpResponse>> answer = promise.get_future();
+  client.Send(
+      "GET", std::move(target), "", Ms(30'000),
+      [&promise](Result<http::HttpResponse> response) { promise.set_value(std::move(response)); });
+  return answer.get();  // the client answers within the timeout
+}
+
+Result<std::vector<std::string>> FetchCreditedSupplierOrderIds(uint16_t sim_port,
+                                                               const std::string& ca_file) {
+  Result<http::HttpResponse> response = GetFromSim(sim_port, ca_file, "/credits");
   if (!response.ok()) return response.status();
   boost::system::error_code error;
   json::value parsed = json::parse(response->body, error);
@@ -90,9 +111,8 @@ Result<std::vector<std::string>> FetchCreditedSupplierOrderIds(uint16_t sim_port
 }
 
 // The simulator's count of accepted TCP connections, or -1 if it cannot be read.
-int64_t FetchSimConnectionsAccepted(uint16_t sim_port) {
-  http::HttpClient client("127.0.0.1", sim_port);
-  Result<http::HttpResponse> response = client.Send("GET", "/stats", "", Ms(30'000));
+int64_t FetchSimConnectionsAccepted(uint16_t sim_port, const std::string& ca_file) {
+  Result<http::HttpResponse> response = GetFromSim(sim_port, ca_file, "/stats");
   if (!response.ok()) return -1;
   boost::system::error_code error;
   json::value parsed = json::parse(response->body, error);
@@ -192,6 +212,13 @@ Result<ScenarioReport> RunScenario(const ScenarioOptions& options) {
   std::vector<std::string> sim_args = {options.topup_binary,        "sim", "--port", "0", "--seed",
                                        std::to_string(options.seed)};
   sim_args.insert(sim_args.end(), options.sim_flags.begin(), options.sim_flags.end());
+  std::string sim_ca_file;  // set when the simulator serves HTTPS
+  if (options.supplier_tls) {
+    Result<http::PrivateCaFiles> ca = http::MakePrivateCa(options.work_dir);
+    if (!ca.ok()) return ca.status();
+    sim_args.insert(sim_args.end(), {"--tls-cert", ca->cert_file, "--tls-key", ca->key_file});
+    sim_ca_file = ca->ca_file;
+  }
   if (options.sim_channels_config) {
     std::string path = options.work_dir + "/sim-channels.json";
     if (Status s = WriteFile(path, options.sim_channels_config(ports)); !s.ok()) return s;
@@ -202,7 +229,8 @@ Result<ScenarioReport> RunScenario(const ScenarioOptions& options) {
   Result<uint16_t> sim_port = sim->WaitForListening(Ms(30'000));
   if (!sim_port.ok()) return sim_port.status();
 
-  std::string supplier_flag = "http://127.0.0.1:" + std::to_string(*sim_port);
+  std::string supplier_flag = (options.supplier_tls ? "https://127.0.0.1:" : "http://127.0.0.1:") +
+                              std::to_string(*sim_port);
   if (options.serve_channels_config) {
     supplier_flag = options.work_dir + "/channels.json";
     if (Status s = WriteFile(supplier_flag, options.serve_channels_config(*sim_port)); !s.ok()) {
@@ -211,8 +239,8 @@ Result<ScenarioReport> RunScenario(const ScenarioOptions& options) {
   }
   std::vector<process::ChildProcess> servers;
   for (uint16_t port : ports) {
-    Result<process::ChildProcess> server =
-        process::ChildProcess::Spawn(ServeArgs(options, store_url, supplier_flag, port), log_path);
+    Result<process::ChildProcess> server = process::ChildProcess::Spawn(
+        ServeArgs(options, store_url, supplier_flag, sim_ca_file, port), log_path);
     if (!server.ok()) return server.status();
     if (Result<uint16_t> listening = server->WaitForListening(Ms(30'000)); !listening.ok()) {
       return listening.status();
@@ -262,7 +290,7 @@ Result<ScenarioReport> RunScenario(const ScenarioOptions& options) {
       report.server_kills++;
       if (!options.restart_killed) break;
       Result<process::ChildProcess> restarted = process::ChildProcess::Spawn(
-          ServeArgs(options, store_url, supplier_flag, ports[0]), log_path);
+          ServeArgs(options, store_url, supplier_flag, sim_ca_file, ports[0]), log_path);
       if (!restarted.ok()) {
         killer_status = restarted.status();
         return;
@@ -324,9 +352,9 @@ Result<ScenarioReport> RunScenario(const ScenarioOptions& options) {
   }
 
   // Everything below reads what the processes left behind.
-  Result<std::vector<std::string>> credited = FetchCreditedSupplierOrderIds(*sim_port);
+  Result<std::vector<std::string>> credited = FetchCreditedSupplierOrderIds(*sim_port, sim_ca_file);
   // Less the one connection of each of these two reads.
-  const int64_t accepted = FetchSimConnectionsAccepted(*sim_port);
+  const int64_t accepted = FetchSimConnectionsAccepted(*sim_port, sim_ca_file);
   report.sim_connections_accepted = accepted < 0 ? -1 : accepted - 2;
   for (process::ChildProcess& server : servers) {
     report.server_cpu_s += server.CpuSeconds();

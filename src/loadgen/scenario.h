@@ -29,6 +29,9 @@ struct ScenarioOptions {
   // callbacks), and the servers' --channels file, made from the simulator's port. Both or neither.
   std::function<std::string(const std::vector<uint16_t>& node_ports)> sim_channels_config;
   std::function<std::string(uint16_t sim_port)> serve_channels_config;
+  // The simulator serves HTTPS with a certificate of a private CA made in work_dir, which the
+  // server is told to trust. One channel only (not with the channel files above).
+  bool supplier_tls = false;
   // Backends shared by the nodes. Empty store_url: a SQLite file in work_dir; empty queue_url:
   // each node's embedded queue.
   std::string store_url;

@@ -269,6 +269,8 @@ class SupplierSim::Impl {
     server_options.port = options_.port;
     server_options.io_threads = options_.io_threads;
     server_options.max_connections = options_.max_connections;
+    server_options.tls_cert_file = options_.tls_cert_file;
+    server_options.tls_key_file = options_.tls_key_file;
     Result<std::unique_ptr<http::HttpServer>> server = http::HttpServer::Listen(
         server_options, [this](http::HttpRequest request, http::Responder respond) {
           Handle(std::move(request), std::move(respond));

@@ -156,6 +156,9 @@ struct SimOptions {
   uint16_t port = 0;  // 0 picks a free port; see SupplierSim::port()
   int io_threads = 1;
   size_t max_connections = 10'000;  // open at once; further ones are accepted and closed
+  // Both set: serve HTTPS with this certificate chain and key (PEM files).
+  std::string tls_cert_file{};
+  std::string tls_key_file{};
   // Channel i draws from its own source seeded from seed and i, so traffic to one channel does
   // not change the decisions of another.
   uint64_t seed = 1;

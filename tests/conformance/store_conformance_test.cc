@@ -1742,6 +1742,45 @@ TEST_P(StoreConformanceTest, ListAndCountOrders) {
   EXPECT_EQ(counts->size(), 5u);
 }
 
+TEST_P(StoreConformanceTest, SummarizeOpenOrdersCountsOnlyOpenOrders) {
+  AddMerchant("m1", 1'000'000);
+  Result<OpenOrdersSummary> empty = store_->SummarizeOpenOrders(kT0Ms);
+  ASSERT_TRUE(empty.ok()) << empty.status().ToString();
+  EXPECT_EQ(empty->open_by_status.size(), 3u);
+  EXPECT_EQ(empty->oldest_created_ms, 0);
+  EXPECT_EQ(empty->held_fen, 0);
+
+  Accept(MakeOrder("o1", "m1", "mo-1", 1000, kT0Ms + 10));
+  Accept(MakeOrder("o2", "m1", "mo-2", 2000, kT0Ms + 20));
+  Accept(MakeOrder("o3", "m1", "mo-3", 4000, kT0Ms + 30));
+  Accept(MakeOrder("o4", "m1", "mo-4", 8000, kT0Ms + 40));
+  ASSERT_TRUE(store_
+                  ->ApplyTransition(
+                      Move(Get("o1"), OrderStatus::kFailed, kT0Ms + 50, Attempt::kKeep, "expired"))
+                  .ok());
+  ASSERT_TRUE(
+      store_->ApplyTransition(StartAttempt(Get("o2"), OrderStatus::kCharging, kT0Ms + 60)).ok());
+  // o3's lease lapses at kT0Ms + 1'100; o4's is live until kT0Ms + 100'000.
+  ASSERT_TRUE(store_->ClaimOrders(std::vector<std::string>{"o3"}, "w1", kT0Ms + 100, 1'000).ok());
+  ASSERT_TRUE(store_->ClaimOrders(std::vector<std::string>{"o4"}, "w1", kT0Ms + 100, 100'000).ok());
+
+  Result<OpenOrdersSummary> summary = store_->SummarizeOpenOrders(kT0Ms + 2'000);
+  ASSERT_TRUE(summary.ok()) << summary.status().ToString();
+  EXPECT_EQ(summary->open_by_status[OrderStatus::kAccepted], 2);
+  EXPECT_EQ(summary->open_by_status[OrderStatus::kCharging], 1);
+  EXPECT_EQ(summary->open_by_status[OrderStatus::kUnknown], 0);
+  EXPECT_EQ(summary->open_by_status.count(OrderStatus::kFailed), 0u);
+  EXPECT_EQ(summary->oldest_created_ms, kT0Ms + 20);
+  EXPECT_EQ(summary->held_fen, 2000 + 4000 + 8000);
+  EXPECT_EQ(summary->lapsed_leases, 1);
+}
+
+TEST_P(StoreConformanceTest, ProbeCommitSucceedsOnAWorkingStore) {
+  EXPECT_TRUE(store_->ProbeCommit().ok());
+  AddMerchant("m1", 1000);  // and writes still work afterwards
+  EXPECT_EQ(Balance("m1"), 1000);
+}
+
 // --- Durability and the audit ---
 
 TEST_P(StoreConformanceTest, EverythingSurvivesACrashAndReopening) {

@@ -3,6 +3,7 @@
 // credited order, keep the ledger balanced, and never write a transition the store refuses.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <filesystem>
 #include <sstream>
@@ -105,7 +106,9 @@ TEST_F(HostileSupplierTest, TrafficMovesToTheHealthyChannelAndBack) {
   EXPECT_GT(garble[0], healthy[0] / 3) << "garbled answers pushed traffic away";
   EXPECT_LT(garble[1], garble[0] / 3) << "the outage did not move traffic away";
   EXPECT_GT(healthy[1], healthy[0]);
-  EXPECT_GT(garble[3], garble[0] / 2) << "traffic did not come back after the outage";
+  // Back within 10 s of the outage's end (a probe may meet a garbled answer and reopen it once).
+  EXPECT_GT(std::max(garble[2], garble[3]), garble[0] / 2)
+      << "traffic did not come back after the outage";
 }
 
 }  // namespace

@@ -38,5 +38,30 @@ TEST(SupplierConnectionsTest, TwentyThousandOrdersAtZeroLatencyOpenAFewHundredCo
   if (!::testing::Test::HasFailure()) std::filesystem::remove_all(dir);
 }
 
+TEST(SupplierConnectionsTest, OrdersReachASupplierOverHttps) {
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("topup-https-supplier-" + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  ScenarioOptions options;
+  options.topup_binary = TOPUP_BINARY;
+  options.work_dir = dir.string();
+  options.orders = 2'000;
+  options.connections = 16;
+  options.supplier_tls = true;  // sim --tls-cert/--tls-key, serve --supplier-ca-file
+  options.sim_flags = {"--fail-rate", "0.05", "--processing-rate", "0.05", "--no-dedup"};
+  options.serve_flags = {"--workers", "256"};
+  Result<ScenarioReport> report = RunScenario(options);
+  ASSERT_TRUE(report.ok()) << report.status().ToString() << " (logs in " << dir << ")";
+  std::ostringstream printed;
+  PrintReport(*report, options.deadline_s, printed);
+  SCOPED_TRACE(printed.str());
+  EXPECT_TRUE(report->Correct());
+  EXPECT_EQ(report->accepted, 2'000);
+  EXPECT_EQ(report->missed_deadline, 0);
+  EXPECT_LE(report->sim_connections_accepted, 256 + 64);
+  if (!::testing::Test::HasFailure()) std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace topup::loadgen

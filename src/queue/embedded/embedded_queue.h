@@ -25,6 +25,7 @@ class EmbeddedQueue final : public Queue {
   Result<std::vector<Delivery>> Receive(size_t max_count, std::chrono::milliseconds wait) override;
   Status Ack(std::span<const Delivery> deliveries) override;
   void Close() override;
+  QueueFigures Figures() override;
 
   size_t size() const;
 

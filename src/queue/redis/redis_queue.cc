@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cassert>
 #include <charconv>
 #include <condition_variable>
@@ -240,6 +241,19 @@ class RedisQueue final : public Queue {
     }
     return status;
   }
+
+  Status Probe() override {
+    if (Status open = IfOpen(); !open.ok()) return open;
+    Result<Lease> lease = Acquire(Use::kCommand, Clock::now() + options_.command_timeout);
+    if (!lease.ok()) return lease.status();
+    Reply reply = RunCommand(lease->context, {"PING"});
+    const bool answered = reply != nullptr && reply->type == REDIS_REPLY_STATUS;
+    Status status = answered ? Status::Ok() : ConnectionError(lease->context, "PING");
+    Release(*lease, answered);
+    return status;
+  }
+
+  QueueFigures Figures() override { return QueueFigures{.redelivered = redelivered_.load()}; }
 
   Result<std::vector<Delivery>> Receive(size_t max_count, milliseconds wait) override {
     const Clock::time_point deadline = Clock::now() + std::max(wait, milliseconds(0));
@@ -554,6 +568,7 @@ class RedisQueue final : public Queue {
       }
     }
     size_t count = taken.size();
+    redelivered_ += static_cast<int64_t>(count);
     ToDeliveries(std::move(taken), deliveries);
     return count;
   }
@@ -634,7 +649,8 @@ class RedisQueue final : public Queue {
   bool claiming_ = false;
   Clock::time_point next_claim_at_{};
   std::string claim_cursor_ = "0-0";
-  std::deque<StreamEntry> reclaimed_;  // taken over, not yet handed out; at most kClaimBatch
+  std::deque<StreamEntry> reclaimed_;    // taken over, not yet handed out; at most kClaimBatch
+  std::atomic<int64_t> redelivered_{0};  // reclaimed entries handed out again
 
   // Delivery tag -> stream entry id, for Ack. GUARDED_BY(tags_mu_).
   std::mutex tags_mu_;

@@ -350,6 +350,12 @@ struct Statements {
                                      " AND ($5::bigint = 0 OR created_ms < $5::bigint)"
                                      " ORDER BY order_id LIMIT $6::bigint")};
   Query count_orders{"topup_count_orders", "SELECT status, count(*) FROM orders GROUP BY status"};
+  // "status IN (0, 1, 2)" is the condition of the partial index orders_due: only open rows.
+  Query summarize_open_orders{
+      "topup_summarize_open_orders",
+      "SELECT status, count(*), min(created_ms), sum(price_fen),"
+      " count(*) FILTER (WHERE lease_owner <> '' AND lease_expires_ms <= $1::bigint)"
+      " FROM orders WHERE status IN (0, 1, 2) GROUP BY status"};
 
   // A lapsed lease may be taken by anyone; a live one only by its holder, who renews it.
   Query claim_orders{
@@ -400,6 +406,8 @@ struct Statements {
       " SELECT $1::text, $2::text, 2, $3::bigint, balance_fen, $4::bigint, $5::text FROM refund"
       " RETURNING entry_id"};
   Query begin{"topup_begin", "BEGIN"};
+  // Assigns a transaction id, which a server that cannot write (read-only, disk full) refuses.
+  Query probe_commit{"topup_probe_commit", "SELECT txid_current()"};
   Query commit{"topup_commit", "COMMIT"};
   Query live_attempt{"topup_live_attempt",
                      "SELECT supplier_order_id FROM orders"
@@ -635,6 +643,8 @@ class PostgresStore final : public Store {
   Result<std::vector<OrderEvent>> ListEvents(const std::string& order_id) override;
   Result<std::vector<Order>> FindOrders(const OrderFilter& filter) override;
   Result<OrderCounts> CountOrders() override;
+  Result<OpenOrdersSummary> SummarizeOpenOrders(int64_t now_ms) override;
+  Status ProbeCommit() override;
 
   Result<std::vector<Order>> ClaimOrders(std::span<const std::string> order_ids,
                                          const std::string& owner, int64_t now_ms,
@@ -1271,6 +1281,32 @@ Result<OrderCounts> PostgresStore::CountOrders() {
   return counts;
 }
 
+Result<OpenOrdersSummary> PostgresStore::SummarizeOpenOrders(int64_t now_ms) {
+  OpenOrdersSummary summary;
+  for (OrderStatus s : {OrderStatus::kAccepted, OrderStatus::kCharging, OrderStatus::kUnknown}) {
+    summary.open_by_status[s] = 0;
+  }
+  Result<PgResult> result = Run(Sql().summarize_open_orders, Params().Int(now_ms));
+  if (!result.ok()) return result.status();
+  for (int row = 0; row < result->rows(); ++row) {
+    summary.open_by_status[static_cast<OrderStatus>(result->Int(row, 0))] = result->Int(row, 1);
+    const int64_t oldest_ms = result->Int(row, 2);
+    if (summary.oldest_created_ms == 0 || oldest_ms < summary.oldest_created_ms) {
+      summary.oldest_created_ms = oldest_ms;
+    }
+    summary.held_fen += result->Int(row, 3);
+    summary.lapsed_leases += result->Int(row, 4);
+  }
+  return summary;
+}
+
+// --- Operations ---
+
+Status PostgresStore::ProbeCommit() {
+  Result<PgResult> result = Run(Sql().probe_commit, Params());
+  return result.ok() ? Status::Ok() : result.status();
+}
+
 // --- Engine ---
 
 // The distinct ids that can exist, sorted: rows are then locked in one order by every caller,
@@ -1335,7 +1371,7 @@ Result<bool> PostgresStore::ApplyTransition(const Transition& t) {
   if (result->Int(0, 0) == 1) {
     if (t.to == OrderStatus::kFailed && result->Int(0, 1) != 1) {
       // Cannot happen while orders.merchant_id references merchants; AuditLedger would show it.
-      spdlog::error("store: order {} failed without a refund", t.order_id);
+      spdlog::error("store: failed without a refund order_id={}", t.order_id);
       return Internal("order " + t.order_id + " has no merchant to refund");
     }
     return true;
@@ -1512,7 +1548,7 @@ BatchEnd PostgresStore::TryBatch(postgres::PgConnection& db,
       // Cannot happen while orders.merchant_id references merchants; nothing of it is written.
       rollback();
       const std::string& order_id = transitions[batch[refunds[r]]].order_id;
-      spdlog::error("store: order {} has no merchant to refund", order_id);
+      spdlog::error("store: no merchant to refund order_id={}", order_id);
       return BatchEnd{BatchEnd::Kind::kDrop, refunds[r],
                       Internal("order " + order_id + " has no merchant to refund")};
     }

@@ -192,6 +192,7 @@ bool GroupCommitWriter::RunAll(std::span<PendingWrite> batch, bool in_savepoints
 void GroupCommitWriter::RunBatch(std::span<PendingWrite> batch) {
   assert(!batch.empty() && batch.size() <= options_.max_batch_ops);
   assert(!connection_->InTransaction());
+  const auto began = std::chrono::steady_clock::now();
   // IMMEDIATE takes the write lock up front, waiting up to busy_timeout for another process that
   // holds it, instead of failing halfway through the batch when a read would upgrade to a write.
   Status status = connection_->Run("BEGIN IMMEDIATE");
@@ -225,6 +226,10 @@ void GroupCommitWriter::RunBatch(std::span<PendingWrite> batch) {
     stats_.transactions += 1;
     stats_.ops += static_cast<int64_t>(batch.size());
     stats_.max_batch_ops = std::max<int64_t>(stats_.max_batch_ops, batch.size());
+  }
+  if (on_commit_) {
+    on_commit_(batch.size(), std::chrono::duration_cast<std::chrono::microseconds>(
+                                 std::chrono::steady_clock::now() - began));
   }
   Finish(batch);
 }

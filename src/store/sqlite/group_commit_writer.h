@@ -78,6 +78,11 @@ class GroupCommitWriter {
   std::vector<Status> RunEach(std::span<const WriteBody> bodies);
 
   GroupCommitStats stats() const;
+  // Called after every COMMIT with the batch's size and how long BEGIN to COMMIT took.
+  // REQUIRES: before the first write is queued (the writer thread reads it without a lock).
+  void SetCommitObserver(std::function<void(size_t, std::chrono::microseconds)> observer) {
+    on_commit_ = std::move(observer);
+  }
   // Writes waiting for the writer thread (not counting the batch it is running).
   size_t queued_ops() const;
 
@@ -112,6 +117,7 @@ class GroupCommitWriter {
   std::deque<PendingWrite> queue_;    // guarded by mu_
   bool stopping_ = false;             // guarded by mu_
   GroupCommitStats stats_;            // guarded by mu_
+  std::function<void(size_t, std::chrono::microseconds)> on_commit_;  // read by thread_
 
   std::thread thread_;  // last: started once everything above is constructed
 };

@@ -447,6 +447,11 @@ class SqliteStore final : public Store {
   Result<std::vector<OrderEvent>> ListEvents(const std::string& order_id) override;
   Result<std::vector<Order>> FindOrders(const OrderFilter& filter) override;
   Result<OrderCounts> CountOrders() override;
+  Result<OpenOrdersSummary> SummarizeOpenOrders(int64_t now_ms) override;
+  Status ProbeCommit() override;
+  void SetCommitObserver(CommitObserver observer) override {
+    writer_->SetCommitObserver(std::move(observer));
+  }
 
   Result<std::vector<Order>> ClaimOrders(std::span<const std::string> order_ids,
                                          const std::string& owner, int64_t now_ms,
@@ -1036,6 +1041,41 @@ Result<OrderCounts> SqliteStore::CountOrders() {
     counts[static_cast<OrderStatus>(select->ColumnInt64(0))] = select->ColumnInt64(1);
   }
   return counts;
+}
+
+Result<OpenOrdersSummary> SqliteStore::SummarizeOpenOrders(int64_t now_ms) {
+  OpenOrdersSummary summary;
+  for (OrderStatus s : {OrderStatus::kAccepted, OrderStatus::kCharging, OrderStatus::kUnknown}) {
+    summary.open_by_status[s] = 0;
+  }
+  ReadPool::Lease db = readers_->Acquire();
+  // "status < 3" is the condition of the partial index orders_due, so only open rows are read.
+  Result<Statement> select = db->Prepare(
+      "SELECT status, count(*), min(created_ms), sum(price_fen), "
+      "sum(lease_owner <> '' AND lease_expires_ms <= ?1) "
+      "FROM orders WHERE status < 3 GROUP BY status");
+  if (!select.ok()) return select.status();
+  select->BindInt64(1, now_ms);
+  while (true) {
+    Result<bool> row = select->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    summary.open_by_status[static_cast<OrderStatus>(select->ColumnInt64(0))] =
+        select->ColumnInt64(1);
+    const int64_t oldest_ms = select->ColumnInt64(2);
+    if (summary.oldest_created_ms == 0 || oldest_ms < summary.oldest_created_ms) {
+      summary.oldest_created_ms = oldest_ms;
+    }
+    summary.held_fen += select->ColumnInt64(3);
+    summary.lapsed_leases += select->ColumnInt64(4);
+  }
+  return summary;
+}
+
+// --- Operations ---
+
+Status SqliteStore::ProbeCommit() {
+  return writer_->Run([](SqliteConnection&) { return Status::Ok(); });
 }
 
 // --- Engine ---

@@ -50,6 +50,7 @@ std::set<std::string> CodesInSources() {
   }
   files.push_back(src / "http" / "http_server.cc");
   files.push_back(src / "engine" / "supplier_callbacks.cc");
+  files.push_back(src / "engine" / "callback_body.cc");
   const std::regex reason(
       R"re((?:InvalidArgument|NotFound|AlreadyExists|FailedPrecondition|Unavailable|)re"
       R"re(DeadlineExceeded|PermissionDenied|Unauthenticated|FieldError|Status)\(\s*)re"
@@ -70,6 +71,7 @@ std::set<std::string> CodesInSources() {
 // engine's own store calls, or mapped to another code before answering.
 const std::set<std::string> kNeverAnswered = {
     "bad_address",           "bad_server_options", "bind_failed",  // HttpServer::Listen
+    "bad_tls_files",                                               // HttpServer::Listen
     "invalid_master_key",                                          // the master key, at start-up
     "invalid_store_options", "schema_too_new",                     // opening the store
     "invalid_url",                                                 // answered invalid_notify_url

@@ -13,7 +13,8 @@
 #include <thread>
 
 #include "http/async_http_client.h"
-#include "testing/test_certificates.h"
+#include "http/http_server.h"
+#include "http/private_ca.h"
 
 namespace topup::http {
 namespace {
@@ -27,7 +28,7 @@ using namespace std::chrono_literals;
 // body; with `close_each`, closes the connection after every answer.
 class TestHttpsServer {
  public:
-  TestHttpsServer(const testing::TestCertificates& certs, bool close_each)
+  TestHttpsServer(const PrivateCaFiles& certs, bool close_each)
       : context_(net::ssl::context::tls_server), close_each_(close_each) {
     context_.use_certificate_chain_file(certs.cert_file);
     context_.use_private_key_file(certs.key_file, net::ssl::context::pem);
@@ -97,7 +98,7 @@ class AsyncHttpsClientTest : public ::testing::Test {
            ("topup-tls-" + std::to_string(getpid()) + "-" +
             ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::create_directories(dir_);
-    Result<testing::TestCertificates> certs = testing::MakeTestCertificates(dir_.string());
+    Result<PrivateCaFiles> certs = MakePrivateCa(dir_.string());
     ASSERT_TRUE(certs.ok()) << certs.status().ToString();
     certs_ = *certs;
   }
@@ -111,7 +112,7 @@ class AsyncHttpsClientTest : public ::testing::Test {
   }
 
   std::filesystem::path dir_;
-  testing::TestCertificates certs_;
+  PrivateCaFiles certs_;
 };
 
 TEST_F(AsyncHttpsClientTest, KeepsOneVerifiedConnectionAlive) {
@@ -163,6 +164,40 @@ TEST_F(AsyncHttpsClientTest, AnUnreadableCaFileFailsEveryRequestAsNotSent) {
   ASSERT_FALSE(response.ok());
   EXPECT_EQ(response.status().reason(), "not_sent");
   EXPECT_NE(response.status().message().find("missing.pem"), std::string::npos);
+}
+
+TEST_F(AsyncHttpsClientTest, OurServerServesHttpsWithItsCertificate) {
+  HttpServerOptions options;
+  options.tls_cert_file = certs_.cert_file;
+  options.tls_key_file = certs_.key_file;
+  auto server = HttpServer::Listen(options, [](HttpRequest request, Responder respond) {
+    HttpResponse response;
+    response.body = "secure " + request.target;
+    respond(std::move(response));
+  });
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  (*server)->Start();
+  AsyncHttpClient client("127.0.0.1", (*server)->port(), Trusting());
+  for (int i = 0; i < 3; ++i) {
+    Result<HttpResponse> response = Get(client, "/t");
+    ASSERT_TRUE(response.ok()) << response.status().ToString();
+    EXPECT_EQ(response->body, "secure /t");
+  }
+  EXPECT_EQ(client.connections_opened(), 1);
+  // A plain-HTTP client gets nothing it could take for an answer.
+  AsyncHttpClient plain("127.0.0.1", (*server)->port());
+  Result<HttpResponse> response = Get(plain, "/t");
+  EXPECT_FALSE(response.ok());
+  (*server)->Stop();
+}
+
+TEST_F(AsyncHttpsClientTest, AServerWithoutUsableCertificateFilesDoesNotStart) {
+  HttpServerOptions options;
+  options.tls_cert_file = (dir_ / "missing.pem").string();
+  options.tls_key_file = certs_.key_file;
+  auto server = HttpServer::Listen(options, [](HttpRequest, Responder) {});
+  ASSERT_FALSE(server.ok());
+  EXPECT_EQ(server.status().reason(), "bad_tls_files");
 }
 
 }  // namespace

@@ -13,10 +13,10 @@
 
 #include "auth/merchant_keys.h"
 #include "auth/request_signature.h"
+#include "http/private_ca.h"
 #include "notify/retry_schedule.h"
 #include "notify_receiver.h"
 #include "store/sqlite/sqlite_store.h"
-#include "testing/test_certificates.h"
 
 namespace topup::notify {
 namespace {
@@ -305,8 +305,7 @@ TEST_F(NotifierTest, RefusesPrivateAddressesAtConnectTime) {
 }
 
 TEST_F(NotifierTest, DeliversOverHttpsTrustingAPrivateCa) {
-  Result<topup::testing::TestCertificates> certs =
-      topup::testing::MakeTestCertificates(dir_.string());
+  Result<http::PrivateCaFiles> certs = http::MakePrivateCa(dir_.string());
   ASSERT_TRUE(certs.ok()) << certs.status().ToString();
   NotifyReceiver receiver([](int) { return Answer{200}; }, &*certs);
   StartNotifier(NotifierOptions{.allow_private = true, .ca_file = certs->ca_file});
@@ -318,8 +317,7 @@ TEST_F(NotifierTest, DeliversOverHttpsTrustingAPrivateCa) {
 }
 
 TEST_F(NotifierTest, AnUntrustedCertificateIsAFailedTry) {
-  Result<topup::testing::TestCertificates> certs =
-      topup::testing::MakeTestCertificates(dir_.string());
+  Result<http::PrivateCaFiles> certs = http::MakePrivateCa(dir_.string());
   ASSERT_TRUE(certs.ok()) << certs.status().ToString();
   NotifyReceiver receiver([](int) { return Answer{200}; }, &*certs);
   StartNotifier(NotifierOptions{.allow_private = true});  // the system store only

@@ -15,7 +15,7 @@
 
 #include "http/http_message.h"
 #include "http/http_server.h"
-#include "testing/test_certificates.h"
+#include "http/private_ca.h"
 
 namespace topup::notify::testing {
 
@@ -36,8 +36,7 @@ using AnswerPlan = std::function<Answer(int request_index)>;
 class NotifyReceiver {
  public:
   // HTTP when `certificates` is null, else HTTPS with its server certificate.
-  explicit NotifyReceiver(AnswerPlan plan,
-                          const topup::testing::TestCertificates* certificates = nullptr);
+  explicit NotifyReceiver(AnswerPlan plan, const http::PrivateCaFiles* certificates = nullptr);
   ~NotifyReceiver();  // stops; requests never answered are dropped
 
   uint16_t port() const { return port_; }
@@ -47,18 +46,15 @@ class NotifyReceiver {
 
  private:
   void Record(ReceivedRequest request);
-  void ServeTls(const topup::testing::TestCertificates& certificates);
 
   AnswerPlan plan_;
   uint16_t port_ = 0;
   mutable std::mutex mu_;
   std::condition_variable arrived_;
-  std::vector<ReceivedRequest> requests_;     // GUARDED_BY(mu_)
-  std::vector<http::Responder> unanswered_;   // GUARDED_BY(mu_)
-  std::vector<std::thread> delayed_;          // GUARDED_BY(mu_); joined on destruction
-  std::unique_ptr<http::HttpServer> server_;  // plain HTTP
-  struct Tls;
-  std::unique_ptr<Tls> tls_;  // HTTPS
+  std::vector<ReceivedRequest> requests_;    // GUARDED_BY(mu_)
+  std::vector<http::Responder> unanswered_;  // GUARDED_BY(mu_)
+  std::vector<std::thread> delayed_;         // GUARDED_BY(mu_); joined on destruction
+  std::unique_ptr<http::HttpServer> server_;
 };
 
 }  // namespace topup::notify::testing

@@ -1,4 +1,4 @@
-#include "testing/test_certificates.h"
+#include "http/private_ca.h"
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -8,7 +8,7 @@
 #include <cstdio>
 #include <memory>
 
-namespace topup::testing {
+namespace topup::http {
 namespace {
 
 struct Free {
@@ -19,7 +19,7 @@ struct Free {
 using Key = std::unique_ptr<EVP_PKEY, Free>;
 using Cert = std::unique_ptr<X509, Free>;
 
-Status Failed(const std::string& what) { return Internal("test certificates: " + what); }
+Status Failed(const std::string& what) { return Internal("private CA: " + what); }
 
 bool AddExtension(X509* cert, X509* issuer, int nid, const char* value) {
   X509V3_CTX ctx;
@@ -66,7 +66,7 @@ bool WriteFile(const std::string& path, WritePem write) {
 
 }  // namespace
 
-Result<TestCertificates> MakeTestCertificates(const std::string& dir) {
+Result<PrivateCaFiles> MakePrivateCa(const std::string& dir) {
   Key ca_key(EVP_EC_gen("P-256"));
   Key server_key(EVP_EC_gen("P-256"));
   if (ca_key == nullptr || server_key == nullptr) return Failed("cannot make keys");
@@ -74,7 +74,7 @@ Result<TestCertificates> MakeTestCertificates(const std::string& dir) {
   if (ca == nullptr) return Failed("cannot make the CA certificate");
   Cert server = MakeCertificate(server_key.get(), "127.0.0.1", ca.get(), ca_key.get(), 2, false);
   if (server == nullptr) return Failed("cannot make the server certificate");
-  TestCertificates files{dir + "/ca.pem", dir + "/server.pem", dir + "/server.key"};
+  PrivateCaFiles files{dir + "/ca.pem", dir + "/server.pem", dir + "/server.key"};
   if (!WriteFile(files.ca_file, [&](FILE* f) { return PEM_write_X509(f, ca.get()); }) ||
       !WriteFile(files.cert_file, [&](FILE* f) { return PEM_write_X509(f, server.get()); }) ||
       !WriteFile(files.key_file, [&](FILE* f) {
@@ -85,4 +85,4 @@ Result<TestCertificates> MakeTestCertificates(const std::string& dir) {
   return files;
 }
 
-}  // namespace topup::testing
+}  // namespace topup::http

@@ -1,0 +1,86 @@
+#include "engine/lease_keeper.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cassert>
+#include <chrono>
+#include <span>
+#include <vector>
+
+#include "core/thread_name.h"
+#include "engine/engine.h"
+
+namespace topup {
+
+LeaseKeeper::LeaseKeeper(Store* store, Clock* clock, LeaseKeeperOptions options,
+                         EngineCounters* counters)
+    : store_(store), clock_(clock), options_(std::move(options)), counters_(counters) {
+  assert(!options_.owner.empty() && options_.lease_ms > 0 && options_.batch_max > 0);
+}
+
+LeaseKeeper::~LeaseKeeper() { Stop(); }
+
+void LeaseKeeper::Start() {
+  assert(!thread_.joinable());
+  last_pass_ms_ = clock_->NowMs();
+  thread_ = std::thread([this] { Loop(); });
+}
+
+void LeaseKeeper::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  stop_cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void LeaseKeeper::Hold(const std::string& order_id) {
+  std::lock_guard lock(mu_);
+  held_.insert(order_id);
+}
+
+void LeaseKeeper::LetGo(const std::string& order_id) {
+  std::lock_guard lock(mu_);
+  auto it = held_.find(order_id);
+  assert(it != held_.end());
+  held_.erase(it);
+}
+
+bool LeaseKeeper::Holds(const std::string& order_id) const {
+  std::lock_guard lock(mu_);
+  return held_.contains(order_id);
+}
+
+void LeaseKeeper::Loop() {
+  SetThreadName("lease-keeper");
+  std::unique_lock lock(mu_);
+  while (!stop_cv_.wait_for(lock, std::chrono::milliseconds(options_.lease_ms / 3),
+                            [this] { return stopping_; })) {
+    lock.unlock();
+    RenewAll();
+    lock.lock();
+  }
+}
+
+void LeaseKeeper::RenewAll() {
+  last_pass_ms_ = clock_->NowMs();
+  std::vector<std::string> ids;
+  {
+    std::lock_guard lock(mu_);
+    ids.assign(held_.begin(), held_.end());
+  }
+  // In slices, since a store takes a bounded number of ids per call.
+  for (size_t begin = 0; begin < ids.size(); begin += options_.batch_max) {
+    const std::span<const std::string> slice = std::span<const std::string>(ids).subspan(
+        begin, std::min(options_.batch_max, ids.size() - begin));
+    Status renewed = store_->RenewLeases(slice, options_.owner, clock_->NowMs(), options_.lease_ms);
+    if (!renewed.ok()) {
+      counters_->lease_renewal_failures++;
+      spdlog::warn("lease renewal failed: {}", renewed.ToString());
+    }
+  }
+}
+
+}  // namespace topup

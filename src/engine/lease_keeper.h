@@ -1,0 +1,71 @@
+// LeaseKeeper: the leases this process holds, renewed while it works on their orders.
+//
+// The engine leases an order for lease_ms when it claims it; the keeper renews every lease it
+// holds every lease_ms / 3, so an order being worked on is never taken up by another node, and
+// the order of a process that died is free again within about lease_ms. An order may be held
+// more than once at a time (a claim and a redelivery of the same id); it stays held until every
+// hold is let go.
+//
+// Threading: Hold, LetGo and Holds are called from any thread (guarded by mu_); renewals run on
+// the keeper's own thread between Start() and Stop().
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+
+#include "topup/clock.h"
+#include "topup/store.h"
+
+namespace topup {
+
+struct EngineCounters;
+
+struct LeaseKeeperOptions {
+  std::string owner;  // written into the leases
+  int64_t lease_ms = 5'000;
+  size_t batch_max = 1'024;  // ids per RenewLeases call
+};
+
+class LeaseKeeper {
+ public:
+  // The pointers must outlive the keeper. `counters` gets lease_renewal_failures.
+  LeaseKeeper(Store* store, Clock* clock, LeaseKeeperOptions options, EngineCounters* counters);
+  ~LeaseKeeper();  // Stop()s
+  LeaseKeeper(const LeaseKeeper&) = delete;
+  LeaseKeeper& operator=(const LeaseKeeper&) = delete;
+
+  void Start();
+  // Finishes the renewal under way and joins the thread; the leases then lapse. Idempotent.
+  void Stop();
+
+  void Hold(const std::string& order_id);
+  // Lets go of one hold. REQUIRES: the order is held.
+  void LetGo(const std::string& order_id);
+  bool Holds(const std::string& order_id) const;
+  // When the last renewal pass began (Start() counts as one). Any thread.
+  int64_t last_pass_ms() const { return last_pass_ms_.load(); }
+
+ private:
+  void Loop();
+  void RenewAll();
+
+  Store* const store_;
+  Clock* const clock_;
+  const LeaseKeeperOptions options_;
+  EngineCounters* const counters_;
+
+  std::atomic<int64_t> last_pass_ms_{0};
+  mutable std::mutex mu_;
+  std::multiset<std::string> held_;  // GUARDED_BY(mu_)
+  std::condition_variable stop_cv_;
+  bool stopping_ = false;  // GUARDED_BY(mu_)
+  std::thread thread_;     // owned by the thread that calls Start/Stop
+};
+
+}  // namespace topup

@@ -1,0 +1,62 @@
+// Sweeper: finds again the work the queue lost. Every interval_ms it takes the open orders that
+// are due and not leased from the store (TakeDueOrders moves each one's next check on by
+// redeliver_after_ms, so an id waiting in a queue is not taken twice) and publishes their ids.
+// Safe on every node at once: the store hands each due order to one sweeper.
+//
+// Threading: one thread of its own between Start() and Stop(); the counters it bumps are atomic.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+
+#include "topup/clock.h"
+#include "topup/queue.h"
+#include "topup/store.h"
+
+namespace topup {
+
+struct EngineCounters;
+
+struct SweeperOptions {
+  int64_t interval_ms = 250;
+  size_t batch_max = 2'000;  // ids per TakeDueOrders; at most 8 batches per pass
+  int64_t redeliver_after_ms = 5'000;
+};
+
+class Sweeper {
+ public:
+  // The pointers must outlive the Sweeper. `counters` gets swept and store_errors.
+  Sweeper(Store* store, Queue* queue, Clock* clock, SweeperOptions options,
+          EngineCounters* counters);
+  ~Sweeper();  // Stop()s
+  Sweeper(const Sweeper&) = delete;
+  Sweeper& operator=(const Sweeper&) = delete;
+
+  void Start();
+  // Finishes the pass under way and joins the thread. Idempotent.
+  void Stop();
+  // When the last pass began (Start() counts as one). Any thread.
+  int64_t last_pass_ms() const { return last_pass_ms_.load(); }
+
+ private:
+  void Loop();
+  void Pass();
+
+  Store* const store_;
+  Queue* const queue_;
+  Clock* const clock_;
+  const SweeperOptions options_;
+  EngineCounters* const counters_;
+
+  std::atomic<int64_t> last_pass_ms_{0};
+  std::mutex mu_;
+  std::condition_variable stop_cv_;
+  bool stopping_ = false;  // GUARDED_BY(mu_)
+  std::thread thread_;     // owned by the thread that calls Start/Stop
+};
+
+}  // namespace topup
