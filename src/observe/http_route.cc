@@ -24,7 +24,6 @@ const std::vector<Route>& Routes() {
       {"/v1/admin/merchants/{merchant_id}/keys/{key_id}",
        {"v1", "admin", "merchants", "*", "keys", "*"}},
       {"/v1/admin/audit", {"v1", "admin", "audit"}},
-      {"/v1/admin/log-level", {"v1", "admin", "log-level"}},
       {"/healthz", {"healthz"}},
       {"/readyz", {"readyz"}},
       {"/metrics", {"metrics"}},

@@ -21,9 +21,10 @@ TEST(SupplierConnectionsTest, TwentyThousandOrdersAtZeroLatencyOpenAFewHundredCo
   options.work_dir = dir.string();
   options.orders = 20'000;
   options.connections = 128;
-  // As `topup bench` runs it: 2,048 attempts in flight against a supplier that answers at once.
+  // As `topup bench` runs it, with 512 attempts in flight against a supplier that answers at
+  // once: the channel may hold 576 connections, and opened one per attempt before (about 5,500).
   options.sim_flags = {"--io-threads", "1"};
-  options.serve_flags = {"--io-threads", "1", "--workers", "2048"};
+  options.serve_flags = {"--io-threads", "1", "--workers", "512"};
   options.load_max_ms = 300'000;
   options.wait_final_max_ms = 300'000;
   Result<ScenarioReport> report = RunScenario(options);
@@ -34,7 +35,7 @@ TEST(SupplierConnectionsTest, TwentyThousandOrdersAtZeroLatencyOpenAFewHundredCo
   std::cout << printed.str();
   EXPECT_TRUE(report->Correct());
   EXPECT_GT(report->sim_connections_accepted, 0);
-  EXPECT_LE(report->sim_connections_accepted, 1'000);  // one per attempt would be 20,000
+  EXPECT_LE(report->sim_connections_accepted, 512 + 64);
   if (!::testing::Test::HasFailure()) std::filesystem::remove_all(dir);
 }
 
