@@ -14,6 +14,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -125,7 +126,53 @@ struct LedgerAudit {
   std::string problems;  // human-readable list of the first violations, empty when balanced
 };
 
+// A merchant notification in the outbox. A row is written in the same transaction as the
+// transition that makes an order with a notify_url final, so a crash never loses one; the
+// notifier delivers it (src/notify). Stored as integers; never renumber.
+enum class NotificationState : int {
+  kPending = 0,    // to be tried at next_try_ms
+  kDelivered = 1,  // the merchant answered a try with a 2xx
+  kGivenUp = 2,    // every try of the schedule failed
+};
+
+struct Notification {
+  int64_t notification_id = 0;
+  std::string order_id;
+  std::string merchant_id;
+  std::string notify_url;
+  OrderStatus order_status = OrderStatus::kSuccess;  // the final status it announces
+  NotificationState state = NotificationState::kPending;
+  // The retry schedule counts from schedule_start_ms: the order's finished_ms, or the time of
+  // the last re-send. tries counts the tries since then.
+  int64_t schedule_start_ms = 0;
+  int32_t tries = 0;
+  int64_t next_try_ms = 0;
+  int64_t delivered_ms = 0;  // 0 unless delivered
+  std::string lease_owner;   // the node delivering it; empty when free
+  int64_t lease_expires_ms = 0;
+  int64_t created_ms = 0;
+};
+
+// One delivery try, as recorded.
+struct NotificationTry {
+  int64_t notification_id = 0;
+  int64_t at_ms = 0;        // when the request was sent
+  int32_t http_status = 0;  // 0 when no answer came
+  std::string error;        // why no answer came (timeout, refused address, ...); empty otherwise
+  int64_t latency_ms = 0;
+};
+
+// What a try decided. Exactly one of: delivered; next_try_ms > 0 (try again then); neither
+// (given up).
+struct NotificationOutcome {
+  NotificationTry attempt;
+  std::string owner;  // the lease holder recording it
+  bool delivered = false;
+  int64_t next_try_ms = 0;
+};
+
 using OrderCounts = std::map<OrderStatus, int64_t>;
+using NotificationCounts = std::map<NotificationState, int64_t>;
 
 // What is open right now, for gauges.
 struct OpenOrdersSummary {
@@ -139,6 +186,17 @@ struct OpenOrdersSummary {
 // BEGIN to COMMIT took. Runs on the store's writer thread: it must be cheap and not call the store.
 using CommitObserver = std::function<void(size_t writes, std::chrono::microseconds took)>;
 using AcceptCallback = std::function<void(Result<AcceptResult>)>;
+
+// Which orders FindOrders returns: all of them narrowed by each field that is set, in order_id
+// order (ids start with their creation time, so that is about creation order).
+struct OrderFilter {
+  std::string merchant_id;            // empty: every merchant's
+  std::optional<OrderStatus> status;  // unset: any status
+  int64_t created_from_ms = 0;        // created_ms >= this
+  int64_t created_to_ms = 0;          // created_ms < this; 0: no upper bound
+  std::string after_order_id;         // the cursor: orders with a greater id
+  size_t limit = 100;
+};
 
 class Store {
  public:
@@ -156,6 +214,12 @@ class Store {
   virtual Result<std::vector<LedgerEntry>> ListLedger(const std::string& merchant_id,
                                                       int64_t after_entry_id, size_t limit) = 0;
   virtual Result<LedgerAudit> AuditLedger() = 0;
+  // Merchants with merchant_id > after_merchant_id in id order, at most `limit`.
+  virtual Result<std::vector<Merchant>> ListMerchants(const std::string& after_merchant_id,
+                                                      size_t limit) = 0;
+  // The sum of the prices of the merchant's open (not final) orders: debited, not yet settled.
+  // NotFound("unknown_merchant").
+  virtual Result<int64_t> HeldFen(const std::string& merchant_id) = 0;
 
   // --- Merchant API keys ---
   // Adds `key` as active (key.revoked_ms is ignored). NotFound("unknown_merchant");
@@ -193,6 +257,8 @@ class Store {
   virtual Result<std::vector<Order>> ListOrders(const std::string& after_order_id,
                                                 size_t limit) = 0;
   virtual Result<std::vector<OrderEvent>> ListEvents(const std::string& order_id) = 0;
+  // At most min(filter.limit, the store's page bound) orders.
+  virtual Result<std::vector<Order>> FindOrders(const OrderFilter& filter) = 0;
   virtual Result<OrderCounts> CountOrders() = 0;
   // Reads only the open orders (through the index that holds just them), so it stays cheap
   // however many final orders the store keeps. Leases with lease_expires_ms <= now_ms are lapsed.
@@ -228,6 +294,28 @@ class Store {
   // again while they wait in a queue. Safe to call from several processes at once.
   virtual Result<std::vector<std::string>> TakeDueOrders(int64_t now_ms, size_t limit,
                                                          int64_t redeliver_after_ms) = 0;
+
+  // --- Notification outbox ---
+  // Leases up to `limit` pending notifications due at now_ms (next_try_ms <= now_ms) whose lease
+  // has lapsed to `owner` until now_ms + lease_ms, soonest due first. A node that dies while
+  // delivering leaves its rows to whoever claims them after the lease. Safe from several
+  // processes at once: no row is leased to two owners at a time.
+  virtual Result<std::vector<Notification>> ClaimNotifications(const std::string& owner,
+                                                               int64_t now_ms, int64_t lease_ms,
+                                                               size_t limit) = 0;
+  // Records outcome.attempt, and, if outcome.owner still holds the lease on a pending row, moves
+  // it as the outcome says and frees the lease. Returns whether it moved the row (false: the
+  // lease was lost, the try is recorded anyway). NotFound("notification_not_found").
+  virtual Result<bool> RecordNotificationTry(const NotificationOutcome& outcome) = 0;
+  // The order's notifications, oldest first (none if it has no notify_url or is not final).
+  virtual Result<std::vector<Notification>> ListNotifications(const std::string& order_id) = 0;
+  virtual Result<Notification> GetNotification(int64_t notification_id) = 0;
+  // Its tries, oldest first (at most the store's page bound).
+  virtual Result<std::vector<NotificationTry>> ListNotificationTries(int64_t notification_id) = 0;
+  // Makes the notification pending again, due at now_ms, with a new schedule from now_ms (and
+  // frees its lease). NotFound("notification_not_found").
+  virtual Result<Notification> ResendNotification(int64_t notification_id, int64_t now_ms) = 0;
+  virtual Result<NotificationCounts> CountNotifications() = 0;
 };
 
 }  // namespace topup

@@ -9,6 +9,7 @@
 #include "auth/constant_time.h"
 #include "auth/merchant_keys.h"
 #include "core/carrier.h"
+#include "core/notify_address.h"
 #include "core/order_id.h"
 #include "core/validation.h"
 
@@ -87,7 +88,8 @@ OrderApi::OrderApi(Store* store, Queue* queue, Clock* clock, Random* random,
       options_(std::move(options)),
       publisher_(queue),
       authenticator_(store, secret_box, clock, options_.auth),
-      rate_limiter_(clock, options_.merchant_rate, options_.merchant_rates) {
+      rate_limiter_(clock, options_.merchant_rate, options_.merchant_rates),
+      account_(store, clock) {
   store_pool_.emplace(options_.store_threads, options_.store_queue_max);
 }
 
@@ -137,10 +139,16 @@ http::HttpResponse OrderApi::Route(const http::HttpRequest& request) {
     if (request.method != "POST") return WrongMethod(request);
     return SupplierCallback(request, std::string(segments[2]));
   }
-  if (segments[1] != "orders") return NoRoute(request);
+  if (segments[1] != "orders" && segments[1] != "balance" && segments[1] != "ledger") {
+    return NoRoute(request);
+  }
   // Every merchant route is signed; nothing about the route is told to an unsigned request.
   Admission admitted = Admit(authenticator_.Authenticate(request));
   if (admitted.refusal) return std::move(*admitted.refusal);
+  if (std::optional<http::HttpResponse> answer = account_.Merchant(request, admitted.merchant_id)) {
+    return std::move(*answer);
+  }
+  if (segments[1] != "orders") return NoRoute(request);
   return RouteMerchant(request, admitted.merchant_id);
 }
 
@@ -188,6 +196,10 @@ void OrderApi::CreateOrder(const http::HttpRequest& request, const std::string& 
   if (!parsed.ok()) return respond(Error(parsed.status()));
   const OrderRequest& req = *parsed;
   if (Status valid = ValidateOrderRequest(req); !valid.ok()) return respond(Error(valid));
+  if (!req.notify_url.empty()) {
+    Status reachable = CheckNotifyUrl(req.notify_url, options_.notify_allow_private);
+    if (!reachable.ok()) return respond(Error(reachable));
+  }
   if (req.merchant_id != merchant_id) {
     return respond(Error(PermissionDenied("merchant_mismatch",
                                           "merchant_id is not the merchant of the request's key")));
@@ -253,6 +265,9 @@ http::HttpResponse OrderApi::RouteAdmin(const http::HttpRequest& request) {
   if (!auth::SecretsEqual(presented, options_.admin_token)) {
     return Error(Status(StatusCode::kUnauthenticated, "bad_admin_token",
                         "admin endpoints need the header Authorization: Bearer <admin token>"));
+  }
+  if (std::optional<http::HttpResponse> answer = account_.Admin(request)) {
+    return std::move(*answer);
   }
   std::vector<std::string_view> segments = PathSegments(request.path);  // v1 admin ...
   const int64_t now_ms = clock_->NowMs();

@@ -15,6 +15,7 @@
 //   GET  /v1/admin/merchants/{id}/keys    the keys, without secrets
 //   DELETE /v1/admin/merchants/{id}/keys/{key_id}   revokes it
 //   GET  /v1/admin/audit                  the ledger audit
+//   and the account routes of api/account_routes.h (balance, ledger, order lists, notifications)
 //
 // Another merchant's order answers 404 order_not_found, as an absent one does, so order ids leak
 // nothing; an order whose body names another merchant answers 403 merchant_mismatch.
@@ -32,6 +33,7 @@
 #include <condition_variable>
 #include <mutex>
 
+#include "api/account_routes.h"
 #include "api/batch_publisher.h"
 #include "api/merchant_rate_limiter.h"
 #include "auth/request_authenticator.h"
@@ -62,6 +64,9 @@ struct OrderApiOptions {
   RateLimit merchant_rate;                          // default: no limit
   std::map<std::string, RateLimit> merchant_rates;  // per merchant id, overriding the default
   observe::Metrics* metrics = nullptr;  // optional: told of every order the store answered
+  // Off: a notify_url naming a loopback, private, link-local or multicast address (or
+  // "localhost") is refused with 400 invalid_notify_url (core/notify_address.h).
+  bool notify_allow_private = false;
 };
 
 class OrderApi {
@@ -109,6 +114,7 @@ class OrderApi {
   BatchPublisher publisher_;
   auth::RequestAuthenticator authenticator_;
   MerchantRateLimiter rate_limiter_;
+  AccountRoutes account_;
 
   std::mutex accepts_mu_;
   std::condition_variable accepts_done_;

@@ -18,6 +18,7 @@
 #include "engine/engine.h"
 #include "engine/http_supplier_channel.h"
 #include "engine/supplier_callbacks.h"
+#include "notify/notifier.h"
 #include "observe/http_route.h"
 #include "observe/log_setup.h"
 #include "observe/metrics.h"
@@ -49,6 +50,9 @@ struct ServeFlags {
   int32_t max_attempts = 10;
   std::string admin_token;
   std::string node_id;
+  bool notify_allow_private = false;
+  std::string notify_ca_file;
+  int notify_in_flight = 256;
   std::string supplier_ca_file;
   std::string master_key_file;
   bool dev = false;
@@ -283,6 +287,7 @@ int RunServe(const ServeFlags& flags) {
   api_options.redeliver_after_ms = engine_options.redeliver_after_ms;
   api_options.admin_token = flags.admin_token;
   api_options.store_threads = static_cast<size_t>(flags.api_threads);
+  api_options.notify_allow_private = flags.notify_allow_private;
   api_options.auth.max_skew_s = flags.max_clock_skew_s;
   api_options.merchant_rate = api::RateLimit{
       .rate_per_s = flags.merchant_rate_per_s,
@@ -325,6 +330,12 @@ int RunServe(const ServeFlags& flags) {
               << server.status().ToString() << "\n";
     return 1;
   }
+  notify::NotifierOptions notifier_options;
+  notifier_options.owner = engine_options.owner;
+  notifier_options.allow_private = flags.notify_allow_private;
+  notifier_options.ca_file = flags.notify_ca_file;
+  notifier_options.max_in_flight = static_cast<size_t>(flags.notify_in_flight);
+  notify::Notifier notifier(store->get(), SystemClock(), &*secret_box, notifier_options);
   engine.Start();
   readiness.Start();
   (*server)->Start();
@@ -414,6 +425,13 @@ void AddServeCommand(CLI::App& app) {
   serve->add_option("--admin-token", flags->admin_token, "Enables /v1/admin with this bearer token")
       ->envname("TOPUP_ADMIN_TOKEN");
   serve->add_option("--node-id", flags->node_id, "Lease owner name (default: node-<pid>-<random>)");
+  serve->add_flag("--notify-allow-private", flags->notify_allow_private,
+                  "Let notify_url reach loopback, private and link-local addresses (tests, demos)");
+  serve->add_option("--notify-ca-file", flags->notify_ca_file,
+                    "For https notify URLs: the CA to trust (default: the system's)");
+  serve->add_option("--notify-in-flight", flags->notify_in_flight, "Notification tries at once")
+      ->check(CLI::Range(1, 10'000))
+      ->capture_default_str();
   serve->add_option("--master-key-file", flags->master_key_file,
                     "File holding the master key (64 hex characters) that seals merchant key "
                     "secrets; default: the environment variable TOPUP_MASTER_KEY");

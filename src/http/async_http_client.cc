@@ -280,18 +280,35 @@ class AsyncHttpClient::Impl {
   Status ResolveOnce() {
     if (!endpoints_.empty()) return Status::Ok();
     beast::error_code ec;
+    std::vector<tcp::endpoint> found;
     const net::ip::address address = net::ip::make_address(host_, ec);
     if (!ec) {
-      endpoints_.emplace_back(address, port_);
-      return Status::Ok();
+      found.emplace_back(address, port_);
+    } else {
+      tcp::resolver resolver(ioc_);
+      const auto results = resolver.resolve(host_, std::to_string(port_), ec);
+      if (ec || results.empty()) {
+        return Unavailable("not_sent", "cannot resolve " + host_ + ": " +
+                                           (ec ? ec.message() : std::string("no address")));
+      }
+      for (const auto& entry : results) found.push_back(entry.endpoint());
     }
-    tcp::resolver resolver(ioc_);
-    const auto results = resolver.resolve(host_, std::to_string(port_), ec);
-    if (ec || results.empty()) {
-      return Unavailable("not_sent", "cannot resolve " + host_ + ": " +
-                                         (ec ? ec.message() : std::string("no address")));
+    // The check runs on what will be connected to, so a name that resolves somewhere it must
+    // not go is refused even if it looked harmless when it was given.
+    Status refused = Status::Ok();
+    for (const tcp::endpoint& endpoint : found) {
+      if (options_.check_address) {
+        Status allowed = options_.check_address(endpoint.address().to_string());
+        if (!allowed.ok()) {
+          refused = std::move(allowed);
+          continue;
+        }
+      }
+      endpoints_.push_back(endpoint);
     }
-    for (const auto& entry : results) endpoints_.push_back(entry.endpoint());
+    if (endpoints_.empty()) {
+      return Unavailable("not_sent", "refused address for " + host_ + ": " + refused.message());
+    }
     return Status::Ok();
   }
 

@@ -39,6 +39,10 @@ struct AsyncHttpClientOptions {
     std::string server_name{};
   };
   std::optional<Tls> tls{};
+  // Set: each address the host resolves to (as text, "10.0.0.1" or "::1") is passed to it before
+  // any connection; the refused ones are dropped, and with none left every request fails as
+  // Unavailable("not_sent") with the refusal's message.
+  std::function<Status(const std::string& address)> check_address{};
 };
 
 // Thread-safe. Carries one request per connection at a time, reusing the connections whose answer

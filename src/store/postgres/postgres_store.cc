@@ -145,6 +145,33 @@ Params TransitionParams(const Transition& t) {
   return params;
 }
 
+// The columns of a notification, in the order ReadNotification expects.
+constexpr std::string_view kNotificationColumns =
+    "notification_id, order_id, merchant_id, notify_url, order_status, state, schedule_start_ms,"
+    " tries, next_try_ms, delivered_ms, lease_owner, lease_expires_ms, created_ms";
+
+Notification ReadNotification(const PgResult& result, int row) {
+  Notification n;
+  n.notification_id = result.Int(row, 0);
+  n.order_id = result.Text(row, 1);
+  n.merchant_id = result.Text(row, 2);
+  n.notify_url = result.Text(row, 3);
+  n.order_status = static_cast<OrderStatus>(result.Int(row, 4));
+  n.state = static_cast<NotificationState>(result.Int(row, 5));
+  n.schedule_start_ms = result.Int(row, 6);
+  n.tries = static_cast<int32_t>(result.Int(row, 7));
+  n.next_try_ms = result.Int(row, 8);
+  n.delivered_ms = result.Int(row, 9);
+  n.lease_owner = result.Text(row, 10);
+  n.lease_expires_ms = result.Int(row, 11);
+  n.created_ms = result.Int(row, 12);
+  return n;
+}
+
+Status NotificationNotFound(int64_t notification_id) {
+  return NotFound("notification_not_found", "no notification " + std::to_string(notification_id));
+}
+
 // Every statement of the store. Parameters are cast where PostgreSQL cannot infer their type
 // (select lists, CASE), and the same way at every use.
 struct Statements {
@@ -305,6 +332,23 @@ struct Statements {
                     "SELECT event_id, order_id, at_ms, kind, from_status, to_status, attempt_no,"
                     " detail FROM order_events WHERE order_id = $1::text"
                     " ORDER BY event_id LIMIT $2::bigint"};
+  Query list_merchants{"topup_list_merchants",
+                       "SELECT merchant_id, name, balance_fen, created_ms FROM merchants"
+                       " WHERE merchant_id > $1::text ORDER BY merchant_id LIMIT $2::bigint"};
+  // No row: no such merchant.
+  Query held_fen{"topup_held_fen",
+                 "SELECT (SELECT coalesce(sum(price_fen), 0)::bigint FROM orders"
+                 " WHERE merchant_id = $1::text AND status IN (0, 1, 2))"
+                 " FROM merchants WHERE merchant_id = $1::text"};
+  // Each condition is switched off by its own parameter, so one statement serves every filter.
+  Query find_orders{"topup_find_orders",
+                    WithOrderColumns("SELECT ",
+                                     " FROM orders WHERE order_id > $1::text"
+                                     " AND ($2::text = '' OR merchant_id = $2::text)"
+                                     " AND ($3::integer < 0 OR status = $3::integer)"
+                                     " AND created_ms >= $4::bigint"
+                                     " AND ($5::bigint = 0 OR created_ms < $5::bigint)"
+                                     " ORDER BY order_id LIMIT $6::bigint")};
   Query count_orders{"topup_count_orders", "SELECT status, count(*) FROM orders GROUP BY status"};
   // "status IN (0, 1, 2)" is the condition of the partial index orders_due: only open rows.
   Query summarize_open_orders{
@@ -384,6 +428,56 @@ struct Statements {
                  " UPDATE orders SET next_check_ms = $1::bigint + $3::bigint FROM due"
                  " WHERE orders.order_id = due.order_id"
                  " RETURNING orders.order_id"};
+
+  // FOR UPDATE SKIP LOCKED: two nodes claiming at once take disjoint rows without waiting for
+  // each other, and a row another node leased and committed after our snapshot is re-checked on
+  // its newest version, whose lease has not lapsed. "state = 0" matches notifications_due.
+  Query claim_notifications{
+      "topup_claim_notifications",
+      "WITH due AS ("
+      "  SELECT notification_id AS due_id FROM notifications"
+      "  WHERE state = 0 AND next_try_ms <= $1::bigint AND lease_expires_ms <= $1::bigint"
+      "  ORDER BY next_try_ms LIMIT $4::bigint FOR UPDATE SKIP LOCKED)"
+      " UPDATE notifications SET lease_owner = $2::text,"
+      "  lease_expires_ms = $1::bigint + $3::bigint FROM due"
+      " WHERE notification_id = due.due_id"
+      " RETURNING " +
+          std::string(kNotificationColumns)};
+  // $3: 1 delivered, 0 retry at $4, 2 given up. Result: tries recorded (0: no such row), rows
+  // moved.
+  Query record_notification_try{
+      "topup_record_notification_try",
+      "WITH recorded AS ("
+      "  INSERT INTO notification_tries (notification_id, at_ms, http_status, error, latency_ms)"
+      "  SELECT notification_id, $6::bigint, $7::integer, $8::text, $9::bigint"
+      "  FROM notifications WHERE notification_id = $1::bigint RETURNING 1),"
+      " moved AS ("
+      "  UPDATE notifications SET state = $3::integer, tries = tries + 1,"
+      "   next_try_ms = CASE WHEN $3::integer = 0 THEN $4::bigint ELSE next_try_ms END,"
+      "   delivered_ms = CASE WHEN $3::integer = 1 THEN $5::bigint ELSE 0 END,"
+      "   lease_owner = '', lease_expires_ms = 0"
+      "  WHERE notification_id = $1::bigint AND lease_owner = $2::text AND state = 0"
+      "  RETURNING 1)"
+      " SELECT (SELECT count(*) FROM recorded), (SELECT count(*) FROM moved)"};
+  Query list_notifications{"topup_list_notifications",
+                           "SELECT " + std::string(kNotificationColumns) +
+                               " FROM notifications WHERE order_id = $1::text"
+                               " ORDER BY notification_id"};
+  Query get_notification{"topup_get_notification",
+                         "SELECT " + std::string(kNotificationColumns) +
+                             " FROM notifications WHERE notification_id = $1::bigint"};
+  Query list_notification_tries{
+      "topup_list_notification_tries",
+      "SELECT notification_id, at_ms, http_status, error, latency_ms FROM notification_tries"
+      " WHERE notification_id = $1::bigint ORDER BY try_id LIMIT $2::bigint"};
+  Query resend_notification{
+      "topup_resend_notification",
+      "UPDATE notifications SET state = 0, schedule_start_ms = $2::bigint, tries = 0,"
+      " next_try_ms = $2::bigint, delivered_ms = 0, lease_owner = '', lease_expires_ms = 0"
+      " WHERE notification_id = $1::bigint RETURNING " +
+          std::string(kNotificationColumns)};
+  Query count_notifications{"topup_count_notifications",
+                            "SELECT state, count(*) FROM notifications GROUP BY state"};
 };
 
 const Statements& Sql() {
@@ -530,6 +624,9 @@ class PostgresStore final : public Store {
   Result<std::vector<LedgerEntry>> ListLedger(const std::string& merchant_id,
                                               int64_t after_entry_id, size_t limit) override;
   Result<LedgerAudit> AuditLedger() override;
+  Result<std::vector<Merchant>> ListMerchants(const std::string& after_merchant_id,
+                                              size_t limit) override;
+  Result<int64_t> HeldFen(const std::string& merchant_id) override;
 
   Status AddMerchantKey(const MerchantKey& key) override;
   Result<MerchantKey> GetMerchantKey(const std::string& key_id) override;
@@ -544,6 +641,7 @@ class PostgresStore final : public Store {
                                            const std::string& merchant_order_id) override;
   Result<std::vector<Order>> ListOrders(const std::string& after_order_id, size_t limit) override;
   Result<std::vector<OrderEvent>> ListEvents(const std::string& order_id) override;
+  Result<std::vector<Order>> FindOrders(const OrderFilter& filter) override;
   Result<OrderCounts> CountOrders() override;
   Result<OpenOrdersSummary> SummarizeOpenOrders(int64_t now_ms) override;
   Status ProbeCommit() override;
@@ -557,6 +655,15 @@ class PostgresStore final : public Store {
   std::vector<Result<bool>> ApplyTransitions(std::span<const Transition> transitions) override;
   Result<std::vector<std::string>> TakeDueOrders(int64_t now_ms, size_t limit,
                                                  int64_t redeliver_after_ms) override;
+
+  Result<std::vector<Notification>> ClaimNotifications(const std::string& owner, int64_t now_ms,
+                                                       int64_t lease_ms, size_t limit) override;
+  Result<bool> RecordNotificationTry(const NotificationOutcome& outcome) override;
+  Result<std::vector<Notification>> ListNotifications(const std::string& order_id) override;
+  Result<Notification> GetNotification(int64_t notification_id) override;
+  Result<std::vector<NotificationTry>> ListNotificationTries(int64_t notification_id) override;
+  Result<Notification> ResendNotification(int64_t notification_id, int64_t now_ms) override;
+  Result<NotificationCounts> CountNotifications() override;
 
  private:
   // Runs `query` on a pooled connection. Deadlocks and serialization failures are retried:
@@ -1088,6 +1195,56 @@ Result<std::vector<Order>> PostgresStore::ListOrders(const std::string& after_or
   return orders;
 }
 
+Result<std::vector<Order>> PostgresStore::FindOrders(const OrderFilter& filter) {
+  if (!IsStorableText(filter.after_order_id) || !IsStorableText(filter.merchant_id)) {
+    return InvalidArgument("invalid_cursor", "the cursor or merchant id is not valid UTF-8");
+  }
+  const size_t limit = std::min(filter.limit, postgres::kMaxPageRows);
+  Result<PgResult> result =
+      Run(Sql().find_orders, Params()
+                                 .Text(filter.after_order_id)
+                                 .Text(filter.merchant_id)
+                                 .Int(filter.status ? StatusInt(*filter.status) : -1)
+                                 .Int(filter.created_from_ms)
+                                 .Int(filter.created_to_ms)
+                                 .Int(static_cast<int64_t>(limit)));
+  if (!result.ok()) return result.status();
+  std::vector<Order> orders;
+  orders.reserve(static_cast<size_t>(result->rows()));
+  for (int row = 0; row < result->rows(); ++row) orders.push_back(ReadOrder(*result, row));
+  return orders;
+}
+
+Result<std::vector<Merchant>> PostgresStore::ListMerchants(const std::string& after_merchant_id,
+                                                           size_t limit) {
+  if (!IsStorableText(after_merchant_id)) {
+    return InvalidArgument("invalid_cursor", "the cursor is not valid UTF-8");
+  }
+  limit = std::min(limit, postgres::kMaxPageRows);
+  Result<PgResult> result =
+      Run(Sql().list_merchants, Params().Text(after_merchant_id).Int(static_cast<int64_t>(limit)));
+  if (!result.ok()) return result.status();
+  std::vector<Merchant> merchants;
+  for (int row = 0; row < result->rows(); ++row) {
+    Merchant& merchant = merchants.emplace_back();
+    merchant.merchant_id = result->Text(row, 0);
+    merchant.name = result->Text(row, 1);
+    merchant.balance_fen = result->Int(row, 2);
+    merchant.created_ms = result->Int(row, 3);
+  }
+  return merchants;
+}
+
+Result<int64_t> PostgresStore::HeldFen(const std::string& merchant_id) {
+  if (!IsStorableText(merchant_id)) {
+    return NotFound("unknown_merchant", "no merchant '" + merchant_id + "'");
+  }
+  Result<PgResult> result = Run(Sql().held_fen, Params().Text(merchant_id));
+  if (!result.ok()) return result.status();
+  if (result->rows() == 0) return NotFound("unknown_merchant", "no merchant '" + merchant_id + "'");
+  return result->Int(0, 0);
+}
+
 Result<std::vector<OrderEvent>> PostgresStore::ListEvents(const std::string& order_id) {
   if (!IsStorableText(order_id)) return NotFound("order_not_found", "no order '" + order_id + "'");
   Result<PgResult> result =
@@ -1423,6 +1580,103 @@ Result<std::vector<std::string>> PostgresStore::TakeDueOrders(int64_t now_ms, si
   for (int row = 0; row < result->rows(); ++row) due.emplace_back(result->Text(row, 0));
   assert(due.size() <= limit);
   return due;
+}
+
+// --- Notification outbox ---
+
+Result<std::vector<Notification>> PostgresStore::ClaimNotifications(const std::string& owner,
+                                                                    int64_t now_ms,
+                                                                    int64_t lease_ms,
+                                                                    size_t limit) {
+  Status status = postgres::ValidateLease(0, owner, lease_ms);
+  if (!status.ok()) return status;
+  limit = std::min(limit, postgres::kMaxIdsPerCall);
+  std::vector<Notification> claimed;
+  if (limit == 0) return claimed;
+  Result<PgResult> result =
+      Run(Sql().claim_notifications,
+          Params().Int(now_ms).Text(owner).Int(lease_ms).Int(static_cast<int64_t>(limit)));
+  if (!result.ok()) return result.status();
+  for (int row = 0; row < result->rows(); ++row) {
+    claimed.push_back(ReadNotification(*result, row));
+  }
+  std::sort(claimed.begin(), claimed.end(), [](const Notification& a, const Notification& b) {
+    return a.next_try_ms < b.next_try_ms;
+  });
+  return claimed;
+}
+
+Result<bool> PostgresStore::RecordNotificationTry(const NotificationOutcome& outcome) {
+  const NotificationTry& t = outcome.attempt;
+  if (!IsStorableText(outcome.owner)) return false;
+  const int state = outcome.delivered ? 1 : outcome.next_try_ms > 0 ? 0 : 2;
+  Result<PgResult> result =
+      Run(Sql().record_notification_try, Params()
+                                             .Int(t.notification_id)
+                                             .Text(outcome.owner)
+                                             .Int(state)
+                                             .Int(outcome.next_try_ms)
+                                             .Int(std::max<int64_t>(t.at_ms + t.latency_ms, 1))
+                                             .Int(t.at_ms)
+                                             .Int(t.http_status)
+                                             .Text(postgres::CleanFreeText(t.error))
+                                             .Int(t.latency_ms));
+  if (!result.ok()) return result.status();
+  if (result->Int(0, 0) == 0) return NotificationNotFound(t.notification_id);
+  return result->Int(0, 1) == 1;
+}
+
+Result<std::vector<Notification>> PostgresStore::ListNotifications(const std::string& order_id) {
+  std::vector<Notification> found;
+  if (!IsStorableText(order_id)) return found;
+  Result<PgResult> result = Run(Sql().list_notifications, Params().Text(order_id));
+  if (!result.ok()) return result.status();
+  for (int row = 0; row < result->rows(); ++row) found.push_back(ReadNotification(*result, row));
+  return found;
+}
+
+Result<Notification> PostgresStore::GetNotification(int64_t notification_id) {
+  Result<PgResult> result = Run(Sql().get_notification, Params().Int(notification_id));
+  if (!result.ok()) return result.status();
+  if (result->rows() == 0) return NotificationNotFound(notification_id);
+  return ReadNotification(*result, 0);
+}
+
+Result<std::vector<NotificationTry>> PostgresStore::ListNotificationTries(int64_t notification_id) {
+  Result<PgResult> result =
+      Run(Sql().list_notification_tries,
+          Params().Int(notification_id).Int(static_cast<int64_t>(postgres::kMaxPageRows)));
+  if (!result.ok()) return result.status();
+  std::vector<NotificationTry> tries;
+  for (int row = 0; row < result->rows(); ++row) {
+    NotificationTry& t = tries.emplace_back();
+    t.notification_id = result->Int(row, 0);
+    t.at_ms = result->Int(row, 1);
+    t.http_status = static_cast<int32_t>(result->Int(row, 2));
+    t.error = result->Text(row, 3);
+    t.latency_ms = result->Int(row, 4);
+  }
+  return tries;
+}
+
+Result<Notification> PostgresStore::ResendNotification(int64_t notification_id, int64_t now_ms) {
+  Result<PgResult> result =
+      Run(Sql().resend_notification, Params().Int(notification_id).Int(now_ms));
+  if (!result.ok()) return result.status();
+  if (result->rows() == 0) return NotificationNotFound(notification_id);
+  return ReadNotification(*result, 0);
+}
+
+Result<NotificationCounts> PostgresStore::CountNotifications() {
+  NotificationCounts counts{{NotificationState::kPending, 0},
+                            {NotificationState::kDelivered, 0},
+                            {NotificationState::kGivenUp, 0}};
+  Result<PgResult> result = Run(Sql().count_notifications, Params());
+  if (!result.ok()) return result.status();
+  for (int row = 0; row < result->rows(); ++row) {
+    counts[static_cast<NotificationState>(result->Int(row, 0))] = result->Int(row, 1);
+  }
+  return counts;
 }
 
 Status ValidateOptions(const PostgresStoreOptions& options) {

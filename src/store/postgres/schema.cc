@@ -108,9 +108,60 @@ CREATE UNIQUE INDEX merchant_keys_active_slot ON merchant_keys (merchant_id, slo
 CREATE INDEX merchant_keys_by_merchant ON merchant_keys (merchant_id, created_ms);
 )sql";
 
+// The notification outbox. The trigger is the one place that writes a row: it fires inside the
+// statement that makes an order final, so the row commits or rolls back with the final state
+// whatever path wrote it, and UNIQUE (order_id) makes a second one impossible. Tries are
+// append-only history.
+constexpr std::string_view kNotificationOutbox = R"sql(
+CREATE TABLE notifications (
+  notification_id BIGSERIAL PRIMARY KEY,
+  order_id TEXT COLLATE "C" NOT NULL UNIQUE REFERENCES orders (order_id),
+  merchant_id TEXT COLLATE "C" NOT NULL REFERENCES merchants (merchant_id),
+  notify_url TEXT NOT NULL CHECK (notify_url <> ''),
+  order_status INTEGER NOT NULL CHECK (order_status IN (3, 4)),
+  state INTEGER NOT NULL CHECK (state BETWEEN 0 AND 2),
+  schedule_start_ms BIGINT NOT NULL,
+  tries INTEGER NOT NULL CHECK (tries >= 0),
+  next_try_ms BIGINT NOT NULL,
+  delivered_ms BIGINT NOT NULL,
+  lease_owner TEXT NOT NULL,
+  lease_expires_ms BIGINT NOT NULL,
+  created_ms BIGINT NOT NULL,
+  CHECK ((state = 1) = (delivered_ms > 0))
+);
+-- The notifier's scan: pending rows by due time. The WHERE must match the queries' literally.
+CREATE INDEX notifications_due ON notifications (next_try_ms) WHERE state = 0;
+
+CREATE TABLE notification_tries (
+  try_id BIGSERIAL PRIMARY KEY,
+  notification_id BIGINT NOT NULL REFERENCES notifications (notification_id),
+  at_ms BIGINT NOT NULL,
+  http_status INTEGER NOT NULL,
+  error TEXT NOT NULL,
+  latency_ms BIGINT NOT NULL
+);
+CREATE INDEX notification_tries_by_notification ON notification_tries (notification_id, try_id);
+CREATE TRIGGER notification_tries_append_only BEFORE UPDATE OR DELETE OR TRUNCATE
+  ON notification_tries FOR EACH STATEMENT EXECUTE FUNCTION topup_refuse_change();
+
+CREATE FUNCTION topup_notify_final_order() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO notifications (order_id, merchant_id, notify_url, order_status, state,
+    schedule_start_ms, tries, next_try_ms, delivered_ms, lease_owner, lease_expires_ms, created_ms)
+  VALUES (NEW.order_id, NEW.merchant_id, NEW.notify_url, NEW.status, 0, NEW.finished_ms, 0,
+    NEW.finished_ms, 0, '', 0, NEW.finished_ms);
+  RETURN NULL;
+END
+$$;
+CREATE TRIGGER orders_final_notify AFTER UPDATE OF status ON orders FOR EACH ROW
+  WHEN (NEW.status IN (3, 4) AND OLD.status NOT IN (3, 4) AND NEW.notify_url <> '')
+  EXECUTE FUNCTION topup_notify_final_order();
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "initial schema", kInitialSchema},
     {2, "merchant api keys", kMerchantKeys},
+    {3, "notification outbox", kNotificationOutbox},
 };
 
 // The key of the advisory lock that serializes migrations within one database: "topup" in ASCII.

@@ -196,11 +196,58 @@ CREATE TRIGGER merchant_keys_no_delete BEFORE DELETE ON merchant_keys
 BEGIN SELECT RAISE(ABORT, 'merchant keys are revoked, never deleted'); END;
 )sql";
 
+// The notification outbox. The trigger is the one place that writes a row: it fires inside the
+// statement that makes an order final, so the row commits or rolls back with the final state
+// whatever path wrote it, and UNIQUE (order_id) makes a second one impossible. Tries are
+// append-only history.
+constexpr std::string_view kNotificationOutbox = R"sql(
+CREATE TABLE notifications (
+  notification_id INTEGER PRIMARY KEY,
+  order_id TEXT NOT NULL UNIQUE REFERENCES orders (order_id),
+  merchant_id TEXT NOT NULL REFERENCES merchants (merchant_id),
+  notify_url TEXT NOT NULL CHECK (notify_url <> ''),
+  order_status INTEGER NOT NULL CHECK (order_status IN (3, 4)),
+  state INTEGER NOT NULL CHECK (state BETWEEN 0 AND 2),
+  schedule_start_ms INTEGER NOT NULL,
+  tries INTEGER NOT NULL CHECK (tries >= 0),
+  next_try_ms INTEGER NOT NULL,
+  delivered_ms INTEGER NOT NULL,
+  lease_owner TEXT NOT NULL,
+  lease_expires_ms INTEGER NOT NULL,
+  created_ms INTEGER NOT NULL,
+  CHECK ((state = 1) = (delivered_ms > 0))
+);
+-- The notifier's scan: pending rows by due time. The WHERE must match the queries' literally.
+CREATE INDEX notifications_due ON notifications (next_try_ms) WHERE state = 0;
+
+CREATE TABLE notification_tries (
+  try_id INTEGER PRIMARY KEY,
+  notification_id INTEGER NOT NULL REFERENCES notifications (notification_id),
+  at_ms INTEGER NOT NULL,
+  http_status INTEGER NOT NULL,
+  error TEXT NOT NULL,
+  latency_ms INTEGER NOT NULL
+);
+CREATE INDEX notification_tries_by_notification ON notification_tries (notification_id, try_id);
+CREATE TRIGGER notification_tries_no_update BEFORE UPDATE ON notification_tries
+BEGIN SELECT RAISE(ABORT, 'notification_tries is append-only'); END;
+
+CREATE TRIGGER orders_final_notify AFTER UPDATE OF status ON orders
+WHEN NEW.status >= 3 AND OLD.status < 3 AND NEW.notify_url <> ''
+BEGIN
+  INSERT INTO notifications (order_id, merchant_id, notify_url, order_status, state,
+    schedule_start_ms, tries, next_try_ms, delivered_ms, lease_owner, lease_expires_ms, created_ms)
+  VALUES (NEW.order_id, NEW.merchant_id, NEW.notify_url, NEW.status, 0, NEW.finished_ms, 0,
+    NEW.finished_ms, 0, '', 0, NEW.finished_ms);
+END;
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "initial schema", kInitialSchema},
     {2, "plain row ids for events and ledger", kPlainRowIds},
     {3, "comparisons for order status", kComparisonsForStatus},
     {4, "merchant api keys", kMerchantKeys},
+    {5, "notification outbox", kNotificationOutbox},
 };
 
 }  // namespace

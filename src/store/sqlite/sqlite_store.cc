@@ -428,6 +428,9 @@ class SqliteStore final : public Store {
   Result<std::vector<LedgerEntry>> ListLedger(const std::string& merchant_id,
                                               int64_t after_entry_id, size_t limit) override;
   Result<LedgerAudit> AuditLedger() override;
+  Result<std::vector<Merchant>> ListMerchants(const std::string& after_merchant_id,
+                                              size_t limit) override;
+  Result<int64_t> HeldFen(const std::string& merchant_id) override;
 
   Status AddMerchantKey(const MerchantKey& key) override;
   Result<MerchantKey> GetMerchantKey(const std::string& key_id) override;
@@ -442,6 +445,7 @@ class SqliteStore final : public Store {
                                            const std::string& merchant_order_id) override;
   Result<std::vector<Order>> ListOrders(const std::string& after_order_id, size_t limit) override;
   Result<std::vector<OrderEvent>> ListEvents(const std::string& order_id) override;
+  Result<std::vector<Order>> FindOrders(const OrderFilter& filter) override;
   Result<OrderCounts> CountOrders() override;
   Result<OpenOrdersSummary> SummarizeOpenOrders(int64_t now_ms) override;
   Status ProbeCommit() override;
@@ -458,6 +462,15 @@ class SqliteStore final : public Store {
   std::vector<Result<bool>> ApplyTransitions(std::span<const Transition> transitions) override;
   Result<std::vector<std::string>> TakeDueOrders(int64_t now_ms, size_t limit,
                                                  int64_t redeliver_after_ms) override;
+
+  Result<std::vector<Notification>> ClaimNotifications(const std::string& owner, int64_t now_ms,
+                                                       int64_t lease_ms, size_t limit) override;
+  Result<bool> RecordNotificationTry(const NotificationOutcome& outcome) override;
+  Result<std::vector<Notification>> ListNotifications(const std::string& order_id) override;
+  Result<Notification> GetNotification(int64_t notification_id) override;
+  Result<std::vector<NotificationTry>> ListNotificationTries(int64_t notification_id) override;
+  Result<Notification> ResendNotification(int64_t notification_id, int64_t now_ms) override;
+  Result<NotificationCounts> CountNotifications() override;
 
  private:
   // Reads the order selected by `sql` with its parameters bound by `bind`.
@@ -590,6 +603,43 @@ Result<std::vector<LedgerEntry>> SqliteStore::ListLedger(const std::string& merc
     entry.note = select->ColumnText(7);
   }
   return entries;
+}
+
+Result<std::vector<Merchant>> SqliteStore::ListMerchants(const std::string& after_merchant_id,
+                                                         size_t limit) {
+  limit = std::min(limit, kMaxPageRows);
+  ReadPool::Lease db = readers_->Acquire();
+  Result<Statement> select = db->Prepare(
+      "SELECT merchant_id, name, balance_fen, created_ms FROM merchants WHERE merchant_id > ?1 "
+      "ORDER BY merchant_id LIMIT ?2");
+  if (!select.ok()) return select.status();
+  select->BindText(1, after_merchant_id).BindInt64(2, static_cast<int64_t>(limit));
+  std::vector<Merchant> merchants;
+  while (true) {
+    Result<bool> row = select->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    Merchant& merchant = merchants.emplace_back();
+    merchant.merchant_id = select->ColumnText(0);
+    merchant.name = select->ColumnText(1);
+    merchant.balance_fen = select->ColumnInt64(2);
+    merchant.created_ms = select->ColumnInt64(3);
+  }
+  return merchants;
+}
+
+Result<int64_t> SqliteStore::HeldFen(const std::string& merchant_id) {
+  ReadPool::Lease db = readers_->Acquire();
+  // NULL sum (no open order) of an existing merchant is 0; no row at all is no merchant.
+  Result<Statement> select = db->Prepare(
+      "SELECT (SELECT coalesce(sum(price_fen), 0) FROM orders"
+      " WHERE merchant_id = ?1 AND status < 3) FROM merchants WHERE merchant_id = ?1");
+  if (!select.ok()) return select.status();
+  select->BindText(1, merchant_id);
+  Result<bool> row = select->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return NotFound("unknown_merchant", "no merchant '" + merchant_id + "'");
+  return select->ColumnInt64(0);
 }
 
 // --- Merchant API keys ---
@@ -919,6 +969,33 @@ Result<std::vector<Order>> SqliteStore::ListOrders(const std::string& after_orde
   return orders;
 }
 
+Result<std::vector<Order>> SqliteStore::FindOrders(const OrderFilter& filter) {
+  // Each condition is switched off by its own parameter, so one statement serves every filter.
+  static const std::string kSql = WithOrderColumns(
+      "SELECT ",
+      " FROM orders WHERE order_id > ?1 AND (?2 = '' OR merchant_id = ?2)"
+      " AND (?3 < 0 OR status = ?3) AND created_ms >= ?4 AND (?5 = 0 OR created_ms < ?5)"
+      " ORDER BY order_id LIMIT ?6");
+  const size_t limit = std::min(filter.limit, kMaxPageRows);
+  ReadPool::Lease db = readers_->Acquire();
+  Result<Statement> select = db->Prepare(kSql);
+  if (!select.ok()) return select.status();
+  select->BindText(1, filter.after_order_id)
+      .BindText(2, filter.merchant_id)
+      .BindInt64(3, filter.status ? StatusInt(*filter.status) : -1)
+      .BindInt64(4, filter.created_from_ms)
+      .BindInt64(5, filter.created_to_ms)
+      .BindInt64(6, static_cast<int64_t>(limit));
+  std::vector<Order> orders;
+  while (true) {
+    Result<bool> row = select->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    orders.push_back(ReadOrder(*select));
+  }
+  return orders;
+}
+
 Result<std::vector<OrderEvent>> SqliteStore::ListEvents(const std::string& order_id) {
   ReadPool::Lease db = readers_->Acquire();
   ReadTransaction transaction(*db);
@@ -1145,6 +1222,209 @@ Result<std::vector<std::string>> SqliteStore::TakeDueOrders(int64_t now_ms, size
   });
   if (!status.ok()) return status;
   return due;
+}
+
+// --- Notification outbox ---
+
+constexpr std::string_view kNotificationColumns =
+    "notification_id, order_id, merchant_id, notify_url, order_status, state, "
+    "schedule_start_ms, tries, next_try_ms, delivered_ms, lease_owner, lease_expires_ms, "
+    "created_ms";
+
+std::string WithNotificationColumns(std::string_view before, std::string_view after) {
+  std::string sql(before);
+  sql += kNotificationColumns;
+  sql += after;
+  return sql;
+}
+
+Notification ReadNotification(const Statement& row) {
+  Notification n;
+  n.notification_id = row.ColumnInt64(0);
+  n.order_id = row.ColumnText(1);
+  n.merchant_id = row.ColumnText(2);
+  n.notify_url = row.ColumnText(3);
+  n.order_status = static_cast<OrderStatus>(row.ColumnInt64(4));
+  n.state = static_cast<NotificationState>(row.ColumnInt64(5));
+  n.schedule_start_ms = row.ColumnInt64(6);
+  n.tries = static_cast<int32_t>(row.ColumnInt64(7));
+  n.next_try_ms = row.ColumnInt64(8);
+  n.delivered_ms = row.ColumnInt64(9);
+  n.lease_owner = row.ColumnText(10);
+  n.lease_expires_ms = row.ColumnInt64(11);
+  n.created_ms = row.ColumnInt64(12);
+  return n;
+}
+
+Status NotificationNotFound(int64_t notification_id) {
+  return NotFound("notification_not_found", "no notification " + std::to_string(notification_id));
+}
+
+Result<std::vector<Notification>> SqliteStore::ClaimNotifications(const std::string& owner,
+                                                                  int64_t now_ms, int64_t lease_ms,
+                                                                  size_t limit) {
+  if (owner.empty() || owner.size() > kMaxTextBytes || lease_ms <= 0) {
+    return InvalidArgument("invalid_lease", "a lease needs an owner and a positive duration");
+  }
+  limit = std::min(limit, kMaxIdsPerCall);
+  std::vector<Notification> claimed;
+  if (limit == 0) return claimed;
+  Status status = writer_->Run([&](SqliteConnection& db) -> Status {
+    // SQLite serializes writers, even across processes, so the subquery and the UPDATE see the
+    // same rows: no row is leased twice. "state = 0" matches the notifications_due index.
+    static const std::string kSql = WithNotificationColumns(
+        "UPDATE notifications SET lease_owner = ?2, lease_expires_ms = ?1 + ?3"
+        " WHERE notification_id IN (SELECT notification_id FROM notifications"
+        "  WHERE state = 0 AND next_try_ms <= ?1 AND lease_expires_ms <= ?1"
+        "  ORDER BY next_try_ms LIMIT ?4) RETURNING ",
+        "");
+    Result<Statement> claim = db.Prepare(kSql);
+    if (!claim.ok()) return claim.status();
+    claim->BindInt64(1, now_ms)
+        .BindText(2, owner)
+        .BindInt64(3, lease_ms)
+        .BindInt64(4, static_cast<int64_t>(limit));
+    claimed.clear();
+    while (true) {
+      Result<bool> row = claim->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      claimed.push_back(ReadNotification(*claim));
+    }
+    return Status::Ok();
+  });
+  if (!status.ok()) return status;
+  std::sort(claimed.begin(), claimed.end(), [](const Notification& a, const Notification& b) {
+    return a.next_try_ms < b.next_try_ms;
+  });
+  return claimed;
+}
+
+Result<bool> SqliteStore::RecordNotificationTry(const NotificationOutcome& outcome) {
+  const NotificationTry& t = outcome.attempt;
+  bool moved = false;
+  Status status = writer_->Run([&](SqliteConnection& db) -> Status {
+    Result<Statement> record = db.Prepare(
+        "INSERT INTO notification_tries (notification_id, at_ms, http_status, error, latency_ms)"
+        " SELECT notification_id, ?2, ?3, ?4, ?5 FROM notifications WHERE notification_id = ?1");
+    if (!record.ok()) return record.status();
+    record->BindInt64(1, t.notification_id)
+        .BindInt64(2, t.at_ms)
+        .BindInt64(3, t.http_status)
+        .BindText(4, TruncateText(t.error))
+        .BindInt64(5, t.latency_ms);
+    if (Status s = record->Run(); !s.ok()) return s;
+    if (db.Changes() == 0) return NotificationNotFound(t.notification_id);
+    // ?3: 1 delivered, 0 retry at ?4, 2 given up.
+    Result<Statement> update = db.Prepare(
+        "UPDATE notifications SET state = ?3, tries = tries + 1,"
+        " next_try_ms = CASE WHEN ?3 = 0 THEN ?4 ELSE next_try_ms END,"
+        " delivered_ms = CASE WHEN ?3 = 1 THEN ?5 ELSE 0 END,"
+        " lease_owner = '', lease_expires_ms = 0"
+        " WHERE notification_id = ?1 AND lease_owner = ?2 AND state = 0");
+    if (!update.ok()) return update.status();
+    const int state = outcome.delivered ? 1 : outcome.next_try_ms > 0 ? 0 : 2;
+    update->BindInt64(1, t.notification_id)
+        .BindText(2, outcome.owner)
+        .BindInt64(3, state)
+        .BindInt64(4, outcome.next_try_ms)
+        .BindInt64(5, std::max<int64_t>(t.at_ms + t.latency_ms, 1));
+    if (Status s = update->Run(); !s.ok()) return s;
+    moved = db.Changes() == 1;
+    return Status::Ok();
+  });
+  if (!status.ok()) return status;
+  return moved;
+}
+
+Result<std::vector<Notification>> SqliteStore::ListNotifications(const std::string& order_id) {
+  static const std::string kSql = WithNotificationColumns(
+      "SELECT ", " FROM notifications WHERE order_id = ?1 ORDER BY notification_id");
+  ReadPool::Lease db = readers_->Acquire();
+  Result<Statement> select = db->Prepare(kSql);
+  if (!select.ok()) return select.status();
+  select->BindText(1, order_id);
+  std::vector<Notification> found;
+  while (true) {
+    Result<bool> row = select->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    found.push_back(ReadNotification(*select));
+  }
+  return found;
+}
+
+Result<Notification> SqliteStore::GetNotification(int64_t notification_id) {
+  static const std::string kSql =
+      WithNotificationColumns("SELECT ", " FROM notifications WHERE notification_id = ?1");
+  ReadPool::Lease db = readers_->Acquire();
+  Result<Statement> select = db->Prepare(kSql);
+  if (!select.ok()) return select.status();
+  select->BindInt64(1, notification_id);
+  Result<bool> row = select->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return NotificationNotFound(notification_id);
+  return ReadNotification(*select);
+}
+
+Result<std::vector<NotificationTry>> SqliteStore::ListNotificationTries(int64_t notification_id) {
+  ReadPool::Lease db = readers_->Acquire();
+  Result<Statement> select = db->Prepare(
+      "SELECT notification_id, at_ms, http_status, error, latency_ms FROM notification_tries"
+      " WHERE notification_id = ?1 ORDER BY try_id LIMIT ?2");
+  if (!select.ok()) return select.status();
+  select->BindInt64(1, notification_id).BindInt64(2, static_cast<int64_t>(kMaxPageRows));
+  std::vector<NotificationTry> tries;
+  while (true) {
+    Result<bool> row = select->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    NotificationTry& t = tries.emplace_back();
+    t.notification_id = select->ColumnInt64(0);
+    t.at_ms = select->ColumnInt64(1);
+    t.http_status = static_cast<int32_t>(select->ColumnInt64(2));
+    t.error = select->ColumnText(3);
+    t.latency_ms = select->ColumnInt64(4);
+  }
+  return tries;
+}
+
+Result<Notification> SqliteStore::ResendNotification(int64_t notification_id, int64_t now_ms) {
+  Notification resent;
+  Status status = writer_->Run([&](SqliteConnection& db) -> Status {
+    static const std::string kSql = WithNotificationColumns(
+        "UPDATE notifications SET state = 0, schedule_start_ms = ?2, tries = 0,"
+        " next_try_ms = ?2, delivered_ms = 0, lease_owner = '', lease_expires_ms = 0"
+        " WHERE notification_id = ?1 RETURNING ",
+        "");
+    Result<Statement> update = db.Prepare(kSql);
+    if (!update.ok()) return update.status();
+    update->BindInt64(1, notification_id).BindInt64(2, now_ms);
+    Result<bool> row = update->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return NotificationNotFound(notification_id);
+    resent = ReadNotification(*update);
+    return update->Run();
+  });
+  if (!status.ok()) return status;
+  return resent;
+}
+
+Result<NotificationCounts> SqliteStore::CountNotifications() {
+  NotificationCounts counts{{NotificationState::kPending, 0},
+                            {NotificationState::kDelivered, 0},
+                            {NotificationState::kGivenUp, 0}};
+  ReadPool::Lease db = readers_->Acquire();
+  Result<Statement> select =
+      db->Prepare("SELECT state, count(*) FROM notifications GROUP BY state");
+  if (!select.ok()) return select.status();
+  while (true) {
+    Result<bool> row = select->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    counts[static_cast<NotificationState>(select->ColumnInt64(0))] = select->ColumnInt64(1);
+  }
+  return counts;
 }
 
 Status ValidateOptions(const SqliteStoreOptions& options) {

@@ -182,7 +182,8 @@ TEST_F(OpenApiRoutesTest, EveryDocumentedRouteIsServedAndNothingElse) {
          std::vector<std::pair<std::string, std::string>>{{"{order_id}", order_id},
                                                           {"{merchant_id}", "m1"},
                                                           {"{key_id}", spare_key},
-                                                          {"{channel}", "sim"}}) {
+                                                          {"{channel}", "sim"},
+                                                          {"{notification_id}", "1"}}) {
       if (size_t at = path.find(name); at != std::string::npos)
         path.replace(at, name.size(), value);
     }

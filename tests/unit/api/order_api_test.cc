@@ -244,8 +244,8 @@ TEST_F(OrderApiTest, BadInputGetsAClearErrorAndWritesNothing) {
 TEST_F(OrderApiTest, AWellFormedNotifyUrlIsKept) {
   int n = 0;
   for (const std::string& url :
-       {std::string("https://shop.example/cb?order=1&x=%20"), std::string("http://10.0.0.1:8080"),
-        std::string("http://[::1]:9000/cb")}) {
+       {std::string("https://shop.example/cb?order=1&x=%20"),
+        std::string("http://93.184.216.34:8080"), std::string("http://[2001:db8::1]:9000/cb")}) {
     ++n;
     http::HttpResponse created =
         Send("POST", "/v1/orders",

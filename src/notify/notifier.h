@@ -1,0 +1,98 @@
+// Notifier: delivers the notification outbox (Store::ClaimNotifications) to merchants.
+//
+// One thread of its own claims due rows under a lease, builds each body from the final order,
+// signs it with the merchant's newest active key (the scheme of auth/request_signature.h, so the
+// merchant verifies it with the secret it holds) and POSTs it with an AsyncHttpClient per
+// origin. Any 2xx acknowledges; anything else (another status, a timeout, a refused address) is
+// tried again on the schedule of notify/retry_schedule.h. Each outcome is recorded by a small
+// pool of store threads, never on an HTTP I/O thread. Delivery is at least once: a node that
+// dies after the merchant answered but before the outcome is recorded leaves the row to be sent
+// again when its lease lapses.
+//
+// Threading: clients_, last_claim_ms_ belong to the notifier thread; in_flight_, wake_ and
+// stopping_ are guarded by mu_.
+#pragma once
+
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "auth/secret_box.h"
+#include "core/work_pool.h"
+#include "http/async_http_client.h"
+#include "topup/clock.h"
+#include "topup/store.h"
+
+namespace topup::notify {
+
+struct NotifierOptions {
+  std::string owner = "notifier";  // the lease owner: unique per node
+  size_t max_in_flight = 256;      // tries under way at once
+  int64_t try_timeout_ms = 5'000;  // per try, connecting included
+  // How long a claimed row stays this node's. Longer than a try, so that a live node keeps what
+  // it sends; a dead node's rows go to another after it.
+  int64_t lease_ms = 30'000;
+  int64_t poll_interval_ms = 200;  // how often the outbox is looked at when nothing wakes it
+  // Off: only public addresses are connected to (core/notify_address.h), at connect time, on the
+  // resolved address.
+  bool allow_private = false;
+  std::string ca_file{};  // HTTPS: this CA (PEM) instead of the system's trust store
+  size_t max_connections_per_origin = 32;
+  size_t max_origins = 256;  // clients kept; idle ones beyond are dropped
+};
+
+class Notifier {
+ public:
+  // The pointers must outlive the Notifier. Starts its threads.
+  Notifier(Store* store, Clock* clock, const auth::SecretBox* secret_box, NotifierOptions options);
+  // Stops: no new try starts; waits up to one try timeout for those under way. What is not
+  // recorded by then is tried again once its lease lapses.
+  ~Notifier();
+  Notifier(const Notifier&) = delete;
+  Notifier& operator=(const Notifier&) = delete;
+
+  // Looks at the outbox now rather than at the next poll (after a re-send, or in tests).
+  void Wake();
+
+  // Tries whose outcome is recorded, and of those how many a 2xx acknowledged.
+  int64_t tries_recorded() const;
+  int64_t delivered() const;
+
+ private:
+  struct Origin;
+  void Run();
+  // Claims what is due and starts a try for each. On the notifier thread.
+  void ClaimAndSend();
+  void Send(const Notification& notification);
+  // Records a try's outcome (on a store thread) and frees its slot.
+  void Record(const Notification& notification, NotificationTry attempt, bool delivered);
+  http::AsyncHttpClient* ClientFor(const std::string& scheme, const std::string& host,
+                                   uint16_t port);
+
+  Store* const store_;
+  Clock* const clock_;
+  const auth::SecretBox* const secret_box_;
+  const NotifierOptions options_;
+
+  mutable std::mutex mu_;
+  std::condition_variable changed_;
+  size_t in_flight_ = 0;        // GUARDED_BY(mu_)
+  bool wake_ = false;           // GUARDED_BY(mu_)
+  bool stopping_ = false;       // GUARDED_BY(mu_)
+  int64_t tries_recorded_ = 0;  // GUARDED_BY(mu_)
+  int64_t delivered_ = 0;       // GUARDED_BY(mu_)
+
+  std::map<std::string, std::unique_ptr<Origin>> clients_;  // by origin; notifier thread only
+
+  // Declared after what its tasks touch, so destroyed (and drained) before it.
+  std::optional<WorkPool> record_pool_;
+  std::thread thread_;
+};
+
+}  // namespace topup::notify
