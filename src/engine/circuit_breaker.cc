@@ -37,6 +37,9 @@ void CircuitBreaker::Record(Outcome outcome, int64_t now_ms) {
   std::lock_guard lock(mu_);
   if (state_ == State::kHalfOpen) {
     probe_in_flight_ = false;
+    if (outcome == Outcome::kNoAnswer && ++probe_no_answers_ < options_.half_open_no_answers) {
+      return;  // inconclusive: the next probe may go
+    }
     if (outcome != Outcome::kSuccess) {
       Open(now_ms);
     } else {
@@ -81,6 +84,7 @@ void CircuitBreaker::Open(int64_t now_ms) {
   failures_in_window_ = 0;
   no_answers_in_window_ = 0;
   probe_in_flight_ = false;
+  probe_no_answers_ = 0;
 }
 
 }  // namespace topup

@@ -14,7 +14,10 @@
 //   closed    --(failure share >= open_failure_share, or no-answer share >= open_no_answer_share,
 //                over the last window of >= min_outcomes outcomes)-->  open
 //   open      --(open_ms elapsed)-->  half-open: one probe at a time may pass
-//   half-open --(kSuccess)--> closed;  --(kFailure or kNoAnswer)--> open again
+//   half-open --(kSuccess)--> closed;  --(kFailure, or half_open_no_answers kNoAnswer in a row)-->
+//             open again. A probe that got no readable answer proves little either way (a
+//             supplier that garbles a third of its answers garbles some probes), so another probe
+//             may go at once.
 //
 // Slowness is not the breaker's business: the router and the order policy plan with each
 // channel's observed time to a final answer (RoutedChannel::AttemptBudgetMs).
@@ -35,6 +38,7 @@ struct CircuitBreakerOptions {
   double open_failure_share = 0.5;    // failures / outcomes in the window that open the breaker
   double open_no_answer_share = 0.9;  // no-answers / outcomes: the channel answers nothing usable
   int64_t open_ms = 5'000;            // how long to stay open before probing
+  int half_open_no_answers = 5;       // probes in a row without a readable answer that reopen it
 };
 
 class CircuitBreaker {
@@ -61,6 +65,7 @@ class CircuitBreaker {
   size_t no_answers_in_window_ = 0;  // GUARDED_BY(mu_)
   int64_t opened_at_ms_ = 0;         // GUARDED_BY(mu_)
   bool probe_in_flight_ = false;     // GUARDED_BY(mu_)
+  int probe_no_answers_ = 0;         // GUARDED_BY(mu_): in a row, in this half-open spell
 };
 
 std::string_view CircuitStateName(CircuitBreaker::State state);

@@ -74,16 +74,31 @@ TEST(CircuitBreakerTest, OpensWhenNothingReadableComesBack) {
   EXPECT_EQ(breaker.state(0), State::kOpen);  // 9 of 10
 }
 
-TEST(CircuitBreakerTest, AProbeWithoutAReadableAnswerReopens) {
-  CircuitBreaker breaker(Small());
+TEST(CircuitBreakerTest, ProbesWithoutAReadableAnswerReopenItOnlyInARow) {
+  CircuitBreakerOptions options = Small();
+  options.half_open_no_answers = 3;
+  CircuitBreaker breaker(options);
   for (int i = 0; i < 4; ++i) breaker.Record(Outcome::kFailure, 0);
   ASSERT_EQ(breaker.state(0), State::kOpen);
+  // A garbled probe is inconclusive: the next one may go at once.
   ASSERT_TRUE(breaker.Allow(1'000));
   breaker.Record(Outcome::kNoAnswer, 1'001);
-  EXPECT_EQ(breaker.state(1'001), State::kOpen);
-  ASSERT_TRUE(breaker.Allow(2'001));
-  breaker.Record(Outcome::kSuccess, 2'002);
-  EXPECT_EQ(breaker.state(2'002), State::kClosed);
+  EXPECT_EQ(breaker.state(1'001), State::kHalfOpen);
+  ASSERT_TRUE(breaker.Allow(1'002));
+  breaker.Record(Outcome::kNoAnswer, 1'003);
+  ASSERT_TRUE(breaker.Allow(1'004));
+  breaker.Record(Outcome::kNoAnswer, 1'005);
+  EXPECT_EQ(breaker.state(1'005), State::kOpen);  // three in a row: still nothing readable
+  ASSERT_TRUE(breaker.Allow(2'005));
+  breaker.Record(Outcome::kNoAnswer, 2'006);
+  ASSERT_TRUE(breaker.Allow(2'007));
+  breaker.Record(Outcome::kSuccess, 2'008);
+  EXPECT_EQ(breaker.state(2'008), State::kClosed);
+  // A failed probe reopens it at once.
+  for (int i = 0; i < 4; ++i) breaker.Record(Outcome::kFailure, 3'000);
+  ASSERT_TRUE(breaker.Allow(4'000));
+  breaker.Record(Outcome::kFailure, 4'001);
+  EXPECT_EQ(breaker.state(4'001), State::kOpen);
 }
 
 }  // namespace
