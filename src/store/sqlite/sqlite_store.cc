@@ -40,11 +40,16 @@ constexpr std::string_view kOrderColumns =
     "supplier_ref, fail_reason, created_ms, deadline_ms, updated_ms, finished_ms, next_check_ms, "
     "lease_owner, lease_expires_ms";
 
-std::string WithOrderColumns(std::string_view before, std::string_view after) {
+// before + columns + after: a statement that reads a column list of this file.
+std::string WithColumns(std::string_view before, std::string_view columns, std::string_view after) {
   std::string sql(before);
-  sql += kOrderColumns;
+  sql += columns;
   sql += after;
   return sql;
+}
+
+std::string WithOrderColumns(std::string_view before, std::string_view after) {
+  return WithColumns(before, kOrderColumns, after);
 }
 
 Order ReadOrder(const Statement& row) {
@@ -1232,10 +1237,7 @@ constexpr std::string_view kNotificationColumns =
     "created_ms";
 
 std::string WithNotificationColumns(std::string_view before, std::string_view after) {
-  std::string sql(before);
-  sql += kNotificationColumns;
-  sql += after;
-  return sql;
+  return WithColumns(before, kNotificationColumns, after);
 }
 
 Notification ReadNotification(const Statement& row) {
