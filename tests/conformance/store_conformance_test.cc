@@ -1567,7 +1567,7 @@ TEST_P(StoreConformanceTest, ClaimOrdersRespectsLeasesAndTheyLapse) {
   Result<std::vector<Order>> a_again =
       store_->ClaimOrders(std::vector<std::string>{"o1"}, "worker-a", kT0Ms + 500, 1000);
   ASSERT_TRUE(a_again.ok());
-  ASSERT_EQ(a_again->order_ids.size(), 1u);
+  ASSERT_EQ(a_again->size(), 1u);
   EXPECT_EQ((*a_again)[0].lease_expires_ms, kT0Ms + 1500);
 
   // o2's lease lapses at kT0Ms + 1000; o1's at kT0Ms + 1500.

@@ -31,12 +31,12 @@ depends=$(dpkg-deb -f "$deb" Depends)
 for library in libc6 libstdc++6 libsqlite3-0 libpq5 libssl3 libsystemd0 libhiredis librabbitmq4; do
   grep -q "$library" <<<"$depends" || fail "Depends lacks $library: $depends"
 done
-control=$(dpkg-deb -I "$deb")
-for script in postinst prerm postrm conffiles; do
-  grep -q " $script\$" <<<"$control" || fail "no $script in the control archive"
-done
+dpkg-deb -I "$deb" >"$work/info.txt" || fail "dpkg-deb -I"
 mkdir "$work/control"
 dpkg-deb -e "$deb" "$work/control"
+for script in postinst prerm postrm; do
+  [ -x "$work/control/$script" ] || fail "no executable $script in the control archive"
+done
 [ "$(cat "$work/control/conffiles")" = /etc/topup/topup.toml ] || fail "conffiles"
 
 # The unit: what it runs, how it tells readiness, and its hardening.
