@@ -6,6 +6,7 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 #include <string>
 
@@ -71,6 +72,7 @@ class GracefulStopTest : public ::testing::Test {
     ASSERT_TRUE(report.ok()) << report.status().ToString() << " (logs in " << dir_ << ")";
     std::ostringstream printed;
     PrintReport(*report, 180, printed);
+    std::cout << printed.str() << "stops that cut calls in flight: " << CutsLogged() << "\n";
     SCOPED_TRACE(printed.str());
     ASSERT_EQ(report->server_kills, stops);
     for (int code : report->stop_exit_codes) EXPECT_EQ(code, 0);
