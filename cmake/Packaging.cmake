@@ -1,6 +1,8 @@
 # The Debian package: `cpack --config BUILD/CPackConfig.cmake` after a build (from a Release build
 # for a release; see the README). It installs /usr/bin/topup (stripped), the systemd unit and the
 # example configuration as a conffile; postinst makes the master key.
+# cpack packages what was built and builds nothing itself (its package test runs under ctest).
+set(CMAKE_SKIP_INSTALL_ALL_DEPENDENCY ON)
 install(TARGETS topup RUNTIME DESTINATION bin)
 install(FILES ${CMAKE_CURRENT_SOURCE_DIR}/packaging/topup.service DESTINATION /lib/systemd/system)
 install(FILES ${CMAKE_CURRENT_SOURCE_DIR}/packaging/topup.toml DESTINATION /etc/topup)

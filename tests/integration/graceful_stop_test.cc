@@ -38,11 +38,12 @@ class GracefulStopTest : public ::testing::Test {
     ScenarioOptions options;
     options.topup_binary = TOPUP_BINARY;
     options.work_dir = dir_.string();
-    options.orders = 500;
+    options.orders = 600;
     options.connections = 8;
-    options.rate_limit_per_s = 80;  // about 6 s of load, spanning both stops
+    // About 12 s of load: it spans both stops, each up to kDrainTimeoutS, 1 s apart.
+    options.rate_limit_per_s = 50;
     options.serve_kills = 2;
-    options.kill_interval_ms = 2'000;
+    options.kill_interval_ms = 1'000;
     options.stop_signal = SIGTERM;
     options.load_max_ms = 60'000;
     // Well under the lease: only orders handed back can be final by then.
