@@ -52,6 +52,31 @@ Result<http::HttpResponse> Get(uint16_t port, const std::string& target) {
   return client.Send("GET", target, "", seconds(5));
 }
 
+// `count` orders of 50 yuan for one phone, merchant order ids `prefix`0, `prefix`1, ...
+std::vector<std::string> OrderBodies(const std::string& prefix, int count) {
+  std::vector<std::string> bodies;
+  for (int i = 0; i < count; ++i) {
+    bodies.push_back(json::serialize(json::object{{"merchant_id", kMerchantId},
+                                                  {"merchant_order_id", prefix + std::to_string(i)},
+                                                  {"phone", "13800138000"},
+                                                  {"face_value", 50}}));
+  }
+  return bodies;
+}
+
+// A load of 4 lanes over `ports`, signed with `key`, starting now and bounded to 60 s.
+loadgen::MerchantLoadOptions LoadOptions(std::vector<uint16_t> ports, double rate_limit_per_s,
+                                         const auth::NewMerchantKey& key) {
+  const auto start = std::chrono::steady_clock::now();
+  return loadgen::MerchantLoadOptions{.ports = std::move(ports),
+                                      .lanes = 4,
+                                      .rate_limit_per_s = rate_limit_per_s,
+                                      .start = start,
+                                      .deadline = start + seconds(60),
+                                      .key_id = key.key_id,
+                                      .secret = key.secret};
+}
+
 class ObserveTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -186,22 +211,8 @@ TEST_F(ObserveTest, PrometheusScrapesCountersThatMatchTheStore) {
   ASSERT_TRUE(process::WaitForTcpPort(*prometheus_port, milliseconds(30'000)).ok())
       << testing::LastLines(log_path_, 20);
 
-  std::vector<std::string> bodies;
-  for (int i = 0; i < kOrders; ++i) {
-    bodies.push_back(json::serialize(json::object{{"merchant_id", kMerchantId},
-                                                  {"merchant_order_id", "m-" + std::to_string(i)},
-                                                  {"phone", "13800138000"},
-                                                  {"face_value", 50}}));
-  }
-  const auto start = std::chrono::steady_clock::now();
-  loadgen::MerchantLoad load(loadgen::MerchantLoadOptions{.ports = {port},
-                                                          .lanes = 4,
-                                                          .rate_limit_per_s = 150,
-                                                          .start = start,
-                                                          .deadline = start + seconds(60),
-                                                          .key_id = key.key_id,
-                                                          .secret = key.secret},
-                             bodies);
+  const std::vector<std::string> bodies = OrderBodies("m-", kOrders);  // the load reads them
+  loadgen::MerchantLoad load(LoadOptions({port}, 150, key), bodies);
   loadgen::LoadTally tally;
   std::thread load_thread([&] { tally = load.Run(); });
 
@@ -304,22 +315,8 @@ TEST_F(ObserveTest, QueueDepthRedeliveriesCommitsAndLeaseExpiriesOnPostgresAndRa
   ASSERT_NE(doomed, 0);
   ASSERT_NE(survivor, 0);
 
-  std::vector<std::string> bodies;
-  for (int i = 0; i < kOrders; ++i) {
-    bodies.push_back(json::serialize(json::object{{"merchant_id", kMerchantId},
-                                                  {"merchant_order_id", "f-" + std::to_string(i)},
-                                                  {"phone", "13800138000"},
-                                                  {"face_value", 50}}));
-  }
-  const auto start = std::chrono::steady_clock::now();
-  loadgen::MerchantLoad load(loadgen::MerchantLoadOptions{.ports = {doomed, survivor},
-                                                          .lanes = 4,
-                                                          .rate_limit_per_s = 100,
-                                                          .start = start,
-                                                          .deadline = start + seconds(60),
-                                                          .key_id = key.key_id,
-                                                          .secret = key.secret},
-                             bodies);
+  const std::vector<std::string> bodies = OrderBodies("f-", kOrders);  // the load reads them
+  loadgen::MerchantLoad load(LoadOptions({doomed, survivor}, 100, key), bodies);
   loadgen::LoadTally tally;
   std::thread load_thread([&] { tally = load.Run(); });
   ASSERT_TRUE(WaitFor(seconds(30), [&] { return load.acknowledged() >= kOrders / 3; }));
