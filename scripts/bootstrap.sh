@@ -16,6 +16,8 @@ packages=(
   prometheus-cpp-dev  # GET /metrics: its core library and text serializer (we serve it ourselves)
   prometheus          # promtool checks /metrics; a private server scrapes it in a test
   libtomlplusplus-dev # topup serve --config FILE.toml
+  libsystemd-dev      # sd_notify: the systemd unit's readiness and stopping (Type=notify)
+  dpkg-dev            # cpack's Debian package: dpkg-shlibdeps finds the binary's dependencies
 )
 
 missing=()

@@ -183,9 +183,19 @@ struct OpenOrdersSummary {
 };
 
 // Told of every group transaction a store commits: how many callers' writes it held and how long
-// BEGIN to COMMIT took. Runs on the store's writer thread: it must be cheap and not call the store.
+// BEGIN to COMMIT took. Runs on the thread that committed (SQLite's writer thread, one of
+// PostgreSQL's pooled connections' callers), maybe on several at once: it must be thread-safe,
+// cheap, and not call the store.
 using CommitObserver = std::function<void(size_t writes, std::chrono::microseconds took)>;
 using AcceptCallback = std::function<void(Result<AcceptResult>)>;
+
+// What TakeDueOrders took.
+struct DueOrders {
+  std::vector<std::string> order_ids;
+  // Of those, how many were still leased by a node that never released its lease, which then
+  // lapsed: the node died or stalled while holding the order.
+  int64_t lapsed_leases = 0;
+};
 
 // Which orders FindOrders returns: all of them narrowed by each field that is set, in order_id
 // order (ids start with their creation time, so that is about creation order).
@@ -281,6 +291,10 @@ class Store {
   // Extends the leases that `owner` still holds on these orders.
   virtual Status RenewLeases(std::span<const std::string> order_ids, const std::string& owner,
                              int64_t now_ms, int64_t lease_ms) = 0;
+  // Hands back every lease `owner` holds on an open order (a node shutting down): clears each
+  // lease and makes the order due by now_ms, so that any node's sweeper takes it up at once rather
+  // than after the lease would have lapsed. Reads only the open orders. Returns how many it freed.
+  virtual Result<int64_t> ReleaseLeases(const std::string& owner, int64_t now_ms) = 0;
   // Applies the compare-and-set. Returns true if applied, false if the order was not in the
   // expected (status, attempt_count). A transition to kFailed refunds the price with a kRefund
   // ledger row in the same transaction.
@@ -291,9 +305,11 @@ class Store {
   virtual std::vector<Result<bool>> ApplyTransitions(std::span<const Transition> transitions) = 0;
   // Returns up to `limit` open orders that are due (next_check_ms <= now_ms) and not leased, and
   // moves their next_check_ms to now_ms + redeliver_after_ms so the next call does not return them
-  // again while they wait in a queue. Safe to call from several processes at once.
-  virtual Result<std::vector<std::string>> TakeDueOrders(int64_t now_ms, size_t limit,
-                                                         int64_t redeliver_after_ms) = 0;
+  // again while they wait in a queue. A lease that had lapsed without being released is cleared,
+  // and counted in DueOrders::lapsed_leases: once, by the one call that took the order. Safe to
+  // call from several processes at once.
+  virtual Result<DueOrders> TakeDueOrders(int64_t now_ms, size_t limit,
+                                          int64_t redeliver_after_ms) = 0;
 
   // --- Notification outbox ---
   // Leases up to `limit` pending notifications due at now_ms (next_try_ms <= now_ms) whose lease

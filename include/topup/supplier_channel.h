@@ -58,6 +58,12 @@ class SupplierChannel {
   virtual void QueryAsync(std::string_view supplier_order_id, AnswerCallback done) {
     done(Query(supplier_order_id));
   }
+
+  // For a process shutting down: answers every asynchronous call still in flight at once, as a
+  // broken connection would (kUnknown for a submit that may have reached the supplier, kNotSent
+  // for one that certainly did not), and every later call kNotSent. The default has nothing in
+  // flight to answer.
+  virtual void ShutDown() {}
 };
 
 }  // namespace topup

@@ -5,14 +5,18 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <iostream>
 #include <optional>
 #include <string_view>
+#include <thread>
 
 #include "backends/backends.h"
 #include "cli/commands.h"
 #include "cli/master_key.h"
 #include "cli/serve_routes.h"
+#include "cli/service_manager.h"
+#include "cli/shutdown_watchdog.h"
 #include "cli/signals.h"
 #include "config/config_file.h"
 #include "engine/engine.h"
@@ -65,7 +69,17 @@ struct ServeFlags {
   std::string log_format = "text";
   std::string log_level = "info";
   std::string config_path;
+  // SIGTERM or SIGINT: the whole graceful stop takes at most this long.
+  int64_t drain_timeout_s = 20;
 };
+
+// Of the stop bound, what is kept for recording the last answers, handing back the leases and
+// closing the queue and the store, after the wait for the supplier's answers.
+constexpr std::chrono::milliseconds kStopReserve{2'000};
+// At most this long waiting for the merchant requests under way.
+constexpr std::chrono::milliseconds kHttpDrainMax{5'000};
+// Past the stop bound, the watchdog gives the process this much more before it ends it.
+constexpr std::chrono::milliseconds kStopGrace{3'000};
 
 // Parses "id=rate[:burst]" (requests per second, and the burst; the burst defaults to the rate).
 bool ParseMerchantRate(const std::string& text, std::string* merchant_id, api::RateLimit* limit) {
@@ -153,6 +167,13 @@ void AddEngineFigures(observe::Metrics* metrics, const Engine* engine, ChannelRo
           return std::vector<Sample>{Sample{{}, static_cast<double>(counter->load())}};
         });
   }
+  metrics->AddCounter(
+      "topup_lease_expiries_total",
+      "Leases that lapsed without being released (a node died or stalled holding the order), "
+      "found by this node's sweeper",
+      [&counters] {
+        return std::vector<Sample>{Sample{{}, static_cast<double>(counters.lease_expiries.load())}};
+      });
   metrics->AddGauge(
       "topup_channel_breaker_state",
       "Circuit breaker of each channel: 0 closed, 1 open, 2 half-open", [router] {
@@ -210,6 +231,8 @@ int RunServe(const ServeFlags& flags) {
   }
   observe::SetUpLogging("serve", *log_format, *log_level);
   BlockTerminationSignals();
+  // First, so that it is destroyed last: it bounds the stop until the store is closed.
+  ShutdownWatchdog watchdog;
 
   Result<auth::SecretBox> secret_box = LoadMasterKey(flags.master_key_file);
   if (!secret_box.ok() && flags.dev && secret_box.status().reason() == "no_master_key") {
@@ -340,13 +363,17 @@ int RunServe(const ServeFlags& flags) {
   notifier_options.allow_private = flags.notify_allow_private;
   notifier_options.ca_file = flags.notify_ca_file;
   notifier_options.max_in_flight = static_cast<size_t>(flags.notify_in_flight);
-  notify::Notifier notifier(store->get(), SystemClock(), &*secret_box, notifier_options);
+  auto notifier = std::make_unique<notify::Notifier>(store->get(), SystemClock(), &*secret_box,
+                                                     notifier_options);
   engine.Start();
   readiness.Start();
   (*server)->Start();
   std::cout << "listening on " << flags.listen << ":" << (*server)->port() << std::endl;
-  spdlog::info("serving as {} with store {} and queue {}", engine_options.owner, flags.store_url,
-               flags.queue_url.empty() ? "embedded" : flags.queue_url);
+  spdlog::info(
+      "serving as {} with store {} and queue {}", engine_options.owner,
+      observe::RedactUrlCredentials(flags.store_url),
+      flags.queue_url.empty() ? "embedded" : observe::RedactUrlCredentials(flags.queue_url));
+  NotifyReady("serving as " + engine_options.owner);
 
   for (int signal_number = WaitForSignal(); signal_number == SIGHUP || signal_number == SIGUSR1;
        signal_number = WaitForSignal()) {
@@ -365,11 +392,30 @@ int RunServe(const ServeFlags& flags) {
                     status.ToString());
     }
   }
-  spdlog::info("stopping");
+  // The graceful stop, within the bound: no new request, the requests under way answered, no new
+  // order taken up, the supplier's answers waited for, then recorded, the leases handed back, and
+  // the queue and the store closed (the store's writer commits what is queued when destroyed).
+  const std::chrono::milliseconds stop_bound = std::chrono::seconds(flags.drain_timeout_s);
+  const auto stop_deadline = std::chrono::steady_clock::now() + stop_bound;
+  auto left = [&stop_deadline] {
+    return std::max(std::chrono::milliseconds(0),
+                    std::chrono::duration_cast<std::chrono::milliseconds>(
+                        stop_deadline - std::chrono::steady_clock::now()));
+  };
+  watchdog.Arm(stop_bound + kStopGrace);
+  spdlog::info("stopping within {} s", flags.drain_timeout_s);
+  NotifyStopping("stopping within " + std::to_string(flags.drain_timeout_s) + " s");
+  if (!(*server)->Drain(std::min(kHttpDrainMax, left()))) {
+    spdlog::warn("stopping: merchant requests still unanswered are cut");
+  }
   (*server)->Stop();
   readiness.Stop();
-  engine.Stop();
+  // The notifier finishes its tries (bounded by its try timeout) meanwhile.
+  std::thread notifier_stop([&notifier] { notifier.reset(); });
+  engine.Stop(std::max(std::chrono::milliseconds(0), left() - kStopReserve));
+  notifier_stop.join();
   (*queue)->Close();
+  spdlog::info("stopped");
   return 0;
 }
 
@@ -467,6 +513,13 @@ void AddServeCommand(CLI::App& app) {
                    "trace, debug, info, warn, error, critical or off; SIGUSR1 cycles "
                    "info, debug, trace, warn, error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
+      ->capture_default_str();
+  serve
+      ->add_option("--drain-timeout-s", flags->drain_timeout_s,
+                   "On SIGTERM or SIGINT, stop within this long: requests under way answered, "
+                   "supplier answers waited for (then cut: such attempts are queried later, never "
+                   "resent), leases handed back")
+      ->check(CLI::Range(1, 600))
       ->capture_default_str();
   serve->add_option("--config", flags->config_path,
                     "TOML file with any of these flags as keys (e.g. packaging/topup.toml); flags "

@@ -92,6 +92,11 @@ std::vector<std::shared_ptr<RoutedChannel>> ChannelRouter::Channels() const {
   return channels_;
 }
 
+void ChannelRouter::ShutDownChannels() {
+  std::shared_lock lock(mu_);
+  for (const auto& [name, channel] : by_name_) channel->channel().ShutDown();
+}
+
 Carrier ChannelRouter::CarrierOf(const Order& order) const {
   std::shared_lock lock(mu_);
   auto it = ported_numbers_.find(order.phone);

@@ -81,6 +81,9 @@ class ChannelRouter {
   Carrier CarrierOf(const Order& order) const;
   Status Reload(RoutingConfig config);
   std::vector<std::shared_ptr<RoutedChannel>> Channels() const;
+  // Shuts down every channel, current and retired (SupplierChannel::ShutDown): their calls in
+  // flight are answered at once. For a process shutting down.
+  void ShutDownChannels();
 
  private:
   ChannelRouter(ChannelFactory factory, Random* random);

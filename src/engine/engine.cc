@@ -73,18 +73,18 @@ Engine::Engine(Store* store, Queue* queue, ChannelRouter* router, Clock* clock,
 Engine::~Engine() { Stop(); }
 
 void Engine::Start() {
-  assert(threads_.empty());
+  assert(!dispatcher_.joinable() && !finisher_.joinable());
   const int64_t now_ms = clock_->NowMs();
   for (std::atomic<int64_t>* pass_ms : {&dispatcher_pass_ms_, &finisher_pass_ms_}) {
     pass_ms->store(now_ms);
   }
   lease_keeper_.Start();
-  threads_.emplace_back([this] { DispatchLoop(); });
-  threads_.emplace_back([this] { FinishLoop(); });
+  dispatcher_ = std::thread([this] { DispatchLoop(); });
+  finisher_ = std::thread([this] { FinishLoop(); });
   sweeper_.Start();
 }
 
-void Engine::Stop() {
+void Engine::Stop(std::chrono::milliseconds answer_wait) {
   {
     std::lock_guard lock(stop_mu_);
     if (stopping_.exchange(true)) return;
@@ -95,10 +95,28 @@ void Engine::Stop() {
     std::lock_guard lock(flow_mu_);
     room_cv_.notify_all();
   }
-  for (std::thread& thread : threads_) thread.join();
-  threads_.clear();
-  // Last: the leases are renewed while the answers of the calls in flight are recorded.
+  // Once the dispatcher is gone nothing is claimed or sent any more, so in_flight_ only drops.
+  if (dispatcher_.joinable()) dispatcher_.join();
+  bool answered = true;
+  {
+    std::unique_lock lock(flow_mu_);
+    answered = room_cv_.wait_for(lock, answer_wait, [this] { return in_flight_ == 0; });
+  }
+  if (!answered) {
+    spdlog::warn("stopping: calls still unanswered after {} ms are cut", answer_wait.count());
+    router_->ShutDownChannels();
+  }
+  if (finisher_.joinable()) finisher_.join();
+  // The renewals stop only now: the leases are kept while the answers are recorded.
   lease_keeper_.Stop();
+  Result<int64_t> released = store_->ReleaseLeases(options_.owner, clock_->NowMs());
+  if (released.ok()) {
+    spdlog::info("stopping: {} leases handed back", *released);
+  } else {
+    // They lapse within lease_ms instead.
+    counters_.store_errors++;
+    spdlog::warn("stopping: leases not handed back: {}", released.status().ToString());
+  }
 }
 
 std::vector<EngineLoopProgress> Engine::Progress() const {
@@ -351,7 +369,7 @@ void Engine::FinishLoop() {
       std::lock_guard lock(flow_mu_);
       in_flight_ -= static_cast<int>(batch.size());
     }
-    room_cv_.notify_one();
+    room_cv_.notify_all();  // the dispatcher, or Stop() waiting for the answers
     batch.clear();
     finisher_pass_ms_ = clock_->NowMs();
   }

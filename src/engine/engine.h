@@ -13,6 +13,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
@@ -53,7 +54,7 @@ struct EngineOptions {
   observe::Metrics* metrics = nullptr;  // optional: told of answers and applied transitions
 };
 
-// Exported at /metrics as topup_engine_<name>_total.
+// Exported at /metrics as topup_engine_<name>_total; lease_expiries as topup_lease_expiries_total.
 struct EngineCounters {
   std::atomic<int64_t> claimed{0};
   std::atomic<int64_t> submitted{0};
@@ -62,6 +63,8 @@ struct EngineCounters {
   std::atomic<int64_t> swept{0};
   std::atomic<int64_t> store_errors{0};
   std::atomic<int64_t> lease_renewal_failures{0};
+  // Leases that lapsed without being released, found by this node's sweeper (Sweeper).
+  std::atomic<int64_t> lease_expiries{0};
 };
 
 // When one of the engine's loops last finished a pass, and how long a pass may take before the
@@ -81,10 +84,15 @@ class Engine {
   Engine& operator=(const Engine&) = delete;
 
   void Start();
-  // Stops taking work, waits for the answers of calls in flight (each bounded by its timeout) and
-  // records them, and joins every thread. Orders not final keep their state; their leases lapse
-  // and another process (or this one, restarted) takes them up. Idempotent.
-  void Stop();
+  // Stops taking work and waits up to `answer_wait` for the answers of the calls in flight. The
+  // calls still unanswered then are cut (ChannelRouter::ShutDownChannels): a submit that may have
+  // reached the supplier is recorded as of unknown outcome, so its attempt stays live and is
+  // queried later, never sent again. Records every answer, joins every thread, and hands back to
+  // the store every lease it still holds (Store::ReleaseLeases), so that another process, or this
+  // one restarted, takes the orders up at once rather than once the leases lapse. Idempotent.
+  void Stop(std::chrono::milliseconds answer_wait = kWaitForEveryAnswer);
+  // Without a bound of its own: each call in flight is bounded by its channel's timeout.
+  static constexpr std::chrono::milliseconds kWaitForEveryAnswer = std::chrono::hours(24);
 
   const EngineCounters& counters() const { return counters_; }
   // One entry per loop. Any thread.
@@ -148,12 +156,13 @@ class Engine {
 
   std::mutex flow_mu_;
   std::condition_variable answered_cv_;         // signalled when answers_ gains work or at the end
-  std::condition_variable room_cv_;             // signalled when in_flight_ drops
+  std::condition_variable room_cv_;             // signalled (all) when in_flight_ drops
   std::vector<std::unique_ptr<Work>> answers_;  // GUARDED_BY(flow_mu_): for the finisher
   int in_flight_ = 0;             // GUARDED_BY(flow_mu_): calls made whose step is not recorded
   bool dispatcher_done_ = false;  // GUARDED_BY(flow_mu_)
 
-  std::vector<std::thread> threads_;  // owned by the thread that calls Start/Stop
+  std::thread dispatcher_;  // owned by the thread that calls Start/Stop
+  std::thread finisher_;    // owned by the thread that calls Start/Stop
 };
 
 }  // namespace topup

@@ -48,6 +48,7 @@ class HttpSupplierChannel final : public SupplierChannel {
   // `done` runs on the channel's I/O thread, never inside the call.
   void SubmitAsync(const SubmitRequest& request, AnswerCallback done) override;
   void QueryAsync(std::string_view supplier_order_id, AnswerCallback done) override;
+  void ShutDown() override { client_.Shutdown(); }
 
  private:
   HttpSupplierChannel(HttpSupplierChannelOptions options, std::string host, uint16_t port,

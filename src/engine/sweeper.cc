@@ -53,18 +53,20 @@ void Sweeper::Loop() {
 void Sweeper::Pass() {
   last_pass_ms_ = clock_->NowMs();
   for (int batch = 0; batch < kBatchesPerPass; ++batch) {
-    Result<std::vector<std::string>> due =
+    Result<DueOrders> due =
         store_->TakeDueOrders(clock_->NowMs(), options_.batch_max, options_.redeliver_after_ms);
     if (!due.ok()) {
       counters_->store_errors++;
       spdlog::warn("sweep failed: {}", due.status().ToString());
       return;
     }
-    if (due->empty()) return;
-    counters_->swept += static_cast<int64_t>(due->size());
-    Status published = queue_->Publish(*due);
+    counters_->lease_expiries += due->lapsed_leases;
+    const std::vector<std::string>& ids = due->order_ids;
+    if (ids.empty()) return;
+    counters_->swept += static_cast<int64_t>(ids.size());
+    Status published = queue_->Publish(ids);
     if (!published.ok()) spdlog::warn("sweep publish: {}", published.ToString());
-    if (due->size() < options_.batch_max) return;
+    if (ids.size() < options_.batch_max) return;
     std::lock_guard lock(mu_);
     if (stopping_) return;
   }

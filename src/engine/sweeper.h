@@ -1,7 +1,8 @@
 // Sweeper: finds again the work the queue lost. Every interval_ms it takes the open orders that
 // are due and not leased from the store (TakeDueOrders moves each one's next check on by
 // redeliver_after_ms, so an id waiting in a queue is not taken twice) and publishes their ids.
-// Safe on every node at once: the store hands each due order to one sweeper.
+// Safe on every node at once: the store hands each due order to one sweeper. The due orders whose
+// lease had lapsed unreleased (a node died or stalled holding them) are counted as lease expiries.
 //
 // Threading: one thread of its own between Start() and Stop(); the counters it bumps are atomic.
 #pragma once
@@ -29,7 +30,8 @@ struct SweeperOptions {
 
 class Sweeper {
  public:
-  // The pointers must outlive the Sweeper. `counters` gets swept and store_errors.
+  // The pointers must outlive the Sweeper. `counters` gets swept, lease_expiries and
+  // store_errors.
   Sweeper(Store* store, Queue* queue, Clock* clock, SweeperOptions options,
           EngineCounters* counters);
   ~Sweeper();  // Stop()s

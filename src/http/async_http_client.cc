@@ -137,6 +137,15 @@ class AsyncHttpClient::Impl {
   // queued complete as not sent, and returns once the I/O thread has run out of work.
   ~Impl() {
     assert(std::this_thread::get_id() != io_thread_.get_id());
+    Shutdown();
+    work_guard_.reset();
+    io_thread_.join();
+    assert(busy_.empty());
+    if (tls_session_ != nullptr) SSL_SESSION_free(tls_session_);
+  }
+
+  // Any thread. Idempotent: once stopping_, a second pass finds nothing left to close.
+  void Shutdown() {
     net::post(ioc_, [this] {
       stopping_ = true;
       waiting_timer_.cancel();
@@ -147,10 +156,6 @@ class AsyncHttpClient::Impl {
         connection->socket.close(ignored);
       }
     });
-    work_guard_.reset();
-    io_thread_.join();
-    assert(busy_.empty());
-    if (tls_session_ != nullptr) SSL_SESSION_free(tls_session_);
   }
 
   // Any thread.
@@ -554,7 +559,7 @@ class AsyncHttpClient::Impl {
   bool waiting_timer_armed_ = false;
   double tokens_;                                 // new connections that may be opened now
   Clock::time_point tokens_at_ = Clock::now();    // when tokens_ was last refilled
-  bool stopping_ = false;                         // set by the destructor
+  bool stopping_ = false;                         // set by Shutdown()
   std::atomic<int64_t> connections_opened_{0};    // written by the I/O thread, read by any
   std::atomic<int64_t> tls_sessions_resumed_{0};  // written by the I/O thread, read by any
   std::string tls_error_;                         // why tls_context_ is unusable; set at start
@@ -568,6 +573,8 @@ AsyncHttpClient::AsyncHttpClient(std::string host, uint16_t port, AsyncHttpClien
     : impl_(std::make_unique<Impl>(std::move(host), port, options)) {}
 
 AsyncHttpClient::~AsyncHttpClient() = default;
+
+void AsyncHttpClient::Shutdown() { impl_->Shutdown(); }
 
 int64_t AsyncHttpClient::connections_opened() const { return impl_->connections_opened(); }
 

@@ -75,6 +75,11 @@ class AsyncHttpClient {
   void Send(std::string method, std::string target, std::string body,
             std::chrono::milliseconds timeout, HttpResponseCallback done, HttpHeaders headers = {});
 
+  // Completes every request now, as the destructor would (sent ones as broken, the others as not
+  // sent), without waiting for the I/O thread; requests sent afterwards complete as not sent. For
+  // a process shutting down that cannot wait for slow answers. Any thread but a callback's.
+  void Shutdown();
+
   // Connections this client has opened so far, and of those (over TLS) how many resumed a session.
   int64_t connections_opened() const;
   int64_t tls_sessions_resumed() const;

@@ -98,6 +98,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void LingerRead();
   void OnLingerRead(beast::error_code ec, size_t bytes);
   void Close();
+  // Counts the current request as open (read, its answer not yet written) for Drain(), once.
+  void OpenRequest();
+  void CloseRequest();
   void OnHandshake(beast::error_code ec);
   // Runs `io(stream)` on the TLS stream for HTTPS, on the TCP stream otherwise.
   template <typename Io>
@@ -124,6 +127,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string_view route_;   // of the current request, for options().on_response
   std::chrono::steady_clock::time_point request_read_at_;
   bool awaiting_response_ = false;  // the handler holds a Responder for the current request
+  bool request_open_ = false;       // counted in ServerImpl::open_requests_
   bool closed_ = false;
   size_t lingered_bytes_ = 0;
 };
@@ -203,8 +207,8 @@ class ServerImpl final : public HttpServer {
         handler_(std::move(handler)),
         gate_(std::make_shared<ResponderGate>()),
         ioc_(options.io_threads),
-        acceptor_(ioc_),
-        accept_retry_timer_(ioc_) {}
+        acceptor_(net::make_strand(ioc_)),
+        accept_retry_timer_(acceptor_.get_executor()) {}
 
   ~ServerImpl() override { Stop(); }
 
@@ -260,6 +264,24 @@ class ServerImpl final : public HttpServer {
     }
   }
 
+  bool Drain(std::chrono::milliseconds bound) override {
+    draining_ = true;
+    // On the acceptor's strand, where the accept loop runs.
+    net::post(acceptor_.get_executor(), [this] {
+      beast::error_code ec;
+      acceptor_.close(ec);
+      accept_retry_timer_.cancel();
+    });
+    // Bounded polling: this runs once, at shutdown, and the I/O threads need not signal anyone.
+    constexpr std::chrono::milliseconds kPoll{5};
+    const auto deadline = std::chrono::steady_clock::now() + bound;
+    while (open_requests_.load() > 0) {
+      if (std::chrono::steady_clock::now() >= deadline) return false;
+      std::this_thread::sleep_for(kPoll);
+    }
+    return true;
+  }
+
   void Stop() override {
     std::lock_guard lock(lifecycle_mu_);
     if (stopped_) return;
@@ -288,6 +310,9 @@ class ServerImpl final : public HttpServer {
 
   const HttpServerOptions& options() const { return options_; }
   const std::shared_ptr<ResponderGate>& gate() const { return gate_; }
+  bool draining() const { return draining_.load(); }
+  void RequestOpened() { open_requests_.fetch_add(1); }
+  void RequestClosed() { open_requests_.fetch_sub(1); }
 
   // Runs the user's handler. It is called concurrently from all I/O threads.
   void Handle(HttpRequest request, Responder respond) const {
@@ -317,16 +342,17 @@ class ServerImpl final : public HttpServer {
     }
   }
 
-  // The accept loop: one accept (or retry timer) is pending at a time, so acceptor_ and
-  // accept_retry_timer_ are touched by one handler at a time and need no strand.
+  // The accept loop: one accept (or retry timer) is pending at a time, and its handlers run on the
+  // acceptor's strand, as does Drain()'s close of the acceptor.
   void Accept() {
+    if (draining_) return;
     acceptor_.async_accept(
         net::make_strand(ioc_),
         [this](beast::error_code ec, tcp::socket socket) { OnAccept(ec, std::move(socket)); });
   }
 
   void OnAccept(beast::error_code ec, tcp::socket socket) {
-    if (ec == net::error::operation_aborted) return;
+    if (ec == net::error::operation_aborted || draining_) return;
     if (ec) {
       accept_retry_timer_.expires_after(kAcceptRetryDelay);
       accept_retry_timer_.async_wait([this](beast::error_code wait_ec) {
@@ -360,6 +386,8 @@ class ServerImpl final : public HttpServer {
   const HttpServerOptions options_;
   const HttpHandler handler_;
   std::atomic<int64_t> connections_accepted_{0};
+  std::atomic<bool> draining_{false};
+  std::atomic<int64_t> open_requests_{0};         // read and not yet answered on the wire
   std::optional<net::ssl::context> tls_context_;  // set before serving, then only read
   const std::shared_ptr<ResponderGate> gate_;
   // Declared before everything that holds sockets or timers, so it is destroyed after them.
@@ -570,6 +598,12 @@ void Connection::OnRead(beast::error_code ec, size_t /*bytes*/) {
 }
 
 void Connection::HandleRequest() {
+  if (server_->draining()) {
+    SendError(bhttp::status::service_unavailable, "shutting_down",
+              "the server is shutting down; send the request again to another node or later");
+    return;
+  }
+  OpenRequest();
   bhttp::request<bhttp::string_body>& message = parser_->get();
   keep_alive_ = message.keep_alive();
   request_version_ = message.version();
@@ -620,6 +654,8 @@ void Connection::Deliver(std::optional<HttpResponse> response) {
   response_.set(bhttp::field::content_type, response->content_type);
   for (const auto& [name, value] : response->headers) response_.insert(name, value);
   response_.body() = std::move(response->body);
+  // A draining server closes each connection after its answer, so that clients go elsewhere.
+  if (server_->draining()) keep_alive_ = false;
   response_.keep_alive(keep_alive_);  // adds "Connection: close" when the client asked for it
   response_.prepare_payload();        // Content-Length
   Write(keep_alive_);
@@ -634,10 +670,12 @@ void Connection::Abort() {
   beast::error_code ec;
   stream_.socket().set_option(net::socket_base::linger(true, 0), ec);
   stream_.close();  // also cancels the timer; no operation is pending while awaiting a response
+  CloseRequest();
   server_->Forget(this);
 }
 
 void Connection::SendError(bhttp::status status, std::string_view code, std::string_view message) {
+  OpenRequest();
   if (server_->options().on_response) {
     server_->options().on_response("(unread)", static_cast<int>(status),
                                    std::chrono::nanoseconds(0));
@@ -663,6 +701,7 @@ void Connection::Write(bool keep_alive) {
 }
 
 void Connection::OnWrite(bool keep_alive, beast::error_code ec, size_t /*bytes*/) {
+  CloseRequest();
   if (closed_) return;
   if (ec) {
     Close();
@@ -712,7 +751,20 @@ void Connection::Close() {
   beast::error_code ec;
   stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
   stream_.close();  // also cancels the pending operations and the timer
+  CloseRequest();
   server_->Forget(this);
+}
+
+void Connection::OpenRequest() {
+  if (request_open_) return;
+  request_open_ = true;
+  server_->RequestOpened();
+}
+
+void Connection::CloseRequest() {
+  if (!request_open_) return;
+  request_open_ = false;
+  server_->RequestClosed();
 }
 
 void Connection::CloseAfterStop() {

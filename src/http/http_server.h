@@ -81,6 +81,12 @@ class HttpServer {
   virtual int64_t connections_accepted() const = 0;
   // Starts the I/O threads. Returns immediately.
   virtual void Start() = 0;
+  // The first step of a graceful stop: stops accepting connections, and answers every request
+  // that arrives from now on with 503 {"code":"shutting_down"} and Connection: close. Requests
+  // already handed to the handler are answered as usual, and their connections then close. Waits
+  // up to `bound` for those answers to be written; returns whether they all were. Call Stop()
+  // afterwards. REQUIRES: not called on an I/O thread.
+  virtual bool Drain(std::chrono::milliseconds bound) = 0;
   // Stops accepting, closes connections, joins the I/O threads. Idempotent.
   virtual void Stop() = 0;
   // Executor of the I/O threads, for timers (e.g. the simulator's latency).

@@ -54,7 +54,8 @@ std::string MasterKeyPath(const ScenarioOptions& options) {
 
 std::vector<std::string> ServeArgs(const ScenarioOptions& options, const std::string& store_url,
                                    const std::string& supplier_flag,
-                                   const std::string& supplier_ca_file, uint16_t port) {
+                                   const std::string& supplier_ca_file, uint16_t port,
+                                   const std::string& node_id) {
   std::vector<std::string> args = {
       options.topup_binary,
       "serve",
@@ -62,6 +63,8 @@ std::vector<std::string> ServeArgs(const ScenarioOptions& options, const std::st
       store_url,
       "--port",
       std::to_string(port),
+      "--node-id",
+      node_id,
       supplier_flag.starts_with("http") ? "--supplier-url" : "--channels",
       supplier_flag,
       "--deadline-s",
@@ -160,6 +163,25 @@ std::string ChannelOfAttemptStarted(const std::string& detail) {
   return detail.substr(begin, detail.find(' ', begin) - begin);
 }
 
+// Open orders whose lease `owner` holds (lapsed or not), read page by page.
+Result<int64_t> CountOpenLeasedBy(Store& store, const std::string& owner) {
+  int64_t leased = 0;
+  for (OrderStatus status :
+       {OrderStatus::kAccepted, OrderStatus::kCharging, OrderStatus::kUnknown}) {
+    OrderFilter filter;
+    filter.status = status;
+    filter.limit = 1'000;
+    while (true) {
+      Result<std::vector<Order>> page = store.FindOrders(filter);
+      if (!page.ok()) return page.status();
+      if (page->empty()) break;
+      for (const Order& order : *page) leased += order.lease_owner == owner ? 1 : 0;
+      filter.after_order_id = page->back().order_id;
+    }
+  }
+  return leased;
+}
+
 int64_t Percentile(const std::vector<int64_t>& sorted, double fraction) {
   if (sorted.empty()) return 0;
   size_t rank = static_cast<size_t>(fraction * static_cast<double>(sorted.size() - 1) + 0.5);
@@ -238,9 +260,11 @@ Result<ScenarioReport> RunScenario(const ScenarioOptions& options) {
     }
   }
   std::vector<process::ChildProcess> servers;
-  for (uint16_t port : ports) {
-    Result<process::ChildProcess> server = process::ChildProcess::Spawn(
-        ServeArgs(options, store_url, supplier_flag, sim_ca_file, port), log_path);
+  for (size_t n = 0; n < ports.size(); ++n) {
+    Result<process::ChildProcess> server =
+        process::ChildProcess::Spawn(ServeArgs(options, store_url, supplier_flag, sim_ca_file,
+                                               ports[n], "node" + std::to_string(n)),
+                                     log_path);
     if (!server.ok()) return server.status();
     if (Result<uint16_t> listening = server->WaitForListening(Ms(30'000)); !listening.ok()) {
       return listening.status();
@@ -274,7 +298,10 @@ Result<ScenarioReport> RunScenario(const ScenarioOptions& options) {
 
   ScenarioReport report;
   report.requested = options.orders;
-  // The killer: SIGKILL node 0 mid-load and, if asked, start it again on the same port.
+  Result<std::unique_ptr<Store>> store = OpenStore(store_url);
+  if (!store.ok()) return store.status();
+  // The killer: stops node 0 mid-load and, if asked, starts it again on the same port, under a
+  // new node id (each run of a node is a new lease owner).
   Status killer_status;
   Status fault_status;
   std::thread faulter([&] {
@@ -286,11 +313,25 @@ Result<ScenarioReport> RunScenario(const ScenarioOptions& options) {
     for (int k = 0; k < options.serve_kills && !load_done; ++k) {
       std::this_thread::sleep_for(Ms(options.kill_interval_ms));
       if (load_done || !servers[0].running()) break;
-      servers[0].Stop(SIGKILL);
+      const auto stop_began = SteadyClock::now();
+      const int wait_status = servers[0].Stop(options.stop_signal, Ms(120'000));
+      report.stop_ms_max = std::max<int64_t>(
+          report.stop_ms_max,
+          std::chrono::duration_cast<Ms>(SteadyClock::now() - stop_began).count());
+      report.stop_exit_codes.push_back(WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : -1);
       report.server_kills++;
+      Result<int64_t> left =
+          CountOpenLeasedBy(**store, k == 0 ? "node0" : "node0-" + std::to_string(k));
+      if (!left.ok()) {
+        killer_status = left.status();
+        return;
+      }
+      report.leases_left_by_stopped += *left;
       if (!options.restart_killed) break;
-      Result<process::ChildProcess> restarted = process::ChildProcess::Spawn(
-          ServeArgs(options, store_url, supplier_flag, sim_ca_file, ports[0]), log_path);
+      Result<process::ChildProcess> restarted =
+          process::ChildProcess::Spawn(ServeArgs(options, store_url, supplier_flag, sim_ca_file,
+                                                 ports[0], "node0-" + std::to_string(k + 1)),
+                                       log_path);
       if (!restarted.ok()) {
         killer_status = restarted.status();
         return;
@@ -304,8 +345,6 @@ Result<ScenarioReport> RunScenario(const ScenarioOptions& options) {
     }
   });
 
-  Result<std::unique_ptr<Store>> store = OpenStore(store_url);
-  if (!store.ok()) return store.status();
   auto print_progress = [&](const char* phase) {
     if (options.progress == nullptr) return;
     Result<OrderCounts> counts = (*store)->CountOrders();
@@ -483,7 +522,15 @@ void PrintReport(const ScenarioReport& r, int64_t deadline_s, std::ostream& out)
     for (const auto& [code, n] : r.rejected_by_code) out << " " << code << "=" << n;
     out << "\n";
   }
-  if (r.server_kills > 0) out << "server SIGKILLs         " << r.server_kills << "\n";
+  if (r.server_kills > 0) {
+    out << "server stops            " << r.server_kills << "\n";
+  }
+  if (!r.stop_exit_codes.empty()) {
+    out << "stop exit codes        ";
+    for (int code : r.stop_exit_codes) out << " " << code;
+    out << "   (longest stop " << r.stop_ms_max << " ms, leases left behind "
+        << r.leases_left_by_stopped << ")\n";
+  }
   out << "succeeded               " << r.succeeded << "\n";
   out << "failed and refunded     " << r.failed_refunded << "\n";
   out << "still open              " << r.still_open << "\n";

@@ -5,6 +5,7 @@
 // Used by `topup demo`, `topup bench` and the integration tests.
 #pragma once
 
+#include <csignal>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -37,8 +38,11 @@ struct ScenarioOptions {
   std::string store_url;
   std::string queue_url;
   int nodes = 1;        // `topup serve` processes; merchants spread over them
-  int serve_kills = 0;  // SIGKILL a node this many times while orders arrive
+  int serve_kills = 0;  // stop node 0 this many times while orders arrive
   int64_t kill_interval_ms = 2'000;
+  // How node 0 is stopped: SIGKILL (a crash) or SIGTERM (a graceful stop: its exit code, how long
+  // it took and the leases it left behind are reported).
+  int stop_signal = SIGKILL;
   bool restart_killed = true;  // start a killed node again (else the others carry on)
   // Run once, fault_after_ms into the load (e.g. restart the broker). Its error fails the run.
   std::function<Status()> fault;
@@ -75,6 +79,12 @@ struct ScenarioReport {
   bool ledger_balanced = false;
   std::string ledger_problems;
   int server_kills = 0;
+  // For each stop of node 0: its exit code (-1 if a signal ended it), and the most time one took.
+  std::vector<int> stop_exit_codes;
+  int64_t stop_ms_max = 0;
+  // Open orders still leased by node 0 right after it stopped (before any restart), summed over
+  // its stops: what waits for a lease to lapse.
+  int64_t leases_left_by_stopped = 0;
   // CPU seconds (user + system) used over the run by the server nodes still running at the end,
   // by the simulator, and by the load generator (this process).
   double server_cpu_s = 0, sim_cpu_s = 0, loadgen_cpu_s = 0;

@@ -318,10 +318,36 @@ TEST_P(QueueConformanceTest, AnUnacknowledgedDeliveryIsDeliveredAgainToAnotherCo
     ASSERT_EQ(again.size(), 1u) << "not delivered again within " << backend_.redelivery_max.count()
                                 << " ms";
     EXPECT_EQ(again[0].order_id, id);
+    EXPECT_EQ(second->Figures().redelivered, 1);  // counted where it came again
   } else {
     // In memory: gone with its queue. The store's sweeper publishes the order again.
     EXPECT_TRUE(ReceiveUntil(*second, 1, Clock::now() + milliseconds(300), true).empty());
   }
+}
+
+// A backend that reports its depth counts the ids published and not yet received.
+TEST_P(QueueConformanceTest, TheDepthCountsWhatWaitsToBeReceived) {
+  std::unique_ptr<Queue> queue = Open();
+  ASSERT_NE(queue, nullptr);
+  if (queue->Figures().depth < 0) GTEST_SKIP() << backend_.name << " does not report its depth";
+  EXPECT_EQ(queue->Figures().depth, 0);
+  EXPECT_EQ(queue->Figures().redelivered, 0);
+  const std::vector<std::string> ids = MakeIds("order-waiting-", 5);
+  ASSERT_TRUE(queue->Publish(ids).ok());
+  // A broker's count may be a second old.
+  auto depth_becomes = [&](int64_t expected) {
+    const Clock::time_point deadline = Clock::now() + seconds(10);
+    while (queue->Figures().depth != expected && Clock::now() < deadline) {
+      std::this_thread::sleep_for(milliseconds(50));
+    }
+    return queue->Figures().depth;
+  };
+  EXPECT_EQ(depth_becomes(5), 5);
+  ASSERT_EQ(ReceiveUntil(*queue, 2, Clock::now() + seconds(10), true).size(), 2u);
+  EXPECT_EQ(depth_becomes(3), 3);
+  ASSERT_EQ(ReceiveUntil(*queue, 3, Clock::now() + seconds(10), true).size(), 3u);
+  EXPECT_EQ(depth_becomes(0), 0);
+  EXPECT_EQ(queue->Figures().redelivered, 0);
 }
 
 TEST_P(QueueConformanceTest, AnAcknowledgedDeliveryIsNotDeliveredAgain) {
@@ -373,6 +399,7 @@ TEST_P(QueueConformanceTest, AnUnacknowledgedDeliveryComesAgainAfterTheRedeliver
                                 << " ms";
     EXPECT_EQ(again[0].order_id, id);
     EXPECT_GE(Clock::now() - taken_at, kRedeliveryTime - milliseconds(100));
+    EXPECT_EQ(queue->Figures().redelivered, 1);
     // The first delivery's acknowledgement is late and harmless.
     EXPECT_TRUE(queue->Ack(taken).ok());
   } else {

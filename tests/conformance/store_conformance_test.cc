@@ -496,6 +496,47 @@ TEST_P(StoreConformanceTest, ConcurrentAcceptsNeverOverdraw) {
 
 // --- AcceptOrderAsync ---
 
+// The commit observer (behind /metrics' store commit figures) is told of the batched writes: the
+// accepts written together and the transitions applied together.
+TEST_P(StoreConformanceTest, TheCommitObserverIsToldOfAcceptAndTransitionBatches) {
+  struct Told {
+    std::atomic<int64_t> commits{0};
+    std::atomic<int64_t> writes{0};
+    std::atomic<int64_t> micros{0};
+  };
+  auto told = std::make_shared<Told>();
+  std::unique_ptr<Store> store = OpenStore();  // observed from its first write
+  ASSERT_NE(store, nullptr);
+  store->SetCommitObserver([told](size_t writes, std::chrono::microseconds took) {
+    told->commits++;
+    told->writes += static_cast<int64_t>(writes);
+    told->micros += took.count();
+  });
+  ASSERT_TRUE(store->CreateMerchant("m1", "Merchant m1", kT0Ms).ok());
+  ASSERT_TRUE(store->FundMerchant("m1", 100'000, "opening", kT0Ms).ok());
+  const int64_t before_writes = told->writes.load();
+
+  auto answers = std::make_shared<AcceptAnswers>();
+  for (int i = 0; i < 3; ++i) {
+    Order order = MakeOrder("o" + std::to_string(i), "m1", "mo-" + std::to_string(i));
+    store->AcceptOrderAsync(order, Record(answers, order.order_id));
+  }
+  ASSERT_TRUE(answers->WaitFor(3));
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(OnlyAnswer(*answers, "o" + std::to_string(i)).ok());
+  std::vector<Transition> transitions;
+  for (int i = 0; i < 3; ++i) {
+    transitions.push_back(
+        StartAttempt(*store->GetOrder("o" + std::to_string(i)), OrderStatus::kCharging, kT0Ms));
+  }
+  for (const Result<bool>& applied : store->ApplyTransitions(transitions)) {
+    ASSERT_TRUE(applied.ok() && *applied);
+  }
+  // Three accepts and three transitions, however they were grouped.
+  EXPECT_GE(told->writes.load() - before_writes, 6);
+  EXPECT_GE(told->commits.load(), 2);
+  EXPECT_GT(told->micros.load(), 0) << "a durable commit takes some time";
+}
+
 TEST_P(StoreConformanceTest, AsyncAcceptAnswersAsAcceptWould) {
   AddMerchant("m1", 1500);
   auto answers = std::make_shared<AcceptAnswers>();
@@ -1564,6 +1605,64 @@ TEST_P(StoreConformanceTest, ClaimOrdersRespectsLeasesAndTheyLapse) {
   EXPECT_TRUE(store_->ClaimOrders(std::vector<std::string>{}, "w", kT0Ms, 1000)->empty());
 }
 
+// A node shutting down hands its leases back: the orders are free and due at once, for any
+// sweeper, instead of after their leases would have lapsed.
+TEST_P(StoreConformanceTest, ReleaseLeasesFreesOnlyTheOwnersOpenOrdersAndMakesThemDue) {
+  AddMerchant("m1", 100'000);
+  for (const char* id : {"o1", "o2", "o3", "o4"}) {
+    Order order = MakeOrder(id, "m1", std::string("mo-") + id);
+    order.next_check_ms = kT0Ms + 50'000;
+    Accept(order);
+  }
+  ASSERT_EQ(
+      store_->ClaimOrders(std::vector<std::string>{"o1", "o2", "o4"}, "worker-a", kT0Ms, 60'000)
+          ->size(),
+      3u);
+  ASSERT_EQ(store_->ClaimOrders(std::vector<std::string>{"o3"}, "worker-b", kT0Ms, 60'000)->size(),
+            1u);
+  Order o4 = Get("o4");
+  ASSERT_TRUE(
+      store_->ApplyTransition(Move(o4, OrderStatus::kFailed, kT0Ms, Attempt::kKeep, "expired"))
+          .ok());
+
+  const int64_t now_ms = kT0Ms + 100;
+  Result<int64_t> released = store_->ReleaseLeases("worker-a", now_ms);
+  ASSERT_TRUE(released.ok()) << released.status().ToString();
+  EXPECT_EQ(*released, 2);
+  for (const char* id : {"o1", "o2"}) {
+    const Order order = Get(id);
+    EXPECT_EQ(order.lease_owner, "") << id;
+    EXPECT_EQ(order.lease_expires_ms, 0) << id;
+    EXPECT_EQ(order.next_check_ms, now_ms) << id;
+  }
+  EXPECT_EQ(Get("o3").lease_owner, "worker-b");  // someone else's
+  EXPECT_EQ(Get("o3").next_check_ms, kT0Ms + 50'000);
+  EXPECT_EQ(Get("o4").status, OrderStatus::kFailed);  // final: left as it is
+  EXPECT_EQ(store_->ReleaseLeases("worker-a", now_ms).value(), 0);
+
+  // Due and unleased at once: the sweeper takes them, and another worker claims them, long
+  // before the released leases would have lapsed.
+  Result<DueOrders> due = store_->TakeDueOrders(now_ms, 100, 5'000);
+  ASSERT_TRUE(due.ok()) << due.status().ToString();
+  EXPECT_EQ(AsSet(due->order_ids), (std::set<std::string>{"o1", "o2"}));
+  EXPECT_EQ(due->lapsed_leases, 0) << "handed back, not lapsed";
+  EXPECT_EQ(
+      store_->ClaimOrders(std::vector<std::string>{"o1"}, "worker-c", now_ms + 1, 60'000)->size(),
+      1u);
+
+  // The sweep moved the next check to now_ms + 5 s: a release before then makes the order due at
+  // the release, one after it leaves the earlier time.
+  ASSERT_EQ(store_->ReleaseLeases("worker-c", now_ms + 500).value(), 1);
+  EXPECT_EQ(Get("o1").next_check_ms, now_ms + 500);
+  EXPECT_EQ(
+      store_->ClaimOrders(std::vector<std::string>{"o2"}, "worker-c", now_ms + 1, 60'000)->size(),
+      1u);
+  ASSERT_EQ(store_->ReleaseLeases("worker-c", now_ms + 9'000).value(), 1);
+  EXPECT_EQ(Get("o2").next_check_ms, now_ms + 5'000);
+
+  EXPECT_EQ(store_->ReleaseLeases("", now_ms).status().reason(), "invalid_lease");
+}
+
 // Workers on several nodes claim the same orders at the same moment: each order gets one owner.
 TEST_P(StoreConformanceTest, ConcurrentClaimsGiveEachOrderOneOwner) {
   constexpr int kOrders = 60;
@@ -1622,40 +1721,44 @@ TEST_P(StoreConformanceTest, TakeDueOrdersSkipsLeasedAndFinalAndDoesNotRepeat) {
 
   constexpr int64_t kRedeliverMs = 30'000;
   const int64_t now_ms = kT0Ms + 450;  // o0..o4 are due
-  Result<std::vector<std::string>> due = store_->TakeDueOrders(now_ms, 100, kRedeliverMs);
+  Result<DueOrders> due = store_->TakeDueOrders(now_ms, 100, kRedeliverMs);
   ASSERT_TRUE(due.ok()) << due.status().ToString();
-  EXPECT_EQ(AsSet(*due), (std::set<std::string>{"o0", "o4"}));
-  EXPECT_EQ(due->size(), 2u);
+  EXPECT_EQ(AsSet(due->order_ids), (std::set<std::string>{"o0", "o4"}));
+  EXPECT_EQ(due->order_ids.size(), 2u);
   EXPECT_EQ(Get("o0").next_check_ms, now_ms + kRedeliverMs);
 
   // Within redeliver_after: the taken ones are not returned again, newly due ones are.
-  Result<std::vector<std::string>> later = store_->TakeDueOrders(kT0Ms + 650, 100, kRedeliverMs);
+  Result<DueOrders> later = store_->TakeDueOrders(kT0Ms + 650, 100, kRedeliverMs);
   ASSERT_TRUE(later.ok());
-  EXPECT_EQ(AsSet(*later), (std::set<std::string>{"o5", "o6"}));
+  EXPECT_EQ(AsSet(later->order_ids), (std::set<std::string>{"o5", "o6"}));
 
   // The limit holds, earliest due first.
-  Result<std::vector<std::string>> limited = store_->TakeDueOrders(kT0Ms + 10'000, 2, kRedeliverMs);
+  Result<DueOrders> limited = store_->TakeDueOrders(kT0Ms + 10'000, 2, kRedeliverMs);
   ASSERT_TRUE(limited.ok());
-  EXPECT_EQ(AsSet(*limited), (std::set<std::string>{"o7", "o8"}));
+  EXPECT_EQ(AsSet(limited->order_ids), (std::set<std::string>{"o7", "o8"}));
 
   // Once redeliver_after has passed since an order was taken, it comes back if still open; o1
   // only once its lease lapsed.
-  Result<std::vector<std::string>> again =
-      store_->TakeDueOrders(now_ms + kRedeliverMs, 100, kRedeliverMs);
+  Result<DueOrders> again = store_->TakeDueOrders(now_ms + kRedeliverMs, 100, kRedeliverMs);
   ASSERT_TRUE(again.ok());
-  EXPECT_EQ(AsSet(*again), (std::set<std::string>{"o0", "o4", "o9"}));
-  Result<std::vector<std::string>> lapsed =
-      store_->TakeDueOrders(kT0Ms + 60'000, 100, kRedeliverMs);
+  EXPECT_EQ(AsSet(again->order_ids), (std::set<std::string>{"o0", "o4", "o9"}));
+  Result<DueOrders> lapsed = store_->TakeDueOrders(kT0Ms + 60'000, 100, kRedeliverMs);
   ASSERT_TRUE(lapsed.ok());
-  EXPECT_EQ(AsSet(*lapsed), (std::set<std::string>{"o1", "o5", "o6", "o7", "o8"}));
+  EXPECT_EQ(AsSet(lapsed->order_ids), (std::set<std::string>{"o1", "o5", "o6", "o7", "o8"}));
+  // o1's lease lapsed without being released: counted, and cleared so that it counts once.
+  EXPECT_EQ(lapsed->lapsed_leases, 1);
+  EXPECT_EQ(Get("o1").lease_owner, "");
+  EXPECT_EQ(
+      due->lapsed_leases + later->lapsed_leases + limited->lapsed_leases + again->lapsed_leases, 0);
   EXPECT_EQ(store_->TakeDueOrders(kT0Ms, 10, 0).status().reason(), "invalid_redelivery");
-  EXPECT_TRUE(store_->TakeDueOrders(kT0Ms + 99'000, 0, kRedeliverMs)->empty());
+  EXPECT_TRUE(store_->TakeDueOrders(kT0Ms + 99'000, 0, kRedeliverMs)->order_ids.empty());
   // Final orders never come back.
-  Result<std::vector<std::string>> much_later =
-      store_->TakeDueOrders(kT0Ms + 10'000'000, 100, kRedeliverMs);
+  Result<DueOrders> much_later = store_->TakeDueOrders(kT0Ms + 10'000'000, 100, kRedeliverMs);
   ASSERT_TRUE(much_later.ok());
-  EXPECT_EQ(much_later->size(), 8u);
-  EXPECT_EQ(AsSet(*much_later).count("o2") + AsSet(*much_later).count("o3"), 0u);
+  EXPECT_EQ(much_later->order_ids.size(), 8u);
+  EXPECT_EQ(much_later->lapsed_leases, 0);
+  EXPECT_EQ(AsSet(much_later->order_ids).count("o2") + AsSet(much_later->order_ids).count("o3"),
+            0u);
 }
 
 // Sweepers on several nodes run at once, several threads each: within one redelivery window no
@@ -1679,11 +1782,11 @@ TEST_P(StoreConformanceTest, ConcurrentSweepersOnSeveralNodesNeverTakeTheSameOrd
   std::vector<std::vector<std::string>> taken(kThreads);
   RunTogether(kThreads, [&](int s) {
     for (int round = 0; round < kRounds; ++round) {
-      Result<std::vector<std::string>> due =
+      Result<DueOrders> due =
           nodes[s % nodes.size()]->TakeDueOrders(kT0Ms + 1 + round, kBatch, 60'000);
       ASSERT_TRUE(due.ok()) << due.status().ToString();
-      EXPECT_LE(due->size(), kBatch);
-      taken[s].insert(taken[s].end(), due->begin(), due->end());
+      EXPECT_LE(due->order_ids.size(), kBatch);
+      taken[s].insert(taken[s].end(), due->order_ids.begin(), due->order_ids.end());
     }
   });
   std::set<std::string> all;
@@ -1698,10 +1801,11 @@ TEST_P(StoreConformanceTest, ConcurrentSweepersOnSeveralNodesNeverTakeTheSameOrd
   // batches; what they leave is still due and is taken by the next sweep.
   const size_t open = kOrders - leased.size();
   EXPECT_LE(total, open);
-  Result<std::vector<std::string>> rest = store_->TakeDueOrders(kT0Ms + 100, 4096, 60'000);
+  Result<DueOrders> rest = store_->TakeDueOrders(kT0Ms + 100, 4096, 60'000);
   ASSERT_TRUE(rest.ok());
-  for (const std::string& id : *rest) EXPECT_EQ(all.count(id), 0u) << id << " taken twice";
-  EXPECT_EQ(total + rest->size(), open);
+  for (const std::string& id : rest->order_ids)
+    EXPECT_EQ(all.count(id), 0u) << id << " taken twice";
+  EXPECT_EQ(total + rest->order_ids.size(), open);
 }
 
 // --- Listing and counting ---

@@ -22,6 +22,7 @@
 #include "loadgen/merchant_load.h"
 #include "process/child_process.h"
 #include "testing/postgres_server.h"
+#include "testing/rabbitmq_server.h"
 #include "testing/redis_server.h"
 #include "testing/server_support.h"
 #include "topup/clock.h"
@@ -49,6 +50,31 @@ bool WaitFor(seconds bound, Done done) {
 Result<http::HttpResponse> Get(uint16_t port, const std::string& target) {
   http::HttpClient client("127.0.0.1", port);
   return client.Send("GET", target, "", seconds(5));
+}
+
+// `count` orders of 50 yuan for one phone, merchant order ids `prefix`0, `prefix`1, ...
+std::vector<std::string> OrderBodies(const std::string& prefix, int count) {
+  std::vector<std::string> bodies;
+  for (int i = 0; i < count; ++i) {
+    bodies.push_back(json::serialize(json::object{{"merchant_id", kMerchantId},
+                                                  {"merchant_order_id", prefix + std::to_string(i)},
+                                                  {"phone", "13800138000"},
+                                                  {"face_value", 50}}));
+  }
+  return bodies;
+}
+
+// A load of 4 lanes over `ports`, signed with `key`, starting now and bounded to 60 s.
+loadgen::MerchantLoadOptions LoadOptions(std::vector<uint16_t> ports, double rate_limit_per_s,
+                                         const auth::NewMerchantKey& key) {
+  const auto start = std::chrono::steady_clock::now();
+  return loadgen::MerchantLoadOptions{.ports = std::move(ports),
+                                      .lanes = 4,
+                                      .rate_limit_per_s = rate_limit_per_s,
+                                      .start = start,
+                                      .deadline = start + seconds(60),
+                                      .key_id = key.key_id,
+                                      .secret = key.secret};
 }
 
 class ObserveTest : public ::testing::Test {
@@ -185,22 +211,8 @@ TEST_F(ObserveTest, PrometheusScrapesCountersThatMatchTheStore) {
   ASSERT_TRUE(process::WaitForTcpPort(*prometheus_port, milliseconds(30'000)).ok())
       << testing::LastLines(log_path_, 20);
 
-  std::vector<std::string> bodies;
-  for (int i = 0; i < kOrders; ++i) {
-    bodies.push_back(json::serialize(json::object{{"merchant_id", kMerchantId},
-                                                  {"merchant_order_id", "m-" + std::to_string(i)},
-                                                  {"phone", "13800138000"},
-                                                  {"face_value", 50}}));
-  }
-  const auto start = std::chrono::steady_clock::now();
-  loadgen::MerchantLoad load(loadgen::MerchantLoadOptions{.ports = {port},
-                                                          .lanes = 4,
-                                                          .rate_limit_per_s = 150,
-                                                          .start = start,
-                                                          .deadline = start + seconds(60),
-                                                          .key_id = key.key_id,
-                                                          .secret = key.secret},
-                             bodies);
+  const std::vector<std::string> bodies = OrderBodies("m-", kOrders);  // the load reads them
+  loadgen::MerchantLoad load(LoadOptions({port}, 150, key), bodies);
   loadgen::LoadTally tally;
   std::thread load_thread([&] { tally = load.Run(); });
 
@@ -264,6 +276,79 @@ TEST_F(ObserveTest, PrometheusScrapesCountersThatMatchTheStore) {
             0);
   EXPECT_GT(QueryPrometheus(*prometheus_port, "topup_store_commit_writes_count"), 0);
   EXPECT_GT(QueryPrometheus(*prometheus_port, "process_resident_memory_bytes"), 0);
+}
+
+// The value of the sample `series` (a name, with its labels if it has any) in an exposition, or
+// -1 if it is not there.
+double MetricValue(const std::string& exposition, const std::string& series) {
+  std::istringstream lines(exposition);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.size() > series.size() && line.compare(0, series.size(), series) == 0 &&
+        line[series.size()] == ' ') {
+      return std::stod(line.substr(series.size() + 1));
+    }
+  }
+  return -1;
+}
+
+// Two nodes on PostgreSQL and RabbitMQ, one SIGKILLed mid-load: the survivor's /metrics shows
+// the broker's depth and redeliveries, PostgreSQL's commit batches, and the dead node's leases
+// lapsing as expiry events; promtool accepts it all.
+TEST_F(ObserveTest, QueueDepthRedeliveriesCommitsAndLeaseExpiriesOnPostgresAndRabbitMq) {
+  const std::string promtool = testing::FindExecutable("promtool");
+  ASSERT_FALSE(promtool.empty()) << "promtool not found: apt-get install prometheus";
+  Result<std::unique_ptr<testing::PostgresServer>> postgres = testing::PostgresServer::Start();
+  ASSERT_TRUE(postgres.ok()) << postgres.status().ToString();
+  Result<std::string> database = (*postgres)->CreateDatabase("figures");
+  ASSERT_TRUE(database.ok()) << database.status().ToString();
+  Result<std::unique_ptr<testing::RabbitMqServer>> rabbit = testing::RabbitMqServer::Start();
+  ASSERT_TRUE(rabbit.ok()) << rabbit.status().ToString();
+  constexpr int kOrders = 300;
+  const auth::NewMerchantKey key = AddMerchant(*database, kOrders * PriceFenOfFaceValue(50));
+  ASSERT_FALSE(key.key_id.empty());
+  // Slow enough answers that the node killed holds leases and unacknowledged deliveries.
+  const uint16_t sim_port = StartSim({"--latency-median-ms", "300", "--latency-p99-ms", "800"});
+  const std::vector<std::string> flags = {"--lease-ms", "2000"};
+  const uint16_t doomed = StartServe(*database, (*rabbit)->url(), sim_port, flags);
+  const size_t doomed_child = children_.size() - 1;
+  const uint16_t survivor = StartServe(*database, (*rabbit)->url(), sim_port, flags);
+  ASSERT_NE(doomed, 0);
+  ASSERT_NE(survivor, 0);
+
+  const std::vector<std::string> bodies = OrderBodies("f-", kOrders);  // the load reads them
+  loadgen::MerchantLoad load(LoadOptions({doomed, survivor}, 100, key), bodies);
+  loadgen::LoadTally tally;
+  std::thread load_thread([&] { tally = load.Run(); });
+  ASSERT_TRUE(WaitFor(seconds(30), [&] { return load.acknowledged() >= kOrders / 3; }));
+  children_[doomed_child].Stop(SIGKILL);
+  load_thread.join();
+
+  Result<std::unique_ptr<Store>> store = OpenStore(*database);
+  ASSERT_TRUE(store.ok());
+  ASSERT_TRUE(WaitFor(seconds(120), [&] {
+    Result<OrderCounts> counts = (*store)->CountOrders();
+    if (!counts.ok()) return false;
+    int64_t open = 0;
+    for (auto [status, n] : *counts) open += IsFinal(status) ? 0 : n;
+    return open == 0;
+  }));
+
+  std::string exposition;
+  ASSERT_TRUE(WaitFor(seconds(10), [&] {
+    Result<http::HttpResponse> scraped = Get(survivor, "/metrics");
+    if (!scraped.ok() || scraped->status != 200) return false;
+    exposition = scraped->body;
+    return MetricValue(exposition, "topup_queue_depth") == 0;  // the broker's count catches up
+  })) << exposition;
+  { std::ofstream(dir_ + "/metrics.txt") << exposition; }
+  const std::string check =
+      promtool + " check metrics < " + dir_ + "/metrics.txt > " + dir_ + "/promtool.txt 2>&1";
+  EXPECT_EQ(std::system(check.c_str()), 0) << testing::LastLines(dir_ + "/promtool.txt", 40);
+  // The dead node's deliveries came again from the broker; its leases lapsed.
+  EXPECT_GT(MetricValue(exposition, "topup_queue_redelivered_total"), 0) << exposition;
+  EXPECT_GT(MetricValue(exposition, "topup_lease_expiries_total"), 0) << exposition;
+  EXPECT_GT(MetricValue(exposition, "topup_store_commit_writes_count"), 0) << exposition;
+  EXPECT_GT(MetricValue(exposition, "topup_store_commit_seconds_sum"), 0) << exposition;
 }
 
 // The reasons /readyz gives, or {"unreachable"} if it does not answer; empty when ready.

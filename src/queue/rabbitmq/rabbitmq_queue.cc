@@ -35,6 +35,8 @@ constexpr int kGenerationShift = 48;
 constexpr uint64_t kDeliveryTagMask = (uint64_t{1} << kGenerationShift) - 1;
 // How long the consuming thread sleeps in poll() at most, so heartbeats are sent and checked.
 constexpr milliseconds kConsumerPoll{500};
+// How often the consuming thread asks the broker how many messages are ready (for Figures()).
+constexpr milliseconds kDepthRefresh{1'000};
 
 struct AmqpAddress {
   std::string host;
@@ -144,19 +146,21 @@ class AmqpConnection {
   void MarkBroken() { broken_ = true; }
 
   // Declares the durable queue: a quorum queue unless *type says classic or the broker refuses
-  // it, in which case *type becomes classic.
-  Status DeclareQueue(const std::string& queue, std::atomic<QueueType>* type) {
+  // it, in which case *type becomes classic. Stores in *ready the messages ready in the queue.
+  Status DeclareQueue(const std::string& queue, std::atomic<QueueType>* type,
+                      std::atomic<int64_t>* ready) {
     if (type->load() != QueueType::kClassic) {
       amqp_table_entry_t entry;
       entry.key = amqp_cstring_bytes("x-queue-type");
       entry.value.kind = AMQP_FIELD_KIND_UTF8;
       entry.value.value.bytes = amqp_cstring_bytes("quorum");
       amqp_table_t arguments{1, &entry};
-      amqp_queue_declare(state_, kChannel, amqp_cstring_bytes(queue.c_str()), 0, 1, 0, 0,
-                         arguments);
+      const amqp_queue_declare_ok_t* declared = amqp_queue_declare(
+          state_, kChannel, amqp_cstring_bytes(queue.c_str()), 0, 1, 0, 0, arguments);
       amqp_rpc_reply_t reply = amqp_get_rpc_reply(state_);
       if (reply.reply_type == AMQP_RESPONSE_NORMAL) {
         type->store(QueueType::kQuorum);
+        if (declared != nullptr) ready->store(declared->message_count);
         return Status::Ok();
       }
       if (reply.reply_type != AMQP_RESPONSE_SERVER_EXCEPTION ||
@@ -173,11 +177,24 @@ class AmqpConnection {
       }
       if (Status open = OpenChannel(); !open.ok()) return open;
     }
-    amqp_queue_declare(state_, kChannel, amqp_cstring_bytes(queue.c_str()), 0, 1, 0, 0,
-                       amqp_empty_table);
+    const amqp_queue_declare_ok_t* declared = amqp_queue_declare(
+        state_, kChannel, amqp_cstring_bytes(queue.c_str()), 0, 1, 0, 0, amqp_empty_table);
     amqp_rpc_reply_t reply = amqp_get_rpc_reply(state_);
     if (reply.reply_type != AMQP_RESPONSE_NORMAL) return Failed("declare queue " + queue, reply);
     type->store(QueueType::kClassic);
+    if (declared != nullptr) ready->store(declared->message_count);
+    return Status::Ok();
+  }
+
+  // Asks how many messages are ready in the queue (a passive declare: one round trip) and stores
+  // the answer in *ready. Deliveries that arrive meanwhile are kept by rabbitmq-c for the next
+  // amqp_consume_message.
+  Status CountReady(const std::string& queue, std::atomic<int64_t>* ready) {
+    const amqp_queue_declare_ok_t* declared = amqp_queue_declare(
+        state_, kChannel, amqp_cstring_bytes(queue.c_str()), 1, 0, 0, 0, amqp_empty_table);
+    amqp_rpc_reply_t reply = amqp_get_rpc_reply(state_);
+    if (reply.reply_type != AMQP_RESPONSE_NORMAL) return Failed("count queue " + queue, reply);
+    if (declared != nullptr) ready->store(declared->message_count);
     return Status::Ok();
   }
 
@@ -306,6 +323,14 @@ class RabbitMqQueue final : public Queue {
     return Status::Ok();
   }
 
+  // depth: what the broker had ready at its last count (at most kDepthRefresh ago), and what
+  // this process has taken from it but not yet handed to a receiver.
+  QueueFigures Figures() override {
+    std::lock_guard lock(mu_);
+    return QueueFigures{.depth = broker_ready_.load() + static_cast<int64_t>(buffer_.size()),
+                        .redelivered = redelivered_.load()};
+  }
+
   void Close() override {
     {
       std::lock_guard lock(mu_);
@@ -338,7 +363,8 @@ class RabbitMqQueue final : public Queue {
     Result<std::unique_ptr<AmqpConnection>> connection =
         AmqpConnection::Open(address_, options_, 0);
     Status status = connection.ok() ? Status::Ok() : connection.status();
-    if (status.ok()) status = (*connection)->DeclareQueue(options_.queue, &queue_type_);
+    if (status.ok())
+      status = (*connection)->DeclareQueue(options_.queue, &queue_type_, &broker_ready_);
     if (status.ok()) {
       amqp_confirm_select((*connection)->state(), kChannel);
       amqp_rpc_reply_t reply = amqp_get_rpc_reply((*connection)->state());
@@ -477,7 +503,7 @@ class RabbitMqQueue final : public Queue {
         AmqpConnection::Open(address_, options_, options_.heartbeat_s);
     if (!connection.ok()) return connection.status();
     amqp_connection_state_t c = (*connection)->state();
-    if (Status declared = (*connection)->DeclareQueue(options_.queue, &queue_type_);
+    if (Status declared = (*connection)->DeclareQueue(options_.queue, &queue_type_, &broker_ready_);
         !declared.ok()) {
       return declared;
     }
@@ -514,7 +540,9 @@ class RabbitMqQueue final : public Queue {
         std::lock_guard lock(mu_);
         generation_++;
       }
-      if (Status step = ConsumeStep(connection->state()); !step.ok()) {
+      Status step = RefreshDepth(*connection);
+      if (step.ok()) step = ConsumeStep(connection->state());
+      if (!step.ok()) {
         spdlog::warn("RabbitMQ consuming connection lost: {}", step.ToString());
         connection->MarkBroken();
         connection.reset();
@@ -528,6 +556,14 @@ class RabbitMqQueue final : public Queue {
     }
     if (connection) (void)SendAcks(connection->state());
     // The destructor closes the channel: the broker puts back the unacknowledged deliveries.
+  }
+
+  // Every kDepthRefresh: the count of ready messages behind Figures().depth.
+  Status RefreshDepth(AmqpConnection& connection) {
+    const Clock::time_point now = Clock::now();
+    if (now < next_depth_refresh_) return Status::Ok();
+    next_depth_refresh_ = now + kDepthRefresh;
+    return connection.CountReady(options_.queue, &broker_ready_);
   }
 
   Status SendAcks(amqp_connection_state_t c) {
@@ -603,6 +639,8 @@ class RabbitMqQueue final : public Queue {
     amqp_rpc_reply_t reply = amqp_consume_message(c, &envelope, &timeout, 0);
     if (reply.reply_type == AMQP_RESPONSE_NORMAL) {
       const uint64_t tag = envelope.delivery_tag;
+      // Delivered before, to a consumer that went away or put it back unacknowledged.
+      if (envelope.redelivered != 0) redelivered_.fetch_add(1);
       std::string order_id = Text(envelope.message.body);
       amqp_destroy_envelope(&envelope);
       if (tag > kDeliveryTagMask) {
@@ -677,7 +715,11 @@ class RabbitMqQueue final : public Queue {
   uint64_t generation_ = 0;     // GUARDED_BY(mu_): of the consuming connection
   Backoff consume_backoff_;
   Clock::time_point next_requeue_check_{};  // owned by consumer_thread_
-  const int wake_fd_;                       // written to wake the consuming thread from poll()
+  Clock::time_point next_depth_refresh_{};  // owned by consumer_thread_
+  // The broker's count of ready messages, as last asked; written by whichever thread declared.
+  std::atomic<int64_t> broker_ready_{0};
+  std::atomic<int64_t> redelivered_{0};  // deliveries the broker flagged as redelivered
+  const int wake_fd_;                    // written to wake the consuming thread from poll()
   std::mutex close_mu_;
   std::thread consumer_thread_;
 };

@@ -8,6 +8,10 @@
 // a prefetch limit: a delivery not acknowledged when its channel closes (the process died or lost
 // its connection), or within requeue_after, is delivered again. Anything the broker loses the
 // engine's sweeper publishes again from the store.
+//
+// Figures(): the depth is the broker's count of ready messages, asked by the consuming thread
+// once a second (so a scrape costs no round trip), plus the deliveries received and not yet
+// handed out; redeliveries are the deliveries the broker flagged as redelivered.
 #pragma once
 
 #include <chrono>

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -363,6 +364,11 @@ struct Statements {
                      "UPDATE orders SET lease_expires_ms = $3::bigint"
                      " WHERE order_id = ANY ($1::text[]) AND lease_owner = $2::text"
                      " AND status IN (0, 1, 2)"};
+  // "status IN (0, 1, 2)" as in the partial index orders_due, so only the open orders are read.
+  Query release_leases{"topup_release_leases",
+                       "UPDATE orders SET lease_owner = '', lease_expires_ms = 0,"
+                       " next_check_ms = LEAST(next_check_ms, $2::bigint)"
+                       " WHERE lease_owner = $1::text AND status IN (0, 1, 2) RETURNING 1"};
 
   // The compare-and-set is the WHERE clause of the UPDATE: the row moves only if it is still in
   // the (status, attempt_count) the caller last saw, re-checked on the newest row version once
@@ -412,16 +418,18 @@ struct Statements {
   // took and committed after our snapshot is re-checked on its newest version, whose
   // next_check_ms is no longer due, so no order is handed out twice within redeliver_after_ms.
   // "status IN (0, 1, 2)" matches the orders_due partial index.
+  // A lapsed lease is cleared, and `lapsed` (from the row as it was) says it was there.
   Query take_due{"topup_take_due",
                  "WITH due AS ("
-                 "  SELECT order_id FROM orders"
+                 "  SELECT order_id, lease_owner <> '' AS lapsed FROM orders"
                  "  WHERE status IN (0, 1, 2) AND next_check_ms <= $1::bigint"
                  "  AND lease_expires_ms <= $1::bigint"
                  "  ORDER BY next_check_ms LIMIT $2::bigint"
                  "  FOR UPDATE SKIP LOCKED)"
-                 " UPDATE orders SET next_check_ms = $1::bigint + $3::bigint FROM due"
+                 " UPDATE orders SET next_check_ms = $1::bigint + $3::bigint,"
+                 "  lease_owner = '', lease_expires_ms = 0 FROM due"
                  " WHERE orders.order_id = due.order_id"
-                 " RETURNING orders.order_id"};
+                 " RETURNING orders.order_id, due.lapsed"};
 
   // FOR UPDATE SKIP LOCKED: two nodes claiming at once take disjoint rows without waiting for
   // each other, and a row another node leased and committed after our snapshot is re-checked on
@@ -651,16 +659,22 @@ class PostgresStore final : public Store {
   Result<OrderCounts> CountOrders() override;
   Result<OpenOrdersSummary> SummarizeOpenOrders(int64_t now_ms) override;
   Status ProbeCommit() override;
+  // Told of the batched transactions: the accepts written together and the transitions applied
+  // together (one-statement writes are not batches and are not told).
+  void SetCommitObserver(CommitObserver observer) override {
+    commit_observer_ = std::move(observer);
+  }
 
   Result<std::vector<Order>> ClaimOrders(std::span<const std::string> order_ids,
                                          const std::string& owner, int64_t now_ms,
                                          int64_t lease_ms) override;
   Status RenewLeases(std::span<const std::string> order_ids, const std::string& owner,
                      int64_t now_ms, int64_t lease_ms) override;
+  Result<int64_t> ReleaseLeases(const std::string& owner, int64_t now_ms) override;
   Result<bool> ApplyTransition(const Transition& transition) override;
   std::vector<Result<bool>> ApplyTransitions(std::span<const Transition> transitions) override;
-  Result<std::vector<std::string>> TakeDueOrders(int64_t now_ms, size_t limit,
-                                                 int64_t redeliver_after_ms) override;
+  Result<DueOrders> TakeDueOrders(int64_t now_ms, size_t limit,
+                                  int64_t redeliver_after_ms) override;
 
   Result<std::vector<Notification>> ClaimNotifications(const std::string& owner, int64_t now_ms,
                                                        int64_t lease_ms, size_t limit) override;
@@ -708,7 +722,15 @@ class PostgresStore final : public Store {
                           const std::vector<size_t>& batch,
                           std::vector<Result<AcceptResult>>& outcomes);
 
+  // Tells the observer, if any, of a committed batch of `writes` begun at `began`.
+  void ObserveCommit(size_t writes, std::chrono::steady_clock::time_point began) const {
+    if (!commit_observer_) return;
+    commit_observer_(writes, std::chrono::duration_cast<std::chrono::microseconds>(
+                                 std::chrono::steady_clock::now() - began));
+  }
+
   std::unique_ptr<ConnectionPool> pool_;
+  CommitObserver commit_observer_;  // set before the first write, then only read
 
   // AcceptOrderAsync's calls wait in accept_queue_ for one of accept_threads_.
   const size_t accept_queue_max_;
@@ -1131,6 +1153,7 @@ std::vector<size_t> PostgresStore::AcceptInOneTransaction(
 BatchEnd PostgresStore::TryAcceptBatch(postgres::PgConnection& db, std::span<const Order> orders,
                                        const std::vector<size_t>& batch,
                                        std::vector<Result<AcceptResult>>& outcomes) {
+  const auto began = std::chrono::steady_clock::now();
   std::vector<postgres::BoundQuery> queries;
   queries.reserve(1 + batch.size());
   queries.push_back({&Sql().begin, Params()});
@@ -1166,7 +1189,10 @@ BatchEnd PostgresStore::TryAcceptBatch(postgres::PgConnection& db, std::span<con
   }
 
   PgResult committed = db.Execute(Sql().commit, Params());
-  if (committed.ok()) return BatchEnd{};
+  if (committed.ok()) {
+    ObserveCommit(batch.size(), began);
+    return BatchEnd{};
+  }
   // COMMIT ends the transaction even when it fails; without an answer, its outcome is unknown.
   if (committed.sqlstate().empty()) {
     return BatchEnd{BatchEnd::Kind::kCommitUnknown, 0, committed.ToStatus()};
@@ -1370,6 +1396,15 @@ Status PostgresStore::RenewLeases(std::span<const std::string> order_ids, const 
   return result.status();
 }
 
+Result<int64_t> PostgresStore::ReleaseLeases(const std::string& owner, int64_t now_ms) {
+  // The bounds of a lease on its owner (a release has no duration of its own).
+  Status status = store_rules::ValidateLease(0, owner, /*lease_ms=*/1);
+  if (!status.ok()) return status;
+  Result<PgResult> result = Run(Sql().release_leases, Params().Text(owner).Int(now_ms));
+  if (!result.ok()) return result.status();
+  return static_cast<int64_t>(result->rows());
+}
+
 Result<bool> PostgresStore::ApplyTransition(const Transition& t) {
   Status status = store_rules::ValidateTransition(t);
   if (!status.ok()) return status;
@@ -1469,6 +1504,7 @@ BatchEnd PostgresStore::TryBatch(postgres::PgConnection& db,
                                  std::span<const Transition> transitions,
                                  const std::vector<size_t>& batch,
                                  std::vector<BatchOutcome>& outcomes) {
+  const auto began = std::chrono::steady_clock::now();
   constexpr size_t kNoTransition = SIZE_MAX;
   auto rollback = [&db] { (void)db.Run("ROLLBACK"); };
   // The end for a failed statement of the transition at `position` (kNoTransition: BEGIN).
@@ -1563,7 +1599,10 @@ BatchEnd PostgresStore::TryBatch(postgres::PgConnection& db,
   }
 
   PgResult committed = db.Execute(Sql().commit, Params());
-  if (committed.ok()) return BatchEnd{};
+  if (committed.ok()) {
+    ObserveCommit(batch.size(), began);
+    return BatchEnd{};
+  }
   // COMMIT ends the transaction even when it fails; without an answer, its outcome is unknown.
   if (committed.sqlstate().empty()) {
     return BatchEnd{BatchEnd::Kind::kCommitUnknown, 0, committed.ToStatus()};
@@ -1572,21 +1611,24 @@ BatchEnd PostgresStore::TryBatch(postgres::PgConnection& db,
   return BatchEnd{BatchEnd::Kind::kAbandon, 0, committed.ToStatus()};
 }
 
-Result<std::vector<std::string>> PostgresStore::TakeDueOrders(int64_t now_ms, size_t limit,
-                                                              int64_t redeliver_after_ms) {
+Result<DueOrders> PostgresStore::TakeDueOrders(int64_t now_ms, size_t limit,
+                                               int64_t redeliver_after_ms) {
   if (redeliver_after_ms <= 0) {
     return InvalidArgument("invalid_redelivery", "redeliver_after_ms must be positive");
   }
   limit = std::min(limit, store_rules::kMaxIdsPerCall);
-  std::vector<std::string> due;
+  DueOrders due;
   if (limit == 0) return due;
   Result<PgResult> result =
       Run(Sql().take_due,
           Params().Int(now_ms).Int(static_cast<int64_t>(limit)).Int(redeliver_after_ms));
   if (!result.ok()) return result.status();
-  due.reserve(static_cast<size_t>(result->rows()));
-  for (int row = 0; row < result->rows(); ++row) due.emplace_back(result->Text(row, 0));
-  assert(due.size() <= limit);
+  due.order_ids.reserve(static_cast<size_t>(result->rows()));
+  for (int row = 0; row < result->rows(); ++row) {
+    due.order_ids.emplace_back(result->Text(row, 0));
+    due.lapsed_leases += result->Bool(row, 1) ? 1 : 0;
+  }
+  assert(due.order_ids.size() <= limit);
   return due;
 }
 

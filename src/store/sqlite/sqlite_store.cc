@@ -377,10 +377,11 @@ class SqliteStore final : public Store {
                                          int64_t lease_ms) override;
   Status RenewLeases(std::span<const std::string> order_ids, const std::string& owner,
                      int64_t now_ms, int64_t lease_ms) override;
+  Result<int64_t> ReleaseLeases(const std::string& owner, int64_t now_ms) override;
   Result<bool> ApplyTransition(const Transition& transition) override;
   std::vector<Result<bool>> ApplyTransitions(std::span<const Transition> transitions) override;
-  Result<std::vector<std::string>> TakeDueOrders(int64_t now_ms, size_t limit,
-                                                 int64_t redeliver_after_ms) override;
+  Result<DueOrders> TakeDueOrders(int64_t now_ms, size_t limit,
+                                  int64_t redeliver_after_ms) override;
 
   Result<std::vector<Notification>> ClaimNotifications(const std::string& owner, int64_t now_ms,
                                                        int64_t lease_ms, size_t limit) override;
@@ -1048,6 +1049,27 @@ Status SqliteStore::RenewLeases(std::span<const std::string> order_ids, const st
   });
 }
 
+Result<int64_t> SqliteStore::ReleaseLeases(const std::string& owner, int64_t now_ms) {
+  // The bounds of a lease on its owner (a release has no duration of its own).
+  Status valid = ValidateLease(0, owner, /*lease_ms=*/1);
+  if (!valid.ok()) return valid;
+  int64_t released = 0;
+  Status status = writer_->Run([&](SqliteConnection& db) -> Status {
+    // "status < 3" as in the partial index orders_due, so only the open orders are read.
+    Result<Statement> release = db.Prepare(
+        "UPDATE orders SET lease_owner = '', lease_expires_ms = 0,"
+        " next_check_ms = min(next_check_ms, ?2) "
+        "WHERE lease_owner = ?1 AND status < 3");
+    if (!release.ok()) return release.status();
+    release->BindText(1, owner).BindInt64(2, now_ms);
+    if (Status s = release->Run(); !s.ok()) return s;
+    released = db.Changes();
+    return Status::Ok();
+  });
+  if (!status.ok()) return status;
+  return released;
+}
+
 // The compare-and-set is the WHERE clause of one UPDATE: the row moves only if it is still in the
 // (status, attempt_count) the caller last saw, so of two workers racing on one order exactly one
 // sees a changed row. The refund of a failed order is in the same savepoint as its status change,
@@ -1087,35 +1109,48 @@ std::vector<Result<bool>> SqliteStore::ApplyTransitions(std::span<const Transiti
   return results;
 }
 
-Result<std::vector<std::string>> SqliteStore::TakeDueOrders(int64_t now_ms, size_t limit,
-                                                            int64_t redeliver_after_ms) {
+Result<DueOrders> SqliteStore::TakeDueOrders(int64_t now_ms, size_t limit,
+                                             int64_t redeliver_after_ms) {
   if (redeliver_after_ms <= 0) {
     return InvalidArgument("invalid_redelivery", "redeliver_after_ms must be positive");
   }
   limit = std::min(limit, kMaxIdsPerCall);
-  std::vector<std::string> due;
+  DueOrders due;
   if (limit == 0) return due;
   Status status = writer_->Run([&](SqliteConnection& db) -> Status {
     // "status < 3" matches the orders_due partial index. Pushing next_check_ms forward in
     // the same statement is what keeps concurrent sweepers (even in other processes, whose writes
     // SQLite serializes) from taking the same order twice.
+    // RETURNING sees the row as updated; the lease columns are left alone here, so it tells
+    // which orders still named the owner of a lapsed lease.
     Result<Statement> take = db.Prepare(
         "UPDATE orders SET next_check_ms = ?1 + ?3 WHERE order_id IN ("
         " SELECT order_id FROM orders WHERE status < 3 AND next_check_ms <= ?1"
         " AND lease_expires_ms <= ?1 ORDER BY next_check_ms LIMIT ?2)"
-        " RETURNING order_id");
+        " RETURNING order_id, lease_owner <> ''");
     if (!take.ok()) return take.status();
     take->BindInt64(1, now_ms)
         .BindInt64(2, static_cast<int64_t>(limit))
         .BindInt64(3, redeliver_after_ms);
-    due.clear();
+    due = DueOrders{};
+    std::vector<std::string> lapsed;
     while (true) {
       Result<bool> row = take->Step();
       if (!row.ok()) return row.status();
       if (!*row) break;
-      due.push_back(take->ColumnText(0));
+      due.order_ids.push_back(take->ColumnText(0));
+      if (take->ColumnInt64(1) != 0) lapsed.push_back(due.order_ids.back());
     }
-    assert(due.size() <= limit);
+    assert(due.order_ids.size() <= limit);
+    // Rare (a node died or stalled): cleared, so that the lapse is counted once.
+    for (const std::string& order_id : lapsed) {
+      Result<Statement> clear = db.Prepare(
+          "UPDATE orders SET lease_owner = '', lease_expires_ms = 0 WHERE order_id = ?1");
+      if (!clear.ok()) return clear.status();
+      clear->BindText(1, order_id);
+      if (Status s = clear->Run(); !s.ok()) return s;
+    }
+    due.lapsed_leases = static_cast<int64_t>(lapsed.size());
     return Status::Ok();
   });
   if (!status.ok()) return status;

@@ -78,6 +78,60 @@ class FakeSupplier final : public SupplierChannel {
   int queries_ = 0;                                  // GUARDED_BY(mu_)
 };
 
+// A supplier that credits every submit and holds its answer until ShutDown(), which answers each
+// held submit as a broken connection would (kUnknown). Queries tell the truth at once.
+class HoldingSupplier final : public SupplierChannel {
+ public:
+  const std::string& name() const override { return name_; }
+  SupplierAnswer Submit(const SubmitRequest&) override {
+    return {SupplierOutcome::kNotSent, "", "asynchronous calls only"};
+  }
+  SupplierAnswer Query(std::string_view supplier_order_id) override {
+    std::lock_guard lock(mu_);
+    return credited_.contains(std::string(supplier_order_id))
+               ? SupplierAnswer{SupplierOutcome::kSuccess, "ref", ""}
+               : SupplierAnswer{SupplierOutcome::kNotFound, "", ""};
+  }
+  void SubmitAsync(const SubmitRequest& request, AnswerCallback done) override {
+    std::lock_guard lock(mu_);
+    submits_++;
+    credited_.insert(request.supplier_order_id);
+    if (shut_down_) {
+      done({SupplierOutcome::kNotSent, "", "shut down"});
+      return;
+    }
+    held_.push_back(std::move(done));
+  }
+  void QueryAsync(std::string_view supplier_order_id, AnswerCallback done) override {
+    done(Query(supplier_order_id));
+  }
+  void ShutDown() override {
+    std::vector<AnswerCallback> held;
+    {
+      std::lock_guard lock(mu_);
+      shut_down_ = true;
+      held.swap(held_);
+    }
+    for (AnswerCallback& done : held) done({SupplierOutcome::kUnknown, "", "shut down"});
+  }
+  size_t held() {
+    std::lock_guard lock(mu_);
+    return held_.size();
+  }
+  int submits() {
+    std::lock_guard lock(mu_);
+    return submits_;
+  }
+
+ private:
+  const std::string name_ = "holding";
+  std::mutex mu_;
+  std::vector<AnswerCallback> held_;  // GUARDED_BY(mu_)
+  std::set<std::string> credited_;    // GUARDED_BY(mu_)
+  int submits_ = 0;                   // GUARDED_BY(mu_)
+  bool shut_down_ = false;            // GUARDED_BY(mu_)
+};
+
 // Lets a router own a channel that the test keeps looking at.
 class BorrowedChannel final : public SupplierChannel {
  public:
@@ -85,6 +139,13 @@ class BorrowedChannel final : public SupplierChannel {
   const std::string& name() const override { return target_->name(); }
   SupplierAnswer Submit(const SubmitRequest& request) override { return target_->Submit(request); }
   SupplierAnswer Query(std::string_view id) override { return target_->Query(id); }
+  void SubmitAsync(const SubmitRequest& request, AnswerCallback done) override {
+    target_->SubmitAsync(request, std::move(done));
+  }
+  void QueryAsync(std::string_view id, AnswerCallback done) override {
+    target_->QueryAsync(id, std::move(done));
+  }
+  void ShutDown() override { target_->ShutDown(); }
 
  private:
   SupplierChannel* target_;
@@ -359,6 +420,50 @@ TEST_F(EngineTest, ALateOrderSaysWhyItIsLate) {
   EXPECT_NE(reasons[0].find("waiting for a submit's answer for 1"), std::string::npos)
       << reasons[0];
   ExpectEachSuccessCreditedOnceAndNothingElse(supplier, ids);
+}
+
+// A stop that cannot wait for the supplier: the calls in flight are cut, their attempts recorded
+// as of unknown outcome (live, to be queried), and the leases handed back, so another node takes
+// the orders up at once, queries them, and sends nothing again.
+TEST_F(EngineTest, AStopCutsTheCallsInFlightAndHandsTheLeasesBack) {
+  EmbeddedQueue queue;
+  HoldingSupplier supplier;
+  auto router = RouterFor(&supplier, &random_);
+  EngineOptions options = Options();
+  options.lease_ms = 3'600'000;  // a lease left behind would outlast the wait below
+  auto engine = std::make_unique<Engine>(store_.get(), &queue, router.get(), &clock_, options);
+  engine->Start();
+  auto ids = AcceptOrders(5, &queue);
+  const auto held_by = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (supplier.held() < ids.size() && std::chrono::steady_clock::now() < held_by) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(supplier.held(), ids.size());
+
+  const auto stop_began = std::chrono::steady_clock::now();
+  engine->Stop(std::chrono::milliseconds(200));
+  EXPECT_LT(std::chrono::steady_clock::now() - stop_began, std::chrono::seconds(5));
+  engine.reset();
+  for (const std::string& id : ids) {
+    Result<Order> order = store_->GetOrder(id);
+    ASSERT_TRUE(order.ok());
+    EXPECT_EQ(order->status, OrderStatus::kUnknown) << id;
+    EXPECT_EQ(order->attempt_count, 1) << id;
+    EXPECT_FALSE(order->supplier_order_id.empty()) << id << ": the attempt stays live";
+    EXPECT_EQ(order->lease_owner, "") << id;
+    EXPECT_EQ(order->lease_expires_ms, 0) << id;
+  }
+
+  // Another node takes them up at once (its clock is not moved past the lease) and queries them:
+  // the held supplier still answers queries, and would count a resend as a submit.
+  options.owner = "other-node";
+  Engine other(store_.get(), &queue, router.get(), &clock_, options);
+  other.Start();
+  ASSERT_TRUE(WaitAllFinal(std::chrono::seconds(60)));
+  other.Stop();
+  for (const std::string& id : ids) EXPECT_EQ(store_->GetOrder(id)->status, OrderStatus::kSuccess);
+  EXPECT_EQ(supplier.submits(), static_cast<int>(ids.size()))
+      << "an attempt of unknown outcome was sent again";
 }
 
 }  // namespace

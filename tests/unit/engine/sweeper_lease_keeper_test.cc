@@ -67,6 +67,27 @@ TEST_F(SweeperLeaseKeeperTest, SweeperPublishesDueOrdersOnceUntilTheyAreDueAgain
   EXPECT_GE(sweeper.last_pass_ms(), kT0Ms + 5'000);
 }
 
+// A worker that died holding o0: once its lease lapses the sweeper publishes o0 and counts one
+// lease expiry, and only one, however often o0 is swept again.
+TEST_F(SweeperLeaseKeeperTest, SweeperCountsEachLapsedLeaseOnce) {
+  const std::vector<std::string> held = {"o0"};
+  ASSERT_EQ(store_->ClaimOrders(held, "dead-worker", clock_.NowMs(), 1'000)->size(), 1u);
+  EmbeddedQueue queue;
+  Sweeper sweeper(store_.get(), &queue, &clock_,
+                  SweeperOptions{.interval_ms = 1, .batch_max = 10, .redeliver_after_ms = 5'000},
+                  &counters_);
+  sweeper.Start();
+  ASSERT_TRUE(WaitFor([&] { return queue.size() == 2; }));  // o1 and o2; o0 is leased
+  EXPECT_EQ(counters_.lease_expiries.load(), 0);
+  clock_.AdvanceMs(1'000);
+  ASSERT_TRUE(WaitFor([&] { return queue.size() == 3; }));
+  EXPECT_EQ(counters_.lease_expiries.load(), 1);
+  clock_.AdvanceMs(5'000);  // all three due again
+  ASSERT_TRUE(WaitFor([&] { return queue.size() == 6; }));
+  sweeper.Stop();
+  EXPECT_EQ(counters_.lease_expiries.load(), 1);
+}
+
 TEST_F(SweeperLeaseKeeperTest, LeaseKeeperRenewsWhatItHoldsUntilLetGo) {
   LeaseKeeper keeper(store_.get(), &clock_,
                      LeaseKeeperOptions{.owner = "w1", .lease_ms = 30, .batch_max = 2}, &counters_);

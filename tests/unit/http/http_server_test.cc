@@ -626,6 +626,70 @@ TEST_F(HttpServerTest, StopClosesOpenConnections) {
   server_.reset();
 }
 
+// A graceful stop: the listener closes, a request arriving on a kept connection gets 503
+// shutting_down, the request under way is answered (with Connection: close), and Drain returns
+// once that answer is written.
+TEST_F(HttpServerTest, DrainAnswersWhatIsUnderWayAndRefusesWhatComesAfter) {
+  ASSERT_NO_FATAL_FAILURE(StartServer([&](HttpRequest request, Responder respond) {
+    if (request.path == "/hold") {
+      parked.Park(std::move(respond));
+    } else {
+      respond(Text(200, "ok"));
+    }
+  }));
+  Fd kept = ConnectLoopback(port());
+  ASSERT_TRUE(kept.valid());
+  ASSERT_TRUE(SendAll(kept, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_NE(ReadOneResponse(kept).find("200 OK"), std::string::npos);
+  Fd holding = ConnectLoopback(port());
+  ASSERT_TRUE(holding.valid());
+  ASSERT_TRUE(SendAll(holding, "POST /hold HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"));
+  ASSERT_TRUE(parked.WaitForCount(1));
+
+  std::future<bool> drained = std::async(std::launch::async, [&] { return server_->Drain(kWait); });
+  // Still waiting for the held answer.
+  EXPECT_EQ(drained.wait_for(300ms), std::future_status::timeout);
+  // Nothing new is accepted...
+  Result<HttpResponse> fresh = HttpClient("127.0.0.1", port()).Send("GET", "/", "", 2s);
+  EXPECT_FALSE(fresh.ok());
+  // ...and a kept connection's next request is refused, and that connection closed.
+  ASSERT_TRUE(SendAll(kept, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+  const std::string refused = ReadOneResponse(kept);
+  EXPECT_NE(refused.find("503 Service Unavailable"), std::string::npos) << refused;
+  EXPECT_NE(refused.find("\"code\":\"shutting_down\""), std::string::npos) << refused;
+  bool closed = false;
+  ReadUntilClosed(kept, kWait, &closed);
+  EXPECT_TRUE(closed);
+
+  (*parked.Take())(Text(200, "held"));
+  ASSERT_EQ(drained.wait_for(kWait), std::future_status::ready);
+  EXPECT_TRUE(drained.get());
+  const std::string answered = ReadOneResponse(holding);
+  EXPECT_NE(answered.find("200 OK"), std::string::npos) << answered;
+  EXPECT_NE(answered.find("held"), std::string::npos) << answered;
+  EXPECT_NE(answered.find("Connection: close"), std::string::npos) << answered;
+  server_->Stop();
+}
+
+// Drain gives up after its bound when an answer never comes; Stop then closes the connection.
+TEST_F(HttpServerTest, DrainIsBounded) {
+  ASSERT_NO_FATAL_FAILURE(
+      StartServer([&](HttpRequest, Responder respond) { parked.Park(std::move(respond)); }));
+  Fd holding = ConnectLoopback(port());
+  ASSERT_TRUE(holding.valid());
+  ASSERT_TRUE(SendAll(holding, "GET /hold HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_TRUE(parked.WaitForCount(1));
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_FALSE(server_->Drain(200ms));
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_GE(took, 200ms);
+  EXPECT_LT(took, 5s);
+  server_->Stop();
+  bool closed = false;
+  ReadUntilClosed(holding, kWait, &closed);
+  EXPECT_TRUE(closed);
+}
+
 TEST_F(HttpServerTest, ResponderOutlivesTheServer) {
   ASSERT_NO_FATAL_FAILURE(
       StartServer([&](HttpRequest, Responder respond) { parked.Park(std::move(respond)); }));
