@@ -193,9 +193,10 @@ http::HttpResponse DashboardRoutes::Search(const http::HttpRequest& request) con
       found.push_back(order);
     }
   };
+  // Text that cannot be an order id is simply not found; a store that cannot answer is told.
   if (Result<Order> order = store_->GetOrder(text); order.ok()) {
     add(*order);
-  } else if (order.status().code() != StatusCode::kNotFound) {
+  } else if (order.status().code() == StatusCode::kUnavailable) {
     return ErrorAnswer(order.status());
   }
   Result<std::vector<Merchant>> merchants = store_->ListMerchants("", kMaxMerchantsSearched);

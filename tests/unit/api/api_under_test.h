@@ -20,7 +20,7 @@ class ApiUnderTest {
   ApiUnderTest(Store* store, Queue* queue, Clock* clock, Random* random, const auth::SecretBox* box,
                MerchantApiOptions merchant_options, std::string admin_token)
       : merchant_(store, queue, clock, random, box, std::move(merchant_options)),
-        sampler_(store, clock, &metrics_),
+        sampler_(store, clock, &metrics_, /*interval_ms=*/100),
         dashboard_(store, clock, &sampler_, &metrics_),
         admin_(
             store, clock, box,
