@@ -21,7 +21,8 @@ AdminApi::AdminApi(Store* store, Clock* clock, const auth::SecretBox* secret_box
                    AdminApiOptions options)
     : store_(store),
       clock_(clock),
-      gate_(std::move(options.admin_token)),
+      gate_(std::move(options.admin_token), options.sessions),
+      dashboard_(options.dashboard),
       account_(store, clock),
       keys_(store, secret_box, clock, std::move(options.key_revoked)) {
   store_pool_.emplace(options.store_threads, options.store_queue_max);
@@ -41,6 +42,11 @@ void AdminApi::Handle(http::HttpRequest request, http::Responder respond) {
 }
 
 http::HttpResponse AdminApi::Route(const http::HttpRequest& request) {
+  if (dashboard_ != nullptr) {
+    if (std::optional<http::HttpResponse> answer = dashboard_->Answer(request)) {
+      return std::move(*answer);
+    }
+  }
   if (std::optional<http::HttpResponse> answer = account_.Admin(request)) {
     return std::move(*answer);
   }

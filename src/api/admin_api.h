@@ -4,8 +4,9 @@
 //   POST /v1/admin/merchants/{id}/fund    {"amount_fen", "note"?}
 //   GET  /v1/admin/merchants/{id}
 //   GET  /v1/admin/audit                  the ledger audit
-//   the key routes of api/merchant_key_routes.h, the log level of api/log_level_route.h, and the
-//   admin routes of api/account_routes.h (merchant and order lists, notifications, resend)
+//   the key routes of api/merchant_key_routes.h, the log level of api/log_level_route.h, the
+//   admin routes of api/account_routes.h (merchant and order lists, notifications, resend), and
+//   the dashboard's of api/dashboard_routes.h when given
 //
 // Errors are JSON {"code", "message"} with a 4xx/5xx status.
 #pragma once
@@ -16,6 +17,7 @@
 
 #include "api/account_routes.h"
 #include "api/admin_gate.h"
+#include "api/dashboard_routes.h"
 #include "api/merchant_key_routes.h"
 #include "auth/secret_box.h"
 #include "core/work_pool.h"
@@ -32,6 +34,10 @@ struct AdminApiOptions {
   size_t store_queue_max = 1'000;  // beyond this many waiting calls, answer 503 overloaded
   // Told the id of each key revoked, so that the merchant API stops taking it at once.
   std::function<void(const std::string& key_id)> key_revoked = [](const std::string&) {};
+  // Optional: dashboard sessions, whose cookie passes as the token does.
+  const AdminSessions* sessions = nullptr;
+  // Optional: the dashboard's routes (api/dashboard_routes.h), tried before the others.
+  const DashboardRoutes* dashboard = nullptr;
 };
 
 class AdminApi {
@@ -52,6 +58,7 @@ class AdminApi {
   Store* const store_;
   Clock* const clock_;
   const AdminGate gate_;
+  const DashboardRoutes* const dashboard_;
   AccountRoutes account_;
   MerchantKeyRoutes keys_;
   // Reset first by the destructor, while what its tasks use is still there.

@@ -21,9 +21,11 @@ std::optional<http::HttpResponse> AdminGate::Refusal(const http::HttpRequest& re
   const std::string_view presented =
       authorization.starts_with(kBearer) ? authorization.substr(kBearer.size()) : "";
   if (IsAdminToken(presented)) return std::nullopt;
+  if (sessions_ != nullptr && sessions_->Valid(AdminSessions::IdOf(request))) return std::nullopt;
   return http::ErrorAnswer(
       Status(StatusCode::kUnauthenticated, "bad_admin_token",
-             "admin endpoints need the header Authorization: Bearer <admin token>"));
+             "admin endpoints need the header Authorization: Bearer <admin token> (or a "
+             "dashboard session)"));
 }
 
 }  // namespace topup::api

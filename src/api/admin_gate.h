@@ -1,19 +1,22 @@
 // AdminGate: decides whether a request may use the admin routes. It must carry the header
-// "Authorization: Bearer <admin token>"; the token is compared in constant time whatever the
-// lengths (auth/constant_time.h).
+// "Authorization: Bearer <admin token>", or the cookie of a dashboard session
+// (api/admin_sessions.h); the token is compared in constant time whatever the lengths
+// (auth/constant_time.h).
 #pragma once
 
 #include <optional>
 #include <string>
 
+#include "api/admin_sessions.h"
 #include "http/http_message.h"
 
 namespace topup::api {
 
 class AdminGate {
  public:
-  // An empty token disables the admin routes.
-  explicit AdminGate(std::string admin_token) : admin_token_(std::move(admin_token)) {}
+  // An empty token disables the admin routes. `sessions`, when given, must outlive this.
+  explicit AdminGate(std::string admin_token, const AdminSessions* sessions = nullptr)
+      : admin_token_(std::move(admin_token)), sessions_(sessions) {}
 
   bool enabled() const { return !admin_token_.empty(); }
   // True when `presented` is the admin token (and there is one).
@@ -25,6 +28,7 @@ class AdminGate {
 
  private:
   const std::string admin_token_;
+  const AdminSessions* const sessions_;
 };
 
 }  // namespace topup::api

@@ -11,6 +11,8 @@
 #include <string_view>
 #include <thread>
 
+#include "api/admin_sessions.h"
+#include "api/dashboard_routes.h"
 #include "backends/backends.h"
 #include "cli/commands.h"
 #include "cli/master_key.h"
@@ -24,6 +26,7 @@
 #include "engine/supplier_callback_route.h"
 #include "engine/supplier_callbacks.h"
 #include "notify/notifier.h"
+#include "observe/dashboard_sampler.h"
 #include "observe/http_route.h"
 #include "observe/log_setup.h"
 #include "observe/metrics.h"
@@ -185,6 +188,16 @@ void AddEngineFigures(observe::Metrics* metrics, const Engine* engine, ChannelRo
         }
         return samples;
       });
+  metrics->AddGauge(
+      "topup_channel_attempt_limit",
+      "Attempts each channel may have in flight at once (its configured limit)", [router] {
+        std::vector<Sample> samples;
+        for (const auto& channel : router->Channels()) {
+          samples.push_back(Sample{{{"channel", channel->config().name}},
+                                   static_cast<double>(channel->config().max_concurrent_attempts)});
+        }
+        return samples;
+      });
   metrics->AddGauge("topup_channel_attempts_in_flight",
                     "Attempts of each channel sent and not answered", [router] {
                       std::vector<Sample> samples;
@@ -330,14 +343,24 @@ int RunServe(const ServeFlags& flags) {
   SupplierCallbackRoute callback_route(&callbacks);
   api::MerchantApi merchant_api(store->get(), queue->get(), SystemClock(), &random, &*secret_box,
                                 api_options);
-  api::AdminApi admin_api(
-      store->get(), SystemClock(), &*secret_box,
-      api::AdminApiOptions{.admin_token = flags.admin_token,
-                           .key_revoked = [&merchant_api](const std::string& key_id) {
-                             merchant_api.ForgetKey(key_id);
-                           }});
-  const http::Router routes = ServeRoutes(ServeHandlers{
-      .ops = &ops, .admin = &admin_api, .callbacks = &callback_route, .merchant = &merchant_api});
+  api::AdminSessions sessions(SystemClock());
+  observe::DashboardSampler dashboard_sampler(store->get(), SystemClock(), &metrics);
+  const api::DashboardRoutes dashboard(store->get(), SystemClock(), &dashboard_sampler, &metrics);
+  api::AdminApi admin_api(store->get(), SystemClock(), &*secret_box,
+                          api::AdminApiOptions{.admin_token = flags.admin_token,
+                                               .key_revoked =
+                                                   [&merchant_api](const std::string& key_id) {
+                                                     merchant_api.ForgetKey(key_id);
+                                                   },
+                                               .sessions = &sessions,
+                                               .dashboard = &dashboard});
+  const api::AdminGate ui_gate(flags.admin_token, &sessions);
+  api::UiRoutes ui(&ui_gate, &sessions);
+  const http::Router routes = ServeRoutes(ServeHandlers{.ops = &ops,
+                                                        .admin = &admin_api,
+                                                        .callbacks = &callback_route,
+                                                        .merchant = &merchant_api,
+                                                        .ui = &ui});
 
   http::HttpServerOptions server_options;
   server_options.address = flags.listen;

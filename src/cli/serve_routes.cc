@@ -24,6 +24,9 @@ http::Router ServeRoutes(const ServeHandlers& handlers) {
     merchant->Handle(std::move(request), std::move(respond));
   };
   for (const char* path : {"/v1/orders", "/v1/balance", "/v1/ledger"}) router.Add(path, merchant);
+  router.Add("/ui", [ui = handlers.ui](http::HttpRequest request, http::Responder respond) {
+    ui->Handle(std::move(request), std::move(respond));
+  });
   return router;
 }
 

@@ -3,6 +3,7 @@
 
 #include "api/admin_api.h"
 #include "api/merchant_api.h"
+#include "api/ui_routes.h"
 #include "engine/supplier_callback_route.h"
 #include "http/router.h"
 #include "observe/ops_endpoints.h"
@@ -14,6 +15,7 @@ struct ServeHandlers {
   api::AdminApi* admin;              // /v1/admin/...
   SupplierCallbackRoute* callbacks;  // /v1/supplier-callbacks/...
   api::MerchantApi* merchant;        // /v1/orders..., /v1/balance, /v1/ledger
+  api::UiRoutes* ui;                 // /ui...: the operator dashboard
 };
 
 // The handlers must outlive the router.

@@ -242,4 +242,39 @@ std::string Metrics::Serialize() const {
   return prometheus::TextSerializer().Serialize(families);
 }
 
+std::vector<Sample> Metrics::Read(std::string_view name) const {
+  std::vector<prometheus::MetricFamily> families = impl_->registry.Collect();
+  std::vector<prometheus::MetricFamily> scraped = impl_->scrape_time.Collect();
+  families.insert(families.end(), std::make_move_iterator(scraped.begin()),
+                  std::make_move_iterator(scraped.end()));
+  std::vector<Sample> samples;
+  for (const prometheus::MetricFamily& family : families) {
+    const bool histogram = family.type == prometheus::MetricType::Histogram;
+    const bool sum = histogram && name == family.name + "_sum";
+    if (!(histogram ? sum || name == family.name + "_count" : name == family.name)) continue;
+    for (const prometheus::ClientMetric& metric : family.metric) {
+      Sample sample;
+      for (const prometheus::ClientMetric::Label& label : metric.label) {
+        sample.labels.emplace_back(label.name, label.value);
+      }
+      switch (family.type) {
+        case prometheus::MetricType::Counter:
+          sample.value = metric.counter.value;
+          break;
+        case prometheus::MetricType::Gauge:
+          sample.value = metric.gauge.value;
+          break;
+        case prometheus::MetricType::Histogram:
+          sample.value = sum ? metric.histogram.sample_sum
+                             : static_cast<double>(metric.histogram.sample_count);
+          break;
+        default:
+          continue;
+      }
+      samples.push_back(std::move(sample));
+    }
+  }
+  return samples;
+}
+
 }  // namespace topup::observe

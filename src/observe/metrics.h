@@ -60,6 +60,9 @@ class Metrics {
 
   // Every figure, in the text exposition format (version 0.0.4).
   std::string Serialize() const;
+  // The samples of the figure `name` as a scrape reads them, for the dashboard. A histogram is
+  // read as "<name>_sum" and "<name>_count"; an unknown name reads as no sample.
+  std::vector<Sample> Read(std::string_view name) const;
 
  private:
   struct Impl;

@@ -3,8 +3,11 @@
 // pages, and an order's notifications listed and re-sent.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
+#include <chrono>
 #include <filesystem>
+#include <thread>
 
 #include "api_under_test.h"
 #include "auth/merchant_keys.h"
@@ -287,6 +290,61 @@ TEST_F(AccountRoutesTest, NotificationsAreListedAndReSent) {
   EXPECT_EQ(Code(Send("POST", "/v1/orders/" + silent + "/notifications/resend", "")),
             "notification_not_found");
   EXPECT_EQ(Send("GET", "/v1/orders/" + id + "/notifications/resend").status, 405);
+}
+
+// The dashboard's JSON: its counts become the store's, search finds an order by each of its
+// three names, and an order's page holds its events.
+TEST_F(AccountRoutesTest, TheDashboardCountsSearchesAndShowsAnOrdersHistory) {
+  const std::string won = Place("d1", 10);
+  const std::string lost = Place("d2", 20);
+  const std::string open = Place("d3", 30);
+  Finish(won, OrderStatus::kSuccess);
+  Finish(lost, OrderStatus::kFailed);
+  json::object counts;
+  for (auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+       std::chrono::steady_clock::now() < deadline;) {
+    counts = Body(Send("GET", "/v1/admin/dashboard"))["orders"].as_object();
+    if (counts["success"] == 1 && counts["failed"] == 1 && counts["accepted"] == 1) break;
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  EXPECT_EQ(counts["success"], 1) << json::serialize(counts);
+  EXPECT_EQ(counts["failed"], 1);
+  EXPECT_EQ(counts["accepted"], 1);
+  json::object dashboard = Body(Send("GET", "/v1/admin/dashboard"));
+  ASSERT_EQ(dashboard["nearest_deadline"].as_array().size(), 1u);
+  EXPECT_EQ(json::value_to<std::string>(dashboard["nearest_deadline"].as_array()[0].at("order_id")),
+            open);
+  EXPECT_TRUE(dashboard["series"].is_array());
+  EXPECT_TRUE(dashboard["channels"].as_array().empty());  // no engine in this process
+
+  auto found = [&](const std::string& q) {
+    std::vector<std::string> ids;
+    json::object answer = Body(Send("GET", "/v1/admin/search?q=" + q));
+    for (const json::value& order : answer["orders"].as_array()) {
+      ids.push_back(json::value_to<std::string>(order.at("order_id")));
+    }
+    std::sort(ids.begin(), ids.end());
+    return ids;
+  };
+  EXPECT_EQ(found(won), std::vector<std::string>{won});
+  EXPECT_EQ(found("d2"), std::vector<std::string>{lost});
+  std::vector<std::string> all = {won, lost, open};
+  std::sort(all.begin(), all.end());
+  EXPECT_EQ(found("13800138000"), all);  // Place uses this phone for every order
+  EXPECT_TRUE(found("13900000000").empty());
+  EXPECT_EQ(Code(Send("GET", "/v1/admin/search")), "missing_field");
+
+  json::object history = Body(Send("GET", "/v1/admin/orders/" + won));
+  EXPECT_EQ(history["order"].at("status"), "success");
+  const json::array& events = history["events"].as_array();
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[0].at("kind"), "accepted");
+  EXPECT_EQ(events[1].at("kind"), "attempt_started");
+  EXPECT_EQ(events[1].at("attempt_no"), 1);
+  EXPECT_EQ(Code(Send("GET", "/v1/admin/orders/nope")), "order_not_found");
+  EXPECT_EQ(Send("POST", "/v1/admin/orders/" + won).status, 405);
+  // Behind the admin token like every admin route.
+  EXPECT_EQ(client_->Send("GET", "/v1/admin/dashboard", "", milliseconds(10'000))->status, 401);
 }
 
 }  // namespace

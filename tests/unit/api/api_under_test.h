@@ -1,12 +1,16 @@
-// The merchant and admin APIs behind one router, as `topup serve` assembles them (without the
-// engine's callback route), for tests that speak HTTP to both.
+// The merchant and admin APIs (with the dashboard's JSON routes) behind one router, as
+// `topup serve` assembles them (without the engine's callback route and the /ui pages), for
+// tests that speak HTTP to both.
 #pragma once
 
 #include <string>
 
 #include "api/admin_api.h"
+#include "api/dashboard_routes.h"
 #include "api/merchant_api.h"
 #include "http/router.h"
+#include "observe/dashboard_sampler.h"
+#include "observe/metrics.h"
 #include "observe/ops_endpoints.h"
 
 namespace topup::api {
@@ -16,11 +20,14 @@ class ApiUnderTest {
   ApiUnderTest(Store* store, Queue* queue, Clock* clock, Random* random, const auth::SecretBox* box,
                MerchantApiOptions merchant_options, std::string admin_token)
       : merchant_(store, queue, clock, random, box, std::move(merchant_options)),
-        admin_(store, clock, box,
-               AdminApiOptions{.admin_token = std::move(admin_token),
-                               .key_revoked = [this](const std::string& key_id) {
-                                 merchant_.ForgetKey(key_id);
-                               }}) {
+        sampler_(store, clock, &metrics_, /*interval_ms=*/100),
+        dashboard_(store, clock, &sampler_, &metrics_),
+        admin_(
+            store, clock, box,
+            AdminApiOptions{
+                .admin_token = std::move(admin_token),
+                .key_revoked = [this](const std::string& key_id) { merchant_.ForgetKey(key_id); },
+                .dashboard = &dashboard_}) {
     router_.Add("/healthz", [this](http::HttpRequest request, http::Responder respond) {
       respond(*ops_.Answer(request));
     });
@@ -40,6 +47,9 @@ class ApiUnderTest {
 
  private:
   MerchantApi merchant_;
+  observe::Metrics metrics_;
+  observe::DashboardSampler sampler_;
+  const DashboardRoutes dashboard_;
   AdminApi admin_;
   const observe::OpsEndpoints ops_{nullptr, nullptr};
   http::Router router_;

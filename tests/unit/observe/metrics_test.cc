@@ -106,6 +106,32 @@ TEST(MetricsTest, ScrapeTimeFiguresAreReadAtEveryScrape) {
   EXPECT_TRUE(Contains(text, "topup_test_total 7\n"));
 }
 
+// What the dashboard reads: the same figures a scrape serializes.
+TEST(MetricsTest, ReadGivesCountersHistogramsAndScrapeTimeGauges) {
+  Metrics metrics;
+  metrics.SupplierAnswered("alpha", /*submit=*/true, SupplierOutcome::kSuccess, 40);
+  metrics.SupplierAnswered("alpha", /*submit=*/true, SupplierOutcome::kFailed, 60);
+  metrics.AddGauge("topup_test_limit", "a test gauge", [] {
+    return std::vector<Sample>{Sample{{{"channel", "alpha"}}, 64}};
+  });
+  double calls = 0;
+  for (const Sample& sample : metrics.Read("topup_supplier_calls_total")) calls += sample.value;
+  EXPECT_EQ(calls, 2);
+  const std::vector<Sample> count = metrics.Read("topup_supplier_call_latency_seconds_count");
+  ASSERT_EQ(count.size(), 1u);
+  EXPECT_EQ(count[0].value, 2);
+  const std::vector<Sample> sum = metrics.Read("topup_supplier_call_latency_seconds_sum");
+  ASSERT_EQ(sum.size(), 1u);
+  EXPECT_NEAR(sum[0].value, 0.1, 1e-9);
+  const std::vector<Sample> limit = metrics.Read("topup_test_limit");
+  ASSERT_EQ(limit.size(), 1u);
+  EXPECT_EQ(limit[0].value, 64);
+  EXPECT_EQ(limit[0].labels,
+            (std::vector<std::pair<std::string, std::string>>{{"channel", "alpha"}}));
+  EXPECT_TRUE(metrics.Read("topup_supplier_call_latency_seconds").empty());
+  EXPECT_TRUE(metrics.Read("topup_no_such_figure").empty());
+}
+
 TEST(HttpRouteLabelTest, IdsBecomePlaceholders) {
   EXPECT_EQ(HttpRouteLabel("/v1/orders"), "/v1/orders");
   EXPECT_EQ(HttpRouteLabel("/v1/orders/T123"), "/v1/orders/{order_id}");
