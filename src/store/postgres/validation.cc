@@ -107,6 +107,9 @@ Status ValidateTransition(const Transition& t) {
       !StorableText(t.supplier_order_id)) {
     return InvalidTransition("event kind, channel or supplier order id too long or not UTF-8");
   }
+  if (!StorableText(t.claim_owner) || (!t.claim_owner.empty() && t.claim_lease_ms <= 0)) {
+    return InvalidTransition("a claiming transition needs an owner and a positive lease");
+  }
   if (t.attempt == Transition::Attempt::kStart) {
     if (t.supplier_order_id != SupplierOrderId(t.order_id, t.from_attempt_count + 1) ||
         t.channel.empty()) {
