@@ -148,10 +148,10 @@ void Engine::DispatchLoop() {
     size_t room = 0;
     {
       std::unique_lock lock(flow_mu_);
-      room_cv_.wait_for(lock, kReceiveWait, [&] {
-        return stopping_ || static_cast<size_t>(in_flight_) < max_in_flight;
-      });
-      room = max_in_flight - std::min(max_in_flight, static_cast<size_t>(in_flight_));
+      // Due polls go first: they are older orders, already started.
+      auto taken = [&] { return static_cast<size_t>(in_flight_) + polls_waiting_for_room_; };
+      room_cv_.wait_for(lock, kReceiveWait, [&] { return stopping_ || taken() < max_in_flight; });
+      room = max_in_flight - std::min(max_in_flight, taken());
     }
     if (stopping_) break;
     if (room == 0) continue;
@@ -429,10 +429,20 @@ void Engine::PollLoop() {
       lock.lock();
       continue;
     }
+    // Queries count against max_in_flight as every call does: beyond it they would only wait for
+    // a connection. Those left waiting for room are kept from the dispatcher's share.
+    const size_t max_in_flight = static_cast<size_t>(options_.max_in_flight);
     std::vector<std::unique_ptr<Work>> due;
-    while (!polls_.empty() && polls_.begin()->first <= now_ms) {
+    while (!polls_.empty() && polls_.begin()->first <= now_ms &&
+           static_cast<size_t>(in_flight_) + due.size() < max_in_flight) {
       due.push_back(std::move(polls_.begin()->second));
       polls_.erase(polls_.begin());
+    }
+    polls_waiting_for_room_ = 0;
+    for (auto it = polls_.begin();
+         it != polls_.end() && it->first <= now_ms && polls_waiting_for_room_ < max_in_flight;
+         ++it) {
+      ++polls_waiting_for_room_;
     }
     if (!due.empty()) {
       in_flight_ += static_cast<int>(due.size());
@@ -442,9 +452,11 @@ void Engine::PollLoop() {
       lock.lock();
       continue;
     }
+    // Waiting for room, the finisher wakes it as calls end.
     const int64_t sleep_ms =
-        polls_.empty() ? kPollerMaxSleepMs
-                       : std::clamp<int64_t>(polls_.begin()->first - now_ms, 1, kPollerMaxSleepMs);
+        polls_.empty() || polls_waiting_for_room_ > 0
+            ? kPollerMaxSleepMs
+            : std::clamp<int64_t>(polls_.begin()->first - now_ms, 1, kPollerMaxSleepMs);
     poll_cv_.wait_for(lock, std::chrono::milliseconds(sleep_ms));
   }
   // Stopping: the orders not asked again are let go; their leases lapse and the sweeper (here or
@@ -481,6 +493,7 @@ void Engine::FinishLoop() {
     {
       std::lock_guard lock(flow_mu_);
       in_flight_ -= static_cast<int>(batch.size());
+      if (polls_waiting_for_room_ > 0) poll_cv_.notify_one();
     }
     room_cv_.notify_one();
     batch.clear();

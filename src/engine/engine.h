@@ -178,8 +178,11 @@ class Engine {
   // Orders polled in memory, by when they are asked again: at most max_polled_in_memory.
   std::multimap<int64_t, std::unique_ptr<Work>> polls_;  // GUARDED_BY(flow_mu_)
   std::vector<Delivery> poll_acks_;  // GUARDED_BY(flow_mu_): deliveries of polled orders
-  bool polls_closed_ = false;        // GUARDED_BY(flow_mu_): set once the poller stopped
-  bool dispatcher_done_ = false;     // GUARDED_BY(flow_mu_)
+  // Polls due that found no room for their query at the poller's last pass (at most
+  // max_in_flight): the dispatcher leaves that much room to them.
+  size_t polls_waiting_for_room_ = 0;  // GUARDED_BY(flow_mu_)
+  bool polls_closed_ = false;          // GUARDED_BY(flow_mu_): set once the poller stopped
+  bool dispatcher_done_ = false;       // GUARDED_BY(flow_mu_)
 
   std::vector<std::thread> threads_;  // owned by the thread that calls Start/Stop
 };
