@@ -1326,22 +1326,16 @@ std::vector<std::string> SortedStorableIds(std::span<const std::string> order_id
   return ids;
 }
 
-Result<std::vector<Order>> PostgresStore::ReadOrders(std::span<const std::string> order_ids) {
-  if (Status status = store_rules::ValidateOrderCount(order_ids.size()); !status.ok()) {
-    return status;
-  }
-  std::vector<Order> orders;
-  const std::vector<std::string> ids = SortedStorableIds(order_ids);
-  if (ids.empty()) return orders;
-  Result<PgResult> result = Run(Sql().read_orders, Params().TextArray(ids));
-  if (!result.ok()) return result.status();
+// The orders of `result`, in the order of `order_ids`, each once. REQUIRES: every row's order id
+// is in `order_ids`.
+std::vector<Order> InCallersOrder(const PgResult& result, std::span<const std::string> order_ids) {
   std::unordered_map<std::string, Order> by_id;
-  for (int row = 0; row < result->rows(); ++row) {
-    Order order = ReadOrder(*result, row);
+  for (int row = 0; row < result.rows(); ++row) {
+    Order order = ReadOrder(result, row);
     std::string id = order.order_id;
     by_id.emplace(std::move(id), std::move(order));
   }
-  // In the caller's order, each order once.
+  std::vector<Order> orders;
   orders.reserve(by_id.size());
   for (const std::string& id : order_ids) {
     auto it = by_id.find(id);
@@ -1349,7 +1343,19 @@ Result<std::vector<Order>> PostgresStore::ReadOrders(std::span<const std::string
     orders.push_back(std::move(it->second));
     by_id.erase(it);
   }
+  assert(by_id.empty());
   return orders;
+}
+
+Result<std::vector<Order>> PostgresStore::ReadOrders(std::span<const std::string> order_ids) {
+  if (Status status = store_rules::ValidateOrderCount(order_ids.size()); !status.ok()) {
+    return status;
+  }
+  const std::vector<std::string> ids = SortedStorableIds(order_ids);
+  if (ids.empty()) return std::vector<Order>();
+  Result<PgResult> result = Run(Sql().read_orders, Params().TextArray(ids));
+  if (!result.ok()) return result.status();
+  return InCallersOrder(*result, order_ids);
 }
 
 Result<std::vector<Order>> PostgresStore::ClaimOrders(std::span<const std::string> order_ids,
@@ -1357,29 +1363,13 @@ Result<std::vector<Order>> PostgresStore::ClaimOrders(std::span<const std::strin
                                                       int64_t lease_ms) {
   Status status = store_rules::ValidateLease(order_ids.size(), owner, lease_ms);
   if (!status.ok()) return status;
-  std::vector<Order> claimed;
   const std::vector<std::string> ids = SortedStorableIds(order_ids);
-  if (ids.empty()) return claimed;
+  if (ids.empty()) return std::vector<Order>();
   write_counter_.Count(ids.size());
   Result<PgResult> result = Run(
       Sql().claim_orders, Params().TextArray(ids).Text(owner).Int(now_ms + lease_ms).Int(now_ms));
   if (!result.ok()) return result.status();
-  // In the caller's order, each order once.
-  std::unordered_map<std::string, Order> by_id;
-  for (int row = 0; row < result->rows(); ++row) {
-    Order order = ReadOrder(*result, row);
-    std::string id = order.order_id;
-    by_id.emplace(std::move(id), std::move(order));
-  }
-  claimed.reserve(by_id.size());
-  for (const std::string& id : order_ids) {
-    auto it = by_id.find(id);
-    if (it == by_id.end()) continue;
-    claimed.push_back(std::move(it->second));
-    by_id.erase(it);
-  }
-  assert(by_id.empty());
-  return claimed;
+  return InCallersOrder(*result, order_ids);
 }
 
 Status PostgresStore::RenewLeases(std::span<const std::string> order_ids, const std::string& owner,
