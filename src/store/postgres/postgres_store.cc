@@ -532,7 +532,20 @@ Params AcceptParams(const Order& order) {
   return params;
 }
 
+// What AcceptOrder answers for `order` when `existing` has its merchant order id.
+Result<AcceptResult> AnswerForExisting(const Order& order, Order existing) {
+  if (existing.phone != order.phone || existing.face_value_yuan != order.face_value_yuan ||
+      existing.notify_url != order.notify_url) {
+    return AlreadyExists(
+        "merchant_order_id_conflict",
+        "merchant_order_id '" + order.merchant_order_id + "' was used for a different order");
+  }
+  return AcceptResult{std::move(existing), false};
+}
+
 // What AcceptOrder answers for `order` given the successful answer of its accept_order.
+// insufficient_balance may be stale: the statement's snapshot predates an identical merchant
+// order id committed while its debit waited for that writer's lock (see IsShortBalance).
 Result<AcceptResult> ReadAccepted(const Order& order, const PgResult& result) {
   if (result.Int(0, 0) == 1) {
     AcceptResult accepted;
@@ -542,21 +555,20 @@ Result<AcceptResult> ReadAccepted(const Order& order, const PgResult& result) {
     accepted.created = true;
     return accepted;
   }
-  if (!result.IsNull(0, 2)) {
-    Order existing = ReadOrder(result, 0, 2);
-    if (existing.phone != order.phone || existing.face_value_yuan != order.face_value_yuan ||
-        existing.notify_url != order.notify_url) {
-      return AlreadyExists(
-          "merchant_order_id_conflict",
-          "merchant_order_id '" + order.merchant_order_id + "' was used for a different order");
-    }
-    return AcceptResult{std::move(existing), false};
-  }
+  if (!result.IsNull(0, 2)) return AnswerForExisting(order, ReadOrder(result, 0, 2));
   if (!result.Bool(0, 1)) {
     return NotFound("unknown_merchant", "no merchant '" + order.merchant_id + "'");
   }
   return FailedPrecondition("insufficient_balance", "the balance is below the price of " +
                                                         std::to_string(order.price_fen) + " fen");
+}
+
+// A short balance is looked at again by a later statement (a newer snapshot): the debit of an
+// accept waits for the writer that holds the merchant's row, and when that writer committed the
+// same merchant order id (and took the last of the balance), the accept's own snapshot, older
+// than that commit, did not see it. The merchant is then owed the order or the conflict.
+bool IsShortBalance(const Result<AcceptResult>& answer) {
+  return !answer.ok() && answer.status().reason() == "insufficient_balance";
 }
 
 // What one transition of a batch did inside the batch's transaction, before the commit.
@@ -1011,7 +1023,10 @@ Result<AcceptResult> PostgresStore::AcceptOne(const Order& order) {
       }
       return result->ToStatus();
     }
-    return ReadAccepted(order, *result);
+    Result<AcceptResult> answer = ReadAccepted(order, *result);
+    if (!IsShortBalance(answer)) return answer;
+    Result<Order> existing = FindOrderByMerchantOrderId(order.merchant_id, order.merchant_order_id);
+    return existing.ok() ? AnswerForExisting(order, std::move(existing).value()) : answer;
   }
   return Unavailable("store_busy", "order " + order.order_id +
                                        " kept losing races on its "
@@ -1158,7 +1173,17 @@ BatchEnd PostgresStore::TryAcceptBatch(postgres::PgConnection& db, std::span<con
     return BatchEnd{BatchEnd::Kind::kDrop, q - 1, result.ToStatus()};
   }
   for (size_t p = 0; p < batch.size(); ++p) {
-    outcomes[p] = ReadAccepted(orders[batch[p]], (*accepted)[p + 1]);
+    const Order& order = orders[batch[p]];
+    outcomes[p] = ReadAccepted(order, (*accepted)[p + 1]);
+    if (!IsShortBalance(outcomes[p])) continue;
+    PgResult existing = db.Execute(Sql().find_order,
+                                   Params().Text(order.merchant_id).Text(order.merchant_order_id));
+    if (!existing.ok()) {
+      (void)db.Run("ROLLBACK");
+      if (IsRetryable(existing)) return BatchEnd{BatchEnd::Kind::kRetry, 0, Status::Ok()};
+      return BatchEnd{BatchEnd::Kind::kAbandon, 0, existing.ToStatus()};
+    }
+    if (existing.rows() > 0) outcomes[p] = AnswerForExisting(order, ReadOrder(existing, 0));
   }
 
   PgResult committed = db.Execute(Sql().commit, Params());
