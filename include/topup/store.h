@@ -98,6 +98,12 @@ struct Transition {
   std::string fail_reason;        // to == kFailed
   int64_t next_check_ms = 0;      // new value of Order::next_check_ms
   bool release_lease = false;     // clear lease_owner and lease_expires_ms
+  // Non-empty: the compare-and-set also claims the order's lease, as ClaimOrders would, in the
+  // same write: it applies only if the lease has lapsed at now_ms or is held by claim_owner
+  // already, and leaves the lease with claim_owner until now_ms + claim_lease_ms (or clears it,
+  // with release_lease). REQUIRES: claim_lease_ms > 0 when claim_owner is set.
+  std::string claim_owner;
+  int64_t claim_lease_ms = 0;
 
   // Appended to the order's history. REQUIRED (non-empty) unless from == to and attempt == kKeep,
   // i.e. unless nothing but the schedule changes.
@@ -169,6 +175,18 @@ struct NotificationOutcome {
   std::string owner;  // the lease holder recording it
   bool delivered = false;
   int64_t next_try_ms = 0;
+};
+
+// What a store has written since it was opened, counted by the calls that write (for /metrics and
+// `topup bench`).
+struct StoreWriteCounts {
+  // Calls that write orders, each one or more transactions: an AcceptOrder(Async), a
+  // ClaimOrders, an ApplyTransitions batch, a RenewLeases, a TakeDueOrders (even one that finds
+  // nothing due). Merchant, key and notification writes are not counted.
+  int64_t write_calls = 0;
+  // Order rows those calls wrote: one per order named in each call (an accept, a claim, a
+  // renewal, a transition, a take by the sweeper), whether or not its compare-and-set applied.
+  int64_t order_writes = 0;
 };
 
 using OrderCounts = std::map<OrderStatus, int64_t>;
@@ -267,6 +285,9 @@ class Store {
   virtual Result<std::vector<Order>> ListOrders(const std::string& after_order_id,
                                                 size_t limit) = 0;
   virtual Result<std::vector<OrderEvent>> ListEvents(const std::string& order_id) = 0;
+  // The named orders that exist, each once, in the order of `order_ids` (at most the store's ids
+  // per call: InvalidArgument("too_many_orders")). A read: it writes nothing.
+  virtual Result<std::vector<Order>> ReadOrders(std::span<const std::string> order_ids) = 0;
   // At most min(filter.limit, the store's page bound) orders.
   virtual Result<std::vector<Order>> FindOrders(const OrderFilter& filter) = 0;
   virtual Result<OrderCounts> CountOrders() = 0;
@@ -280,6 +301,8 @@ class Store {
   // Installs `observer` (replacing any). Stores that cannot tell ignore it.
   // REQUIRES: called before the store's first write, from the thread that opened it.
   virtual void SetCommitObserver(CommitObserver observer) { (void)observer; }
+  // Any thread; cheap (a few atomic loads).
+  virtual StoreWriteCounts WriteCounts() const = 0;
 
   // --- Engine ---
   // Leases each named order that is not final and whose lease has lapsed (or is already held by

@@ -150,6 +150,8 @@ void AddBenchCommand(CLI::App& app) {
   auto workers = std::make_shared<int>(2048);
   auto latency_ms = std::make_shared<double>(0);
   auto tls = std::make_shared<bool>(false);
+  auto store_url = std::make_shared<std::string>();
+  auto processing_ms = std::make_shared<int64_t>(0);
   CLI::App* bench =
       app.add_subcommand("bench", "Sustained end-to-end throughput against a fault-free simulator");
   AddRunFlags(bench, flags.get());
@@ -164,10 +166,26 @@ void AddBenchCommand(CLI::App& app) {
       ->check(CLI::Range(0.0, 60'000.0))
       ->capture_default_str();
   bench->add_flag("--tls", *tls, "The supplier speaks HTTPS (a private CA made for the run)");
-  bench->callback([flags, workers, latency_ms, tls] {
+  bench->add_option("--store", *store_url,
+                    "The server's store, e.g. postgresql://user@127.0.0.1:5432/db (an empty "
+                    "database: the bench adds its merchant); default: SQLite in the run's "
+                    "directory");
+  bench
+      ->add_option("--processing-ms", *processing_ms,
+                   "Every attempt answers processing, to its submit and to each query until this "
+                   "long after it arrived (0: every attempt succeeds at once)")
+      ->check(CLI::Range(int64_t{0}, int64_t{60'000}))
+      ->capture_default_str();
+  bench->callback([flags, workers, latency_ms, tls, store_url, processing_ms] {
     loadgen::ScenarioOptions options;
     options.supplier_tls = *tls;
+    options.store_url = *store_url;
     options.sim_flags = {"--io-threads", "1"};
+    if (*processing_ms > 0) {
+      options.sim_flags.insert(
+          options.sim_flags.end(),
+          {"--processing-rate", "1", "--processing-ms", std::to_string(*processing_ms)});
+    }
     if (*latency_ms > 0) {
       options.sim_flags.insert(options.sim_flags.end(),
                                {"--latency-median-ms", std::to_string(*latency_ms),

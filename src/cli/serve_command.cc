@@ -162,7 +162,8 @@ void AddEngineFigures(observe::Metrics* metrics, const Engine* engine, ChannelRo
       {"cas_lost", &counters.cas_lost},
       {"swept", &counters.swept},
       {"store_errors", &counters.store_errors},
-      {"lease_renewal_failures", &counters.lease_renewal_failures}};
+      {"lease_renewal_failures", &counters.lease_renewal_failures},
+      {"polled_in_memory", &counters.polled_in_memory}};
   for (const auto& [name, counter] : engine_counters) {
     metrics->AddCounter(
         std::string("topup_engine_") + name + "_total",
@@ -220,6 +221,21 @@ void AddEngineFigures(observe::Metrics* metrics, const Engine* engine, ChannelRo
           return std::vector<Sample>{Sample{{}, static_cast<double>(queue->Figures().redelivered)}};
         });
   }
+}
+
+// What the store has written, as counted by the store (Store::WriteCounts).
+void AddStoreFigures(observe::Metrics* metrics, const Store* store) {
+  using observe::Sample;
+  metrics->AddCounter("topup_store_write_calls_total",
+                      "Store calls that wrote orders (see StoreWriteCounts)", [store] {
+                        return std::vector<Sample>{
+                            Sample{{}, static_cast<double>(store->WriteCounts().write_calls)}};
+                      });
+  metrics->AddCounter("topup_store_order_writes_total",
+                      "Order rows written by store calls, one per order per call", [store] {
+                        return std::vector<Sample>{
+                            Sample{{}, static_cast<double>(store->WriteCounts().order_writes)}};
+                      });
 }
 
 // Not ready while a loop of the engine has made no progress for longer than its bound.
@@ -312,6 +328,7 @@ int RunServe(const ServeFlags& flags) {
   engine_options.metrics = &metrics;
   Engine engine(store->get(), queue->get(), router->get(), SystemClock(), engine_options);
   AddEngineFigures(&metrics, &engine, router->get(), queue->get());
+  AddStoreFigures(&metrics, store->get());
   observe::OpenOrdersGauges open_orders(store->get(), SystemClock(), &metrics);
   observe::Readiness readiness(SystemClock());
   readiness.AddProbe("store", [&store] { return (*store)->ProbeCommit(); });

@@ -16,11 +16,13 @@ std::string Seconds(int64_t ms) { return std::to_string((ms + 500) / 1000) + " s
 
 }  // namespace
 
+bool IsFirstStepAfterDeadline(const Order& order, int64_t now_ms) {
+  return order.deadline_ms > 0 && now_ms >= order.deadline_ms &&
+         order.updated_ms < order.deadline_ms;
+}
+
 void NoteIfLate(Store& store, const Order& order, Transition* t) {
-  if (order.deadline_ms <= 0 || t->now_ms < order.deadline_ms ||
-      order.updated_ms >= order.deadline_ms) {
-    return;
-  }
+  if (!IsFirstStepAfterDeadline(order, t->now_ms)) return;
   Result<std::vector<OrderEvent>> events = store.ListEvents(order.order_id);
   if (!events.ok()) {
     t->deadline_missed_detail = "history unreadable: " + events.status().ToString();

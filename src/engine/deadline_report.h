@@ -26,4 +26,8 @@ std::string ExplainLateness(const Order& order, std::span<const OrderEvent> even
 // between, so the reason is written once. Costs a read of the history, only for late orders.
 void NoteIfLate(Store& store, const Order& order, Transition* t);
 
+// Whether NoteIfLate would note anything for a step of `order` at now_ms: the order's deadline
+// has passed and no step was recorded since. No I/O.
+bool IsFirstStepAfterDeadline(const Order& order, int64_t now_ms);
+
 }  // namespace topup

@@ -47,6 +47,18 @@ std::optional<CircuitBreaker::Outcome> HealthOutcome(bool submitted, const Suppl
   return std::nullopt;
 }
 
+// True if recording `step` would change nothing but the order's schedule (and hand back its
+// lease): the same status, the same live attempt, no event. Such a step need not be written while
+// this process keeps the order leased and looks at it again itself.
+bool OnlyReschedules(const Transition& step) {
+  return step.from == step.to && !IsFinal(step.to) && step.attempt == Transition::Attempt::kKeep &&
+         step.event_kind.empty() && step.deadline_missed_detail.empty() &&
+         step.supplier_ref.empty();
+}
+
+// The longest the poller sleeps before it looks at the clock again (the clock may be a test's).
+constexpr int64_t kPollerMaxSleepMs = 50;
+
 }  // namespace
 
 Engine::Engine(Store* store, Queue* queue, ChannelRouter* router, Clock* clock,
@@ -73,14 +85,16 @@ Engine::Engine(Store* store, Queue* queue, ChannelRouter* router, Clock* clock,
 Engine::~Engine() { Stop(); }
 
 void Engine::Start() {
-  assert(!dispatcher_.joinable() && !finisher_.joinable());
+  assert(!dispatcher_.joinable() && !finisher_.joinable() && !poller_.joinable());
   const int64_t now_ms = clock_->NowMs();
-  for (std::atomic<int64_t>* pass_ms : {&dispatcher_pass_ms_, &finisher_pass_ms_}) {
+  for (std::atomic<int64_t>* pass_ms :
+       {&dispatcher_pass_ms_, &finisher_pass_ms_, &poller_pass_ms_}) {
     pass_ms->store(now_ms);
   }
   lease_keeper_.Start();
   dispatcher_ = std::thread([this] { DispatchLoop(); });
   finisher_ = std::thread([this] { FinishLoop(); });
+  poller_ = std::thread([this] { PollLoop(); });
   sweeper_.Start();
 }
 
@@ -94,9 +108,13 @@ void Engine::Stop(std::chrono::milliseconds answer_wait) {
   {
     std::lock_guard lock(flow_mu_);
     room_cv_.notify_all();
+    poll_cv_.notify_all();
   }
-  // Once the dispatcher is gone nothing is claimed or sent any more, so in_flight_ only drops.
+  // Once the dispatcher and the poller are gone nothing is claimed or sent any more, so
+  // in_flight_ only drops. The poller lets go of the orders it was polling; their leases are
+  // handed back below with the others.
   if (dispatcher_.joinable()) dispatcher_.join();
+  if (poller_.joinable()) poller_.join();
   bool answered = true;
   {
     std::unique_lock lock(flow_mu_);
@@ -123,6 +141,7 @@ std::vector<EngineLoopProgress> Engine::Progress() const {
   return {
       {"dispatcher", dispatcher_pass_ms_.load(), kStuckAfterMs},
       {"finisher", finisher_pass_ms_.load(), kStuckAfterMs},
+      {"poller", poller_pass_ms_.load(), kStuckAfterMs},
       {"sweeper", sweeper_.last_pass_ms(), std::max(kStuckAfterMs, 4 * options_.sweep_interval_ms)},
       {"lease-keeper", lease_keeper_.last_pass_ms(), std::max(kStuckAfterMs, options_.lease_ms)},
   };
@@ -150,10 +169,10 @@ void Engine::DispatchLoop() {
     size_t room = 0;
     {
       std::unique_lock lock(flow_mu_);
-      room_cv_.wait_for(lock, kReceiveWait, [&] {
-        return stopping_ || static_cast<size_t>(in_flight_) < max_in_flight;
-      });
-      room = max_in_flight - std::min(max_in_flight, static_cast<size_t>(in_flight_));
+      // Due polls go first: they are older orders, already started.
+      auto taken = [&] { return static_cast<size_t>(in_flight_) + polls_waiting_for_room_; };
+      room_cv_.wait_for(lock, kReceiveWait, [&] { return stopping_ || taken() < max_in_flight; });
+      room = max_in_flight - std::min(max_in_flight, taken());
     }
     if (stopping_) break;
     if (room == 0) continue;
@@ -188,24 +207,24 @@ void Engine::Dispatch(std::vector<Delivery> deliveries) {
   }
   const int64_t now_ms = clock_->NowMs();
   ForgetOldWaits(now_ms);
-  Result<std::vector<Order>> claimed =
-      ids.empty() ? std::vector<Order>()
-                  : store_->ClaimOrders(ids, options_.owner, now_ms, options_.lease_ms);
-  if (!claimed.ok()) {
+  Result<std::vector<Order>> read = ids.empty() ? std::vector<Order>() : store_->ReadOrders(ids);
+  if (!read.ok()) {
     // Not acknowledged: the queue or the sweeper brings the orders back.
     counters_.store_errors++;
-    spdlog::warn("claim of {} orders failed: {}", ids.size(), claimed.status().ToString());
+    spdlog::warn("read of {} orders failed: {}", ids.size(), read.status().ToString());
     return;
   }
-  counters_.claimed += static_cast<int64_t>(claimed->size());
 
-  // Each claimed order goes with the first delivery of its id; the orders not claimed are final
-  // or someone else's.
+  // Each order that this process may take goes with the first delivery of its id; the others
+  // are final or leased to someone else, who finishes them.
   std::unordered_map<std::string_view, Order*> unmatched;
-  for (Order& order : *claimed) unmatched.emplace(order.order_id, &order);
+  for (Order& order : *read) {
+    const bool leased_elsewhere =
+        order.lease_owner != options_.owner && order.lease_expires_ms > now_ms;
+    if (!IsFinal(order.status) && !leased_elsewhere) unmatched.emplace(order.order_id, &order);
+  }
   std::vector<std::unique_ptr<Work>> record_now;
   std::vector<std::unique_ptr<Work>> queries;
-  for (const Order& order : *claimed) lease_keeper_.Hold(order.order_id);
   for (Delivery& delivery : fresh) {
     auto it = unmatched.find(delivery.order_id);
     if (it == unmatched.end()) {
@@ -214,17 +233,26 @@ void Engine::Dispatch(std::vector<Delivery> deliveries) {
     }
     Order& order = *it->second;
     unmatched.erase(it);
+    lease_keeper_.Hold(order.order_id);
     std::unique_ptr<Work> work = Plan(std::move(delivery), std::move(order), now_ms);
-    (work->channel && !work->submit ? queries : record_now).push_back(std::move(work));
+    if (work->channel && !work->submit) {
+      queries.push_back(std::move(work));
+    } else {
+      // The step's compare-and-set takes the lease: one write claims the order and records it.
+      work->step.claim_owner = options_.owner;
+      work->step.claim_lease_ms = options_.lease_ms;
+      record_now.push_back(std::move(work));
+    }
   }
   if (!redundant.empty()) (void)queue_->Ack(redundant);
 
-  // Every attempt is durably started before anything is sent.
+  // Every attempt is durably started (and its order leased) before anything is sent.
   std::vector<bool> applied = Record(record_now);
   std::vector<std::unique_ptr<Work>> submits;
   std::vector<std::unique_ptr<Work>> done;
   for (size_t i = 0; i < record_now.size(); ++i) {
     std::unique_ptr<Work>& work = record_now[i];
+    if (applied[i]) counters_.claimed++;
     if (work->submit && applied[i] && work->step.attempt == Transition::Attempt::kStart) {
       submits.push_back(std::move(work));
       continue;
@@ -235,7 +263,41 @@ void Engine::Dispatch(std::vector<Delivery> deliveries) {
   Release(done);
 
   Call(submits);
-  Call(queries);
+  std::vector<std::unique_ptr<Work>> claimed = ClaimForQueries(std::move(queries), now_ms);
+  Call(claimed);
+}
+
+std::vector<std::unique_ptr<Engine::Work>> Engine::ClaimForQueries(
+    std::vector<std::unique_ptr<Work>> queries, int64_t now_ms) {
+  if (queries.empty()) return queries;
+  std::vector<std::string> ids;
+  ids.reserve(queries.size());
+  for (const std::unique_ptr<Work>& work : queries) ids.push_back(work->order.order_id);
+  Result<std::vector<Order>> claimed =
+      store_->ClaimOrders(ids, options_.owner, now_ms, options_.lease_ms);
+  if (!claimed.ok()) {
+    // Not acknowledged: the queue or the sweeper brings the orders back.
+    counters_.store_errors++;
+    spdlog::warn("claim of {} orders failed: {}", ids.size(), claimed.status().ToString());
+    for (std::unique_ptr<Work>& work : queries) lease_keeper_.LetGo(work->order.order_id);
+    return {};
+  }
+  counters_.claimed += static_cast<int64_t>(claimed->size());
+  // An order that moved between the read and the claim is left to whoever moved it (or to the
+  // sweeper): the plan was made for the state that was read.
+  std::unordered_map<std::string_view, const Order*> by_id;
+  for (const Order& order : *claimed) by_id.emplace(order.order_id, &order);
+  std::vector<std::unique_ptr<Work>> asked;
+  std::vector<std::unique_ptr<Work>> dropped;
+  for (std::unique_ptr<Work>& work : queries) {
+    auto it = by_id.find(work->order.order_id);
+    const bool unchanged = it != by_id.end() && it->second->status == work->order.status &&
+                           it->second->attempt_count == work->order.attempt_count &&
+                           it->second->supplier_order_id == work->order.supplier_order_id;
+    (unchanged ? asked : dropped).push_back(std::move(work));
+  }
+  Release(dropped);
+  return asked;
 }
 
 void Engine::Call(std::vector<std::unique_ptr<Work>>& works) {
@@ -243,6 +305,10 @@ void Engine::Call(std::vector<std::unique_ptr<Work>>& works) {
     std::lock_guard lock(flow_mu_);
     in_flight_ += static_cast<int>(works.size());
   }
+  Ask(works);
+}
+
+void Engine::Ask(std::vector<std::unique_ptr<Work>>& works) {
   for (std::unique_ptr<Work>& work : works) {
     work->called_ms = clock_->NowMs();
     SupplierChannel& channel = work->channel->channel();
@@ -340,13 +406,93 @@ void Engine::OnAnswer(std::unique_ptr<Work> work, const SupplierAnswer& answer) 
   if (answer.outcome == SupplierOutcome::kSuccess || answer.outcome == SupplierOutcome::kFailed) {
     work->channel->time_to_final().Record(now_ms - work->order.attempt_sent_ms);
   }
+  // Nothing to write: this process keeps the lease and asks again when the step says. Before the
+  // deadline only, since the first step after it writes why the order is late.
+  const bool poll_in_memory = work->channel != nullptr && OnlyReschedules(work->step) &&
+                              !IsFirstStepAfterDeadline(work->order, now_ms);
   // Notified under the lock: once the finisher can see this answer, it may record it, bring
   // in_flight_ to 0 and let Stop() return and the Engine be destroyed, so this (channel) thread
   // must not touch the Engine after releasing flow_mu_.
   std::lock_guard lock(flow_mu_);
+  if (poll_in_memory && !polls_closed_ && !stopping_ &&
+      polls_.size() < options_.max_polled_in_memory) {
+    // The lease keeper renews the lease meanwhile; the delivery is done with. Waiting for its
+    // next look, the order holds no room for calls.
+    if (work->delivery) {
+      poll_acks_.push_back(std::move(*work->delivery));
+      work->delivery.reset();
+    }
+    work->submit = false;
+    const int64_t due_ms = work->step.next_check_ms;
+    const bool first = polls_.empty() || due_ms < polls_.begin()->first;
+    polls_.emplace(due_ms, std::move(work));
+    in_flight_--;
+    room_cv_.notify_one();
+    if (first || poll_acks_.size() == 1) poll_cv_.notify_one();
+    return;
+  }
   const bool was_empty = answers_.empty();
   answers_.push_back(std::move(work));
   if (was_empty) answered_cv_.notify_one();
+}
+
+void Engine::PollLoop() {
+  SetThreadName("poller");
+  std::unique_lock lock(flow_mu_);
+  while (!stopping_) {
+    const int64_t now_ms = clock_->NowMs();
+    poller_pass_ms_ = now_ms;
+    if (!poll_acks_.empty()) {
+      std::vector<Delivery> acks;
+      acks.swap(poll_acks_);
+      lock.unlock();
+      (void)queue_->Ack(acks);
+      lock.lock();
+      continue;
+    }
+    // Queries count against max_in_flight as every call does: beyond it they would only wait for
+    // a connection. Those left waiting for room are kept from the dispatcher's share.
+    const size_t max_in_flight = static_cast<size_t>(options_.max_in_flight);
+    std::vector<std::unique_ptr<Work>> due;
+    while (!polls_.empty() && polls_.begin()->first <= now_ms &&
+           static_cast<size_t>(in_flight_) + due.size() < max_in_flight) {
+      due.push_back(std::move(polls_.begin()->second));
+      polls_.erase(polls_.begin());
+    }
+    polls_waiting_for_room_ = 0;
+    for (auto it = polls_.begin();
+         it != polls_.end() && it->first <= now_ms && polls_waiting_for_room_ < max_in_flight;
+         ++it) {
+      ++polls_waiting_for_room_;
+    }
+    if (!due.empty()) {
+      in_flight_ += static_cast<int>(due.size());
+      lock.unlock();
+      counters_.polled_in_memory += static_cast<int64_t>(due.size());
+      Ask(due);
+      lock.lock();
+      continue;
+    }
+    // Waiting for room, the finisher wakes it as calls end.
+    const int64_t sleep_ms =
+        polls_.empty() || polls_waiting_for_room_ > 0
+            ? kPollerMaxSleepMs
+            : std::clamp<int64_t>(polls_.begin()->first - now_ms, 1, kPollerMaxSleepMs);
+    poll_cv_.wait_for(lock, std::chrono::milliseconds(sleep_ms));
+  }
+  // Stopping: the orders not asked again are let go; their leases lapse and the sweeper (here or
+  // on another node) takes them up from the store, where their next check is due.
+  polls_closed_ = true;
+  std::vector<Delivery> acks;
+  acks.swap(poll_acks_);
+  std::vector<std::string> let_go;
+  for (auto& [due_ms, work] : polls_) let_go.push_back(work->order.order_id);
+  polls_.clear();
+  lock.unlock();
+  for (const std::string& order_id : let_go) lease_keeper_.LetGo(order_id);
+  if (!acks.empty()) (void)queue_->Ack(acks);
+  answered_cv_.notify_all();
+  room_cv_.notify_all();
 }
 
 void Engine::FinishLoop() {
@@ -368,6 +514,7 @@ void Engine::FinishLoop() {
     {
       std::lock_guard lock(flow_mu_);
       in_flight_ -= static_cast<int>(batch.size());
+      if (polls_waiting_for_room_ > 0) poll_cv_.notify_one();
     }
     room_cv_.notify_all();  // the dispatcher, or Stop() waiting for the answers
     batch.clear();
@@ -413,11 +560,11 @@ void Engine::Release(std::vector<std::unique_ptr<Work>>& works) {
   deliveries.reserve(works.size());
   for (std::unique_ptr<Work>& work : works) {
     lease_keeper_.LetGo(work->order.order_id);
-    deliveries.push_back(std::move(work->delivery));
+    if (work->delivery) deliveries.push_back(std::move(*work->delivery));
   }
   // Either the step is durable, or the order was final or someone else's, or the store failed
   // and the sweeper brings the order back: nothing for the queue to redo.
-  (void)queue_->Ack(deliveries);
+  if (!deliveries.empty()) (void)queue_->Ack(deliveries);
 }
 
 }  // namespace topup

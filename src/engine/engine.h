@@ -2,22 +2,31 @@
 // (LeaseKeeper, lease_keeper.h), and sweeps the store for due work the queue lost (Sweeper,
 // sweeper.h). One Engine per process; several processes may share a store and a queue.
 //
-// Orders flow in batches through two threads, so that neither a store write nor a supplier call
-// costs a thread per order:
-//  * the dispatcher receives a batch of ids, claims them (one store write), plans each one's next
-//    step and starts the attempts it sends (one store write), then hands the attempts to their
-//    channels without waiting for the answers;
+// Orders flow in batches through three threads, so that neither a store write nor a supplier
+// call costs a thread per order:
+//  * the dispatcher receives a batch of ids, reads the orders (a read, no write), plans each
+//    one's next step and records the steps in one store write whose compare-and-sets also take
+//    the leases (so starting an attempt is one write, not a claim and then a start), then hands
+//    the attempts to their channels without waiting for the answers. Only queries of live
+//    attempts (an order taken up after a process died, say) are claimed before they are asked;
 //  * the channels call back with each answer; the finisher records the answers of everything
 //    that came back meanwhile (one store write), acknowledges the deliveries and lets go of the
-//    leases.
+//    leases;
+//  * an answer that would change nothing but the order's schedule (the supplier is still
+//    processing it) is not written: the order stays leased to this process, which asks again on
+//    the poller's in-memory timer, and writes only once the answer changes something. If the
+//    process dies meanwhile, the lease lapses and the sweeper takes the order up from the store,
+//    where its next check was due since the attempt's timeout.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -50,6 +59,9 @@ struct EngineOptions {
   // (the queue lost it).
   int64_t redeliver_after_ms = 5'000;
   size_t sweep_batch_max = 2'000;
+  // Orders whose attempt is polled on this process's timer at most (each a few hundred bytes);
+  // beyond that, a "processing" answer is written and the order goes back to the store.
+  size_t max_polled_in_memory = 20'000;
   OrderPolicy policy;
   observe::Metrics* metrics = nullptr;  // optional: told of answers and applied transitions
 };
@@ -65,6 +77,7 @@ struct EngineCounters {
   std::atomic<int64_t> lease_renewal_failures{0};
   // Leases that lapsed without being released, found by this node's sweeper (Sweeper).
   std::atomic<int64_t> lease_expiries{0};
+  std::atomic<int64_t> polled_in_memory{0};  // queries asked from the poller's timer
 };
 
 // When one of the engine's loops last finished a pass, and how long a pass may take before the
@@ -101,7 +114,7 @@ class Engine {
  private:
   // One claimed order between its claim and the record of its step.
   struct Work {
-    Delivery delivery;
+    std::optional<Delivery> delivery;  // empty once acknowledged (an order polled in memory)
     Order order;
     std::shared_ptr<RoutedChannel> channel;  // null when no supplier call is made
     bool submit = false;                     // true: a new attempt (holds a channel slot)
@@ -112,6 +125,9 @@ class Engine {
 
   void DispatchLoop();
   void FinishLoop();
+  // Asks again, when due, the supplier of each order polled in memory; acknowledges their
+  // deliveries; on Stop() lets go of those not yet asked.
+  void PollLoop();
   // Claims a batch of deliveries and sets each claimed order on its way.
   void Dispatch(std::vector<Delivery> deliveries);
   // Plans the first step of a claimed order: an attempt to start, a query, or a transition to
@@ -121,6 +137,12 @@ class Engine {
   void ForgetOldWaits(int64_t now_ms);
   // Makes each work's supplier call (a submit, or a query of its live attempt) without waiting.
   void Call(std::vector<std::unique_ptr<Work>>& works);
+  // Call for works already counted in in_flight_.
+  void Ask(std::vector<std::unique_ptr<Work>>& works);
+  // Claims the orders of `queries` (their live attempts are asked only under a lease). Returns
+  // those claimed in the state they were read in; lets go of the others.
+  std::vector<std::unique_ptr<Work>> ClaimForQueries(std::vector<std::unique_ptr<Work>> queries,
+                                                     int64_t now_ms);
   // Called by a channel with an answer: plans the transition and queues it for the finisher.
   void OnAnswer(std::unique_ptr<Work> work, const SupplierAnswer& answer);
   // Applies the steps of `works` in one store write; returns whether each one applied.
@@ -143,6 +165,7 @@ class Engine {
   // Written by each loop after every pass; read by Progress().
   std::atomic<int64_t> dispatcher_pass_ms_{0};
   std::atomic<int64_t> finisher_pass_ms_{0};
+  std::atomic<int64_t> poller_pass_ms_{0};
   std::mutex stop_mu_;
   std::condition_variable stop_cv_;
 
@@ -158,11 +181,20 @@ class Engine {
   std::condition_variable answered_cv_;         // signalled when answers_ gains work or at the end
   std::condition_variable room_cv_;             // signalled (all) when in_flight_ drops
   std::vector<std::unique_ptr<Work>> answers_;  // GUARDED_BY(flow_mu_): for the finisher
-  int in_flight_ = 0;             // GUARDED_BY(flow_mu_): calls made whose step is not recorded
-  bool dispatcher_done_ = false;  // GUARDED_BY(flow_mu_)
+  int in_flight_ = 0;                // GUARDED_BY(flow_mu_): calls made whose step is not recorded
+  std::condition_variable poll_cv_;  // signalled when polls_ or poll_acks_ gain work, or on Stop
+  // Orders polled in memory, by when they are asked again: at most max_polled_in_memory.
+  std::multimap<int64_t, std::unique_ptr<Work>> polls_;  // GUARDED_BY(flow_mu_)
+  std::vector<Delivery> poll_acks_;  // GUARDED_BY(flow_mu_): deliveries of polled orders
+  // Polls due that found no room for their query at the poller's last pass (at most
+  // max_in_flight): the dispatcher leaves that much room to them.
+  size_t polls_waiting_for_room_ = 0;  // GUARDED_BY(flow_mu_)
+  bool polls_closed_ = false;          // GUARDED_BY(flow_mu_): set once the poller stopped
+  bool dispatcher_done_ = false;       // GUARDED_BY(flow_mu_)
 
   std::thread dispatcher_;  // owned by the thread that calls Start/Stop
   std::thread finisher_;    // owned by the thread that calls Start/Stop
+  std::thread poller_;      // owned by the thread that calls Start/Stop
 };
 
 }  // namespace topup

@@ -125,6 +125,53 @@ int64_t FetchSimConnectionsAccepted(uint16_t sim_port, const std::string& ca_fil
   return accepted != nullptr && accepted->is_int64() ? accepted->as_int64() : -1;
 }
 
+// The sum of the samples of `name` in a Prometheus text page whose labels contain `label` (empty:
+// every sample), or -1 if there is none.
+int64_t SumOfSamples(std::string_view page, std::string_view name, std::string_view label) {
+  int64_t sum = -1;
+  size_t at = 0;
+  while (at < page.size()) {
+    size_t end = page.find('\n', at);
+    if (end == std::string_view::npos) end = page.size();
+    const std::string_view line = page.substr(at, end - at);
+    at = end + 1;
+    if (!line.starts_with(name) || line.size() <= name.size()) continue;
+    const char after = line[name.size()];
+    if (after != ' ' && after != '{') continue;
+    const size_t space = line.rfind(' ');
+    if (!label.empty() && line.substr(0, space).find(label) == std::string_view::npos) continue;
+    sum = std::max<int64_t>(sum, 0) +
+          static_cast<int64_t>(std::strtod(std::string(line.substr(space + 1)).c_str(), nullptr));
+  }
+  return sum;
+}
+
+// Adds what one node's /metrics say to `report`'s store and supplier figures; sets them to -1
+// for good if the page cannot be read.
+void AddNodeFigures(uint16_t port, ScenarioReport* report) {
+  http::AsyncHttpClient client("127.0.0.1", port, http::AsyncHttpClientOptions{});
+  std::promise<Result<http::HttpResponse>> promise;
+  std::future<Result<http::HttpResponse>> answer = promise.get_future();
+  client.Send("GET", "/metrics", "", Ms(30'000), [&promise](Result<http::HttpResponse> response) {
+    promise.set_value(std::move(response));
+  });
+  Result<http::HttpResponse> page = answer.get();
+  const std::string_view body = page.ok() && page->status == 200 ? page->body : "";
+  const std::pair<int64_t*, int64_t> figures[] = {
+      {&report->store_write_calls, SumOfSamples(body, "topup_store_write_calls_total", "")},
+      {&report->store_order_writes, SumOfSamples(body, "topup_store_order_writes_total", "")},
+      {&report->supplier_processing_answers,
+       std::max<int64_t>(
+           0, SumOfSamples(body, "topup_supplier_calls_total", "outcome=\"processing\""))}};
+  for (auto [total, value] : figures) {
+    if (body.empty() || value < 0 || *total == -2) {
+      *total = -2;  // unknown for good; shown as -1 below
+    } else {
+      *total = std::max<int64_t>(*total, 0) + value;
+    }
+  }
+}
+
 Status WriteFile(const std::string& path, const std::string& content) {
   // Created for the owner only: one of these files holds the master key.
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
@@ -395,6 +442,13 @@ Result<ScenarioReport> RunScenario(const ScenarioOptions& options) {
   // Less the one connection of each of these two reads.
   const int64_t accepted = FetchSimConnectionsAccepted(*sim_port, sim_ca_file);
   report.sim_connections_accepted = accepted < 0 ? -1 : accepted - 2;
+  if (report.server_kills == 0) {
+    for (uint16_t port : ports) AddNodeFigures(port, &report);
+  }
+  for (int64_t* figure : {&report.store_write_calls, &report.store_order_writes,
+                          &report.supplier_processing_answers}) {
+    *figure = std::max<int64_t>(*figure, -1);
+  }
   for (process::ChildProcess& server : servers) {
     report.server_cpu_s += server.CpuSeconds();
     report.server_peak_rss_bytes =
@@ -562,6 +616,18 @@ void PrintReport(const ScenarioReport& r, int64_t deadline_s, std::ostream& out)
   }
   out << "supplier connections    " << r.sim_connections_accepted
       << "   (accepted by the simulator)\n";
+  if (r.store_order_writes >= 0 && r.orders_in_store > 0) {
+    const double orders = static_cast<double>(r.orders_in_store);
+    out << "store writes per order  " << static_cast<double>(r.store_order_writes) / orders
+        << " order rows in " << static_cast<double>(r.store_write_calls) / orders << " calls   ("
+        << r.store_order_writes << " rows, " << r.store_write_calls << " calls)\n";
+  }
+  if (r.supplier_processing_answers >= 0 && r.orders_in_store > 0) {
+    out << "processing answers      "
+        << static_cast<double>(r.supplier_processing_answers) /
+               static_cast<double>(r.orders_in_store)
+        << " per order\n";
+  }
   out << "supplier credits        " << r.credits << "\n";
   out << "double credits          " << r.double_credits << "\n";
   out << "credits on unsuccessful " << r.credits_on_unsuccessful << "\n";

@@ -72,6 +72,12 @@ struct ScenarioReport {
   double share_final_within_deadline = 0;  // of accepted orders
   int64_t missed_deadline = 0;
   int64_t sim_connections_accepted = 0;  // TCP connections the simulator accepted from the nodes
+  // Summed over the nodes' /metrics at the end (Store::WriteCounts); -1 when a node was killed
+  // (its figures died with it) or could not be read.
+  int64_t store_write_calls = -1;
+  int64_t store_order_writes = -1;
+  // Supplier answers "processing" the nodes saw, to submits and queries; -1 as above.
+  int64_t supplier_processing_answers = -1;
   int64_t credits = 0;
   int64_t double_credits = 0;           // orders the supplier credited more than once
   int64_t credits_on_unsuccessful = 0;  // credited by the supplier, failed or open here

@@ -1663,6 +1663,109 @@ TEST_P(StoreConformanceTest, ReleaseLeasesFreesOnlyTheOwnersOpenOrdersAndMakesTh
   EXPECT_EQ(store_->ReleaseLeases("", now_ms).status().reason(), "invalid_lease");
 }
 
+// The engine's first write of an order: one compare-and-set that takes the lease and starts the
+// attempt, refused (writing nothing) while another node holds the lease.
+TEST_P(StoreConformanceTest, AStartThatClaimsTakesTheLeaseUnlessAnotherNodeHoldsIt) {
+  AddMerchant("m1", 100'000);
+  for (const char* id : {"o1", "o2", "o3"}) Accept(MakeOrder(id, "m1", std::string("mo-") + id));
+  std::unique_ptr<Store> other = OpenStore();
+  ASSERT_EQ(other->ClaimOrders(std::vector<std::string>{"o2"}, "node-b", kT0Ms, 1000)->size(), 1u);
+
+  auto claiming_start = [&](const std::string& order_id, int64_t now_ms) {
+    Transition start = StartAttempt(Get(order_id), OrderStatus::kCharging, now_ms);
+    start.claim_owner = "node-a";
+    start.claim_lease_ms = 5000;
+    return start;
+  };
+  ASSERT_EQ(store_->ApplyTransition(claiming_start("o1", kT0Ms + 10)).value(), true);
+  Order o1 = Get("o1");
+  EXPECT_EQ(o1.status, OrderStatus::kCharging);
+  EXPECT_EQ(o1.attempt_count, 1);
+  EXPECT_EQ(o1.lease_owner, "node-a");
+  EXPECT_EQ(o1.lease_expires_ms, kT0Ms + 10 + 5000);
+  EXPECT_EQ(EventCount("o1"), 2u);  // accepted, attempt_started
+
+  // node-b's lease on o2 is live until kT0Ms + 1000: nothing is written, in one call or a batch.
+  const size_t o2_events = EventCount("o2");
+  EXPECT_EQ(store_->ApplyTransition(claiming_start("o2", kT0Ms + 999)).value(), false);
+  const std::vector<Transition> batch = {claiming_start("o2", kT0Ms + 999),
+                                         claiming_start("o3", kT0Ms + 999)};
+  std::vector<Result<bool>> results = store_->ApplyTransitions(batch);
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_EQ(results[0].value(), false);
+  EXPECT_EQ(results[1].value(), true);
+  Order o2 = Get("o2");
+  EXPECT_EQ(o2.status, OrderStatus::kAccepted);
+  EXPECT_EQ(o2.attempt_count, 0);
+  EXPECT_EQ(o2.lease_owner, "node-b");
+  EXPECT_EQ(o2.lease_expires_ms, kT0Ms + 1000);
+  EXPECT_EQ(EventCount("o2"), o2_events);
+  EXPECT_EQ(Get("o3").lease_owner, "node-a");
+
+  // Once it lapses, the start claims it.
+  ASSERT_EQ(store_->ApplyTransition(claiming_start("o2", kT0Ms + 1000)).value(), true);
+  EXPECT_EQ(Get("o2").lease_owner, "node-a");
+  EXPECT_EQ(Get("o2").attempt_count, 1);
+
+  // The holder's own claim applies, and release_lease wins over the claim.
+  Transition done = Move(Get("o1"), OrderStatus::kSuccess, kT0Ms + 2000, Attempt::kKeep, "ok");
+  done.claim_owner = "node-a";
+  done.claim_lease_ms = 5000;
+  done.release_lease = true;
+  ASSERT_EQ(store_->ApplyTransition(done).value(), true);
+  EXPECT_EQ(Get("o1").lease_owner, "");
+  EXPECT_EQ(Get("o1").lease_expires_ms, 0);
+  // node-b's claim of an order node-a holds is refused.
+  Transition stolen = Move(Get("o3"), OrderStatus::kSuccess, kT0Ms + 2000, Attempt::kKeep, "ok");
+  stolen.claim_owner = "node-b";
+  stolen.claim_lease_ms = 5000;
+  EXPECT_EQ(other->ApplyTransition(stolen).value(), false);
+  EXPECT_EQ(Get("o3").status, OrderStatus::kCharging);
+
+  Transition no_lease = claiming_start("o3", kT0Ms + 3000);
+  no_lease.claim_lease_ms = 0;
+  EXPECT_EQ(store_->ApplyTransition(no_lease).status().reason(), "invalid_transition");
+  ExpectBalanced();
+}
+
+TEST_P(StoreConformanceTest, ReadOrdersReadsInTheCallersOrderAndWritesNothing) {
+  AddMerchant("m1", 100'000);
+  for (const char* id : {"o1", "o2"}) Accept(MakeOrder(id, "m1", std::string("mo-") + id));
+  const StoreWriteCounts before = store_->WriteCounts();
+  Result<std::vector<Order>> read =
+      store_->ReadOrders(std::vector<std::string>{"o2", "missing", "o1", "o2"});
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  ASSERT_EQ(read->size(), 2u);
+  EXPECT_EQ((*read)[0].order_id, "o2");
+  EXPECT_EQ((*read)[1].order_id, "o1");
+  EXPECT_EQ((*read)[1].merchant_id, "m1");
+  EXPECT_EQ((*read)[1].status, OrderStatus::kAccepted);
+  EXPECT_TRUE(store_->ReadOrders(std::vector<std::string>{})->empty());
+  std::vector<std::string> too_many(4097, "o1");
+  EXPECT_EQ(store_->ReadOrders(too_many).status().reason(), "too_many_orders");
+  EXPECT_EQ(store_->WriteCounts().write_calls, before.write_calls);
+  EXPECT_EQ(store_->WriteCounts().order_writes, before.order_writes);
+}
+
+// What the bench divides by the orders: each call that writes orders, and each order it names.
+TEST_P(StoreConformanceTest, WriteCountsCountCallsAndOrderRows) {
+  AddMerchant("m1", 100'000);
+  const StoreWriteCounts start = store_->WriteCounts();
+  for (const char* id : {"o1", "o2"}) Accept(MakeOrder(id, "m1", std::string("mo-") + id));
+  const std::vector<std::string> ids = {"o1", "o2"};
+  ASSERT_EQ(store_->ClaimOrders(ids, "w", kT0Ms, 1000)->size(), 2u);
+  ASSERT_TRUE(store_->RenewLeases(ids, "w", kT0Ms, 1000).ok());
+  const std::vector<Transition> starts = {StartAttempt(Get("o1"), OrderStatus::kCharging, kT0Ms),
+                                          StartAttempt(Get("o2"), OrderStatus::kCharging, kT0Ms)};
+  for (const Result<bool>& applied : store_->ApplyTransitions(starts)) {
+    EXPECT_EQ(applied.value(), true);
+  }
+  const StoreWriteCounts end = store_->WriteCounts();
+  // Two accepts, a claim, a renewal and a batch of transitions.
+  EXPECT_EQ(end.write_calls - start.write_calls, 5);
+  EXPECT_EQ(end.order_writes - start.order_writes, 8);
+}
+
 // Workers on several nodes claim the same orders at the same moment: each order gets one owner.
 TEST_P(StoreConformanceTest, ConcurrentClaimsGiveEachOrderOneOwner) {
   constexpr int kOrders = 60;

@@ -63,6 +63,37 @@ TEST_F(EndToEndTest, HappySupplierEveryOrderSucceedsOnce) {
   ExpectCorrect(report, options.deadline_s);
   EXPECT_EQ(report->succeeded, 400);
   EXPECT_EQ(report->credits, 400);
+  // Accept, start (which takes the lease) and success: three order writes each, plus the odd
+  // lease renewal. A claim before the start would make it four.
+  EXPECT_GE(report->store_order_writes, 3 * 400);
+  EXPECT_LT(report->store_order_writes, 3.5 * 400);
+}
+
+// Every attempt answers "processing" for a second: the node holding each order asks again from
+// memory, so the polls cost no writes (through the store, each would cost three).
+TEST_F(EndToEndTest, ProcessingAttemptsArePolledWithoutStoreWrites) {
+  ScenarioOptions options = Options(300);
+  options.sim_flags = {"--processing-rate", "1", "--processing-ms", "1000"};
+  Result<ScenarioReport> report = RunScenario(options);
+  ExpectCorrect(report, options.deadline_s);
+  EXPECT_EQ(report->succeeded, 300);
+  EXPECT_GE(report->supplier_processing_answers, 3 * 300);
+  EXPECT_LT(report->store_order_writes, 4 * 300);
+}
+
+// The server is SIGKILLed while it polls hundreds of processing attempts in memory: none of those
+// polls was written, so the restarted node's sweeper finds each order in the store once its lease
+// lapses, and queries it, never resends it (the supplier would credit a resend again).
+TEST_F(EndToEndTest, ServerKilledWhilePollingInMemoryLeavesTheOrdersToTheSweeper) {
+  ScenarioOptions options = Options(600);
+  options.sim_flags = {"--processing-rate", "1", "--processing-ms", "4000", "--no-dedup"};
+  options.rate_limit_per_s = 300;
+  options.serve_kills = 1;
+  options.kill_interval_ms = 1'500;
+  Result<ScenarioReport> report = RunScenario(options);
+  ExpectCorrect(report, options.deadline_s);
+  EXPECT_EQ(report->server_kills, 1);
+  EXPECT_EQ(report->succeeded, report->accepted);
 }
 
 TEST_F(EndToEndTest, FaultySupplierWithoutDeduplicationNeverCreditsTwice) {

@@ -20,6 +20,7 @@
 #include "store/postgres/pg_connection.h"
 #include "store/postgres/schema.h"
 #include "store/rules/store_rules.h"
+#include "store/rules/write_counter.h"
 
 namespace topup {
 namespace {
@@ -95,10 +96,13 @@ constexpr std::string_view kMoveOrder =
     "   finished_ms = CASE WHEN $4::integer IN (3, 4) THEN $8::bigint ELSE finished_ms END,"
     "   updated_ms = $8::bigint,"
     "   next_check_ms = $11::bigint,"
-    "   lease_owner = CASE WHEN $12::boolean THEN '' ELSE lease_owner END,"
-    "   lease_expires_ms = CASE WHEN $12::boolean THEN 0 ELSE lease_expires_ms END"
+    "   lease_owner = CASE WHEN $12::boolean THEN ''"
+    "    WHEN $17::text <> '' THEN $17::text ELSE lease_owner END,"
+    "   lease_expires_ms = CASE WHEN $12::boolean THEN 0"
+    "    WHEN $17::text <> '' THEN $8::bigint + $18::bigint ELSE lease_expires_ms END"
     "  WHERE order_id = $1::text AND status = $2::integer AND attempt_count = $3::integer"
     "   AND NOT ($15::boolean AND supplier_order_id <> '')"
+    "   AND ($17::text = '' OR lease_expires_ms <= $8::bigint OR lease_owner = $17::text)"
     "  RETURNING merchant_id, price_fen, attempt_count),"
     " event AS ("
     "  INSERT INTO order_events (order_id, at_ms, kind, from_status, to_status, attempt_no,"
@@ -136,7 +140,9 @@ Params TransitionParams(const Transition& t) {
       .Text(t.event_kind)
       .Text(CleanFreeText(t.event_detail))
       .Bool(RefusesLiveAttempt(t))
-      .Text(CleanFreeText(t.deadline_missed_detail));
+      .Text(CleanFreeText(t.deadline_missed_detail))
+      .Text(t.claim_owner)
+      .Int(t.claim_lease_ms);
   return params;
 }
 
@@ -315,6 +321,8 @@ struct Statements {
 
   Query get_order{"topup_get_order",
                   WithOrderColumns("SELECT ", " FROM orders WHERE order_id = $1")};
+  Query read_orders{"topup_read_orders",
+                    WithOrderColumns("SELECT ", " FROM orders WHERE order_id = ANY ($1::text[])")};
   Query find_order{
       "topup_find_order",
       WithOrderColumns("SELECT ",
@@ -655,6 +663,7 @@ class PostgresStore final : public Store {
                                            const std::string& merchant_order_id) override;
   Result<std::vector<Order>> ListOrders(const std::string& after_order_id, size_t limit) override;
   Result<std::vector<OrderEvent>> ListEvents(const std::string& order_id) override;
+  Result<std::vector<Order>> ReadOrders(std::span<const std::string> order_ids) override;
   Result<std::vector<Order>> FindOrders(const OrderFilter& filter) override;
   Result<OrderCounts> CountOrders() override;
   Result<OpenOrdersSummary> SummarizeOpenOrders(int64_t now_ms) override;
@@ -664,6 +673,7 @@ class PostgresStore final : public Store {
   void SetCommitObserver(CommitObserver observer) override {
     commit_observer_ = std::move(observer);
   }
+  StoreWriteCounts WriteCounts() const override { return write_counter_.Read(); }
 
   Result<std::vector<Order>> ClaimOrders(std::span<const std::string> order_ids,
                                          const std::string& owner, int64_t now_ms,
@@ -692,6 +702,10 @@ class PostgresStore final : public Store {
   Result<PgResult> RunRaw(const Query& query, const Params& params);
   // Like RunRaw, with a failed statement turned into its Status.
   Result<PgResult> Run(const Query& query, const Params& params);
+  // ApplyTransition without counting the write (the caller has).
+  Result<bool> ApplyOne(const Transition& t);
+  // AcceptOrder without counting the write (the caller has).
+  Result<AcceptResult> AcceptOne(const Order& order);
   // The single order selected by `query`, or NotFound("order_not_found").
   Result<Order> ReadOneOrder(const Query& query, const Params& params);
 
@@ -731,6 +745,7 @@ class PostgresStore final : public Store {
 
   std::unique_ptr<ConnectionPool> pool_;
   CommitObserver commit_observer_;  // set before the first write, then only read
+  WriteCounter write_counter_;
 
   // AcceptOrderAsync's calls wait in accept_queue_ for one of accept_threads_.
   const size_t accept_queue_max_;
@@ -1008,6 +1023,11 @@ Result<LedgerAudit> PostgresStore::AuditLedger() {
 // --- Orders ---
 
 Result<AcceptResult> PostgresStore::AcceptOrder(const Order& order) {
+  write_counter_.Count(1);
+  return AcceptOne(order);
+}
+
+Result<AcceptResult> PostgresStore::AcceptOne(const Order& order) {
   Status status = store_rules::ValidateNewOrder(order);
   if (!status.ok()) return status;
   const Params params = AcceptParams(order);
@@ -1039,6 +1059,7 @@ Result<AcceptResult> PostgresStore::AcceptOrder(const Order& order) {
 // are written together, by the next free accept thread, in one transaction with one commit. A lone
 // accept is written at once, as a batch of one.
 void PostgresStore::AcceptOrderAsync(Order order, AcceptCallback done) {
+  write_counter_.Count(1);
   {
     std::lock_guard<std::mutex> lock(accept_mu_);
     if (accept_queue_.size() < accept_queue_max_) {
@@ -1086,7 +1107,7 @@ std::vector<Result<AcceptResult>> PostgresStore::AcceptBatch(std::span<const Ord
                        [](const Order& o) -> const std::string& { return o.merchant_id; });
   if (valid.empty()) return results;
   for (size_t i : AcceptInOneTransaction(orders, std::move(valid), results)) {
-    results[i] = AcceptOrder(orders[i]);
+    results[i] = AcceptOne(orders[i]);
   }
   return results;
 }
@@ -1356,33 +1377,50 @@ std::vector<std::string> SortedStorableIds(std::span<const std::string> order_id
   return ids;
 }
 
+// The orders of `result`, in the order of `order_ids`, each once. REQUIRES: every row's order id
+// is in `order_ids`.
+std::vector<Order> InCallersOrder(const PgResult& result, std::span<const std::string> order_ids) {
+  std::unordered_map<std::string, Order> by_id;
+  for (int row = 0; row < result.rows(); ++row) {
+    Order order = ReadOrder(result, row);
+    std::string id = order.order_id;
+    by_id.emplace(std::move(id), std::move(order));
+  }
+  std::vector<Order> orders;
+  orders.reserve(by_id.size());
+  for (const std::string& id : order_ids) {
+    auto it = by_id.find(id);
+    if (it == by_id.end()) continue;
+    orders.push_back(std::move(it->second));
+    by_id.erase(it);
+  }
+  assert(by_id.empty());
+  return orders;
+}
+
+Result<std::vector<Order>> PostgresStore::ReadOrders(std::span<const std::string> order_ids) {
+  if (Status status = store_rules::ValidateOrderCount(order_ids.size()); !status.ok()) {
+    return status;
+  }
+  const std::vector<std::string> ids = SortedStorableIds(order_ids);
+  if (ids.empty()) return std::vector<Order>();
+  Result<PgResult> result = Run(Sql().read_orders, Params().TextArray(ids));
+  if (!result.ok()) return result.status();
+  return InCallersOrder(*result, order_ids);
+}
+
 Result<std::vector<Order>> PostgresStore::ClaimOrders(std::span<const std::string> order_ids,
                                                       const std::string& owner, int64_t now_ms,
                                                       int64_t lease_ms) {
   Status status = store_rules::ValidateLease(order_ids.size(), owner, lease_ms);
   if (!status.ok()) return status;
-  std::vector<Order> claimed;
   const std::vector<std::string> ids = SortedStorableIds(order_ids);
-  if (ids.empty()) return claimed;
+  if (ids.empty()) return std::vector<Order>();
+  write_counter_.Count(ids.size());
   Result<PgResult> result = Run(
       Sql().claim_orders, Params().TextArray(ids).Text(owner).Int(now_ms + lease_ms).Int(now_ms));
   if (!result.ok()) return result.status();
-  // In the caller's order, each order once.
-  std::unordered_map<std::string, Order> by_id;
-  for (int row = 0; row < result->rows(); ++row) {
-    Order order = ReadOrder(*result, row);
-    std::string id = order.order_id;
-    by_id.emplace(std::move(id), std::move(order));
-  }
-  claimed.reserve(by_id.size());
-  for (const std::string& id : order_ids) {
-    auto it = by_id.find(id);
-    if (it == by_id.end()) continue;
-    claimed.push_back(std::move(it->second));
-    by_id.erase(it);
-  }
-  assert(by_id.empty());
-  return claimed;
+  return InCallersOrder(*result, order_ids);
 }
 
 Status PostgresStore::RenewLeases(std::span<const std::string> order_ids, const std::string& owner,
@@ -1391,6 +1429,7 @@ Status PostgresStore::RenewLeases(std::span<const std::string> order_ids, const 
   if (!status.ok()) return status;
   const std::vector<std::string> ids = SortedStorableIds(order_ids);
   if (ids.empty()) return Status::Ok();
+  write_counter_.Count(ids.size());
   Result<PgResult> result =
       Run(Sql().renew_leases, Params().TextArray(ids).Text(owner).Int(now_ms + lease_ms));
   return result.status();
@@ -1401,11 +1440,17 @@ Result<int64_t> PostgresStore::ReleaseLeases(const std::string& owner, int64_t n
   Status status = store_rules::ValidateLease(0, owner, /*lease_ms=*/1);
   if (!status.ok()) return status;
   Result<PgResult> result = Run(Sql().release_leases, Params().Text(owner).Int(now_ms));
+  write_counter_.Count(result.ok() ? static_cast<size_t>(result->rows()) : 0);
   if (!result.ok()) return result.status();
   return static_cast<int64_t>(result->rows());
 }
 
 Result<bool> PostgresStore::ApplyTransition(const Transition& t) {
+  write_counter_.Count(1);
+  return ApplyOne(t);
+}
+
+Result<bool> PostgresStore::ApplyOne(const Transition& t) {
   Status status = store_rules::ValidateTransition(t);
   if (!status.ok()) return status;
   const bool refuse_live = RefusesLiveAttempt(t);
@@ -1440,11 +1485,12 @@ std::vector<Result<bool>> PostgresStore::ApplyTransitions(std::span<const Transi
   std::vector<size_t> valid =
       ValidInLockOrder(transitions, results, store_rules::ValidateTransition,
                        [](const Transition& t) -> const std::string& { return t.order_id; });
+  if (!valid.empty()) write_counter_.Count(valid.size());
   for (size_t first = 0; first < valid.size(); first += kMaxTransitionsPerTransaction) {
     const size_t last = std::min(valid.size(), first + kMaxTransitionsPerTransaction);
     std::vector<size_t> left = ApplyInOneTransaction(
         transitions, std::vector<size_t>(valid.begin() + first, valid.begin() + last), results);
-    for (size_t i : left) results[i] = ApplyTransition(transitions[i]);
+    for (size_t i : left) results[i] = ApplyOne(transitions[i]);
   }
   return results;
 }
@@ -1622,7 +1668,11 @@ Result<DueOrders> PostgresStore::TakeDueOrders(int64_t now_ms, size_t limit,
   Result<PgResult> result =
       Run(Sql().take_due,
           Params().Int(now_ms).Int(static_cast<int64_t>(limit)).Int(redeliver_after_ms));
-  if (!result.ok()) return result.status();
+  if (!result.ok()) {
+    write_counter_.Count(0);
+    return result.status();
+  }
+  write_counter_.Count(static_cast<size_t>(result->rows()));
   due.order_ids.reserve(static_cast<size_t>(result->rows()));
   for (int row = 0; row < result->rows(); ++row) {
     due.order_ids.emplace_back(result->Text(row, 0));

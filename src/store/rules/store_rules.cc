@@ -135,6 +135,9 @@ Status ValidateTransition(const Transition& t) {
       !StorableText(t.supplier_order_id)) {
     return InvalidTransition("event kind, channel or supplier order id too long or not UTF-8");
   }
+  if (!StorableText(t.claim_owner) || (!t.claim_owner.empty() && t.claim_lease_ms <= 0)) {
+    return InvalidTransition("a claiming transition needs an owner and a positive lease");
+  }
   if (t.attempt == Transition::Attempt::kStart) {
     if (t.supplier_order_id != SupplierOrderId(t.order_id, t.from_attempt_count + 1) ||
         t.channel.empty()) {
@@ -149,15 +152,19 @@ Status ValidateTransition(const Transition& t) {
   return Status::Ok();
 }
 
-Status ValidateLease(size_t order_count, const std::string& owner, int64_t lease_ms) {
-  if (owner.empty() || !StorableText(owner) || lease_ms <= 0) {
-    return InvalidArgument("invalid_lease", "a lease needs an owner and a positive duration");
-  }
+Status ValidateOrderCount(size_t order_count) {
   if (order_count > kMaxIdsPerCall) {
     return InvalidArgument("too_many_orders",
                            "at most " + std::to_string(kMaxIdsPerCall) + " orders per call");
   }
   return Status::Ok();
+}
+
+Status ValidateLease(size_t order_count, const std::string& owner, int64_t lease_ms) {
+  if (owner.empty() || !StorableText(owner) || lease_ms <= 0) {
+    return InvalidArgument("invalid_lease", "a lease needs an owner and a positive duration");
+  }
+  return ValidateOrderCount(order_count);
 }
 
 void AuditProblems::Add(std::string text) {

@@ -47,6 +47,9 @@ Status ValidateNewOrder(const Order& order);
 // its kind of attempt needs.
 Status ValidateTransition(const Transition& t);
 
+// InvalidArgument("too_many_orders") beyond kMaxIdsPerCall.
+Status ValidateOrderCount(size_t order_count);
+
 // InvalidArgument("invalid_lease") / ("too_many_orders").
 Status ValidateLease(size_t order_count, const std::string& owner, int64_t lease_ms);
 

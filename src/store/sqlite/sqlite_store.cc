@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "store/rules/store_rules.h"
+#include "store/rules/write_counter.h"
 #include "store/sqlite/checkpointer.h"
 #include "store/sqlite/group_commit_writer.h"
 #include "store/sqlite/read_pool.h"
@@ -242,9 +243,11 @@ Status WriteTransition(SqliteConnection& db, const Transition& t, bool* applied)
         " finished_ms = CASE WHEN ?4 >= 3 THEN ?8 ELSE finished_ms END,"
         " updated_ms = ?8,"
         " next_check_ms = ?11,"
-        " lease_owner = CASE WHEN ?12 THEN '' ELSE lease_owner END,"
-        " lease_expires_ms = CASE WHEN ?12 THEN 0 ELSE lease_expires_ms END"
-        " WHERE order_id = ?1 AND status = ?2 AND attempt_count = ?3");
+        " lease_owner = CASE WHEN ?12 THEN '' WHEN ?13 <> '' THEN ?13 ELSE lease_owner END,"
+        " lease_expires_ms = CASE WHEN ?12 THEN 0 WHEN ?13 <> '' THEN ?8 + ?14"
+        "  ELSE lease_expires_ms END"
+        " WHERE order_id = ?1 AND status = ?2 AND attempt_count = ?3"
+        " AND (?13 = '' OR lease_expires_ms <= ?8 OR lease_owner = ?13)");
     if (!update.ok()) return update.status();
     update->BindText(1, t.order_id)
         .BindInt64(2, StatusInt(t.from))
@@ -257,7 +260,9 @@ Status WriteTransition(SqliteConnection& db, const Transition& t, bool* applied)
         .BindText(9, CleanFreeText(t.supplier_ref))
         .BindText(10, CleanFreeText(t.fail_reason))
         .BindInt64(11, t.next_check_ms)
-        .BindInt64(12, t.release_lease ? 1 : 0);
+        .BindInt64(12, t.release_lease ? 1 : 0)
+        .BindText(13, t.claim_owner)
+        .BindInt64(14, t.claim_lease_ms);
     Status s = update->Run();
     if (!s.ok()) return s;
     if (db.Changes() == 0) return Status::Ok();  // lost the compare-and-set: nothing written
@@ -364,6 +369,7 @@ class SqliteStore final : public Store {
                                            const std::string& merchant_order_id) override;
   Result<std::vector<Order>> ListOrders(const std::string& after_order_id, size_t limit) override;
   Result<std::vector<OrderEvent>> ListEvents(const std::string& order_id) override;
+  Result<std::vector<Order>> ReadOrders(std::span<const std::string> order_ids) override;
   Result<std::vector<Order>> FindOrders(const OrderFilter& filter) override;
   Result<OrderCounts> CountOrders() override;
   Result<OpenOrdersSummary> SummarizeOpenOrders(int64_t now_ms) override;
@@ -371,6 +377,7 @@ class SqliteStore final : public Store {
   void SetCommitObserver(CommitObserver observer) override {
     writer_->SetCommitObserver(std::move(observer));
   }
+  StoreWriteCounts WriteCounts() const override { return write_counter_.Read(); }
 
   Result<std::vector<Order>> ClaimOrders(std::span<const std::string> order_ids,
                                          const std::string& owner, int64_t now_ms,
@@ -399,6 +406,7 @@ class SqliteStore final : public Store {
 
   std::unique_ptr<ReadPool> readers_;
   std::unique_ptr<Checkpointer> checkpointer_;
+  WriteCounter write_counter_;
   // Declared last, so destroyed first: the writer finishes its queued writes (and calls back
   // their callers) while everything else is still there.
   std::unique_ptr<GroupCommitWriter> writer_;
@@ -803,6 +811,7 @@ Result<AcceptResult> SqliteStore::AcceptOrder(const Order& order) {
   Status status = ValidateNewOrder(order);
   if (!status.ok()) return status;
   AcceptResult result;
+  write_counter_.Count(1);
   status =
       writer_->Run([&](SqliteConnection& db) { return WriteAcceptedOrder(db, order, &result); });
   if (!status.ok()) return status;
@@ -821,6 +830,7 @@ void SqliteStore::AcceptOrderAsync(Order order, AcceptCallback done) {
     AcceptCallback done;
   };
   auto accept = std::make_shared<Accept>(Accept{std::move(order), {}, std::move(done)});
+  write_counter_.Count(1);
   writer_->Post(
       [accept](SqliteConnection& db) {
         return WriteAcceptedOrder(db, accept->order, &accept->result);
@@ -857,6 +867,27 @@ Result<Order> SqliteStore::FindOrderByMerchantOrderId(const std::string& merchan
       WithOrderColumns("SELECT ", " FROM orders WHERE merchant_id = ?1 AND merchant_order_id = ?2");
   return ReadOneOrder(
       kSql, [&](Statement& s) { s.BindText(1, merchant_id).BindText(2, merchant_order_id); });
+}
+
+Result<std::vector<Order>> SqliteStore::ReadOrders(std::span<const std::string> order_ids) {
+  if (Status status = store_rules::ValidateOrderCount(order_ids.size()); !status.ok()) {
+    return status;
+  }
+  static const std::string kSql = WithOrderColumns("SELECT ", " FROM orders WHERE order_id = ?1");
+  std::vector<Order> orders;
+  if (order_ids.empty()) return orders;
+  ReadPool::Lease db = readers_->Acquire();
+  std::unordered_set<std::string_view> seen;
+  for (const std::string& order_id : order_ids) {
+    if (!seen.insert(order_id).second) continue;
+    Result<Statement> select = db->Prepare(kSql);
+    if (!select.ok()) return select.status();
+    select->BindText(1, order_id);
+    Result<bool> row = select->Step();
+    if (!row.ok()) return row.status();
+    if (*row) orders.push_back(ReadOrder(*select));
+  }
+  return orders;
 }
 
 Result<std::vector<Order>> SqliteStore::ListOrders(const std::string& after_order_id,
@@ -996,6 +1027,7 @@ Result<std::vector<Order>> SqliteStore::ClaimOrders(std::span<const std::string>
   if (!valid.ok()) return valid;
   std::vector<Order> claimed;
   if (order_ids.empty()) return claimed;
+  write_counter_.Count(order_ids.size());
   Status status = writer_->Run([&](SqliteConnection& db) -> Status {
     // A lapsed lease may be taken by anyone; a live one only by its holder, who renews it. The
     // claimed row is read back by a second statement: cheaper than RETURNING (see above).
@@ -1035,6 +1067,7 @@ Status SqliteStore::RenewLeases(std::span<const std::string> order_ids, const st
   Status valid = ValidateLease(order_ids.size(), owner, lease_ms);
   if (!valid.ok()) return valid;
   if (order_ids.empty()) return Status::Ok();
+  write_counter_.Count(order_ids.size());
   return writer_->Run([&](SqliteConnection& db) -> Status {
     for (const std::string& order_id : order_ids) {
       Result<Statement> renew = db.Prepare(
@@ -1066,6 +1099,7 @@ Result<int64_t> SqliteStore::ReleaseLeases(const std::string& owner, int64_t now
     released = db.Changes();
     return Status::Ok();
   });
+  write_counter_.Count(static_cast<size_t>(released));
   if (!status.ok()) return status;
   return released;
 }
@@ -1097,6 +1131,7 @@ std::vector<Result<bool>> SqliteStore::ApplyTransitions(std::span<const Transiti
       return status;
     });
   }
+  if (!bodies.empty()) write_counter_.Count(bodies.size());
   std::vector<Status> statuses = writer_->RunEach(bodies);
   for (size_t k = 0; k < valid.size(); ++k) {
     const size_t i = valid[k];
@@ -1153,6 +1188,7 @@ Result<DueOrders> SqliteStore::TakeDueOrders(int64_t now_ms, size_t limit,
     due.lapsed_leases = static_cast<int64_t>(lapsed.size());
     return Status::Ok();
   });
+  write_counter_.Count(due.order_ids.size());
   if (!status.ok()) return status;
   return due;
 }

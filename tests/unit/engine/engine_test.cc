@@ -132,6 +132,49 @@ class HoldingSupplier final : public SupplierChannel {
   bool shut_down_ = false;            // GUARDED_BY(mu_)
 };
 
+// A supplier that credits every submit and says "processing" to it and to every query until
+// Finish(), after which queries say "success".
+class ProcessingSupplier final : public SupplierChannel {
+ public:
+  const std::string& name() const override { return name_; }
+  SupplierAnswer Submit(const SubmitRequest& request) override {
+    std::lock_guard lock(mu_);
+    submits_++;
+    credits_[*OrderIdOfSupplierOrderId(request.supplier_order_id)]++;
+    return {SupplierOutcome::kProcessing, "", ""};
+  }
+  SupplierAnswer Query(std::string_view) override {
+    std::lock_guard lock(mu_);
+    queries_++;
+    if (!finished_) return {SupplierOutcome::kProcessing, "", ""};
+    return {SupplierOutcome::kSuccess, "ref", ""};
+  }
+  void Finish() {
+    std::lock_guard lock(mu_);
+    finished_ = true;
+  }
+  int submits() {
+    std::lock_guard lock(mu_);
+    return submits_;
+  }
+  int queries() {
+    std::lock_guard lock(mu_);
+    return queries_;
+  }
+  std::map<std::string, int> credits() {
+    std::lock_guard lock(mu_);
+    return credits_;
+  }
+
+ private:
+  const std::string name_ = "fake";
+  std::mutex mu_;
+  bool finished_ = false;               // GUARDED_BY(mu_)
+  int submits_ = 0;                     // GUARDED_BY(mu_)
+  int queries_ = 0;                     // GUARDED_BY(mu_)
+  std::map<std::string, int> credits_;  // GUARDED_BY(mu_)
+};
+
 // Lets a router own a channel that the test keeps looking at.
 class BorrowedChannel final : public SupplierChannel {
  public:
@@ -322,6 +365,126 @@ TEST_F(EngineTest, AnAttemptLeftByADeadWorkerIsQueriedNotResent) {
   EXPECT_EQ(supplier.submits(), 1);
   EXPECT_EQ(store_->GetOrder(ids[0])->status, OrderStatus::kSuccess);
   ExpectEachSuccessCreditedOnceAndNothingElse(supplier, ids);
+}
+
+// The first write of an order takes its lease with the attempt's start: while another node holds
+// the lease, nothing is sent; once it lapses, the sweeper brings the order back and it is sent
+// once.
+TEST_F(EngineTest, AnOrderLeasedByAnotherNodeIsNotStartedUntilItsLeaseLapses) {
+  EmbeddedQueue queue;
+  FakeSupplier supplier(4, {});
+  auto ids = AcceptOrders(1, &queue);
+  const std::string claim_ids[] = {ids[0]};
+  ASSERT_EQ(store_->ClaimOrders(claim_ids, "other-node", clock_.NowMs(), 5'000)->size(), 1u);
+  auto router = RouterFor(&supplier, &random_);
+  Engine engine(store_.get(), &queue, router.get(), &clock_, Options());
+  engine.Start();
+  // The delivery is taken and let go of (the other node finishes its orders).
+  const auto bound = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (queue.Figures().depth != 0 && std::chrono::steady_clock::now() < bound) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(supplier.submits(), 0);
+  EXPECT_EQ(store_->GetOrder(ids[0])->lease_owner, "other-node");
+  EXPECT_EQ(store_->GetOrder(ids[0])->attempt_count, 0);
+  ASSERT_TRUE(WaitAllFinal(std::chrono::seconds(60)));
+  engine.Stop();
+  EXPECT_EQ(supplier.submits(), 1);
+  ExpectEachSuccessCreditedOnceAndNothingElse(supplier, ids);
+}
+
+// An attempt that answers "processing" is asked again by the node that holds the order, from
+// memory: the lease is renewed, and nothing else is written until the answer changes.
+TEST_F(EngineTest, AProcessingAttemptIsPolledInMemoryWritingOnlyWhenItChanges) {
+  EmbeddedQueue queue;
+  ProcessingSupplier supplier;
+  auto router = RouterFor(&supplier, &random_);
+  EngineOptions options = Options();
+  options.lease_ms = 600;  // renewed every 200 ms
+  Engine engine(store_.get(), &queue, router.get(), &clock_, options);
+  engine.Start();
+  auto ids = AcceptOrders(1, &queue);
+  const auto bound = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (supplier.submits() == 0 && std::chrono::steady_clock::now() < bound) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_EQ(supplier.submits(), 1);
+  const Order started = *store_->GetOrder(ids[0]);
+  ASSERT_EQ(started.status, OrderStatus::kCharging);
+  const size_t events = Events(ids[0]).size();
+  // Polls come due every 200 ms of the fake clock; renewals every 200 ms of real time.
+  auto renewed = [&] {
+    return store_->GetOrder(ids[0])->lease_expires_ms > started.lease_expires_ms;
+  };
+  while ((supplier.queries() < 5 || !renewed()) && std::chrono::steady_clock::now() < bound) {
+    clock_.AdvanceMs(50);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_GE(supplier.queries(), 5);
+  EXPECT_GE(engine.counters().polled_in_memory.load(), 5);
+  const Order polled = *store_->GetOrder(ids[0]);
+  EXPECT_EQ(polled.status, OrderStatus::kCharging);
+  EXPECT_EQ(polled.attempt_count, 1);
+  EXPECT_EQ(polled.updated_ms, started.updated_ms);  // no transition was written
+  EXPECT_EQ(polled.next_check_ms, started.next_check_ms);
+  EXPECT_EQ(polled.lease_owner, "test-node");
+  EXPECT_GT(polled.lease_expires_ms, started.lease_expires_ms);  // renewed
+  EXPECT_EQ(Events(ids[0]).size(), events);
+  EXPECT_EQ(engine.counters().claimed.load(), 1);  // never went back through the queue
+
+  supplier.Finish();
+  ASSERT_TRUE(WaitAllFinal(std::chrono::seconds(30)));
+  engine.Stop();
+  const Order done = *store_->GetOrder(ids[0]);
+  EXPECT_EQ(done.status, OrderStatus::kSuccess);
+  EXPECT_EQ(done.lease_owner, "");
+  EXPECT_EQ(Events(ids[0]).size(), events + 1);  // succeeded
+  EXPECT_EQ(supplier.submits(), 1);
+  EXPECT_EQ(supplier.credits()[ids[0]], 1);
+}
+
+// A node that stops while it polls an attempt in memory has written nothing of the polls: once its
+// lease lapses, another node's sweeper takes the order up from the store and queries it, never
+// resends it.
+TEST_F(EngineTest, AnOrderPolledInMemoryByAStoppedNodeIsTakenUpByTheSweeper) {
+  EmbeddedQueue queue;
+  ProcessingSupplier supplier;
+  auto router = RouterFor(&supplier, &random_);
+  auto ids = AcceptOrders(1, &queue);
+  {
+    Engine first(store_.get(), &queue, router.get(), &clock_, Options());
+    first.Start();
+    const auto bound = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (first.counters().polled_in_memory.load() < 2 &&
+           std::chrono::steady_clock::now() < bound) {
+      clock_.AdvanceMs(50);
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    ASSERT_GE(first.counters().polled_in_memory.load(), 2);
+    first.Stop();
+  }
+  const Order left = *store_->GetOrder(ids[0]);
+  EXPECT_EQ(left.status, OrderStatus::kCharging);
+  EXPECT_EQ(left.attempt_count, 1);
+  supplier.Finish();
+
+  EmbeddedQueue other_queue;  // nothing is published to the second node: only its sweeper finds it
+  EngineOptions options = Options();
+  options.owner = "second-node";
+  Engine second(store_.get(), &other_queue, router.get(), &clock_, options);
+  second.Start();
+  ASSERT_TRUE(WaitAllFinal(std::chrono::seconds(60)));
+  second.Stop();
+  EXPECT_EQ(store_->GetOrder(ids[0])->status, OrderStatus::kSuccess);
+  EXPECT_GE(second.counters().swept.load(), 1);
+  EXPECT_GE(second.counters().queried.load(), 1);
+  EXPECT_EQ(second.counters().submitted.load(), 0);
+  EXPECT_EQ(supplier.submits(), 1);
+  EXPECT_EQ(supplier.credits()[ids[0]], 1);
+  auto audit = store_->AuditLedger();
+  ASSERT_TRUE(audit.ok());
+  EXPECT_TRUE(audit->balanced) << audit->problems;
 }
 
 TEST_F(EngineTest, AnAttemptThatNeverArrivedIsReplacedAfterTheGracePeriod) {
