@@ -135,6 +135,7 @@ void AddDemoCommand(CLI::App& app) {
                          "--no-dedup"};
     options.serve_flags = {"--attempt-timeout-ms", "2000", "--not-found-grace-ms", "5000",
                            "--max-attempts",       "2"};
+    options.notify = true;  // a merchant receiver on 127.0.0.1, checked in the verdict
     options.load_max_ms = 120'000;
     options.wait_final_max_ms = (flags->deadline_s + 60) * 1000;
     if (int code = RunAndReport(*flags, options, "topup demo"); code != 0) {
@@ -150,6 +151,7 @@ void AddBenchCommand(CLI::App& app) {
   auto workers = std::make_shared<int>(2048);
   auto latency_ms = std::make_shared<double>(0);
   auto tls = std::make_shared<bool>(false);
+  auto notify = std::make_shared<bool>(false);
   CLI::App* bench =
       app.add_subcommand("bench", "Sustained end-to-end throughput against a fault-free simulator");
   AddRunFlags(bench, flags.get());
@@ -164,9 +166,12 @@ void AddBenchCommand(CLI::App& app) {
       ->check(CLI::Range(0.0, 60'000.0))
       ->capture_default_str();
   bench->add_flag("--tls", *tls, "The supplier speaks HTTPS (a private CA made for the run)");
-  bench->callback([flags, workers, latency_ms, tls] {
+  bench->add_flag("--notify", *notify,
+                  "Every order has a notify_url of a merchant receiver run by the load generator");
+  bench->callback([flags, workers, latency_ms, tls, notify] {
     loadgen::ScenarioOptions options;
     options.supplier_tls = *tls;
+    options.notify = *notify;
     options.sim_flags = {"--io-threads", "1"};
     if (*latency_ms > 0) {
       options.sim_flags.insert(options.sim_flags.end(),

@@ -150,12 +150,12 @@ void Notifier::Send(const Notification& notification) {
     ++in_flight_;
   }
   const int64_t start_ms = clock_->NowMs();
-  auto fail = [&](const std::string& error) {
+  auto fail = [&](const std::string& error, std::string_view outcome = "failed") {
     NotificationTry attempt;
     attempt.notification_id = notification.notification_id;
     attempt.at_ms = start_ms;
     attempt.error = error;
-    Record(notification, std::move(attempt), false);
+    Record(notification, std::move(attempt), outcome);
   };
 
   Result<Url> url = ParseUrl(notification.notify_url);
@@ -163,7 +163,7 @@ void Notifier::Send(const Notification& notification) {
   if (!options_.allow_private) {
     // A literal address is refused here; a name is checked on what it resolves to.
     if (Status s = CheckNotifyUrl(notification.notify_url, false); !s.ok()) {
-      return fail(s.message());
+      return fail(s.message(), "refused");
     }
   }
   Result<Order> order = store_->GetOrder(notification.order_id);
@@ -195,20 +195,26 @@ void Notifier::Send(const Notification& notification) {
         attempt.notification_id = notification.notification_id;
         attempt.at_ms = start_ms;
         attempt.latency_ms = std::max<int64_t>(0, clock_->NowMs() - start_ms);
-        bool delivered = false;
+        std::string_view outcome = "failed";
         if (response.ok()) {
           attempt.http_status = static_cast<int32_t>(response->status);
-          delivered = response->status >= 200 && response->status < 300;
+          if (response->status >= 200 && response->status < 300) outcome = "acknowledged";
         } else {
           attempt.error = response.status().ToString();
+          if (response.status().code() == StatusCode::kDeadlineExceeded) outcome = "timeout";
+          if (response.status().message().starts_with(http::kRefusedAddressMessage)) {
+            outcome = "refused";
+          }
         }
-        Record(notification, std::move(attempt), delivered);
+        Record(notification, std::move(attempt), outcome);
       },
       std::move(headers));
 }
 
-void Notifier::Record(const Notification& notification, NotificationTry attempt, bool delivered) {
-  const bool posted = record_pool_->Post([this, notification, attempt, delivered] {
+void Notifier::Record(const Notification& notification, NotificationTry attempt,
+                      std::string_view outcome) {
+  const bool delivered = outcome == "acknowledged";
+  const bool posted = record_pool_->Post([this, notification, attempt, delivered, kind = outcome] {
     NotificationOutcome outcome;
     outcome.attempt = attempt;
     outcome.owner = options_.owner;
@@ -225,6 +231,14 @@ void Notifier::Record(const Notification& notification, NotificationTry attempt,
     } else if (!delivered && outcome.next_try_ms == 0 && *recorded) {
       spdlog::warn("notifier: gave up notification {} of order {} after {} tries",
                    notification.notification_id, notification.order_id, notification.tries + 1);
+    }
+    if (recorded.ok() && options_.on_try) {
+      options_.on_try(TryReport{
+          .outcome = kind,
+          .gave_up = !delivered && outcome.next_try_ms == 0 && *recorded,
+          .delivered_after_ms =
+              delivered ? std::max<int64_t>(0, clock_->NowMs() - notification.schedule_start_ms)
+                        : 0});
     }
     {
       std::lock_guard<std::mutex> lock(mu_);

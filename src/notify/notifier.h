@@ -16,11 +16,13 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include "auth/secret_box.h"
@@ -30,6 +32,14 @@
 #include "topup/store.h"
 
 namespace topup::notify {
+
+// A try whose outcome was recorded, for the metrics.
+struct TryReport {
+  std::string_view outcome;  // "acknowledged", "failed", "timeout" or "refused" (SSRF guard)
+  bool gave_up = false;      // it failed and was the schedule's last
+  // Acknowledged: from the schedule's start (the order's finality, or a re-send) to now.
+  int64_t delivered_after_ms = 0;
+};
 
 struct NotifierOptions {
   std::string owner = "notifier";  // the lease owner: unique per node
@@ -45,6 +55,8 @@ struct NotifierOptions {
   std::string ca_file{};  // HTTPS: this CA (PEM) instead of the system's trust store
   size_t max_connections_per_origin = 32;
   size_t max_origins = 256;  // clients kept; idle ones beyond are dropped
+  // Told of every recorded try on a store thread; must be cheap.
+  std::function<void(const TryReport&)> on_try{};
 };
 
 class Notifier {
@@ -71,7 +83,8 @@ class Notifier {
   void ClaimAndSend();
   void Send(const Notification& notification);
   // Records a try's outcome (on a store thread) and frees its slot.
-  void Record(const Notification& notification, NotificationTry attempt, bool delivered);
+  // `outcome` is one of TryReport's, a string literal.
+  void Record(const Notification& notification, NotificationTry attempt, std::string_view outcome);
   http::AsyncHttpClient* ClientFor(const std::string& scheme, const std::string& host,
                                    uint16_t port);
 

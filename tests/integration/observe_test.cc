@@ -20,6 +20,7 @@
 #include "core/validation.h"
 #include "http/http_client.h"
 #include "loadgen/merchant_load.h"
+#include "loadgen/merchant_receiver.h"
 #include "process/child_process.h"
 #include "testing/postgres_server.h"
 #include "testing/redis_server.h"
@@ -164,7 +165,8 @@ TEST_F(ObserveTest, PrometheusScrapesCountersThatMatchTheStore) {
   const uint16_t sim_port =
       StartSim({"--latency-median-ms", "5", "--latency-p99-ms", "50", "--fail-rate", "0.1"});
   // One attempt per order, so that the simulator's failures end orders failed and refunded.
-  const uint16_t port = StartServe(db, "", sim_port, {"--max-attempts", "1"});
+  const uint16_t port =
+      StartServe(db, "", sim_port, {"--max-attempts", "1", "--notify-allow-private"});
   ASSERT_NE(port, 0);
 
   Result<uint16_t> prometheus_port = process::PickFreePort();
@@ -185,12 +187,20 @@ TEST_F(ObserveTest, PrometheusScrapesCountersThatMatchTheStore) {
   ASSERT_TRUE(process::WaitForTcpPort(*prometheus_port, milliseconds(30'000)).ok())
       << testing::LastLines(log_path_, 20);
 
+  // Every order notifies a receiver that fails for the first 1.5 s of the load, so some tries fail
+  // and are tried again 15 s later.
+  Result<std::unique_ptr<loadgen::MerchantReceiver>> receiver = loadgen::MerchantReceiver::Start(
+      {.key_id = key.key_id,
+       .secret = key.secret,
+       .faults = {{.kind = loadgen::ReceiverFault::Kind::kFail, .from_ms = 0, .until_ms = 1'500}}});
+  ASSERT_TRUE(receiver.ok()) << receiver.status().ToString();
   std::vector<std::string> bodies;
   for (int i = 0; i < kOrders; ++i) {
     bodies.push_back(json::serialize(json::object{{"merchant_id", kMerchantId},
                                                   {"merchant_order_id", "m-" + std::to_string(i)},
                                                   {"phone", "13800138000"},
-                                                  {"face_value", 50}}));
+                                                  {"face_value", 50},
+                                                  {"notify_url", (*receiver)->url()}}));
   }
   const auto start = std::chrono::steady_clock::now();
   loadgen::MerchantLoad load(loadgen::MerchantLoadOptions{.ports = {port},
@@ -264,6 +274,33 @@ TEST_F(ObserveTest, PrometheusScrapesCountersThatMatchTheStore) {
             0);
   EXPECT_GT(QueryPrometheus(*prometheus_port, "topup_store_commit_writes_count"), 0);
   EXPECT_GT(QueryPrometheus(*prometheus_port, "process_resident_memory_bytes"), 0);
+
+  // Notifications: every order's acknowledged in the end (the failed ones on their second try),
+  // and the figures say so: tries by outcome, the delivery latency, and no backlog left.
+  ASSERT_TRUE(WaitFor(seconds(60), [&] { return (*receiver)->acknowledged_distinct() == kOrders; }))
+      << (*receiver)->acknowledged_distinct();
+  const loadgen::ReceivedNotifications received = (*receiver)->Snapshot();
+  ASSERT_GT(received.failed_on_purpose, 0);
+  EXPECT_EQ(received.bad_signatures, 0);
+  EXPECT_TRUE(WaitFor(
+      seconds(30),
+      [&] {
+        return QueryPrometheus(*prometheus_port,
+                               "topup_notification_tries_total{outcome=\"acknowledged\"}") ==
+                   static_cast<double>(received.acknowledged) &&
+               QueryPrometheus(*prometheus_port, "topup_notifications_pending") == 0;
+      }))
+      << QueryPrometheus(*prometheus_port,
+                         "topup_notification_tries_total{outcome=\"acknowledged\"}")
+      << " pending " << QueryPrometheus(*prometheus_port, "topup_notifications_pending");
+  EXPECT_EQ(QueryPrometheus(*prometheus_port, "topup_notification_tries_total{outcome=\"failed\"}"),
+            static_cast<double>(received.failed_on_purpose));
+  EXPECT_EQ(QueryPrometheus(*prometheus_port, "topup_notification_delivery_seconds_count"),
+            static_cast<double>(received.acknowledged));
+  // The failed ones waited for their second try, 15 s after finality.
+  EXPECT_GT(QueryPrometheus(*prometheus_port, "topup_notification_delivery_seconds_sum"), 15.0);
+  EXPECT_EQ(QueryPrometheus(*prometheus_port, "topup_oldest_pending_notification_age_seconds"), 0);
+  EXPECT_EQ(QueryPrometheus(*prometheus_port, "topup_notifications_given_up_total"), 0);
 }
 
 // The reasons /readyz gives, or {"unreachable"} if it does not answer; empty when ready.
