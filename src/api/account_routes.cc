@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "api/order_json.h"
+#include "http/json_answer.h"
 
 namespace topup::api {
 namespace {
@@ -16,35 +17,8 @@ namespace json = boost::json;
 constexpr size_t kDefaultPageRows = 100;
 constexpr size_t kMaxPageRows = 1'000;
 
-http::HttpResponse Json(int status, std::string body) {
-  http::HttpResponse response;
-  response.status = status;
-  response.body = std::move(body);
-  return response;
-}
-
-http::HttpResponse Error(const Status& status) {
-  return Json(HttpStatusOf(status), ErrorToJson(status));
-}
-
-http::HttpResponse WrongMethod() {
-  return Json(405, ErrorToJson(Status(StatusCode::kInvalidArgument, "method_not_allowed",
-                                      "this method is not allowed on this path")));
-}
-
-std::vector<std::string_view> Segments(std::string_view path) {
-  std::vector<std::string_view> segments;
-  while (!path.empty()) {
-    if (path.front() == '/') {
-      path.remove_prefix(1);
-      continue;
-    }
-    const size_t slash = path.find('/');
-    segments.push_back(path.substr(0, slash));
-    path = slash == std::string_view::npos ? std::string_view() : path.substr(slash);
-  }
-  return segments;
-}
+using http::ErrorAnswer;
+using http::JsonAnswer;
 
 // A non-negative integer query parameter; `fallback` when absent.
 Result<int64_t> IntParameter(const http::HttpRequest& request, const std::string& name,
@@ -100,25 +74,25 @@ json::object NotificationToJson(const Notification& n) {
 
 std::optional<http::HttpResponse> AccountRoutes::Merchant(const http::HttpRequest& request,
                                                           const std::string& merchant_id) {
-  const std::vector<std::string_view> s = Segments(request.path);
+  const std::vector<std::string_view> s = http::PathSegments(request.path);
   if (s.size() == 2 && s[1] == "balance") {
-    if (request.method != "GET") return WrongMethod();
+    if (request.method != "GET") return http::WrongMethodAnswer();
     Result<topup::Merchant> merchant = store_->GetMerchant(merchant_id);
-    if (!merchant.ok()) return Error(merchant.status());
+    if (!merchant.ok()) return ErrorAnswer(merchant.status());
     Result<int64_t> held = store_->HeldFen(merchant_id);
-    if (!held.ok()) return Error(held.status());
-    return Json(200, json::serialize(json::object{{"merchant_id", merchant_id},
-                                                  {"balance_fen", merchant->balance_fen},
-                                                  {"held_fen", *held}}));
+    if (!held.ok()) return ErrorAnswer(held.status());
+    return JsonAnswer(200, json::serialize(json::object{{"merchant_id", merchant_id},
+                                                        {"balance_fen", merchant->balance_fen},
+                                                        {"held_fen", *held}}));
   }
   if (s.size() == 2 && s[1] == "ledger") {
-    if (request.method != "GET") return WrongMethod();
+    if (request.method != "GET") return http::WrongMethodAnswer();
     Result<int64_t> cursor = IntParameter(request, "cursor", 0);
-    if (!cursor.ok()) return Error(cursor.status());
+    if (!cursor.ok()) return ErrorAnswer(cursor.status());
     Result<size_t> limit = Limit(request);
-    if (!limit.ok()) return Error(limit.status());
+    if (!limit.ok()) return ErrorAnswer(limit.status());
     Result<std::vector<LedgerEntry>> entries = store_->ListLedger(merchant_id, *cursor, *limit);
-    if (!entries.ok()) return Error(entries.status());
+    if (!entries.ok()) return ErrorAnswer(entries.status());
     json::array list;
     for (const LedgerEntry& e : *entries) {
       list.push_back(json::object{
@@ -135,31 +109,32 @@ std::optional<http::HttpResponse> AccountRoutes::Merchant(const http::HttpReques
     json::value next = entries->size() < *limit
                            ? json::value(nullptr)
                            : json::value(std::to_string(entries->back().entry_id));
-    return Json(200,
-                json::serialize(json::object{{"entries", std::move(list)}, {"next_cursor", next}}));
+    return JsonAnswer(
+        200, json::serialize(json::object{{"entries", std::move(list)}, {"next_cursor", next}}));
   }
-  // GET /v1/orders without merchant_order_id lists; with it, OrderApi finds the one order.
+  // GET /v1/orders without merchant_order_id lists; with it, MerchantApi finds the one order.
   if (s.size() == 2 && s[1] == "orders" && request.method == "GET" &&
       !request.query.contains("merchant_order_id")) {
     if (auto m = request.query.find("merchant_id");
         m != request.query.end() && m->second != merchant_id) {
-      return Error(PermissionDenied("merchant_mismatch",
-                                    "merchant_id is not the merchant of the request's key"));
+      return ErrorAnswer(PermissionDenied("merchant_mismatch",
+                                          "merchant_id is not the merchant of the request's key"));
     }
     return Orders(request, merchant_id);
   }
   if (s.size() == 5 && s[1] == "orders" && s[3] == "notifications" && s[4] == "resend") {
-    if (request.method != "POST") return WrongMethod();
+    if (request.method != "POST") return http::WrongMethodAnswer();
     Result<Order> order = store_->GetOrder(std::string(s[2]));
     // Another merchant's order is answered as an absent one.
     if (!order.ok() || order->merchant_id != merchant_id) {
-      return Error(NotFound("order_not_found", "no such order"));
+      return ErrorAnswer(NotFound("order_not_found", "no such order"));
     }
     Result<std::vector<Notification>> found = store_->ListNotifications(order->order_id);
-    if (!found.ok()) return Error(found.status());
+    if (!found.ok()) return ErrorAnswer(found.status());
     if (found->empty()) {
-      return Error(NotFound("notification_not_found",
-                            "the order has no notification: it has no notify_url or is open"));
+      return ErrorAnswer(
+          NotFound("notification_not_found",
+                   "the order has no notification: it has no notify_url or is open"));
     }
     return Resend(found->back().notification_id);
   }
@@ -167,36 +142,36 @@ std::optional<http::HttpResponse> AccountRoutes::Merchant(const http::HttpReques
 }
 
 std::optional<http::HttpResponse> AccountRoutes::Admin(const http::HttpRequest& request) {
-  const std::vector<std::string_view> s = Segments(request.path);  // v1 admin ...
+  const std::vector<std::string_view> s = http::PathSegments(request.path);  // v1 admin ...
   if (s.size() == 3 && s[2] == "merchants" && request.method == "GET") {
     Result<size_t> limit = Limit(request);
-    if (!limit.ok()) return Error(limit.status());
+    if (!limit.ok()) return ErrorAnswer(limit.status());
     auto cursor = request.query.find("cursor");
     Result<std::vector<topup::Merchant>> merchants =
         store_->ListMerchants(cursor == request.query.end() ? "" : cursor->second, *limit);
-    if (!merchants.ok()) return Error(merchants.status());
+    if (!merchants.ok()) return ErrorAnswer(merchants.status());
     json::array list;
     for (const topup::Merchant& m : *merchants) list.push_back(json::parse(MerchantToJson(m)));
     json::value next = merchants->size() < *limit ? json::value(nullptr)
                                                   : json::value(merchants->back().merchant_id);
-    return Json(
+    return JsonAnswer(
         200, json::serialize(json::object{{"merchants", std::move(list)}, {"next_cursor", next}}));
   }
   if (s.size() == 3 && s[2] == "orders") {
-    if (request.method != "GET") return WrongMethod();
+    if (request.method != "GET") return http::WrongMethodAnswer();
     auto merchant = request.query.find("merchant_id");
     return Orders(request, merchant == request.query.end() ? "" : merchant->second);
   }
   if (s.size() == 5 && s[2] == "orders" && s[4] == "notifications") {
-    if (request.method != "GET") return WrongMethod();
+    if (request.method != "GET") return http::WrongMethodAnswer();
     return Notifications(std::string(s[3]));
   }
   if (s.size() == 5 && s[2] == "notifications" && s[4] == "resend") {
-    if (request.method != "POST") return WrongMethod();
+    if (request.method != "POST") return http::WrongMethodAnswer();
     int64_t id = 0;
     auto [stop, error] = std::from_chars(s[3].data(), s[3].data() + s[3].size(), id);
     if (error != std::errc() || stop != s[3].data() + s[3].size()) {
-      return Error(NotFound("notification_not_found", "no such notification"));
+      return ErrorAnswer(NotFound("notification_not_found", "no such notification"));
     }
     return Resend(id);
   }
@@ -210,15 +185,15 @@ http::HttpResponse AccountRoutes::Orders(const http::HttpRequest& request,
   if (auto status = request.query.find("status");
       status != request.query.end() && !status->second.empty()) {
     std::optional<OrderStatus> parsed = ParseOrderStatus(status->second);
-    if (!parsed) return Error(InvalidArgument("invalid_query", "unknown status"));
+    if (!parsed) return ErrorAnswer(InvalidArgument("invalid_query", "unknown status"));
     filter.status = parsed;
   }
   Result<int64_t> from = IntParameter(request, "from", 0);
-  if (!from.ok()) return Error(from.status());
+  if (!from.ok()) return ErrorAnswer(from.status());
   Result<int64_t> to = IntParameter(request, "to", 0);
-  if (!to.ok()) return Error(to.status());
+  if (!to.ok()) return ErrorAnswer(to.status());
   Result<size_t> limit = Limit(request);
-  if (!limit.ok()) return Error(limit.status());
+  if (!limit.ok()) return ErrorAnswer(limit.status());
   filter.created_from_ms = *from;
   filter.created_to_ms = *to;
   filter.limit = *limit;
@@ -226,25 +201,25 @@ http::HttpResponse AccountRoutes::Orders(const http::HttpRequest& request,
     filter.after_order_id = cursor->second;
   }
   Result<std::vector<Order>> orders = store_->FindOrders(filter);
-  if (!orders.ok()) return Error(orders.status());
+  if (!orders.ok()) return ErrorAnswer(orders.status());
   json::array list;
   for (const Order& o : *orders) list.push_back(json::parse(OrderToJson(o)));
   json::value next =
       orders->size() < *limit ? json::value(nullptr) : json::value(orders->back().order_id);
-  return Json(200,
-              json::serialize(json::object{{"orders", std::move(list)}, {"next_cursor", next}}));
+  return JsonAnswer(
+      200, json::serialize(json::object{{"orders", std::move(list)}, {"next_cursor", next}}));
 }
 
 http::HttpResponse AccountRoutes::Notifications(const std::string& order_id) {
   Result<Order> order = store_->GetOrder(order_id);
-  if (!order.ok()) return Error(order.status());
+  if (!order.ok()) return ErrorAnswer(order.status());
   Result<std::vector<Notification>> found = store_->ListNotifications(order_id);
-  if (!found.ok()) return Error(found.status());
+  if (!found.ok()) return ErrorAnswer(found.status());
   json::array list;
   for (const Notification& n : *found) {
     json::object item = NotificationToJson(n);
     Result<std::vector<NotificationTry>> tries = store_->ListNotificationTries(n.notification_id);
-    if (!tries.ok()) return Error(tries.status());
+    if (!tries.ok()) return ErrorAnswer(tries.status());
     json::array attempts;
     for (const NotificationTry& t : *tries) {
       attempts.push_back(json::object{
@@ -256,13 +231,13 @@ http::HttpResponse AccountRoutes::Notifications(const std::string& order_id) {
     item["attempts"] = std::move(attempts);
     list.push_back(std::move(item));
   }
-  return Json(200, json::serialize(json::object{{"notifications", std::move(list)}}));
+  return JsonAnswer(200, json::serialize(json::object{{"notifications", std::move(list)}}));
 }
 
 http::HttpResponse AccountRoutes::Resend(int64_t notification_id) {
   Result<Notification> resent = store_->ResendNotification(notification_id, clock_->NowMs());
-  if (!resent.ok()) return Error(resent.status());
-  return Json(202, json::serialize(NotificationToJson(*resent)));
+  if (!resent.ok()) return ErrorAnswer(resent.status());
+  return JsonAnswer(202, json::serialize(NotificationToJson(*resent)));
 }
 
 }  // namespace topup::api

@@ -111,39 +111,4 @@ std::string AuditToJson(const LedgerAudit& a) {
                    {"problems", a.problems}});
 }
 
-std::string ErrorToJson(const Status& status) {
-  std::string code = status.reason().empty() ? std::string("internal") : status.reason();
-  return json::serialize(json::object{{"code", code}, {"message", status.message()}});
-}
-
-int HttpStatusOf(const Status& status) {
-  switch (status.code()) {
-    case StatusCode::kOk:
-      return 200;
-    case StatusCode::kInvalidArgument:
-      return 400;
-    case StatusCode::kUnauthenticated:
-      return 401;
-    case StatusCode::kPermissionDenied:
-      return 403;
-    case StatusCode::kNotFound:
-      return 404;
-    case StatusCode::kAlreadyExists:
-      return 409;
-    case StatusCode::kPayloadTooLarge:
-      return 413;
-    case StatusCode::kFailedPrecondition:
-      return 422;
-    case StatusCode::kResourceExhausted:
-      return 503;
-    case StatusCode::kUnavailable:
-      return 503;
-    case StatusCode::kDeadlineExceeded:
-      return 504;
-    case StatusCode::kInternal:
-      return 500;
-  }
-  return 500;
-}
-
 }  // namespace topup::api

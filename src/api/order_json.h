@@ -1,4 +1,5 @@
-// JSON mapping of the merchant API: orders, merchants, events and errors.
+// JSON mapping of the merchant API: orders, merchants, events and the audit (errors:
+// http/json_answer.h).
 #pragma once
 
 #include <string>
@@ -19,9 +20,5 @@ std::string OrderToJson(const Order& order);
 std::string EventsToJson(const std::vector<OrderEvent>& events);
 std::string MerchantToJson(const Merchant& merchant);
 std::string AuditToJson(const LedgerAudit& audit);
-// {"code": status.reason(), "message": status.message()}
-std::string ErrorToJson(const Status& status);
-// The HTTP status for a non-OK Status.
-int HttpStatusOf(const Status& status);
 
 }  // namespace topup::api

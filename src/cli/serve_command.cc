@@ -9,14 +9,15 @@
 #include <optional>
 #include <string_view>
 
-#include "api/order_api.h"
 #include "backends/backends.h"
 #include "cli/commands.h"
 #include "cli/master_key.h"
+#include "cli/serve_routes.h"
 #include "cli/signals.h"
 #include "config/config_file.h"
 #include "engine/engine.h"
 #include "engine/http_supplier_channel.h"
+#include "engine/supplier_callback_route.h"
 #include "engine/supplier_callbacks.h"
 #include "notify/notifier.h"
 #include "observe/http_route.h"
@@ -283,10 +284,9 @@ int RunServe(const ServeFlags& flags) {
   readiness.AddCondition([&engine] { return EngineStuck(engine); });
   const observe::OpsEndpoints ops(&metrics, &readiness);
 
-  api::OrderApiOptions api_options;
+  api::MerchantApiOptions api_options;
   api_options.deadline_ms = flags.deadline_s * 1000;
   api_options.redeliver_after_ms = engine_options.redeliver_after_ms;
-  api_options.admin_token = flags.admin_token;
   api_options.store_threads = static_cast<size_t>(flags.api_threads);
   api_options.notify_allow_private = flags.notify_allow_private;
   api_options.auth.max_skew_s = flags.max_clock_skew_s;
@@ -305,8 +305,17 @@ int RunServe(const ServeFlags& flags) {
   api_options.metrics = &metrics;
   SupplierCallbacks callbacks(store->get(), router->get(), SystemClock(), engine_options.policy,
                               &metrics);
-  api::OrderApi order_api(store->get(), queue->get(), SystemClock(), &random, &*secret_box,
-                          api_options, &callbacks);
+  SupplierCallbackRoute callback_route(&callbacks);
+  api::MerchantApi merchant_api(store->get(), queue->get(), SystemClock(), &random, &*secret_box,
+                                api_options);
+  api::AdminApi admin_api(
+      store->get(), SystemClock(), &*secret_box,
+      api::AdminApiOptions{.admin_token = flags.admin_token,
+                           .key_revoked = [&merchant_api](const std::string& key_id) {
+                             merchant_api.ForgetKey(key_id);
+                           }});
+  const http::Router routes = ServeRoutes(ServeHandlers{
+      .ops = &ops, .admin = &admin_api, .callbacks = &callback_route, .merchant = &merchant_api});
 
   http::HttpServerOptions server_options;
   server_options.address = flags.listen;
@@ -319,12 +328,8 @@ int RunServe(const ServeFlags& flags) {
     metrics.HttpAnswered(route, status, took);
   };
   Result<std::unique_ptr<http::HttpServer>> server = http::HttpServer::Listen(
-      server_options, [&order_api, &ops](http::HttpRequest request, http::Responder respond) {
-        if (std::optional<http::HttpResponse> answer = ops.Answer(request)) {
-          respond(std::move(*answer));
-          return;
-        }
-        order_api.Handle(std::move(request), std::move(respond));
+      server_options, [&routes](http::HttpRequest request, http::Responder respond) {
+        routes.Handle(std::move(request), std::move(respond));
       });
   if (!server.ok()) {
     std::cerr << "topup serve: cannot listen on " << flags.listen << ":" << flags.port << ": "
@@ -351,11 +356,7 @@ int RunServe(const ServeFlags& flags) {
   for (int signal_number = WaitForSignal(); signal_number == SIGHUP || signal_number == SIGUSR1;
        signal_number = WaitForSignal()) {
     if (signal_number == SIGUSR1) {
-      const spdlog::level::level_enum level = observe::NextLogLevel(spdlog::get_level());
-      spdlog::set_level(level);
-      // Said at info or above, so the change itself is seen whatever the new level.
-      spdlog::log(std::max(level, spdlog::level::info), "log level now {}",
-                  spdlog::level::to_string_view(level));
+      observe::ChangeLogLevel(observe::NextLogLevel(spdlog::get_level()));
       continue;
     }
     // Reload: new channels and limits apply to new attempts; live attempts keep being queried on

@@ -28,14 +28,22 @@ bool IsValidIdentifier(std::string_view id) {
   });
 }
 
+bool IsValidMerchantId(std::string_view id) {
+  if (id.empty() || id.size() > 64) return false;
+  return std::all_of(id.begin(), id.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
+  });
+}
+
 int64_t PriceFenOfFaceValue(int32_t face_value_yuan) {
   return static_cast<int64_t>(face_value_yuan) * 100;
 }
 
 Status ValidateOrderRequest(const OrderRequest& request) {
-  if (!IsValidIdentifier(request.merchant_id)) {
+  if (!IsValidMerchantId(request.merchant_id)) {
     return InvalidArgument("invalid_merchant_id",
-                           "merchant_id must be 1-64 characters of letters, digits, '_', '-', '.'");
+                           "merchant_id must be 1-64 characters of letters, digits, '_', '-'");
   }
   if (!IsValidIdentifier(request.merchant_order_id)) {
     return InvalidArgument(

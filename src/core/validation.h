@@ -21,6 +21,10 @@ Status ValidateOrderRequest(const OrderRequest& request);
 // True for identifiers of 1..64 characters from [A-Za-z0-9_.-].
 bool IsValidIdentifier(std::string_view id);
 
+// True for merchant ids (and key ids): 1..64 characters from [A-Za-z0-9_-]. The one rule for the
+// API and every store.
+bool IsValidMerchantId(std::string_view id);
+
 // Price in fen that a merchant pays for a face value.
 int64_t PriceFenOfFaceValue(int32_t face_value_yuan);
 

@@ -153,9 +153,10 @@ Result<spdlog::level::level_enum> ParseLogLevel(std::string_view name) {
   for (auto level :
        {spdlog::level::trace, spdlog::level::debug, spdlog::level::info, spdlog::level::warn,
         spdlog::level::err, spdlog::level::critical, spdlog::level::off}) {
-    const spdlog::string_view_t level_name = spdlog::level::to_string_view(level);
-    if (name == std::string_view(level_name.data(), level_name.size()) ||
-        (level == spdlog::level::err && name == "error")) {
+    // spdlog's own name ("warning") is read as well as ours ("warn").
+    const spdlog::string_view_t spdlog_name = spdlog::level::to_string_view(level);
+    if (name == LogLevelName(level) ||
+        name == std::string_view(spdlog_name.data(), spdlog_name.size())) {
       return level;
     }
   }
@@ -177,6 +178,18 @@ void SetUpLogging(const std::string& name, LogFormat format, spdlog::level::leve
   // Warnings and errors reach the terminal (or the journal) at once.
   logger->flush_on(spdlog::level::warn);
   spdlog::set_default_logger(logger);
+}
+
+void ChangeLogLevel(spdlog::level::level_enum level) {
+  spdlog::set_level(level);
+  spdlog::log(std::max(level, spdlog::level::info), "log level now {}", LogLevelName(level));
+}
+
+std::string_view LogLevelName(spdlog::level::level_enum level) {
+  if (level == spdlog::level::err) return "error";
+  if (level == spdlog::level::warn) return "warn";
+  const spdlog::string_view_t name = spdlog::level::to_string_view(level);
+  return std::string_view(name.data(), name.size());
 }
 
 spdlog::level::level_enum NextLogLevel(spdlog::level::level_enum level) {

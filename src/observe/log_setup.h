@@ -32,6 +32,12 @@ std::unique_ptr<spdlog::formatter> MakeLogFormatter(LogFormat format);
 // Makes a logger named `name` on stderr the default logger, with that formatter and `level`.
 void SetUpLogging(const std::string& name, LogFormat format, spdlog::level::level_enum level);
 
+// Sets the level of the process's loggers and logs the change, at info or above so that it is
+// seen whatever the new level (SIGUSR1, PUT /v1/admin/log-level).
+void ChangeLogLevel(spdlog::level::level_enum level);
+// "info", "debug", ...: the name ParseLogLevel reads back.
+std::string_view LogLevelName(spdlog::level::level_enum level);
+
 // The next level of the cycle info -> debug -> trace -> warn -> error -> info (SIGUSR1); from
 // any other level, info.
 spdlog::level::level_enum NextLogLevel(spdlog::level::level_enum level);

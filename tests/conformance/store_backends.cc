@@ -1,7 +1,11 @@
 #include "store_backends.h"
 
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <filesystem>
@@ -47,7 +51,7 @@ class SqliteBackend final : public StoreBackend {
     return select->ColumnInt64(0);
   }
 
-  Status Crash() override { return Status::Ok(); }
+  Status DatabaseServerCrash() override { return Status::Ok(); }
 
  private:
   std::string path() const { return dir_ + "/topup.db"; }
@@ -89,7 +93,7 @@ class PostgresBackend final : public StoreBackend {
     return result.Int(0, 0);
   }
 
-  Status Crash() override { return server_->Restart(); }
+  Status DatabaseServerCrash() override { return server_->Restart(); }
 
  private:
   Result<std::unique_ptr<postgres::PgConnection>> Connect() {
@@ -136,6 +140,39 @@ PostgresEnvironment* const postgres_environment = [] {
 }();
 
 }  // namespace
+
+Status StoreBackend::CrashAfter(const std::function<Store*()>& writes) {
+  int ready[2];
+  if (pipe(ready) != 0) return Unavailable("no_pipe", "pipe failed");
+  const pid_t child = fork();
+  if (child < 0) return Unavailable("no_fork", "fork failed");
+  if (child == 0) {
+    close(ready[0]);
+    Store* store = writes();
+    if (store == nullptr) _exit(1);
+    bool told = false;
+    for (;;) {  // until SIGKILL; a failed commit is tried again
+      if (store->ProbeCommit().ok() && !told) {
+        told = write(ready[1], "r", 1) == 1;
+      }
+    }
+  }
+  close(ready[1]);
+  // Wait (bounded) until the child's writes are done and it commits again, then kill it.
+  pollfd readable{ready[0], POLLIN, 0};
+  char byte = 0;
+  const bool child_ready = poll(&readable, 1, 60'000) == 1 && read(ready[0], &byte, 1) == 1;
+  if (child_ready) usleep(20'000);  // a few more commits, so the kill lands in one
+  kill(child, SIGKILL);
+  int wait_status = 0;
+  waitpid(child, &wait_status, 0);
+  close(ready[0]);
+  if (!child_ready) return Internal("the crashing child's writes failed");
+  if (!WIFSIGNALED(wait_status) || WTERMSIG(wait_status) != SIGKILL) {
+    return Internal("the crashing child was not killed by SIGKILL");
+  }
+  return DatabaseServerCrash();
+}
 
 std::vector<std::string> BackendNames() { return {"sqlite", "postgres"}; }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -25,10 +26,17 @@ class StoreBackend {
   virtual Status Execute(const std::string& sql) = 0;
   // The first column of the first row of `sql`.
   virtual Result<int64_t> QueryInt(const std::string& sql) = 0;
-  // The database goes away abruptly and comes back, as after a crash. REQUIRES: every store on
-  // it is closed. SQLite keeps nothing outside its file once closed, so there it does nothing;
-  // PostgreSQL is stopped with an immediate shutdown and recovers from its WAL.
-  virtual Status Crash() = 0;
+  // The database server goes away abruptly and comes back. REQUIRES: every store on it is
+  // closed. SQLite has no server, so there it does nothing; PostgreSQL is stopped with an
+  // immediate shutdown and recovers from its WAL.
+  virtual Status DatabaseServerCrash() = 0;
+
+  // A node crashes with its store open: `writes` runs in a child process (fork) and returns the
+  // store it wrote through, or null if it failed; the child then keeps committing through that
+  // store until it is killed with SIGKILL, so the store is never closed (no checkpoint, no clean
+  // shutdown, a commit cut short). Then DatabaseServerCrash(). REQUIRES: no store of this process
+  // is open, and no other thread runs.
+  Status CrashAfter(const std::function<Store*()>& writes);
 };
 
 // "sqlite" or "postgres".

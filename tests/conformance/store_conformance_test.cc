@@ -1783,19 +1783,33 @@ TEST_P(StoreConformanceTest, ProbeCommitSucceedsOnAWorkingStore) {
 
 // --- Durability and the audit ---
 
+// The writes are made by a child process that is then SIGKILLed with its store open.
 TEST_P(StoreConformanceTest, EverythingSurvivesACrashAndReopening) {
-  AddMerchant("m1", 5000);
-  ASSERT_TRUE(store_->AcceptOrder(MakeOrder("o1", "m1", "mo-1", 1000)).ok());
-  ASSERT_TRUE(store_->AcceptOrder(MakeOrder("o2", "m1", "mo-2", 1000)).ok());
-  Order o2 = Get("o2");
-  ASSERT_TRUE(store_->ApplyTransition(StartAttempt(o2, OrderStatus::kCharging, kT0Ms + 1)).ok());
-  o2 = Get("o2");
-  ASSERT_TRUE(
-      store_->ApplyTransition(Move(o2, OrderStatus::kFailed, kT0Ms + 2, Attempt::kClear, "failed"))
-          .ok());
-  ASSERT_EQ(store_->ClaimOrders(std::vector<std::string>{"o1"}, "w", kT0Ms, 9000)->size(), 1u);
   store_.reset();
-  ASSERT_TRUE(backend_->Crash().ok());
+  Status crashed = backend_->CrashAfter([&]() -> Store* {
+    store_ = OpenStore();
+    if (store_ == nullptr) return nullptr;
+    AddMerchant("m1", 5000);
+    if (!store_->AcceptOrder(MakeOrder("o1", "m1", "mo-1", 1000)).ok() ||
+        !store_->AcceptOrder(MakeOrder("o2", "m1", "mo-2", 1000)).ok()) {
+      return nullptr;
+    }
+    Order o2 = Get("o2");
+    if (!store_->ApplyTransition(StartAttempt(o2, OrderStatus::kCharging, kT0Ms + 1)).ok()) {
+      return nullptr;
+    }
+    o2 = Get("o2");
+    if (!store_
+             ->ApplyTransition(Move(o2, OrderStatus::kFailed, kT0Ms + 2, Attempt::kClear, "failed"))
+             .ok()) {
+      return nullptr;
+    }
+    Result<std::vector<Order>> claimed =
+        store_->ClaimOrders(std::vector<std::string>{"o1"}, "w", kT0Ms, 9000);
+    if (!claimed.ok() || claimed->size() != 1 || HasFailure()) return nullptr;
+    return store_.get();
+  });
+  ASSERT_TRUE(crashed.ok()) << crashed.ToString();
 
   store_ = OpenStore();
   ASSERT_NE(store_, nullptr);
@@ -1804,7 +1818,7 @@ TEST_P(StoreConformanceTest, EverythingSurvivesACrashAndReopening) {
   EXPECT_EQ(o1.status, OrderStatus::kAccepted);
   EXPECT_EQ(o1.lease_owner, "w");
   EXPECT_EQ(o1.lease_expires_ms, kT0Ms + 9000);
-  o2 = Get("o2");
+  Order o2 = Get("o2");
   EXPECT_EQ(o2.status, OrderStatus::kFailed);
   EXPECT_EQ(o2.attempt_count, 1);
   EXPECT_EQ(o2.channel, "sim");

@@ -54,44 +54,6 @@ std::vector<const char*> Params::Pointers() const {
   return pointers;
 }
 
-bool IsStorableText(std::string_view text) {
-  size_t i = 0;
-  while (i < text.size()) {
-    const auto byte = static_cast<unsigned char>(text[i]);
-    if (byte == 0) return false;
-    if (byte < 0x80) {
-      ++i;
-      continue;
-    }
-    size_t length;
-    uint32_t code_point;
-    if (byte >= 0xC2 && byte <= 0xDF) {
-      length = 2;
-      code_point = byte & 0x1F;
-    } else if (byte >= 0xE0 && byte <= 0xEF) {
-      length = 3;
-      code_point = byte & 0x0F;
-    } else if (byte >= 0xF0 && byte <= 0xF4) {
-      length = 4;
-      code_point = byte & 0x07;
-    } else {
-      return false;  // a continuation byte, an overlong lead (C0, C1) or beyond U+10FFFF
-    }
-    if (i + length > text.size()) return false;
-    for (size_t k = 1; k < length; ++k) {
-      const auto next = static_cast<unsigned char>(text[i + k]);
-      if ((next & 0xC0) != 0x80) return false;
-      code_point = (code_point << 6) | (next & 0x3F);
-    }
-    const bool overlong =
-        (length == 3 && code_point < 0x800) || (length == 4 && code_point < 0x10000);
-    const bool surrogate = code_point >= 0xD800 && code_point <= 0xDFFF;
-    if (overlong || surrogate || code_point > 0x10FFFF) return false;
-    i += length;
-  }
-  return true;
-}
-
 // --- PgResult ---
 
 void PgResult::Deleter::operator()(pg_result* result) const { PQclear(result); }

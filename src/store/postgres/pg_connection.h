@@ -49,10 +49,6 @@ struct BoundQuery {
   Params params;
 };
 
-// Whether PostgreSQL can store `text` unchanged in a TEXT column of a UTF8 database: valid UTF-8
-// without NUL bytes.
-bool IsStorableText(std::string_view text);
-
 class PgResult {
  public:
   // Takes ownership of `result` (which may be null after a broken connection); `connection_error`

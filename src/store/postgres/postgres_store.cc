@@ -18,30 +18,24 @@
 #include "store/postgres/connection_pool.h"
 #include "store/postgres/pg_connection.h"
 #include "store/postgres/schema.h"
-#include "store/postgres/validation.h"
+#include "store/rules/store_rules.h"
 
 namespace topup {
 namespace {
 
 using postgres::ConnectionPool;
-using postgres::IsStorableText;
-using postgres::kMaxAuditProblems;
-using postgres::kMaxBalanceFen;
-using postgres::kMaxPageRows;
-using postgres::kMaxTextBytes;
 using postgres::Params;
 using postgres::PgResult;
 using postgres::Query;
+using store_rules::CleanFreeText;
+using store_rules::IsStorableText;
+using store_rules::kMaxBalanceFen;
+using store_rules::kMaxPageRows;
+using store_rules::kMaxTextBytes;
+using store_rules::kOrderColumns;
 
 // Tries per call when PostgreSQL aborts a statement for a deadlock or a serialization failure.
 constexpr int kMaxAttempts = 5;
-
-// The columns of an order, in the order ReadOrder expects.
-constexpr std::string_view kOrderColumns =
-    "order_id, merchant_id, merchant_order_id, phone, carrier, face_value_yuan, price_fen, "
-    "notify_url, status, attempt_count, supplier_order_id, attempt_sent_ms, channel, "
-    "supplier_ref, fail_reason, created_ms, deadline_ms, updated_ms, finished_ms, next_check_ms, "
-    "lease_owner, lease_expires_ms";
 
 // Reads the order whose columns start at `first` in `row`.
 Order ReadOrder(const PgResult& result, int row, int first = 0) {
@@ -134,14 +128,14 @@ Params TransitionParams(const Transition& t) {
       .Text(t.supplier_order_id)
       .Text(t.channel)
       .Int(t.now_ms)
-      .Text(postgres::CleanFreeText(t.supplier_ref))
-      .Text(postgres::CleanFreeText(t.fail_reason))
+      .Text(CleanFreeText(t.supplier_ref))
+      .Text(CleanFreeText(t.fail_reason))
       .Int(t.next_check_ms)
       .Bool(t.release_lease)
       .Text(t.event_kind)
-      .Text(postgres::CleanFreeText(t.event_detail))
+      .Text(CleanFreeText(t.event_detail))
       .Bool(RefusesLiveAttempt(t))
-      .Text(postgres::CleanFreeText(t.deadline_missed_detail));
+      .Text(CleanFreeText(t.deadline_missed_detail));
   return params;
 }
 
@@ -523,8 +517,8 @@ Params AcceptParams(const Order& order) {
       .Text(order.notify_url)
       .Int(order.attempt_sent_ms)
       .Text(order.channel)
-      .Text(postgres::CleanFreeText(order.supplier_ref))
-      .Text(postgres::CleanFreeText(order.fail_reason))
+      .Text(CleanFreeText(order.supplier_ref))
+      .Text(CleanFreeText(order.fail_reason))
       .Int(order.created_ms)
       .Int(order.deadline_ms)
       .Int(order.updated_ms)
@@ -539,8 +533,8 @@ Result<AcceptResult> ReadAccepted(const Order& order, const PgResult& result) {
   if (result.Int(0, 0) == 1) {
     AcceptResult accepted;
     accepted.order = order;
-    accepted.order.supplier_ref = postgres::CleanFreeText(order.supplier_ref);
-    accepted.order.fail_reason = postgres::CleanFreeText(order.fail_reason);
+    accepted.order.supplier_ref = CleanFreeText(order.supplier_ref);
+    accepted.order.fail_reason = CleanFreeText(order.fail_reason);
     accepted.created = true;
     return accepted;
   }
@@ -744,7 +738,7 @@ Result<Order> PostgresStore::ReadOneOrder(const Query& query, const Params& para
 
 Status PostgresStore::CreateMerchant(const std::string& merchant_id, const std::string& name,
                                      int64_t now_ms) {
-  if (!postgres::IsValidMerchantId(merchant_id)) {
+  if (!IsValidMerchantId(merchant_id)) {
     return InvalidArgument("invalid_merchant_id",
                            "merchant id must be 1..64 characters of [A-Za-z0-9_-]");
   }
@@ -766,14 +760,14 @@ Result<int64_t> PostgresStore::FundMerchant(const std::string& merchant_id, int6
     return InvalidArgument("invalid_amount",
                            "amount_fen must be in 1.." + std::to_string(kMaxBalanceFen));
   }
-  if (!postgres::IsValidMerchantId(merchant_id)) {
+  if (!IsValidMerchantId(merchant_id)) {
     return NotFound("unknown_merchant", "no merchant '" + merchant_id + "'");
   }
   Result<PgResult> result = Run(Sql().fund_merchant, Params()
                                                          .Text(merchant_id)
                                                          .Int(amount_fen)
                                                          .Int(now_ms)
-                                                         .Text(postgres::CleanFreeText(note))
+                                                         .Text(CleanFreeText(note))
                                                          .Int(kMaxBalanceFen));
   if (!result.ok()) return result.status();
   if (result->IsNull(0, 0)) {
@@ -786,7 +780,7 @@ Result<int64_t> PostgresStore::FundMerchant(const std::string& merchant_id, int6
 }
 
 Result<Merchant> PostgresStore::GetMerchant(const std::string& merchant_id) {
-  if (!postgres::IsValidMerchantId(merchant_id)) {
+  if (!IsValidMerchantId(merchant_id)) {
     return NotFound("unknown_merchant", "no merchant '" + merchant_id + "'");
   }
   Result<PgResult> result = Run(Sql().get_merchant, Params().Text(merchant_id));
@@ -817,12 +811,12 @@ MerchantKey ReadMerchantKey(const PgResult& result, int row) {
 }  // namespace
 
 Status PostgresStore::AddMerchantKey(const MerchantKey& key) {
-  if (!postgres::IsValidMerchantId(key.key_id) || key.sealed_secret.empty() ||
+  if (!IsValidMerchantId(key.key_id) || key.sealed_secret.empty() ||
       key.sealed_secret.size() > kMaxTextBytes || !IsStorableText(key.sealed_secret)) {
     return InvalidArgument("invalid_key",
                            "a key needs an id of 1..64 characters of [A-Za-z0-9_-] and a secret");
   }
-  if (!postgres::IsValidMerchantId(key.merchant_id)) {
+  if (!IsValidMerchantId(key.merchant_id)) {
     return NotFound("unknown_merchant", "no merchant '" + key.merchant_id + "'");
   }
   Result<PgResult> result = Run(
@@ -845,7 +839,7 @@ Status PostgresStore::AddMerchantKey(const MerchantKey& key) {
 }
 
 Result<MerchantKey> PostgresStore::GetMerchantKey(const std::string& key_id) {
-  if (!postgres::IsValidMerchantId(key_id)) return NotFound("unknown_key", "no such key");
+  if (!IsValidMerchantId(key_id)) return NotFound("unknown_key", "no such key");
   Result<PgResult> result = Run(Sql().get_merchant_key, Params().Text(key_id));
   if (!result.ok()) return result.status();
   if (result->rows() == 0) return NotFound("unknown_key", "no such key");
@@ -853,7 +847,7 @@ Result<MerchantKey> PostgresStore::GetMerchantKey(const std::string& key_id) {
 }
 
 Result<std::vector<MerchantKey>> PostgresStore::ListMerchantKeys(const std::string& merchant_id) {
-  if (!postgres::IsValidMerchantId(merchant_id)) {
+  if (!IsValidMerchantId(merchant_id)) {
     return NotFound("unknown_merchant", "no merchant '" + merchant_id + "'");
   }
   Result<PgResult> result = Run(Sql().list_merchant_keys, Params().Text(merchant_id));
@@ -869,7 +863,7 @@ Result<std::vector<MerchantKey>> PostgresStore::ListMerchantKeys(const std::stri
 
 Status PostgresStore::RevokeMerchantKey(const std::string& merchant_id, const std::string& key_id,
                                         int64_t now_ms) {
-  if (!postgres::IsValidMerchantId(key_id) || !postgres::IsValidMerchantId(merchant_id)) {
+  if (!IsValidMerchantId(key_id) || !IsValidMerchantId(merchant_id)) {
     return NotFound("unknown_key", "no such key");
   }
   Result<PgResult> result =
@@ -884,7 +878,7 @@ Status PostgresStore::RevokeMerchantKey(const std::string& merchant_id, const st
 
 Result<std::vector<LedgerEntry>> PostgresStore::ListLedger(const std::string& merchant_id,
                                                            int64_t after_entry_id, size_t limit) {
-  if (!postgres::IsValidMerchantId(merchant_id)) {
+  if (!IsValidMerchantId(merchant_id)) {
     return NotFound("unknown_merchant", "no merchant '" + merchant_id + "'");
   }
   limit = std::min(limit, kMaxPageRows);
@@ -913,12 +907,8 @@ Result<std::vector<LedgerEntry>> PostgresStore::ListLedger(const std::string& me
 // invariant from the raw rows; it does not trust any running total the write path keeps.
 Result<LedgerAudit> PostgresStore::AuditLedger() {
   LedgerAudit audit;
-  std::vector<std::string> problems;
-  int64_t violations = 0;
-  auto problem = [&](std::string text) {
-    ++violations;
-    if (problems.size() < kMaxAuditProblems) problems.push_back(std::move(text));
-  };
+  store_rules::AuditProblems problems;
+  auto problem = [&](std::string text) { problems.Add(std::move(text)); };
 
   Result<ConnectionPool::Lease> connection = pool_->Acquire();
   if (!connection.ok()) return connection.status();
@@ -981,21 +971,14 @@ Result<LedgerAudit> PostgresStore::AuditLedger() {
   if (!status.ok()) return status;
   if (!ended.ok()) return ended;
 
-  audit.balanced = violations == 0;
-  for (const std::string& line : problems) {
-    if (!audit.problems.empty()) audit.problems += '\n';
-    audit.problems += line;
-  }
-  if (violations > static_cast<int64_t>(problems.size())) {
-    audit.problems += "\n... and " + std::to_string(violations - problems.size()) + " more";
-  }
+  problems.WriteTo(audit);
   return audit;
 }
 
 // --- Orders ---
 
 Result<AcceptResult> PostgresStore::AcceptOrder(const Order& order) {
-  Status status = postgres::ValidateNewOrder(order);
+  Status status = store_rules::ValidateNewOrder(order);
   if (!status.ok()) return status;
   const Params params = AcceptParams(order);
   for (int attempt = 1; attempt <= kMaxAttempts; ++attempt) {
@@ -1066,7 +1049,7 @@ std::vector<Result<AcceptResult>> PostgresStore::AcceptBatch(std::span<const Ord
                                             Result<AcceptResult>(Internal("not accepted")));
   // Merchants are locked in merchant id order, and one merchant's orders keep their arrival order.
   std::vector<size_t> valid =
-      ValidInLockOrder(orders, results, postgres::ValidateNewOrder,
+      ValidInLockOrder(orders, results, store_rules::ValidateNewOrder,
                        [](const Order& o) -> const std::string& { return o.merchant_id; });
   if (valid.empty()) return results;
   for (size_t i : AcceptInOneTransaction(orders, std::move(valid), results)) {
@@ -1203,7 +1186,7 @@ Result<std::vector<Order>> PostgresStore::FindOrders(const OrderFilter& filter) 
   if (!IsStorableText(filter.after_order_id) || !IsStorableText(filter.merchant_id)) {
     return InvalidArgument("invalid_cursor", "the cursor or merchant id is not valid UTF-8");
   }
-  const size_t limit = std::min(filter.limit, postgres::kMaxPageRows);
+  const size_t limit = std::min(filter.limit, store_rules::kMaxPageRows);
   Result<PgResult> result =
       Run(Sql().find_orders, Params()
                                  .Text(filter.after_order_id)
@@ -1224,7 +1207,7 @@ Result<std::vector<Merchant>> PostgresStore::ListMerchants(const std::string& af
   if (!IsStorableText(after_merchant_id)) {
     return InvalidArgument("invalid_cursor", "the cursor is not valid UTF-8");
   }
-  limit = std::min(limit, postgres::kMaxPageRows);
+  limit = std::min(limit, store_rules::kMaxPageRows);
   Result<PgResult> result =
       Run(Sql().list_merchants, Params().Text(after_merchant_id).Int(static_cast<int64_t>(limit)));
   if (!result.ok()) return result.status();
@@ -1335,7 +1318,7 @@ std::vector<std::string> SortedStorableIds(std::span<const std::string> order_id
 Result<std::vector<Order>> PostgresStore::ClaimOrders(std::span<const std::string> order_ids,
                                                       const std::string& owner, int64_t now_ms,
                                                       int64_t lease_ms) {
-  Status status = postgres::ValidateLease(order_ids.size(), owner, lease_ms);
+  Status status = store_rules::ValidateLease(order_ids.size(), owner, lease_ms);
   if (!status.ok()) return status;
   std::vector<Order> claimed;
   const std::vector<std::string> ids = SortedStorableIds(order_ids);
@@ -1363,7 +1346,7 @@ Result<std::vector<Order>> PostgresStore::ClaimOrders(std::span<const std::strin
 
 Status PostgresStore::RenewLeases(std::span<const std::string> order_ids, const std::string& owner,
                                   int64_t now_ms, int64_t lease_ms) {
-  Status status = postgres::ValidateLease(order_ids.size(), owner, lease_ms);
+  Status status = store_rules::ValidateLease(order_ids.size(), owner, lease_ms);
   if (!status.ok()) return status;
   const std::vector<std::string> ids = SortedStorableIds(order_ids);
   if (ids.empty()) return Status::Ok();
@@ -1373,7 +1356,7 @@ Status PostgresStore::RenewLeases(std::span<const std::string> order_ids, const 
 }
 
 Result<bool> PostgresStore::ApplyTransition(const Transition& t) {
-  Status status = postgres::ValidateTransition(t);
+  Status status = store_rules::ValidateTransition(t);
   if (!status.ok()) return status;
   const bool refuse_live = RefusesLiveAttempt(t);
   Result<PgResult> result = Run(Sql().apply_transition, TransitionParams(t));
@@ -1405,7 +1388,7 @@ std::vector<Result<bool>> PostgresStore::ApplyTransitions(std::span<const Transi
   std::vector<Result<bool>> results(transitions.size(), Result<bool>(false));
   // Every batch locks its orders in order id order, so that batches cannot deadlock each other.
   std::vector<size_t> valid =
-      ValidInLockOrder(transitions, results, postgres::ValidateTransition,
+      ValidInLockOrder(transitions, results, store_rules::ValidateTransition,
                        [](const Transition& t) -> const std::string& { return t.order_id; });
   for (size_t first = 0; first < valid.size(); first += kMaxTransitionsPerTransaction) {
     const size_t last = std::min(valid.size(), first + kMaxTransitionsPerTransaction);
@@ -1544,7 +1527,7 @@ BatchEnd PostgresStore::TryBatch(postgres::PgConnection& db,
                                                 .Text(t.order_id)
                                                 .Int(outcomes[p].price_fen)
                                                 .Int(t.now_ms)
-                                                .Text(postgres::CleanFreeText(t.fail_reason))});
+                                                .Text(CleanFreeText(t.fail_reason))});
   }
   Result<std::vector<PgResult>> refunded = db.ExecutePipeline(queries);
   if (!refunded.ok()) {
@@ -1579,7 +1562,7 @@ Result<std::vector<std::string>> PostgresStore::TakeDueOrders(int64_t now_ms, si
   if (redeliver_after_ms <= 0) {
     return InvalidArgument("invalid_redelivery", "redeliver_after_ms must be positive");
   }
-  limit = std::min(limit, postgres::kMaxIdsPerCall);
+  limit = std::min(limit, store_rules::kMaxIdsPerCall);
   std::vector<std::string> due;
   if (limit == 0) return due;
   Result<PgResult> result =
@@ -1598,9 +1581,9 @@ Result<std::vector<Notification>> PostgresStore::ClaimNotifications(const std::s
                                                                     int64_t now_ms,
                                                                     int64_t lease_ms,
                                                                     size_t limit) {
-  Status status = postgres::ValidateLease(0, owner, lease_ms);
+  Status status = store_rules::ValidateLease(0, owner, lease_ms);
   if (!status.ok()) return status;
-  limit = std::min(limit, postgres::kMaxIdsPerCall);
+  limit = std::min(limit, store_rules::kMaxIdsPerCall);
   std::vector<Notification> claimed;
   if (limit == 0) return claimed;
   Result<PgResult> result =
@@ -1629,7 +1612,7 @@ Result<bool> PostgresStore::RecordNotificationTry(const NotificationOutcome& out
                                              .Int(std::max<int64_t>(t.at_ms + t.latency_ms, 1))
                                              .Int(t.at_ms)
                                              .Int(t.http_status)
-                                             .Text(postgres::CleanFreeText(t.error))
+                                             .Text(CleanFreeText(t.error))
                                              .Int(t.latency_ms));
   if (!result.ok()) return result.status();
   if (result->Int(0, 0) == 0) return NotificationNotFound(t.notification_id);
@@ -1655,7 +1638,7 @@ Result<Notification> PostgresStore::GetNotification(int64_t notification_id) {
 Result<std::vector<NotificationTry>> PostgresStore::ListNotificationTries(int64_t notification_id) {
   Result<PgResult> result =
       Run(Sql().list_notification_tries,
-          Params().Int(notification_id).Int(static_cast<int64_t>(postgres::kMaxPageRows)));
+          Params().Int(notification_id).Int(static_cast<int64_t>(store_rules::kMaxPageRows)));
   if (!result.ok()) return result.status();
   std::vector<NotificationTry> tries;
   for (int row = 0; row < result->rows(); ++row) {

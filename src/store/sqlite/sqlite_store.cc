@@ -8,6 +8,7 @@
 #include <unordered_set>
 #include <utility>
 
+#include "store/rules/store_rules.h"
 #include "store/sqlite/checkpointer.h"
 #include "store/sqlite/group_commit_writer.h"
 #include "store/sqlite/read_pool.h"
@@ -24,21 +25,15 @@ using sqlite::ReadTransaction;
 using sqlite::SqliteConnection;
 using sqlite::Statement;
 
-// Bounds. A balance stays far below INT64_MAX, so no sum of two amounts can overflow (SQLite
-// would silently turn an overflowing integer sum into a float).
-constexpr int64_t kMaxBalanceFen = 1'000'000'000'000'000;  // 10^13 yuan
-constexpr size_t kMaxPageRows = 10'000;                    // rows returned by one List* call
-constexpr size_t kMaxIdsPerCall = 4096;                    // ids claimed/renewed/taken per call
-constexpr size_t kMaxIdBytes = 64;
-constexpr size_t kMaxTextBytes = 4096;  // any other text field
-constexpr size_t kMaxAuditProblems = 20;
-
-// The columns of an order, in the order ReadOrder expects.
-constexpr std::string_view kOrderColumns =
-    "order_id, merchant_id, merchant_order_id, phone, carrier, face_value_yuan, price_fen, "
-    "notify_url, status, attempt_count, supplier_order_id, attempt_sent_ms, channel, "
-    "supplier_ref, fail_reason, created_ms, deadline_ms, updated_ms, finished_ms, next_check_ms, "
-    "lease_owner, lease_expires_ms";
+using store_rules::CleanFreeText;
+using store_rules::kMaxBalanceFen;
+using store_rules::kMaxIdsPerCall;
+using store_rules::kMaxPageRows;
+using store_rules::kMaxTextBytes;
+using store_rules::kOrderColumns;
+using store_rules::ValidateLease;
+using store_rules::ValidateNewOrder;
+using store_rules::ValidateTransition;
 
 // before + columns + after: a statement that reads a column list of this file.
 std::string WithColumns(std::string_view before, std::string_view columns, std::string_view after) {
@@ -80,87 +75,6 @@ Order ReadOrder(const Statement& row) {
 }
 
 int StatusInt(OrderStatus status) { return static_cast<int>(status); }
-
-bool IsValidMerchantId(std::string_view id) {
-  if (id.empty() || id.size() > kMaxIdBytes) return false;
-  return std::all_of(id.begin(), id.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-           c == '-';
-  });
-}
-
-// Free text from suppliers can be long; it is cut (on a UTF-8 character boundary) rather than
-// refused, because refusing a transition over a long reason would strand the order.
-std::string_view TruncateText(std::string_view text) {
-  if (text.size() <= kMaxTextBytes) return text;
-  size_t cut = kMaxTextBytes;
-  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
-  return text.substr(0, cut);
-}
-
-Status InvalidOrder(std::string message) {
-  return InvalidArgument("invalid_order", std::move(message));
-}
-
-Status ValidateNewOrder(const Order& order) {
-  if (order.order_id.empty() || order.order_id.size() > kMaxIdBytes) {
-    return InvalidOrder("order_id must have 1.." + std::to_string(kMaxIdBytes) + " bytes");
-  }
-  if (order.merchant_id.empty() || order.merchant_id.size() > kMaxIdBytes) {
-    return InvalidOrder("merchant_id must have 1.." + std::to_string(kMaxIdBytes) + " bytes");
-  }
-  if (order.merchant_order_id.empty() || order.merchant_order_id.size() > kMaxTextBytes ||
-      order.phone.size() > kMaxTextBytes || order.notify_url.size() > kMaxTextBytes ||
-      order.channel.size() > kMaxTextBytes || order.lease_owner.size() > kMaxTextBytes) {
-    return InvalidOrder("a text field is empty or too long");
-  }
-  if (order.status != OrderStatus::kAccepted || order.attempt_count != 0 ||
-      !order.supplier_order_id.empty() || order.finished_ms != 0) {
-    return InvalidOrder("a new order must be accepted, with no attempt and not finished");
-  }
-  if (order.face_value_yuan <= 0 || order.price_fen < 0 || order.price_fen > kMaxBalanceFen) {
-    return InvalidOrder("face value or price out of range");
-  }
-  if (static_cast<int>(order.carrier) < 0 || static_cast<int>(order.carrier) > 4) {
-    return InvalidOrder("unknown carrier");
-  }
-  return Status::Ok();
-}
-
-Status ValidateTransition(const Transition& t) {
-  if (t.order_id.empty() || t.order_id.size() > kMaxIdBytes) {
-    return InvalidArgument("invalid_transition", "order_id must have 1..64 bytes");
-  }
-  if (!IsAllowedTransition(t.from, t.to)) {
-    return InvalidArgument("invalid_transition", std::string("no edge ") +
-                                                     std::string(OrderStatusName(t.from)) + " -> " +
-                                                     std::string(OrderStatusName(t.to)));
-  }
-  if (t.now_ms <= 0 || t.from_attempt_count < 0) {
-    return InvalidArgument("invalid_transition", "now_ms and from_attempt_count out of range");
-  }
-  if (t.event_kind.empty() && !(t.from == t.to && t.attempt == Transition::Attempt::kKeep)) {
-    return InvalidArgument("invalid_transition",
-                           "a transition that moves the order needs an event");
-  }
-  if (t.event_kind.size() > kMaxTextBytes || t.channel.size() > kMaxTextBytes ||
-      t.supplier_order_id.size() > kMaxTextBytes) {
-    return InvalidArgument("invalid_transition",
-                           "event kind, channel or supplier order id too long");
-  }
-  if (t.attempt == Transition::Attempt::kStart) {
-    if (t.supplier_order_id != SupplierOrderId(t.order_id, t.from_attempt_count + 1) ||
-        t.channel.empty()) {
-      return InvalidArgument("invalid_transition",
-                             "a started attempt needs SupplierOrderId(order_id, from_attempt_count "
-                             "+ 1) and a channel");
-    }
-    if (t.to != OrderStatus::kCharging) {
-      return InvalidArgument("invalid_transition", "a started attempt makes the order charging");
-    }
-  }
-  return Status::Ok();
-}
 
 // The accept of `order` (already validated) on the writer's connection: the idempotency check,
 // the debit, the order row, its ledger entry and its first event.
@@ -235,8 +149,8 @@ Status WriteAcceptedOrder(SqliteConnection& db, const Order& order, AcceptResult
         .BindText(11, "")
         .BindInt64(12, order.attempt_sent_ms)
         .BindText(13, order.channel)
-        .BindText(14, TruncateText(order.supplier_ref))
-        .BindText(15, TruncateText(order.fail_reason))
+        .BindText(14, CleanFreeText(order.supplier_ref))
+        .BindText(15, CleanFreeText(order.fail_reason))
         .BindInt64(16, order.created_ms)
         .BindInt64(17, order.deadline_ms)
         .BindInt64(18, order.updated_ms)
@@ -279,8 +193,8 @@ Status WriteAcceptedOrder(SqliteConnection& db, const Order& order, AcceptResult
   result->order = order;
   result->order.status = OrderStatus::kAccepted;
   result->order.attempt_count = 0;
-  result->order.supplier_ref = std::string(TruncateText(order.supplier_ref));
-  result->order.fail_reason = std::string(TruncateText(order.fail_reason));
+  result->order.supplier_ref = std::string(CleanFreeText(order.supplier_ref));
+  result->order.fail_reason = std::string(CleanFreeText(order.fail_reason));
   result->created = true;
   return Status::Ok();
 }
@@ -340,8 +254,8 @@ Status WriteTransition(SqliteConnection& db, const Transition& t, bool* applied)
         .BindText(6, t.supplier_order_id)
         .BindText(7, t.channel)
         .BindInt64(8, t.now_ms)
-        .BindText(9, TruncateText(t.supplier_ref))
-        .BindText(10, TruncateText(t.fail_reason))
+        .BindText(9, CleanFreeText(t.supplier_ref))
+        .BindText(10, CleanFreeText(t.fail_reason))
         .BindInt64(11, t.next_check_ms)
         .BindInt64(12, t.release_lease ? 1 : 0);
     Status s = update->Run();
@@ -362,7 +276,7 @@ Status WriteTransition(SqliteConnection& db, const Transition& t, bool* applied)
         .BindInt64(4, StatusInt(t.from))
         .BindInt64(5, StatusInt(t.to))
         .BindInt64(6, attempt_no)
-        .BindText(7, TruncateText(detail));
+        .BindText(7, CleanFreeText(detail));
     return event->Run();
   };
   if (!t.event_kind.empty()) {
@@ -409,7 +323,7 @@ Status WriteTransition(SqliteConnection& db, const Transition& t, bool* applied)
         .BindInt64(3, price_fen)
         .BindInt64(4, balance_fen)
         .BindInt64(5, t.now_ms)
-        .BindText(6, TruncateText(t.fail_reason));
+        .BindText(6, CleanFreeText(t.fail_reason));
     Status s = entry->Run();
     if (!s.ok()) return s;
   }
@@ -546,7 +460,7 @@ Result<int64_t> SqliteStore::FundMerchant(const std::string& merchant_id, int64_
         .BindInt64(2, amount_fen)
         .BindInt64(3, balance_fen)
         .BindInt64(4, now_ms)
-        .BindText(5, TruncateText(note));
+        .BindText(5, CleanFreeText(note));
     return entry->Run();
   });
   if (!status.ok()) return status;
@@ -782,12 +696,8 @@ Status SqliteStore::RevokeMerchantKey(const std::string& merchant_id, const std:
 // not trust any running total the write path keeps. It scans the ledger and the orders once each.
 Result<LedgerAudit> SqliteStore::AuditLedger() {
   LedgerAudit audit;
-  std::vector<std::string> problems;
-  int64_t violations = 0;
-  auto problem = [&](std::string text) {
-    ++violations;
-    if (problems.size() < kMaxAuditProblems) problems.push_back(std::move(text));
-  };
+  store_rules::AuditProblems problems;
+  auto problem = [&](std::string text) { problems.Add(std::move(text)); };
 
   ReadPool::Lease db = readers_->Acquire();
   ReadTransaction transaction(*db);
@@ -882,14 +792,7 @@ Result<LedgerAudit> SqliteStore::AuditLedger() {
     }
   }
 
-  audit.balanced = violations == 0;
-  for (const std::string& line : problems) {
-    if (!audit.problems.empty()) audit.problems += '\n';
-    audit.problems += line;
-  }
-  if (violations > static_cast<int64_t>(problems.size())) {
-    audit.problems += "\n... and " + std::to_string(violations - problems.size()) + " more";
-  }
+  problems.WriteTo(audit);
   return audit;
 }
 
@@ -1098,13 +1001,8 @@ Status SqliteStore::ProbeCommit() {
 Result<std::vector<Order>> SqliteStore::ClaimOrders(std::span<const std::string> order_ids,
                                                     const std::string& owner, int64_t now_ms,
                                                     int64_t lease_ms) {
-  if (owner.empty() || owner.size() > kMaxTextBytes || lease_ms <= 0) {
-    return InvalidArgument("invalid_lease", "a lease needs an owner and a positive duration");
-  }
-  if (order_ids.size() > kMaxIdsPerCall) {
-    return InvalidArgument("too_many_orders",
-                           "at most " + std::to_string(kMaxIdsPerCall) + " orders per call");
-  }
+  Status valid = ValidateLease(order_ids.size(), owner, lease_ms);
+  if (!valid.ok()) return valid;
   std::vector<Order> claimed;
   if (order_ids.empty()) return claimed;
   Status status = writer_->Run([&](SqliteConnection& db) -> Status {
@@ -1143,13 +1041,8 @@ Result<std::vector<Order>> SqliteStore::ClaimOrders(std::span<const std::string>
 
 Status SqliteStore::RenewLeases(std::span<const std::string> order_ids, const std::string& owner,
                                 int64_t now_ms, int64_t lease_ms) {
-  if (owner.empty() || owner.size() > kMaxTextBytes || lease_ms <= 0) {
-    return InvalidArgument("invalid_lease", "a lease needs an owner and a positive duration");
-  }
-  if (order_ids.size() > kMaxIdsPerCall) {
-    return InvalidArgument("too_many_orders",
-                           "at most " + std::to_string(kMaxIdsPerCall) + " orders per call");
-  }
+  Status valid = ValidateLease(order_ids.size(), owner, lease_ms);
+  if (!valid.ok()) return valid;
   if (order_ids.empty()) return Status::Ok();
   return writer_->Run([&](SqliteConnection& db) -> Status {
     for (const std::string& order_id : order_ids) {
@@ -1275,9 +1168,8 @@ Status NotificationNotFound(int64_t notification_id) {
 Result<std::vector<Notification>> SqliteStore::ClaimNotifications(const std::string& owner,
                                                                   int64_t now_ms, int64_t lease_ms,
                                                                   size_t limit) {
-  if (owner.empty() || owner.size() > kMaxTextBytes || lease_ms <= 0) {
-    return InvalidArgument("invalid_lease", "a lease needs an owner and a positive duration");
-  }
+  Status valid = ValidateLease(0, owner, lease_ms);
+  if (!valid.ok()) return valid;
   limit = std::min(limit, kMaxIdsPerCall);
   std::vector<Notification> claimed;
   if (limit == 0) return claimed;
@@ -1323,7 +1215,7 @@ Result<bool> SqliteStore::RecordNotificationTry(const NotificationOutcome& outco
     record->BindInt64(1, t.notification_id)
         .BindInt64(2, t.at_ms)
         .BindInt64(3, t.http_status)
-        .BindText(4, TruncateText(t.error))
+        .BindText(4, CleanFreeText(t.error))
         .BindInt64(5, t.latency_ms);
     if (Status s = record->Run(); !s.ok()) return s;
     if (db.Changes() == 0) return NotificationNotFound(t.notification_id);

@@ -6,7 +6,7 @@
 #include <boost/json.hpp>
 #include <filesystem>
 
-#include "api/order_api.h"
+#include "api_under_test.h"
 #include "auth/merchant_keys.h"
 #include "auth/request_signature.h"
 #include "http/http_client.h"
@@ -51,10 +51,10 @@ class AccountRoutesTest : public ::testing::Test {
     if (server_) server_->Stop();
     server_.reset();
     api_.reset();
-    OrderApiOptions options;
-    options.admin_token = "admin";
+    MerchantApiOptions options;
     options.notify_allow_private = allow_private;
-    api_ = std::make_unique<OrderApi>(store_.get(), &queue_, &clock_, &random_, &box_, options);
+    api_ = std::make_unique<ApiUnderTest>(store_.get(), &queue_, &clock_, &random_, &box_, options,
+                                          "admin");
     auto server = http::HttpServer::Listen(
         http::HttpServerOptions{}, [this](http::HttpRequest request, http::Responder respond) {
           api_->Handle(std::move(request), std::move(respond));
@@ -135,7 +135,7 @@ class AccountRoutesTest : public ::testing::Test {
   auth::NewMerchantKey key_;
   auth::NewMerchantKey other_key_;
   std::unique_ptr<Store> store_;
-  std::unique_ptr<OrderApi> api_;
+  std::unique_ptr<ApiUnderTest> api_;
   std::unique_ptr<http::HttpServer> server_;
   std::unique_ptr<http::HttpClient> client_;
 };

@@ -1,7 +1,8 @@
 // The merchant API over real HTTP on 127.0.0.1, on a real SQLite store.
-#include "api/order_api.h"
+#include "api_under_test.h"
 
 #include <gtest/gtest.h>
+#include <spdlog/spdlog.h>
 
 #include <boost/json.hpp>
 #include <filesystem>
@@ -36,9 +37,9 @@ class OrderApiTest : public ::testing::Test {
     ASSERT_TRUE(key.ok()) << key.status().ToString();
     key_ = *key;
 
-    OrderApiOptions options;
-    options.admin_token = "secret-token";
-    api_ = std::make_unique<OrderApi>(store_.get(), &queue_, &clock_, &random_, &box_, options);
+    MerchantApiOptions options;
+    api_ = std::make_unique<ApiUnderTest>(store_.get(), &queue_, &clock_, &random_, &box_, options,
+                                          "secret-token");
     auto server = http::HttpServer::Listen(
         http::HttpServerOptions{}, [this](http::HttpRequest request, http::Responder respond) {
           api_->Handle(std::move(request), std::move(respond));
@@ -128,7 +129,7 @@ class OrderApiTest : public ::testing::Test {
   SeededRandom random_{42};
   EmbeddedQueue queue_;
   std::unique_ptr<Store> store_;
-  std::unique_ptr<OrderApi> api_;
+  std::unique_ptr<ApiUnderTest> api_;
   std::unique_ptr<http::HttpServer> server_;
   std::unique_ptr<http::HttpClient> client_;
 };
@@ -442,6 +443,25 @@ TEST_F(OrderApiTest, TheAdminTokenIsComparedWhateverItsLength) {
   EXPECT_EQ(Send("GET", "/v1/admin/audit", "", "secret-token").status, 200);
 }
 
+TEST_F(OrderApiTest, TheAdminChangesTheLogLevelAtRunTime) {
+  const spdlog::level::level_enum before = spdlog::get_level();
+  EXPECT_EQ(Send("PUT", "/v1/admin/log-level", R"({"level":"debug"})").status, 401);
+  http::HttpResponse changed =
+      Send("PUT", "/v1/admin/log-level", R"({"level":"debug"})", "secret-token");
+  EXPECT_EQ(changed.status, 200) << changed.body;
+  EXPECT_EQ(changed.body, R"({"level":"debug"})");
+  EXPECT_EQ(spdlog::get_level(), spdlog::level::debug);
+  EXPECT_EQ(Send("GET", "/v1/admin/log-level", "", "secret-token").body, R"({"level":"debug"})");
+  EXPECT_EQ(Send("PUT", "/v1/admin/log-level", R"({"level":"warn"})", "secret-token").status, 200);
+  EXPECT_EQ(spdlog::get_level(), spdlog::level::warn);
+  EXPECT_EQ(Code(Send("PUT", "/v1/admin/log-level", R"({"level":"loud"})", "secret-token")),
+            "invalid_log_level");
+  EXPECT_EQ(Code(Send("PUT", "/v1/admin/log-level", "{}", "secret-token")), "missing_field");
+  EXPECT_EQ(Send("POST", "/v1/admin/log-level", "{}", "secret-token").status, 405);
+  EXPECT_EQ(spdlog::get_level(), spdlog::level::warn);  // refused requests changed nothing
+  spdlog::set_level(before);
+}
+
 TEST_F(OrderApiTest, ErrorsNeverEchoThePath) {
   for (const std::string& target :
        {std::string("/v1/%3Cscript%3E"), std::string("/v1/<script>alert(1)</script>"),
@@ -455,10 +475,10 @@ TEST_F(OrderApiTest, ErrorsNeverEchoThePath) {
 }
 
 TEST_F(OrderApiTest, AMerchantOverItsRateGets429WithRetryAfter) {
-  OrderApiOptions options;
-  options.admin_token = "secret-token";
+  MerchantApiOptions options;
   options.merchant_rates["m1"] = RateLimit{.rate_per_s = 0.5, .burst = 2};
-  api_ = std::make_unique<OrderApi>(store_.get(), &queue_, &clock_, &random_, &box_, options);
+  api_ = std::make_unique<ApiUnderTest>(store_.get(), &queue_, &clock_, &random_, &box_, options,
+                                        "secret-token");
   EXPECT_EQ(Send("POST", "/v1/orders", Order("a1", "13800138000", 10)).status, 201);
   EXPECT_EQ(Send("GET", "/v1/orders?merchant_order_id=a1").status, 200);
   for (const auto& [method, target] : std::vector<std::pair<std::string, std::string>>{

@@ -5,6 +5,8 @@
 #include <filesystem>
 
 #include "core/hmac.h"
+#include "engine/supplier_callback_route.h"
+#include "http/http_client.h"
 #include "store/sqlite/sqlite_store.h"
 
 namespace topup {
@@ -188,6 +190,38 @@ TEST_F(SupplierCallbacksTest, NeverTwoLiveAttempts) {
   fail.event_kind = "failed_refunded";
   EXPECT_FALSE(store_->ApplyTransition(fail).ok());
   EXPECT_EQ(store_->GetOrder("o1")->status, OrderStatus::kCharging);
+}
+
+// The route answers over HTTP what Handle answers, with the codes of the API.
+TEST_F(SupplierCallbacksTest, TheRouteAnswersOverHttp) {
+  SupplierCallbackRoute route(callbacks_.get());
+  auto server = http::HttpServer::Listen(
+      http::HttpServerOptions{}, [&route](http::HttpRequest request, http::Responder respond) {
+        route.Handle(std::move(request), std::move(respond));
+      });
+  ASSERT_TRUE(server.ok());
+  (*server)->Start();
+  http::HttpClient client("127.0.0.1", (*server)->port());
+  auto send = [&](const std::string& method, const std::string& target, const std::string& body,
+                  const std::string& secret) {
+    Result<http::HttpResponse> answer =
+        client.Send(method, target, body, std::chrono::milliseconds(10'000),
+                    {{"X-Signature", HmacSha256Hex(secret, body)}});
+    EXPECT_TRUE(answer.ok()) << answer.status().ToString();
+    return answer.ok() ? *answer : http::HttpResponse{};
+  };
+  EXPECT_EQ(send("POST", "/v1/supplier-callbacks/alpha", kSuccess, "wrong").status, 401);
+  EXPECT_EQ(send("POST", "/v1/supplier-callbacks/gamma", kSuccess, "secret-alpha").status, 404);
+  EXPECT_EQ(send("GET", "/v1/supplier-callbacks/alpha", "", "secret-alpha").status, 405);
+  http::HttpResponse deeper = send("POST", "/v1/supplier-callbacks/alpha/x", kSuccess, "");
+  EXPECT_EQ(deeper.status, 404);
+  EXPECT_NE(deeper.body.find("no_such_route"), std::string::npos) << deeper.body;
+  http::HttpResponse applied =
+      send("POST", "/v1/supplier-callbacks/alpha", kSuccess, "secret-alpha");
+  EXPECT_EQ(applied.status, 200);
+  EXPECT_EQ(applied.body, R"({"result":"applied"})");
+  EXPECT_EQ(store_->GetOrder("o1")->status, OrderStatus::kSuccess);
+  (*server)->Stop();
 }
 
 }  // namespace

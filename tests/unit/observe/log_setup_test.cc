@@ -78,6 +78,9 @@ TEST(LogSetupTest, ParsesFormatsAndLevelsAndCyclesLevels) {
   EXPECT_FALSE(ParseLogFormat("xml").ok());
   EXPECT_EQ(*ParseLogLevel("debug"), spdlog::level::debug);
   EXPECT_EQ(*ParseLogLevel("error"), spdlog::level::err);
+  EXPECT_EQ(*ParseLogLevel("warn"), spdlog::level::warn);  // as --log-level spells it
+  EXPECT_EQ(*ParseLogLevel("warning"), spdlog::level::warn);
+  EXPECT_EQ(LogLevelName(spdlog::level::warn), "warn");
   EXPECT_FALSE(ParseLogLevel("loud").ok());
   spdlog::level::level_enum level = spdlog::level::info;
   std::vector<spdlog::level::level_enum> seen;

@@ -1,10 +1,8 @@
-#include "store/postgres/validation.h"
+#include "store/rules/store_rules.h"
 
 #include <algorithm>
 
-#include "store/postgres/pg_connection.h"
-
-namespace topup::postgres {
+namespace topup::store_rules {
 namespace {
 
 Status InvalidOrder(std::string message) {
@@ -25,12 +23,42 @@ bool StorableText(std::string_view text) {
 
 }  // namespace
 
-bool IsValidMerchantId(std::string_view id) {
-  if (id.empty() || id.size() > kMaxIdBytes) return false;
-  return std::all_of(id.begin(), id.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-           c == '-';
-  });
+bool IsStorableText(std::string_view text) {
+  size_t i = 0;
+  while (i < text.size()) {
+    const auto byte = static_cast<unsigned char>(text[i]);
+    if (byte == 0) return false;
+    if (byte < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t length;
+    uint32_t code_point;
+    if (byte >= 0xC2 && byte <= 0xDF) {
+      length = 2;
+      code_point = byte & 0x1F;
+    } else if (byte >= 0xE0 && byte <= 0xEF) {
+      length = 3;
+      code_point = byte & 0x0F;
+    } else if (byte >= 0xF0 && byte <= 0xF4) {
+      length = 4;
+      code_point = byte & 0x07;
+    } else {
+      return false;  // a continuation byte, an overlong lead (C0, C1) or beyond U+10FFFF
+    }
+    if (i + length > text.size()) return false;
+    for (size_t k = 1; k < length; ++k) {
+      const auto next = static_cast<unsigned char>(text[i + k]);
+      if ((next & 0xC0) != 0x80) return false;
+      code_point = (code_point << 6) | (next & 0x3F);
+    }
+    const bool overlong =
+        (length == 3 && code_point < 0x800) || (length == 4 && code_point < 0x10000);
+    const bool surrogate = code_point >= 0xD800 && code_point <= 0xDFFF;
+    if (overlong || surrogate || code_point > 0x10FFFF) return false;
+    i += length;
+  }
+  return true;
 }
 
 std::string CleanFreeText(std::string_view text) {
@@ -132,4 +160,21 @@ Status ValidateLease(size_t order_count, const std::string& owner, int64_t lease
   return Status::Ok();
 }
 
-}  // namespace topup::postgres
+void AuditProblems::Add(std::string text) {
+  ++count_;
+  if (kept_.size() < kMaxKept) kept_.push_back(std::move(text));
+}
+
+void AuditProblems::WriteTo(LedgerAudit& audit) const {
+  audit.balanced = count_ == 0;
+  audit.problems.clear();
+  for (const std::string& line : kept_) {
+    if (!audit.problems.empty()) audit.problems += '\n';
+    audit.problems += line;
+  }
+  if (count_ > static_cast<int64_t>(kept_.size())) {
+    audit.problems += "\n... and " + std::to_string(count_ - kept_.size()) + " more";
+  }
+}
+
+}  // namespace topup::store_rules

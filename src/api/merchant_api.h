@@ -1,21 +1,11 @@
-// OrderApi: the merchant HTTP API (and its admin part) on top of a Store and a Queue.
+// MerchantApi: the merchant HTTP API on top of a Store and a Queue. Every route is signed
+// (auth/request_signature.h); the key decides the merchant:
 //
-//   Merchant routes, signed (auth/request_signature.h); the key decides the merchant:
 //   POST /v1/orders                       accept an order (201 new, 200 same request again)
 //   GET  /v1/orders/{order_id}            one of the merchant's orders
 //   GET  /v1/orders/{order_id}/events     its history
 //   GET  /v1/orders?merchant_order_id=    (merchant_id= may be given; it must be the key's)
-//   GET  /healthz
-//   POST /v1/supplier-callbacks/{channel}  signed supplier reports (engine/supplier_callbacks.h)
-//   Admin (header "Authorization: Bearer <admin token>"; disabled without a token):
-//   POST /v1/admin/merchants              {"merchant_id", "name"}
-//   POST /v1/admin/merchants/{id}/fund    {"amount_fen", "note"?}
-//   GET  /v1/admin/merchants/{id}
-//   POST /v1/admin/merchants/{id}/keys    a new key; its secret is in this answer only
-//   GET  /v1/admin/merchants/{id}/keys    the keys, without secrets
-//   DELETE /v1/admin/merchants/{id}/keys/{key_id}   revokes it
-//   GET  /v1/admin/audit                  the ledger audit
-//   and the account routes of api/account_routes.h (balance, ledger, order lists, notifications)
+//   and the merchant routes of api/account_routes.h (balance, ledger, order lists, resend)
 //
 // Another merchant's order answers 404 order_not_found, as an absent one does, so order ids leak
 // nothing; an order whose body names another merchant answers 403 merchant_mismatch.
@@ -39,7 +29,6 @@
 #include "auth/request_authenticator.h"
 #include "auth/secret_box.h"
 #include "core/work_pool.h"
-#include "engine/supplier_callbacks.h"
 #include "http/http_server.h"
 #include "observe/metrics.h"
 #include "topup/clock.h"
@@ -49,14 +38,13 @@
 
 namespace topup::api {
 
-struct OrderApiOptions {
+struct MerchantApiOptions {
   int64_t deadline_ms = 180'000;  // promise: final within this long of acceptance
   // Accepted ids go straight to the queue; the sweeper re-publishes one only if no worker has
   // taken it up after this long.
   int64_t redeliver_after_ms = 5'000;
-  std::string admin_token;  // empty: admin endpoints answer 403
-  // Reads and admin calls block on the store, so they run on these threads; order creation does
-  // not (Store::AcceptOrderAsync).
+  // Reads block on the store, so they run on these threads; order creation does not
+  // (Store::AcceptOrderAsync).
   size_t store_threads = 8;
   size_t store_queue_max = 20'000;  // beyond this many waiting calls, answer 503
   auth::RequestAuthenticatorOptions auth;
@@ -69,18 +57,19 @@ struct OrderApiOptions {
   bool notify_allow_private = false;
 };
 
-class OrderApi {
+class MerchantApi {
  public:
-  // The pointers must outlive the OrderApi. Merchant key secrets are sealed and opened with
-  // `secret_box`. `callbacks` may be null: callbacks are then answered 404.
-  OrderApi(Store* store, Queue* queue, Clock* clock, Random* random,
-           const auth::SecretBox* secret_box, OrderApiOptions options,
-           SupplierCallbacks* callbacks = nullptr);
+  // The pointers must outlive the MerchantApi. Merchant key secrets are opened with `secret_box`.
+  MerchantApi(Store* store, Queue* queue, Clock* clock, Random* random,
+              const auth::SecretBox* secret_box, MerchantApiOptions options);
   // Runs the store tasks already posted, then waits for the answers of the accepts under way.
-  ~OrderApi();
+  ~MerchantApi();
 
-  // An HttpHandler: never blocks the calling I/O thread.
+  // An HttpHandler for the routes above: never blocks the calling I/O thread.
   void Handle(http::HttpRequest request, http::Responder respond);
+
+  // Drops what is cached of a key, so that a revoked one is refused from the next request on.
+  void ForgetKey(const std::string& key_id) { authenticator_.Forget(key_id); }
 
  private:
   // Validates on the calling thread, then answers from the store's thread once the order is
@@ -100,17 +89,11 @@ class OrderApi {
     std::optional<http::HttpResponse> refusal;
   };
   Admission Admit(Result<std::string> merchant);
-  http::HttpResponse RouteAdmin(const http::HttpRequest& request);
-  http::HttpResponse RouteAdminKeys(const http::HttpRequest& request,
-                                    const std::string& merchant_id);
-  http::HttpResponse SupplierCallback(const http::HttpRequest& request, std::string channel);
 
   Store* const store_;
   Clock* const clock_;
   Random* const random_;
-  const auth::SecretBox* const secret_box_;
-  SupplierCallbacks* const callbacks_;
-  const OrderApiOptions options_;
+  const MerchantApiOptions options_;
   BatchPublisher publisher_;
   auth::RequestAuthenticator authenticator_;
   MerchantRateLimiter rate_limiter_;

@@ -1,0 +1,66 @@
+// The checks every Store backend makes on its arguments before writing, and the bounds they
+// enforce: one definition for SQLite and PostgreSQL, so both refuse the same input with the same
+// reasons. Text a store keeps is valid UTF-8 without NUL bytes (PostgreSQL cannot hold anything
+// else, and what a store returns ends up in JSON).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/validation.h"  // IsValidMerchantId
+#include "topup/order.h"
+#include "topup/status.h"
+#include "topup/store.h"
+
+namespace topup::store_rules {
+
+// Bounds. A balance stays far below INT64_MAX, so no sum of two amounts can overflow (SQLite
+// would silently turn an overflowing integer sum into a float).
+inline constexpr int64_t kMaxBalanceFen = 1'000'000'000'000'000;  // 10^13 yuan
+inline constexpr size_t kMaxPageRows = 10'000;                    // rows returned by one List* call
+inline constexpr size_t kMaxIdsPerCall = 4096;  // ids claimed/renewed/taken per call
+inline constexpr size_t kMaxIdBytes = 64;
+inline constexpr size_t kMaxTextBytes = 4096;  // any other text field
+
+// The columns of an order, in the order both stores' ReadOrder expect.
+inline constexpr std::string_view kOrderColumns =
+    "order_id, merchant_id, merchant_order_id, phone, carrier, face_value_yuan, price_fen, "
+    "notify_url, status, attempt_count, supplier_order_id, attempt_sent_ms, channel, "
+    "supplier_ref, fail_reason, created_ms, deadline_ms, updated_ms, finished_ms, next_check_ms, "
+    "lease_owner, lease_expires_ms";
+
+// Valid UTF-8 without NUL bytes.
+bool IsStorableText(std::string_view text);
+
+// Free text from suppliers and operators (references, reasons, notes, event details) is cut to
+// kMaxTextBytes on a character boundary, and bytes that are not storable become '?': refusing a
+// transition over such text would strand the order.
+std::string CleanFreeText(std::string_view text);
+
+// InvalidArgument("invalid_order") unless `order` is a new, accepted order with storable fields.
+Status ValidateNewOrder(const Order& order);
+
+// InvalidArgument("invalid_transition") unless `t` is an edge of the state machine with the fields
+// its kind of attempt needs.
+Status ValidateTransition(const Transition& t);
+
+// InvalidArgument("invalid_lease") / ("too_many_orders").
+Status ValidateLease(size_t order_count, const std::string& owner, int64_t lease_ms);
+
+// The violations a ledger audit finds: all counted, the first few kept, written to the audit's
+// `balanced` and `problems`.
+class AuditProblems {
+ public:
+  void Add(std::string text);
+  void WriteTo(LedgerAudit& audit) const;
+
+ private:
+  static constexpr size_t kMaxKept = 20;
+  std::vector<std::string> kept_;
+  int64_t count_ = 0;
+};
+
+}  // namespace topup::store_rules
