@@ -7,6 +7,7 @@
 #include <cstdlib>
 
 #include "auth/request_signature.h"
+#include "http/json_answer.h"
 #include "topup/clock.h"
 
 namespace topup::loadgen {
@@ -21,13 +22,6 @@ std::string LowerCase(std::string_view text) {
   std::string lower(text);
   for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return lower;
-}
-
-http::HttpResponse JsonAnswer(int status, const char* code) {
-  http::HttpResponse response;
-  response.status = status;
-  response.body = json::serialize(json::object{{"code", code}});
-  return response;
 }
 
 // "<order_id> <status>" of a notification body, or "" if it has neither.
@@ -120,17 +114,17 @@ void MerchantReceiver::Handle(http::HttpRequest request, http::Responder respond
       return;
     }
     received_.failed_on_purpose++;
-    return respond(JsonAnswer(503, "receiver_failing"));
+    return respond(http::JsonAnswer(503, R"({"code":"receiver_failing"})"));
   }
   const std::string key = OrderAndStatus(request.body);
   if (request.method != "POST" || key.empty() || !SignatureValid(request)) {
     received_.bad_signatures++;
-    return respond(JsonAnswer(401, "bad_signature"));
+    return respond(http::JsonAnswer(401, R"({"code":"bad_signature"})"));
   }
   received_.acknowledged++;
   const bool first = received_.first_acknowledged_ms.emplace(key, SystemClock()->NowMs()).second;
   if (!first) received_.duplicated++;
-  respond(JsonAnswer(200, "ok"));
+  respond(http::JsonAnswer(200, R"({"code":"ok"})"));
 }
 
 }  // namespace topup::loadgen
