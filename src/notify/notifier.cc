@@ -28,30 +28,14 @@ namespace {
 // next try rather than trusted forever.
 constexpr int64_t kOriginIdleMs = 60'000;
 
-// The merchant's newest active key, opened. NotFound("no_active_key") when it has none.
-struct SigningKey {
-  std::string key_id;
-  std::string secret;
-};
-
-Result<SigningKey> NewestActiveKey(Store& store, const auth::SecretBox& box,
-                                   const std::string& merchant_id) {
-  Result<std::vector<MerchantKey>> keys = store.ListMerchantKeys(merchant_id);
-  if (!keys.ok()) return keys.status();
-  for (auto it = keys->rbegin(); it != keys->rend(); ++it) {
-    if (it->revoked_ms != 0) continue;
-    Result<std::string> secret = box.Open(it->sealed_secret, it->key_id);
-    if (!secret.ok()) return secret.status();
-    return SigningKey{it->key_id, std::move(secret).value()};
-  }
-  return NotFound("no_active_key", "merchant " + merchant_id + " has no active key to sign with");
-}
-
 }  // namespace
 
 Notifier::Notifier(Store* store, Clock* clock, const auth::SecretBox* secret_box,
                    NotifierOptions options)
-    : store_(store), clock_(clock), secret_box_(secret_box), options_(std::move(options)) {
+    : store_(store),
+      clock_(clock),
+      options_(std::move(options)),
+      signing_keys_(store, secret_box, options_.key_cache_ms, options_.key_cache_merchants) {
   // Room for every try in flight: Post never refuses an outcome.
   record_pool_.emplace(4, options_.max_in_flight + 16);
   thread_ = std::thread([this] { Run(); });
@@ -168,7 +152,7 @@ void Notifier::Send(const Notification& notification) {
   }
   Result<Order> order = store_->GetOrder(notification.order_id);
   if (!order.ok()) return fail("order: " + order.status().ToString());
-  Result<SigningKey> key = NewestActiveKey(*store_, *secret_box_, notification.merchant_id);
+  Result<SigningKey> key = signing_keys_.Get(notification.merchant_id, start_ms);
   if (!key.ok()) return fail(key.status().message());
 
   const std::string body = NotificationBody(*order);
