@@ -198,6 +198,10 @@ struct OpenOrdersSummary {
   int64_t oldest_created_ms = 0;  // created_ms of the oldest open order; 0 when none is open
   int64_t held_fen = 0;           // sum of the prices of the open orders (debited, not final)
   int64_t lapsed_leases = 0;      // open orders whose lease lapsed without being released
+  // The notification outbox's backlog: pending rows, and the oldest one's schedule_start_ms (its
+  // order's finality or its re-send); 0 when none is pending.
+  int64_t notifications_pending = 0;
+  int64_t oldest_pending_notification_ms = 0;
 };
 
 // Told of every group transaction a store commits: how many callers' writes it held and how long

@@ -135,6 +135,7 @@ void AddDemoCommand(CLI::App& app) {
                          "--no-dedup"};
     options.serve_flags = {"--attempt-timeout-ms", "2000", "--not-found-grace-ms", "5000",
                            "--max-attempts",       "2"};
+    options.notify = true;  // a merchant receiver on 127.0.0.1, checked in the verdict
     options.load_max_ms = 120'000;
     options.wait_final_max_ms = (flags->deadline_s + 60) * 1000;
     if (int code = RunAndReport(*flags, options, "topup demo"); code != 0) {
@@ -152,6 +153,7 @@ void AddBenchCommand(CLI::App& app) {
   auto tls = std::make_shared<bool>(false);
   auto store_url = std::make_shared<std::string>();
   auto processing_ms = std::make_shared<int64_t>(0);
+  auto notify = std::make_shared<bool>(false);
   CLI::App* bench =
       app.add_subcommand("bench", "Sustained end-to-end throughput against a fault-free simulator");
   AddRunFlags(bench, flags.get());
@@ -176,10 +178,13 @@ void AddBenchCommand(CLI::App& app) {
                    "long after it arrived (0: every attempt succeeds at once)")
       ->check(CLI::Range(int64_t{0}, int64_t{60'000}))
       ->capture_default_str();
-  bench->callback([flags, workers, latency_ms, tls, store_url, processing_ms] {
+  bench->add_flag("--notify", *notify,
+                  "Every order has a notify_url of a merchant receiver run by the load generator");
+  bench->callback([flags, workers, latency_ms, tls, store_url, processing_ms, notify] {
     loadgen::ScenarioOptions options;
     options.supplier_tls = *tls;
     options.store_url = *store_url;
+    options.notify = *notify;
     options.sim_flags = {"--io-threads", "1"};
     if (*processing_ms > 0) {
       options.sim_flags.insert(

@@ -61,6 +61,7 @@ struct ServeFlags {
   bool notify_allow_private = false;
   std::string notify_ca_file;
   int notify_in_flight = 256;
+  int64_t notify_lease_ms = 30'000;
   std::string supplier_ca_file;
   std::string master_key_file;
   bool dev = false;
@@ -403,6 +404,10 @@ int RunServe(const ServeFlags& flags) {
   notifier_options.allow_private = flags.notify_allow_private;
   notifier_options.ca_file = flags.notify_ca_file;
   notifier_options.max_in_flight = static_cast<size_t>(flags.notify_in_flight);
+  notifier_options.lease_ms = flags.notify_lease_ms;
+  notifier_options.on_try = [&metrics](const notify::TryReport& report) {
+    metrics.NotificationTried(report.outcome, report.gave_up, report.delivered_after_ms);
+  };
   auto notifier = std::make_unique<notify::Notifier>(store->get(), SystemClock(), &*secret_box,
                                                      notifier_options);
   engine.Start();
@@ -518,6 +523,13 @@ void AddServeCommand(CLI::App& app) {
                     "For https notify URLs: the CA to trust (default: the system's)");
   serve->add_option("--notify-in-flight", flags->notify_in_flight, "Notification tries at once")
       ->check(CLI::Range(1, 10'000))
+      ->capture_default_str();
+  // Longer than a try's 5 s timeout, so a live node keeps what it is sending.
+  serve
+      ->add_option("--notify-lease-ms", flags->notify_lease_ms,
+                   "How long a claimed notification stays this node's; a dead node's go to "
+                   "another after it")
+      ->check(CLI::Range(6'000, 3'600'000))
       ->capture_default_str();
   serve->add_option("--master-key-file", flags->master_key_file,
                     "File holding the master key (64 hex characters) that seals merchant key "

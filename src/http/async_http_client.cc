@@ -312,7 +312,8 @@ class AsyncHttpClient::Impl {
       endpoints_.push_back(endpoint);
     }
     if (endpoints_.empty()) {
-      return Unavailable("not_sent", "refused address for " + host_ + ": " + refused.message());
+      return Unavailable("not_sent",
+                         std::string(kRefusedAddressMessage) + host_ + ": " + refused.message());
     }
     return Status::Ok();
   }

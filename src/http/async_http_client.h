@@ -41,9 +41,11 @@ struct AsyncHttpClientOptions {
   std::optional<Tls> tls{};
   // Set: each address the host resolves to (as text, "10.0.0.1" or "::1") is passed to it before
   // any connection; the refused ones are dropped, and with none left every request fails as
-  // Unavailable("not_sent") with the refusal's message.
+  // Unavailable("not_sent") with a message that starts with kRefusedAddressMessage.
   std::function<Status(const std::string& address)> check_address{};
 };
+
+inline constexpr std::string_view kRefusedAddressMessage = "refused address for ";
 
 // Thread-safe. Carries one request per connection at a time, reusing the connections whose answer
 // allowed keep-alive (most recently used first) and opening new ones within the bounds above.

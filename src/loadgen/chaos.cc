@@ -80,7 +80,14 @@ void ConfigureChaos(uint64_t seed, ScenarioOptions* options) {
     return ChaosSimConfig(ports, seed);
   };
   options->serve_channels_config = ChaosServeConfig;
-  options->serve_flags = {"--not-found-grace-ms", "5000", "--max-attempts", "4"};
+  // A notification lease of 10 s (twice a try's timeout): a killed node's tries go to its
+  // successor soon.
+  options->serve_flags = {"--not-found-grace-ms", "5000", "--max-attempts", "4",
+                          "--notify-lease-ms",    "10000"};
+  options->notify = true;
+  options->receiver_faults = {
+      {.kind = ReceiverFault::Kind::kFail, .from_ms = 3'000, .until_ms = 7'000},
+      {.kind = ReceiverFault::Kind::kHang, .from_ms = 9'000, .until_ms = 13'000}};
 }
 
 }  // namespace topup::loadgen

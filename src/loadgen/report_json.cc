@@ -58,6 +58,17 @@ std::string ReportToJson(const ScenarioReport& report, int64_t deadline_s) {
       {"invalid_transitions_logged", report.invalid_transitions_logged},
       {"misses", std::move(misses)},
   };
+  if (report.notify) {
+    out["notifications_acknowledged"] = report.notifications_acknowledged;
+    out["notifications_missing"] = report.notifications_missing;
+    out["notifications_duplicated"] = report.notifications_duplicated;
+    out["notification_bad_signatures"] = report.notification_bad_signatures;
+    out["receiver_failed"] = report.receiver_failed;
+    out["receiver_hung"] = report.receiver_hung;
+    out["notify_latency_p50_ms"] = report.notify_latency_p50_ms;
+    out["notify_latency_p99_ms"] = report.notify_latency_p99_ms;
+    out["notify_latency_max_ms"] = report.notify_latency_max_ms;
+  }
   return json::serialize(out);
 }
 

@@ -79,6 +79,7 @@ std::vector<std::string> ServeArgs(const ScenarioOptions& options, const std::st
   }
   args.push_back("--master-key-file");
   args.push_back(MasterKeyPath(options));
+  if (options.notify) args.push_back("--notify-allow-private");  // the receiver is on 127.0.0.1
   args.insert(args.end(), options.serve_flags.begin(), options.serve_flags.end());
   return args;
 }
@@ -240,7 +241,8 @@ int64_t Percentile(const std::vector<int64_t>& sorted, double fraction) {
 bool ScenarioReport::Correct() const {
   return lost == 0 && still_open == 0 && double_credits == 0 && credits_on_unsuccessful == 0 &&
          successes_without_credit == 0 && ledger_balanced && not_acknowledged == 0 &&
-         orders_in_store == accepted && invalid_transitions_logged == 0;
+         orders_in_store == accepted && invalid_transitions_logged == 0 &&
+         (!notify || (notifications_missing == 0 && notification_bad_signatures == 0));
 }
 
 Result<ScenarioReport> RunScenario(const ScenarioOptions& options) {
@@ -319,6 +321,15 @@ Result<ScenarioReport> RunScenario(const ScenarioOptions& options) {
     servers.push_back(std::move(*server));
   }
 
+  std::shared_ptr<MerchantReceiver> receiver;
+  if (options.notify) {
+    Result<std::unique_ptr<MerchantReceiver>> started = MerchantReceiver::Start(
+        {.key_id = key.key_id, .secret = key.secret, .faults = options.receiver_faults});
+    if (!started.ok()) return started.status();
+    receiver = std::move(*started);
+    if (options.on_receiver) options.on_receiver(receiver);
+  }
+
   SeededRandom random(options.seed);
   std::vector<std::string> bodies(static_cast<size_t>(options.orders));
   for (int i = 0; i < options.orders; ++i) {
@@ -327,6 +338,7 @@ Result<ScenarioReport> RunScenario(const ScenarioOptions& options) {
                       {"merchant_order_id", "mo-" + std::to_string(i)},
                       {"phone", RandomPhone(random)},
                       {"face_value", faces[random.NextBelow(faces.size())]}};
+    if (receiver) body["notify_url"] = receiver->url();
     bodies[static_cast<size_t>(i)] = json::serialize(body);
   }
 
@@ -436,6 +448,26 @@ Result<ScenarioReport> RunScenario(const ScenarioOptions& options) {
     }
     std::this_thread::sleep_for(Ms(50));
   }
+  // Then, bounded, until every final order's notification is acknowledged (every order has a
+  // notify_url, so there is one per final order).
+  if (receiver) {
+    const auto notified_deadline = SteadyClock::now() + Ms(options.wait_notified_max_ms);
+    while (SteadyClock::now() < notified_deadline) {
+      Result<OrderCounts> counts = (*store)->CountOrders();
+      if (!counts.ok()) return counts.status();
+      int64_t final_orders = 0;
+      for (auto [status, n] : *counts) final_orders += IsFinal(status) ? n : 0;
+      const int64_t acknowledged = receiver->acknowledged_distinct();
+      if (acknowledged >= final_orders) break;
+      if (SteadyClock::now() - last_progress >= Ms(1000) && options.progress != nullptr) {
+        *options.progress << std::fixed << std::setprecision(1) << "[" << SecondsSince(start)
+                          << " s] notifying: acknowledged " << acknowledged << "/" << final_orders
+                          << std::endl;
+        last_progress = SteadyClock::now();
+      }
+      std::this_thread::sleep_for(Ms(100));
+    }
+  }
 
   // Everything below reads what the processes left behind.
   Result<std::vector<std::string>> credited = FetchCreditedSupplierOrderIds(*sim_port, sim_ca_file);
@@ -488,6 +520,8 @@ Result<ScenarioReport> RunScenario(const ScenarioOptions& options) {
     }
     return std::move(*events);
   };
+  const ReceivedNotifications received = receiver ? receiver->Snapshot() : ReceivedNotifications();
+  std::vector<int64_t> notify_latencies_ms;
   std::set<std::string> stored_ids;
   std::string after;
   while (true) {
@@ -514,6 +548,16 @@ Result<ScenarioReport> RunScenario(const ScenarioOptions& options) {
       }
       int64_t latency_ms = order.finished_ms - order.created_ms;
       latencies_ms.push_back(latency_ms);
+      if (receiver) {
+        auto acknowledged = received.first_acknowledged_ms.find(
+            order.order_id + " " + std::string(OrderStatusName(order.status)));
+        if (acknowledged == received.first_acknowledged_ms.end()) {
+          report.notifications_missing++;
+        } else {
+          notify_latencies_ms.push_back(
+              std::max<int64_t>(0, acknowledged->second - order.finished_ms));
+        }
+      }
       last_finished_ms = std::max(last_finished_ms, order.finished_ms);
       if (order.finished_ms > order.deadline_ms) {
         report.missed_deadline++;
@@ -545,6 +589,16 @@ Result<ScenarioReport> RunScenario(const ScenarioOptions& options) {
     if (per_10s.size() <= slot) per_10s.resize(slot + 1);
     per_10s[slot]++;
   }
+  report.notify = options.notify;
+  report.notifications_acknowledged = received.acknowledged;
+  report.notifications_duplicated = received.duplicated;
+  report.notification_bad_signatures = received.bad_signatures;
+  report.receiver_failed = received.failed_on_purpose;
+  report.receiver_hung = received.hung_on_purpose;
+  std::sort(notify_latencies_ms.begin(), notify_latencies_ms.end());
+  report.notify_latency_p50_ms = Percentile(notify_latencies_ms, 0.50);
+  report.notify_latency_p99_ms = Percentile(notify_latencies_ms, 0.99);
+  report.notify_latency_max_ms = notify_latencies_ms.empty() ? 0 : notify_latencies_ms.back();
   report.invalid_transitions_logged = CountInvalidTransitions(log_path);
   report.run_s = last_finished_ms > first_created_ms
                      ? static_cast<double>(last_finished_ms - first_created_ms) / 1000.0
@@ -636,6 +690,16 @@ void PrintReport(const ScenarioReport& r, int64_t deadline_s, std::ostream& out)
       << "\n";
   out << "invalid transitions     " << r.invalid_transitions_logged
       << "   (refused by the store)\n";
+  if (r.notify) {
+    out << "notifications acked     " << r.notifications_acknowledged << "   (receiver failed "
+        << r.receiver_failed << ", hung " << r.receiver_hung << " on purpose)\n";
+    out << "notifications missing   " << r.notifications_missing << "\n";
+    out << "duplicate notifications " << r.notifications_duplicated
+        << "   (at least once: dropped by order id + status)\n";
+    out << "bad signatures          " << r.notification_bad_signatures << "\n";
+    out << "final to notification   p50 " << r.notify_latency_p50_ms << " ms, p99 "
+        << r.notify_latency_p99_ms << " ms, max " << r.notify_latency_max_ms << " ms\n";
+  }
   for (const std::string& miss : r.misses) out << "missed deadline         " << miss << "\n";
   out << "verdict                 " << (r.Correct() ? "CORRECT" : "INCORRECT") << "\n";
 }

@@ -9,10 +9,12 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <ostream>
 #include <string>
 #include <vector>
 
+#include "loadgen/merchant_receiver.h"
 #include "topup/status.h"
 
 namespace topup::loadgen {
@@ -49,6 +51,15 @@ struct ScenarioOptions {
   int64_t fault_after_ms = 2'000;
   int64_t load_max_ms = 120'000;        // posting stops after this long, whatever is left
   int64_t wait_final_max_ms = 240'000;  // waiting for final states stops after this long
+  // Notifications: every order carries a notify_url of a MerchantReceiver started for the run
+  // (the servers get --notify-allow-private), which misbehaves in `receiver_faults` (ms from the
+  // load's start). Once every order is final, the run waits (at most wait_notified_max_ms) until
+  // each final order's notification is acknowledged.
+  bool notify = false;
+  std::vector<ReceiverFault> receiver_faults;
+  int64_t wait_notified_max_ms = 120'000;
+  // Given the receiver once it listens, before the load (a test keeps it to read it afterwards).
+  std::function<void(std::shared_ptr<const MerchantReceiver>)> on_receiver;
   uint64_t seed = 1;
   std::ostream* progress = nullptr;  // a progress line per second when set
 };
@@ -104,9 +115,20 @@ struct ScenarioReport {
   // For each order that missed the deadline (final late, or still open): why, in the server's
   // words (its deadline_missed event).
   std::vector<std::string> misses;
+  // Notifications (ScenarioOptions::notify): acknowledged by the receiver (repeats included),
+  // final orders without an acknowledged notification of their final status at the end, repeats
+  // of an order id + status acknowledged before, requests refused for their signature, and the
+  // faults the receiver played. Latency: from an order's finished_ms to the first acknowledgement.
+  bool notify = false;
+  int64_t notifications_acknowledged = 0;
+  int64_t notifications_missing = 0;
+  int64_t notifications_duplicated = 0;
+  int64_t notification_bad_signatures = 0;
+  int64_t receiver_failed = 0, receiver_hung = 0;
+  int64_t notify_latency_p50_ms = 0, notify_latency_p99_ms = 0, notify_latency_max_ms = 0;
 
   // Every acknowledged order final, none lost, none credited twice, money right, no transition
-  // refused.
+  // refused; with notifications, every final order's acknowledged and every signature good.
   bool Correct() const;
 };
 

@@ -28,30 +28,14 @@ namespace {
 // next try rather than trusted forever.
 constexpr int64_t kOriginIdleMs = 60'000;
 
-// The merchant's newest active key, opened. NotFound("no_active_key") when it has none.
-struct SigningKey {
-  std::string key_id;
-  std::string secret;
-};
-
-Result<SigningKey> NewestActiveKey(Store& store, const auth::SecretBox& box,
-                                   const std::string& merchant_id) {
-  Result<std::vector<MerchantKey>> keys = store.ListMerchantKeys(merchant_id);
-  if (!keys.ok()) return keys.status();
-  for (auto it = keys->rbegin(); it != keys->rend(); ++it) {
-    if (it->revoked_ms != 0) continue;
-    Result<std::string> secret = box.Open(it->sealed_secret, it->key_id);
-    if (!secret.ok()) return secret.status();
-    return SigningKey{it->key_id, std::move(secret).value()};
-  }
-  return NotFound("no_active_key", "merchant " + merchant_id + " has no active key to sign with");
-}
-
 }  // namespace
 
 Notifier::Notifier(Store* store, Clock* clock, const auth::SecretBox* secret_box,
                    NotifierOptions options)
-    : store_(store), clock_(clock), secret_box_(secret_box), options_(std::move(options)) {
+    : store_(store),
+      clock_(clock),
+      options_(std::move(options)),
+      signing_keys_(store, secret_box, options_.key_cache_ms, options_.key_cache_merchants) {
   // Room for every try in flight: Post never refuses an outcome.
   record_pool_.emplace(4, options_.max_in_flight + 16);
   thread_ = std::thread([this] { Run(); });
@@ -150,12 +134,12 @@ void Notifier::Send(const Notification& notification) {
     ++in_flight_;
   }
   const int64_t start_ms = clock_->NowMs();
-  auto fail = [&](const std::string& error) {
+  auto fail = [&](const std::string& error, std::string_view outcome = "failed") {
     NotificationTry attempt;
     attempt.notification_id = notification.notification_id;
     attempt.at_ms = start_ms;
     attempt.error = error;
-    Record(notification, std::move(attempt), false);
+    Record(notification, std::move(attempt), outcome);
   };
 
   Result<Url> url = ParseUrl(notification.notify_url);
@@ -163,12 +147,12 @@ void Notifier::Send(const Notification& notification) {
   if (!options_.allow_private) {
     // A literal address is refused here; a name is checked on what it resolves to.
     if (Status s = CheckNotifyUrl(notification.notify_url, false); !s.ok()) {
-      return fail(s.message());
+      return fail(s.message(), "refused");
     }
   }
   Result<Order> order = store_->GetOrder(notification.order_id);
   if (!order.ok()) return fail("order: " + order.status().ToString());
-  Result<SigningKey> key = NewestActiveKey(*store_, *secret_box_, notification.merchant_id);
+  Result<SigningKey> key = signing_keys_.Get(notification.merchant_id, start_ms);
   if (!key.ok()) return fail(key.status().message());
 
   const std::string body = NotificationBody(*order);
@@ -195,20 +179,26 @@ void Notifier::Send(const Notification& notification) {
         attempt.notification_id = notification.notification_id;
         attempt.at_ms = start_ms;
         attempt.latency_ms = std::max<int64_t>(0, clock_->NowMs() - start_ms);
-        bool delivered = false;
+        std::string_view outcome = "failed";
         if (response.ok()) {
           attempt.http_status = static_cast<int32_t>(response->status);
-          delivered = response->status >= 200 && response->status < 300;
+          if (response->status >= 200 && response->status < 300) outcome = "acknowledged";
         } else {
           attempt.error = response.status().ToString();
+          if (response.status().code() == StatusCode::kDeadlineExceeded) outcome = "timeout";
+          if (response.status().message().starts_with(http::kRefusedAddressMessage)) {
+            outcome = "refused";
+          }
         }
-        Record(notification, std::move(attempt), delivered);
+        Record(notification, std::move(attempt), outcome);
       },
       std::move(headers));
 }
 
-void Notifier::Record(const Notification& notification, NotificationTry attempt, bool delivered) {
-  const bool posted = record_pool_->Post([this, notification, attempt, delivered] {
+void Notifier::Record(const Notification& notification, NotificationTry attempt,
+                      std::string_view outcome) {
+  const bool delivered = outcome == "acknowledged";
+  const bool posted = record_pool_->Post([this, notification, attempt, delivered, kind = outcome] {
     NotificationOutcome outcome;
     outcome.attempt = attempt;
     outcome.owner = options_.owner;
@@ -225,6 +215,14 @@ void Notifier::Record(const Notification& notification, NotificationTry attempt,
     } else if (!delivered && outcome.next_try_ms == 0 && *recorded) {
       spdlog::warn("notifier: gave up notification {} of order {} after {} tries",
                    notification.notification_id, notification.order_id, notification.tries + 1);
+    }
+    if (recorded.ok() && options_.on_try) {
+      options_.on_try(TryReport{
+          .outcome = kind,
+          .gave_up = !delivered && outcome.next_try_ms == 0 && *recorded,
+          .delivered_after_ms =
+              delivered ? std::max<int64_t>(0, clock_->NowMs() - notification.schedule_start_ms)
+                        : 0});
     }
     {
       std::lock_guard<std::mutex> lock(mu_);

@@ -1,35 +1,46 @@
 // Notifier: delivers the notification outbox (Store::ClaimNotifications) to merchants.
 //
 // One thread of its own claims due rows under a lease, builds each body from the final order,
-// signs it with the merchant's newest active key (the scheme of auth/request_signature.h, so the
-// merchant verifies it with the secret it holds) and POSTs it with an AsyncHttpClient per
-// origin. Any 2xx acknowledges; anything else (another status, a timeout, a refused address) is
-// tried again on the schedule of notify/retry_schedule.h. Each outcome is recorded by a small
-// pool of store threads, never on an HTTP I/O thread. Delivery is at least once: a node that
-// dies after the merchant answered but before the outcome is recorded leaves the row to be sent
-// again when its lease lapses.
+// signs it with the merchant's newest active key (kept 1 s; the scheme of
+// auth/request_signature.h, so the merchant verifies it with the secret it holds) and POSTs it with
+// an AsyncHttpClient per origin. Any 2xx acknowledges; anything else (another status, a timeout, a
+// refused address) is tried again on the schedule of notify/retry_schedule.h. Each outcome is
+// recorded by a small pool of store threads, never on an HTTP I/O thread. Delivery is at least
+// once: a node that dies after the merchant answered but before the outcome is recorded leaves the
+// row to be sent again when its lease lapses.
 //
-// Threading: clients_, last_claim_ms_ belong to the notifier thread; in_flight_, wake_ and
+// Threading: clients_, signing_keys_ belong to the notifier thread; in_flight_, wake_ and
 // stopping_ are guarded by mu_.
 #pragma once
 
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include "auth/secret_box.h"
 #include "core/work_pool.h"
 #include "http/async_http_client.h"
+#include "notify/signing_key_cache.h"
 #include "topup/clock.h"
 #include "topup/store.h"
 
 namespace topup::notify {
+
+// A try whose outcome was recorded, for the metrics.
+struct TryReport {
+  std::string_view outcome;  // "acknowledged", "failed", "timeout" or "refused" (SSRF guard)
+  bool gave_up = false;      // it failed and was the schedule's last
+  // Acknowledged: from the schedule's start (the order's finality, or a re-send) to now.
+  int64_t delivered_after_ms = 0;
+};
 
 struct NotifierOptions {
   std::string owner = "notifier";  // the lease owner: unique per node
@@ -45,6 +56,12 @@ struct NotifierOptions {
   std::string ca_file{};  // HTTPS: this CA (PEM) instead of the system's trust store
   size_t max_connections_per_origin = 32;
   size_t max_origins = 256;  // clients kept; idle ones beyond are dropped
+  // A merchant's opened signing key is reused this long (notify/signing_key_cache.h): a revoked
+  // key may still sign for this long after its revocation.
+  int64_t key_cache_ms = 1'000;
+  size_t key_cache_merchants = 4'096;
+  // Told of every recorded try on a store thread; must be cheap.
+  std::function<void(const TryReport&)> on_try{};
 };
 
 class Notifier {
@@ -71,14 +88,15 @@ class Notifier {
   void ClaimAndSend();
   void Send(const Notification& notification);
   // Records a try's outcome (on a store thread) and frees its slot.
-  void Record(const Notification& notification, NotificationTry attempt, bool delivered);
+  // `outcome` is one of TryReport's, a string literal.
+  void Record(const Notification& notification, NotificationTry attempt, std::string_view outcome);
   http::AsyncHttpClient* ClientFor(const std::string& scheme, const std::string& host,
                                    uint16_t port);
 
   Store* const store_;
   Clock* const clock_;
-  const auth::SecretBox* const secret_box_;
   const NotifierOptions options_;
+  SigningKeyCache signing_keys_;  // notifier thread only
 
   mutable std::mutex mu_;
   std::condition_variable changed_;

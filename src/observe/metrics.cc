@@ -26,6 +26,10 @@ const prometheus::Histogram::BucketBoundaries kCommitWritesBuckets = {1,  2,   4
                                                                       64, 128, 256, 512, 1024};
 const prometheus::Histogram::BucketBoundaries kCommitLatencyBucketsS = {
     0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1};
+// Finality to acknowledgement: fine for a first try, then around the retries (15 s, 1 min, 5 min,
+// 30 min, 2 h, 6 h).
+const prometheus::Histogram::BucketBoundaries kNotificationDeliveryBucketsS = {
+    0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 70, 330, 1830, 7230, 21630};
 
 // The figures registered with AddGauge/AddCounter, collected at scrape time.
 class ScrapeTimeFigures final : public prometheus::Collectable {
@@ -163,6 +167,25 @@ struct Metrics::Impl {
           .Name("topup_store_commit_seconds")
           .Help("From BEGIN to COMMIT of a group transaction of the store")
           .Register(registry);
+  prometheus::Family<prometheus::Counter>& notification_tries =
+      prometheus::BuildCounter()
+          .Name("topup_notification_tries_total")
+          .Help(
+              "Notification tries recorded by this process, by outcome: acknowledged (2xx), "
+              "failed (another answer or a transport error), timeout, refused (SSRF guard)")
+          .Register(registry);
+  prometheus::Family<prometheus::Counter>& notifications_given_up =
+      prometheus::BuildCounter()
+          .Name("topup_notifications_given_up_total")
+          .Help("Notifications whose every try failed, given up by this process")
+          .Register(registry);
+  prometheus::Family<prometheus::Histogram>& notification_delivery =
+      prometheus::BuildHistogram()
+          .Name("topup_notification_delivery_seconds")
+          .Help(
+              "From an order's final state (or a re-send) to the merchant's acknowledgement, "
+              "of notifications delivered by this process")
+          .Register(registry);
 
   prometheus::Counter& created = accepted.Add({{"outcome", "created"}});
   prometheus::Counter& repeated = accepted.Add({{"outcome", "repeat"}});
@@ -177,6 +200,13 @@ struct Metrics::Impl {
   SeriesCache<prometheus::Histogram> http_latency_by = SeriesCache(http_latency);
   prometheus::Histogram& writes_per_commit = commit_writes.Add({}, kCommitWritesBuckets);
   prometheus::Histogram& commit_seconds = commit_latency.Add({}, kCommitLatencyBucketsS);
+  prometheus::Counter& tries_acknowledged = notification_tries.Add({{"outcome", "acknowledged"}});
+  prometheus::Counter& tries_failed = notification_tries.Add({{"outcome", "failed"}});
+  prometheus::Counter& tries_timeout = notification_tries.Add({{"outcome", "timeout"}});
+  prometheus::Counter& tries_refused = notification_tries.Add({{"outcome", "refused"}});
+  prometheus::Counter& given_up = notifications_given_up.Add({});
+  prometheus::Histogram& delivery_seconds =
+      notification_delivery.Add({}, kNotificationDeliveryBucketsS);
 };
 
 Metrics::Metrics() : impl_(std::make_unique<Impl>()) {}
@@ -222,6 +252,21 @@ void Metrics::HttpAnswered(std::string_view route, int status, std::chrono::nano
 void Metrics::StoreCommitted(size_t writes, std::chrono::microseconds took) {
   impl_->writes_per_commit.Observe(static_cast<double>(writes));
   impl_->commit_seconds.Observe(std::chrono::duration<double>(took).count());
+}
+
+void Metrics::NotificationTried(std::string_view outcome, bool gave_up,
+                                int64_t delivered_after_ms) {
+  if (outcome == "acknowledged") {
+    impl_->tries_acknowledged.Increment();
+    impl_->delivery_seconds.Observe(Seconds(delivered_after_ms));
+  } else if (outcome == "timeout") {
+    impl_->tries_timeout.Increment();
+  } else if (outcome == "refused") {
+    impl_->tries_refused.Increment();
+  } else {
+    impl_->tries_failed.Increment();
+  }
+  if (gave_up) impl_->given_up.Increment();
 }
 
 void Metrics::AddGauge(std::string name, std::string help, SampleReader read) {

@@ -52,6 +52,10 @@ class Metrics {
   void HttpAnswered(std::string_view route, int status, std::chrono::nanoseconds took);
   // A group commit of the store (see CommitObserver).
   void StoreCommitted(size_t writes, std::chrono::microseconds took);
+  // A notification try this process recorded: its outcome ("acknowledged", "failed", "timeout",
+  // "refused"), whether it was the last of the schedule and failed (given up), and for an
+  // acknowledged one the time from its order's finality (or re-send) to the acknowledgement.
+  void NotificationTried(std::string_view outcome, bool gave_up, int64_t delivered_after_ms);
 
   // Registers a figure read at every scrape. `name` and label names must be valid Prometheus
   // names; a counter's name ends in "_total". REQUIRES: before the first scrape.

@@ -21,29 +21,25 @@ OpenOrdersGauges::OpenOrdersGauges(Store* store, Clock* clock, Metrics* metrics,
                       }
                       return samples;
                     });
+  metrics->AddGauge("topup_oldest_open_order_age_seconds",
+                    "Age of the oldest open order (all processes), 0 when none is open",
+                    AgeSince(&OpenOrdersSummary::oldest_created_ms));
+  metrics->AddGauge("topup_ledger_held_fen",
+                    "Money debited for orders still open (all processes), in fen",
+                    Value(&OpenOrdersSummary::held_fen));
+  metrics->AddGauge("topup_leases_lapsed",
+                    "Open orders whose lease lapsed without being released (a worker died or "
+                    "stalled), at the last poll",
+                    Value(&OpenOrdersSummary::lapsed_leases));
+  metrics->AddGauge("topup_notifications_pending",
+                    "Notifications not yet acknowledged nor given up (all processes), at the last "
+                    "poll",
+                    Value(&OpenOrdersSummary::notifications_pending));
   metrics->AddGauge(
-      "topup_oldest_open_order_age_seconds",
-      "Age of the oldest open order (all processes), 0 when none is open", [this] {
-        std::lock_guard lock(mu_);
-        const int64_t oldest_ms = summary_.oldest_created_ms;
-        const double age_s =
-            oldest_ms == 0 ? 0 : static_cast<double>(clock_->NowMs() - oldest_ms) / 1000.0;
-        return std::vector<Sample>{Sample{{}, age_s}};
-      });
-  metrics->AddGauge(
-      "topup_ledger_held_fen", "Money debited for orders still open (all processes), in fen",
-      [this] {
-        std::lock_guard lock(mu_);
-        return std::vector<Sample>{Sample{{}, static_cast<double>(summary_.held_fen)}};
-      });
-  metrics->AddGauge(
-      "topup_leases_lapsed",
-      "Open orders whose lease lapsed without being released (a worker died or "
-      "stalled), at the last poll",
-      [this] {
-        std::lock_guard lock(mu_);
-        return std::vector<Sample>{Sample{{}, static_cast<double>(summary_.lapsed_leases)}};
-      });
+      "topup_oldest_pending_notification_age_seconds",
+      "Time since the oldest pending notification's order became final (or it was re-sent), 0 "
+      "when none is pending",
+      AgeSince(&OpenOrdersSummary::oldest_pending_notification_ms));
   metrics->AddGauge(
       "topup_open_orders_poll_age_seconds",
       "Time since the open orders were last read from the store", [this] {
@@ -58,6 +54,23 @@ OpenOrdersGauges::OpenOrdersGauges(Store* store, Clock* clock, Metrics* metrics,
                         return std::vector<Sample>{Sample{{}, static_cast<double>(poll_failures_)}};
                       });
   thread_ = std::thread([this] { Loop(); });
+}
+
+SampleReader OpenOrdersGauges::Value(int64_t OpenOrdersSummary::*field) {
+  return [this, field] {
+    std::lock_guard lock(mu_);
+    return std::vector<Sample>{Sample{{}, static_cast<double>(summary_.*field)}};
+  };
+}
+
+SampleReader OpenOrdersGauges::AgeSince(int64_t OpenOrdersSummary::*at_ms) {
+  return [this, at_ms] {
+    std::lock_guard lock(mu_);
+    const int64_t since_ms = summary_.*at_ms;
+    const double age_s =
+        since_ms == 0 ? 0 : static_cast<double>(clock_->NowMs() - since_ms) / 1000.0;
+    return std::vector<Sample>{Sample{{}, age_s}};
+  };
 }
 
 OpenOrdersGauges::~OpenOrdersGauges() {

@@ -1,6 +1,7 @@
 // OpenOrdersGauges: the gauges that need the store (open orders by state, the age of the oldest,
-// money held by open orders, lapsed leases), from one cheap query of the open orders every
-// interval_ms on a thread of its own. A scrape reads the last answer and never queries the store.
+// money held by open orders, lapsed leases, the notification backlog), from one cheap query of the
+// open orders every interval_ms on a thread of its own. A scrape reads the last answer and never
+// queries the store.
 #pragma once
 
 #include <condition_variable>
@@ -25,6 +26,9 @@ class OpenOrdersGauges {
  private:
   void Loop();
   void Poll();
+  // Gauges of the last summary: a field as it is, and the seconds since a time (0 when it is 0).
+  SampleReader Value(int64_t OpenOrdersSummary::*field);
+  SampleReader AgeSince(int64_t OpenOrdersSummary::*at_ms);
 
   Store* const store_;
   Clock* const clock_;

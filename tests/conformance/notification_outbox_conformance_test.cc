@@ -240,6 +240,30 @@ TEST_P(OutboxConformanceTest, GivingUpAndResending) {
   EXPECT_EQ(store_->ListNotificationTries(n.notification_id)->size(), 1u);
 }
 
+// The backlog the metrics show: pending rows and the oldest one's schedule start.
+TEST_P(OutboxConformanceTest, TheOpenOrdersSummaryCountsThePendingBacklog) {
+  Accept("o1");
+  Accept("o2");
+  Finish("o1", OrderStatus::kSuccess, kT0Ms + 100);
+  Finish("o2", OrderStatus::kFailed, kT0Ms + 200);
+  OpenOrdersSummary summary = store_->SummarizeOpenOrders(kT0Ms + 300).value();
+  EXPECT_EQ(summary.notifications_pending, 2);
+  EXPECT_EQ(summary.oldest_pending_notification_ms, kT0Ms + 100);
+  Notification first = store_->ClaimNotifications("a", kT0Ms + 300, 1000, 1).value().at(0);
+  ASSERT_EQ(first.order_id, "o1");
+  ASSERT_TRUE(
+      store_->RecordNotificationTry(Outcome(first, "a", kT0Ms + 300, 200, true, 0)).value());
+  summary = store_->SummarizeOpenOrders(kT0Ms + 400).value();
+  EXPECT_EQ(summary.notifications_pending, 1);
+  EXPECT_EQ(summary.oldest_pending_notification_ms, kT0Ms + 200);
+  Notification second = store_->ClaimNotifications("a", kT0Ms + 400, 1000, 1).value().at(0);
+  ASSERT_TRUE(
+      store_->RecordNotificationTry(Outcome(second, "a", kT0Ms + 400, 0, false, 0)).value());
+  summary = store_->SummarizeOpenOrders(kT0Ms + 500).value();
+  EXPECT_EQ(summary.notifications_pending, 0);  // given up is not pending
+  EXPECT_EQ(summary.oldest_pending_notification_ms, 0);
+}
+
 TEST_P(OutboxConformanceTest, ConcurrentClaimsFromSeveralNodesNeverShareARow) {
   constexpr int kOrders = 60;
   for (int i = 0; i < kOrders; ++i) {

@@ -54,19 +54,31 @@ class EndToEndTest : public ::testing::Test {
     EXPECT_TRUE(report->Correct());
   }
 
+  // Every final order's notification acknowledged with a good signature.
+  void ExpectNotified(const Result<ScenarioReport>& report) {
+    ASSERT_TRUE(report.ok());
+    EXPECT_TRUE(report->notify);
+    EXPECT_EQ(report->notifications_missing, 0);
+    EXPECT_EQ(report->notification_bad_signatures, 0);
+    EXPECT_GE(report->notifications_acknowledged, report->succeeded + report->failed_refunded);
+  }
+
   std::filesystem::path dir_;
 };
 
 TEST_F(EndToEndTest, HappySupplierEveryOrderSucceedsOnce) {
   ScenarioOptions options = Options(400);
+  options.notify = true;
   Result<ScenarioReport> report = RunScenario(options);
   ExpectCorrect(report, options.deadline_s);
+  ExpectNotified(report);
   EXPECT_EQ(report->succeeded, 400);
   EXPECT_EQ(report->credits, 400);
   // Accept, start (which takes the lease) and success: three order writes each, plus the odd
   // lease renewal. A claim before the start would make it four.
   EXPECT_GE(report->store_order_writes, 3 * 400);
   EXPECT_LT(report->store_order_writes, 3.5 * 400);
+  EXPECT_EQ(report->notifications_duplicated, 0);  // nothing failed, so nothing was sent twice
 }
 
 // Every attempt answers "processing" for a second: the node holding each order asks again from
@@ -119,9 +131,17 @@ TEST_F(EndToEndTest, ServerKilledMidLoadEveryOrderFinishesExactlyOnce) {
   options.rate_limit_per_s = 300;  // the load spans the kills
   options.serve_kills = 2;
   options.kill_interval_ms = 1'500;
+  // A crash between the final state and the delivery loses no notification: the receiver holds
+  // every notification unanswered until after both kills, so the orders the killed server made
+  // final had theirs pending, or in flight, when it died.
+  options.notify = true;
+  options.receiver_faults = {{.kind = ReceiverFault::Kind::kHang, .from_ms = 0, .until_ms = 4'500}};
+  options.serve_flags.insert(options.serve_flags.end(), {"--notify-lease-ms", "6000"});
   Result<ScenarioReport> report = RunScenario(options);
   ExpectCorrect(report, options.deadline_s);
+  ExpectNotified(report);
   EXPECT_EQ(report->server_kills, 2);
+  EXPECT_GT(report->receiver_hung, 0);
 }
 
 TEST_F(EndToEndTest, ChaosKeepsThePromise) {
@@ -136,6 +156,10 @@ TEST_F(EndToEndTest, ChaosKeepsThePromise) {
   ExpectCorrect(report, options.deadline_s);
   EXPECT_EQ(report->server_kills, 2);
   EXPECT_EQ(report->missed_deadline, 0);
+  // The merchant's receiver failed and hung for a while, and still every notification arrived.
+  ExpectNotified(report);
+  EXPECT_GT(report->receiver_failed, 0);
+  EXPECT_GT(report->receiver_hung, 0);
 }
 
 }  // namespace

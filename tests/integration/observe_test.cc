@@ -20,6 +20,7 @@
 #include "core/validation.h"
 #include "http/http_client.h"
 #include "loadgen/merchant_load.h"
+#include "loadgen/merchant_receiver.h"
 #include "process/child_process.h"
 #include "testing/postgres_server.h"
 #include "testing/rabbitmq_server.h"
@@ -53,13 +54,16 @@ Result<http::HttpResponse> Get(uint16_t port, const std::string& target) {
 }
 
 // `count` orders of 50 yuan for one phone, merchant order ids `prefix`0, `prefix`1, ...
-std::vector<std::string> OrderBodies(const std::string& prefix, int count) {
+std::vector<std::string> OrderBodies(const std::string& prefix, int count,
+                                     const std::string& notify_url = "") {
   std::vector<std::string> bodies;
   for (int i = 0; i < count; ++i) {
-    bodies.push_back(json::serialize(json::object{{"merchant_id", kMerchantId},
-                                                  {"merchant_order_id", prefix + std::to_string(i)},
-                                                  {"phone", "13800138000"},
-                                                  {"face_value", 50}}));
+    json::object body{{"merchant_id", kMerchantId},
+                      {"merchant_order_id", prefix + std::to_string(i)},
+                      {"phone", "13800138000"},
+                      {"face_value", 50}};
+    if (!notify_url.empty()) body["notify_url"] = notify_url;
+    bodies.push_back(json::serialize(body));
   }
   return bodies;
 }
@@ -190,7 +194,8 @@ TEST_F(ObserveTest, PrometheusScrapesCountersThatMatchTheStore) {
   const uint16_t sim_port =
       StartSim({"--latency-median-ms", "5", "--latency-p99-ms", "50", "--fail-rate", "0.1"});
   // One attempt per order, so that the simulator's failures end orders failed and refunded.
-  const uint16_t port = StartServe(db, "", sim_port, {"--max-attempts", "1"});
+  const uint16_t port =
+      StartServe(db, "", sim_port, {"--max-attempts", "1", "--notify-allow-private"});
   ASSERT_NE(port, 0);
 
   Result<uint16_t> prometheus_port = process::PickFreePort();
@@ -211,7 +216,15 @@ TEST_F(ObserveTest, PrometheusScrapesCountersThatMatchTheStore) {
   ASSERT_TRUE(process::WaitForTcpPort(*prometheus_port, milliseconds(30'000)).ok())
       << testing::LastLines(log_path_, 20);
 
-  const std::vector<std::string> bodies = OrderBodies("m-", kOrders);  // the load reads them
+  // Every order notifies a receiver that fails for the first 1.5 s of the load, so some tries fail
+  // and are tried again 15 s later.
+  Result<std::unique_ptr<loadgen::MerchantReceiver>> receiver = loadgen::MerchantReceiver::Start(
+      {.key_id = key.key_id,
+       .secret = key.secret,
+       .faults = {{.kind = loadgen::ReceiverFault::Kind::kFail, .from_ms = 0, .until_ms = 1'500}}});
+  ASSERT_TRUE(receiver.ok()) << receiver.status().ToString();
+  const std::vector<std::string> bodies =  // the load reads them
+      OrderBodies("m-", kOrders, (*receiver)->url());
   loadgen::MerchantLoad load(LoadOptions({port}, 150, key), bodies);
   loadgen::LoadTally tally;
   std::thread load_thread([&] { tally = load.Run(); });
@@ -276,6 +289,33 @@ TEST_F(ObserveTest, PrometheusScrapesCountersThatMatchTheStore) {
             0);
   EXPECT_GT(QueryPrometheus(*prometheus_port, "topup_store_commit_writes_count"), 0);
   EXPECT_GT(QueryPrometheus(*prometheus_port, "process_resident_memory_bytes"), 0);
+
+  // Notifications: every order's acknowledged in the end (the failed ones on their second try),
+  // and the figures say so: tries by outcome, the delivery latency, and no backlog left.
+  ASSERT_TRUE(WaitFor(seconds(60), [&] { return (*receiver)->acknowledged_distinct() == kOrders; }))
+      << (*receiver)->acknowledged_distinct();
+  const loadgen::ReceivedNotifications received = (*receiver)->Snapshot();
+  ASSERT_GT(received.failed_on_purpose, 0);
+  EXPECT_EQ(received.bad_signatures, 0);
+  EXPECT_TRUE(WaitFor(
+      seconds(30),
+      [&] {
+        return QueryPrometheus(*prometheus_port,
+                               "topup_notification_tries_total{outcome=\"acknowledged\"}") ==
+                   static_cast<double>(received.acknowledged) &&
+               QueryPrometheus(*prometheus_port, "topup_notifications_pending") == 0;
+      }))
+      << QueryPrometheus(*prometheus_port,
+                         "topup_notification_tries_total{outcome=\"acknowledged\"}")
+      << " pending " << QueryPrometheus(*prometheus_port, "topup_notifications_pending");
+  EXPECT_EQ(QueryPrometheus(*prometheus_port, "topup_notification_tries_total{outcome=\"failed\"}"),
+            static_cast<double>(received.failed_on_purpose));
+  EXPECT_EQ(QueryPrometheus(*prometheus_port, "topup_notification_delivery_seconds_count"),
+            static_cast<double>(received.acknowledged));
+  // The failed ones waited for their second try, 15 s after finality.
+  EXPECT_GT(QueryPrometheus(*prometheus_port, "topup_notification_delivery_seconds_sum"), 15.0);
+  EXPECT_EQ(QueryPrometheus(*prometheus_port, "topup_oldest_pending_notification_age_seconds"), 0);
+  EXPECT_EQ(QueryPrometheus(*prometheus_port, "topup_notifications_given_up_total"), 0);
 }
 
 // The value of the sample `series` (a name, with its labels if it has any) in an exposition, or

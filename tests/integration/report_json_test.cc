@@ -17,8 +17,9 @@ TEST(ReportJsonTest, BenchWritesItsReportAsJson) {
   Result<std::string> dir = testing::MakeTempDir("topup-report-");
   ASSERT_TRUE(dir.ok()) << dir.status().ToString();
   const std::string path = *dir + "/report.json";
-  const std::string command = std::string(TOPUP_BINARY) + " bench --orders 300 --connections 8 " +
-                              "--json " + path + " > " + *dir + "/out.txt 2>&1";
+  const std::string command = std::string(TOPUP_BINARY) +
+                              " bench --orders 300 --connections 8 --notify " + "--json " + path +
+                              " > " + *dir + "/out.txt 2>&1";
   ASSERT_EQ(std::system(command.c_str()), 0) << testing::LastLines(*dir + "/out.txt", 30);
   std::ifstream file(path);
   const std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
@@ -36,6 +37,12 @@ TEST(ReportJsonTest, BenchWritesItsReportAsJson) {
   EXPECT_GT(report.at("final_per_s").as_double(), 0);
   EXPECT_EQ(report.at("deadline_s").as_int64(), 180);
   EXPECT_TRUE(report.at("misses").is_array());
+  // --notify: the merchant's receiver acknowledged every order's notification.
+  EXPECT_EQ(report.at("notifications_missing").as_int64(), 0);
+  EXPECT_GE(report.at("notifications_acknowledged").as_int64(), 300);
+  EXPECT_EQ(report.at("notification_bad_signatures").as_int64(), 0);
+  EXPECT_GE(report.at("notify_latency_p99_ms").as_int64(),
+            report.at("notify_latency_p50_ms").as_int64());
   std::filesystem::remove_all(*dir);
 }
 

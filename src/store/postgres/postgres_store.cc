@@ -359,6 +359,10 @@ struct Statements {
       "SELECT status, count(*), min(created_ms), sum(price_fen),"
       " count(*) FILTER (WHERE lease_owner <> '' AND lease_expires_ms <= $1::bigint)"
       " FROM orders WHERE status IN (0, 1, 2) GROUP BY status"};
+  // "state = 0" is the condition of the partial index notifications_due: pending rows only.
+  Query summarize_notification_backlog{
+      "topup_summarize_notification_backlog",
+      "SELECT count(*), coalesce(min(schedule_start_ms), 0) FROM notifications WHERE state = 0"};
 
   // A lapsed lease may be taken by anyone; a live one only by its holder, who renews it.
   Query claim_orders{
@@ -1351,6 +1355,12 @@ Result<OpenOrdersSummary> PostgresStore::SummarizeOpenOrders(int64_t now_ms) {
     }
     summary.held_fen += result->Int(row, 3);
     summary.lapsed_leases += result->Int(row, 4);
+  }
+  Result<PgResult> backlog = Run(Sql().summarize_notification_backlog, Params());
+  if (!backlog.ok()) return backlog.status();
+  if (backlog->rows() > 0) {
+    summary.notifications_pending = backlog->Int(0, 0);
+    summary.oldest_pending_notification_ms = backlog->Int(0, 1);
   }
   return summary;
 }

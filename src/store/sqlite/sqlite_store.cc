@@ -1009,6 +1009,16 @@ Result<OpenOrdersSummary> SqliteStore::SummarizeOpenOrders(int64_t now_ms) {
     summary.held_fen += select->ColumnInt64(3);
     summary.lapsed_leases += select->ColumnInt64(4);
   }
+  // "state = 0" is the condition of the partial index notifications_due: pending rows only.
+  Result<Statement> backlog = db->Prepare(
+      "SELECT count(*), coalesce(min(schedule_start_ms), 0) FROM notifications WHERE state = 0");
+  if (!backlog.ok()) return backlog.status();
+  Result<bool> row = backlog->Step();
+  if (!row.ok()) return row.status();
+  if (*row) {
+    summary.notifications_pending = backlog->ColumnInt64(0);
+    summary.oldest_pending_notification_ms = backlog->ColumnInt64(1);
+  }
   return summary;
 }
 

@@ -9,6 +9,7 @@
 
 #include <boost/json.hpp>
 #include <filesystem>
+#include <mutex>
 #include <thread>
 
 #include "auth/merchant_keys.h"
@@ -52,7 +53,23 @@ class NotifierTest : public ::testing::Test {
   void StartNotifier(NotifierOptions options = {}) {
     options.owner = "test-node";
     options.poll_interval_ms = 20;
+    options.on_try = [this](const TryReport& report) {
+      std::lock_guard lock(reports_mu_);
+      reports_.push_back(report);
+    };
     notifier_ = std::make_unique<Notifier>(store_.get(), &clock_, &box_, options);
+  }
+
+  // The outcomes told to on_try so far, in order.
+  std::vector<std::string> Outcomes() {
+    std::lock_guard lock(reports_mu_);
+    std::vector<std::string> outcomes;
+    for (const TryReport& report : reports_) outcomes.emplace_back(report.outcome);
+    return outcomes;
+  }
+  std::vector<TryReport> Reports() {
+    std::lock_guard lock(reports_mu_);
+    return reports_;
   }
 
   // An order of m1 with `url`, accepted and then made final (success with a reference).
@@ -126,6 +143,8 @@ class NotifierTest : public ::testing::Test {
   auth::SecretBox box_ = auth::SecretBox::Ephemeral();
   auth::NewMerchantKey key_;
   std::unique_ptr<Store> store_;
+  std::mutex reports_mu_;
+  std::vector<TryReport> reports_;  // GUARDED_BY(reports_mu_)
   std::unique_ptr<Notifier> notifier_;
 };
 
@@ -214,6 +233,12 @@ TEST_F(NotifierTest, RetriesOnTheScheduleUntilA2xx) {
   EXPECT_EQ(tries[1].http_status, 302);
   EXPECT_EQ(tries[2].http_status, 200);
   EXPECT_EQ(tries[1].at_ms, finished_ms + 15'000);
+  // For the metrics: two failed tries, then the acknowledgement a minute after finality.
+  EXPECT_EQ(Outcomes(), (std::vector<std::string>{"failed", "failed", "acknowledged"}));
+  const std::vector<TryReport> reports = Reports();
+  ASSERT_EQ(reports.size(), 3u);
+  EXPECT_EQ(reports[2].delivered_after_ms, 60'000);
+  EXPECT_FALSE(reports[0].gave_up || reports[1].gave_up || reports[2].gave_up);
 }
 
 TEST_F(NotifierTest, GivesUpAfterTheLastTryAndAReSendStartsAgain) {
@@ -232,6 +257,12 @@ TEST_F(NotifierTest, GivesUpAfterTheLastTryAndAReSendStartsAgain) {
   Notification n = Only("o1");
   EXPECT_EQ(n.state, NotificationState::kGivenUp);
   EXPECT_EQ(n.tries, 7);
+  {
+    const std::vector<TryReport> reports = Reports();
+    ASSERT_EQ(reports.size(), 7u);
+    for (size_t i = 0; i < 6; ++i) EXPECT_FALSE(reports[i].gave_up) << i;
+    EXPECT_TRUE(reports[6].gave_up);
+  }
   EXPECT_EQ(receiver.requests().size(), 7u);
   clock_.AdvanceMs(86'400'000);
   notifier_->Wake();
@@ -271,6 +302,7 @@ TEST_F(NotifierTest, ANeverAnsweringReceiverTimesOutAndIsTriedAgainLater) {
   notifier_->Wake();
   ASSERT_TRUE(WaitUntil(
       "o1", [](const Notification& n) { return n.state == NotificationState::kDelivered; }));
+  EXPECT_EQ(Outcomes(), (std::vector<std::string>{"timeout", "acknowledged"}));
 }
 
 TEST_F(NotifierTest, RefusesPrivateAddressesAtConnectTime) {
@@ -302,6 +334,8 @@ TEST_F(NotifierTest, RefusesPrivateAddressesAtConnectTime) {
     EXPECT_NE(tries[0].error.find("loopback"), std::string::npos) << tries[0].error;
   }
   EXPECT_EQ(receiver.requests().size(), 0u);
+  // Both count as refused by the guard: the literal before connecting, the name once resolved.
+  EXPECT_EQ(Outcomes(), (std::vector<std::string>{"refused", "refused"}));
 }
 
 TEST_F(NotifierTest, DeliversOverHttpsTrustingAPrivateCa) {

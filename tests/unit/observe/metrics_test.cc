@@ -88,6 +88,33 @@ TEST(MetricsTest, SupplierCallsAndHttpResponsesHaveLabelsAndLatencies) {
   EXPECT_TRUE(Contains(text, "topup_store_commit_writes_sum 12\n"));
 }
 
+TEST(MetricsTest, NotificationTriesByOutcomeGivenUpAndDeliveryLatency) {
+  Metrics metrics;
+  // Every outcome is there at 0 before the first try.
+  const std::string before = metrics.Serialize();
+  for (const char* outcome : {"acknowledged", "failed", "timeout", "refused"}) {
+    EXPECT_TRUE(Contains(
+        before, "topup_notification_tries_total{outcome=\"" + std::string(outcome) + "\"} 0\n"))
+        << outcome << "\n"
+        << before;
+  }
+  metrics.NotificationTried("failed", /*gave_up=*/false, 0);
+  metrics.NotificationTried("timeout", /*gave_up=*/false, 0);
+  metrics.NotificationTried("refused", /*gave_up=*/true, 0);
+  metrics.NotificationTried("acknowledged", /*gave_up=*/false, 40);
+  metrics.NotificationTried("acknowledged", /*gave_up=*/false, 15'040);
+  const std::string text = metrics.Serialize();
+  EXPECT_TRUE(Contains(text, "topup_notification_tries_total{outcome=\"acknowledged\"} 2\n"))
+      << text;
+  EXPECT_TRUE(Contains(text, "topup_notification_tries_total{outcome=\"failed\"} 1\n"));
+  EXPECT_TRUE(Contains(text, "topup_notification_tries_total{outcome=\"timeout\"} 1\n"));
+  EXPECT_TRUE(Contains(text, "topup_notification_tries_total{outcome=\"refused\"} 1\n"));
+  EXPECT_TRUE(Contains(text, "topup_notifications_given_up_total 1\n"));
+  EXPECT_TRUE(Contains(text, "topup_notification_delivery_seconds_count 2\n"));
+  EXPECT_TRUE(Contains(text, "topup_notification_delivery_seconds_bucket{le=\"0.05\"} 1\n"));
+  EXPECT_TRUE(Contains(text, "topup_notification_delivery_seconds_bucket{le=\"20\"} 2\n"));
+}
+
 TEST(MetricsTest, ScrapeTimeFiguresAreReadAtEveryScrape) {
   Metrics metrics;
   double depth = 3;
