@@ -35,6 +35,10 @@ using store_rules::kMaxBalanceFen;
 using store_rules::kMaxPageRows;
 using store_rules::kMaxTextBytes;
 using store_rules::kOrderColumns;
+using store_rules::kPostgresOpen;
+using store_rules::kSqlFailed;
+using store_rules::kSqlFinalStatuses;
+using store_rules::SqlText;
 
 // Tries per call when PostgreSQL aborts a statement for a deadlock or a serialization failure.
 constexpr int kMaxAttempts = 5;
@@ -81,37 +85,44 @@ int StatusInt(OrderStatus status) { return static_cast<int>(status); }
 // 2 clear), $6 supplier_order_id, $7 channel, $8 now_ms, $9 supplier_ref, $10 fail_reason,
 // $11 next_check_ms, $12 release_lease, $13 event_kind, $14 event_detail, $15 refuse a live
 // attempt, $16 deadline_missed_detail (kDeadlineMissedEvent's, appended after $13's).
-constexpr std::string_view kMoveOrder =
-    "WITH moved AS ("
-    "  UPDATE orders SET"
-    "   status = $4::integer,"
-    "   attempt_count = attempt_count + CASE WHEN $5::integer = 1 THEN 1 ELSE 0 END,"
-    "   supplier_order_id = CASE $5::integer WHEN 0 THEN supplier_order_id"
-    "    WHEN 1 THEN $6::text ELSE '' END,"
-    "   attempt_sent_ms = CASE $5::integer WHEN 0 THEN attempt_sent_ms"
-    "    WHEN 1 THEN $8::bigint ELSE 0 END,"
-    "   channel = CASE WHEN $5::integer = 1 THEN $7::text ELSE channel END,"
-    "   supplier_ref = CASE WHEN $9::text <> '' THEN $9::text ELSE supplier_ref END,"
-    "   fail_reason = CASE WHEN $4::integer = 4 THEN $10::text ELSE fail_reason END,"
-    "   finished_ms = CASE WHEN $4::integer IN (3, 4) THEN $8::bigint ELSE finished_ms END,"
-    "   updated_ms = $8::bigint,"
-    "   next_check_ms = $11::bigint,"
-    "   lease_owner = CASE WHEN $12::boolean THEN ''"
-    "    WHEN $17::text <> '' THEN $17::text ELSE lease_owner END,"
-    "   lease_expires_ms = CASE WHEN $12::boolean THEN 0"
-    "    WHEN $17::text <> '' THEN $8::bigint + $18::bigint ELSE lease_expires_ms END"
-    "  WHERE order_id = $1::text AND status = $2::integer AND attempt_count = $3::integer"
-    "   AND NOT ($15::boolean AND supplier_order_id <> '')"
-    "   AND ($17::text = '' OR lease_expires_ms <= $8::bigint OR lease_owner = $17::text)"
-    "  RETURNING merchant_id, price_fen, attempt_count),"
-    " event AS ("
-    "  INSERT INTO order_events (order_id, at_ms, kind, from_status, to_status, attempt_no,"
-    "   detail)"
-    "  SELECT $1::text, $8::bigint, $13::text, $2::integer, $4::integer, attempt_count,"
-    "   $14::text FROM moved WHERE $13::text <> ''"
-    "  UNION ALL"
-    "  SELECT $1::text, $8::bigint, 'deadline_missed', $2::integer, $4::integer, attempt_count,"
-    "   $16::text FROM moved WHERE $16::text <> '')";
+const std::string& MoveOrderSql() {
+  static const std::string sql = SqlText(
+      {"WITH moved AS ("
+       "  UPDATE orders SET"
+       "   status = $4::integer,"
+       "   attempt_count = attempt_count + CASE WHEN $5::integer = 1 THEN 1 ELSE 0 END,"
+       "   supplier_order_id = CASE $5::integer WHEN 0 THEN supplier_order_id"
+       "    WHEN 1 THEN $6::text ELSE '' END,"
+       "   attempt_sent_ms = CASE $5::integer WHEN 0 THEN attempt_sent_ms"
+       "    WHEN 1 THEN $8::bigint ELSE 0 END,"
+       "   channel = CASE WHEN $5::integer = 1 THEN $7::text ELSE channel END,"
+       "   supplier_ref = CASE WHEN $9::text <> '' THEN $9::text ELSE supplier_ref END,"
+       "   fail_reason = CASE WHEN $4::integer = ",
+       kSqlFailed,
+       " THEN $10::text ELSE fail_reason END,"
+       "   finished_ms = CASE WHEN $4::integer IN ",
+       kSqlFinalStatuses,
+       " THEN $8::bigint ELSE finished_ms END,"
+       "   updated_ms = $8::bigint,"
+       "   next_check_ms = $11::bigint,"
+       "   lease_owner = CASE WHEN $12::boolean THEN ''"
+       "    WHEN $17::text <> '' THEN $17::text ELSE lease_owner END,"
+       "   lease_expires_ms = CASE WHEN $12::boolean THEN 0"
+       "    WHEN $17::text <> '' THEN $8::bigint + $18::bigint ELSE lease_expires_ms END"
+       "  WHERE order_id = $1::text AND status = $2::integer AND attempt_count = $3::integer"
+       "   AND NOT ($15::boolean AND supplier_order_id <> '')"
+       "   AND ($17::text = '' OR lease_expires_ms <= $8::bigint OR lease_owner = $17::text)"
+       "  RETURNING merchant_id, price_fen, attempt_count),"
+       " event AS ("
+       "  INSERT INTO order_events (order_id, at_ms, kind, from_status, to_status, attempt_no,"
+       "   detail)"
+       "  SELECT $1::text, $8::bigint, $13::text, $2::integer, $4::integer, attempt_count,"
+       "   $14::text FROM moved WHERE $13::text <> ''"
+       "  UNION ALL"
+       "  SELECT $1::text, $8::bigint, 'deadline_missed', $2::integer, $4::integer, attempt_count,"
+       "   $16::text FROM moved WHERE $16::text <> '')"});
+  return sql;
+}
 
 // "failed" promises the phone can no longer be credited: refusing to refund while an attempt may
 // still succeed is what keeps a phone from being credited for free.
@@ -119,7 +130,7 @@ bool RefusesLiveAttempt(const Transition& t) {
   return t.to == OrderStatus::kFailed && t.attempt == Transition::Attempt::kKeep;
 }
 
-// The parameters of kMoveOrder for `t`. REQUIRES: ValidateTransition(t) is OK.
+// The parameters of MoveOrderSql() for `t`. REQUIRES: ValidateTransition(t) is OK.
 Params TransitionParams(const Transition& t) {
   const int attempt_mode = t.attempt == Transition::Attempt::kKeep    ? 0
                            : t.attempt == Transition::Attempt::kStart ? 1
@@ -243,32 +254,38 @@ struct Statements {
 
   Query audit_merchants{
       "topup_audit_merchants",
-      "WITH l AS (SELECT merchant_id, sum(amount_fen)::bigint AS total,"
-      "  sum(CASE WHEN kind = 0 THEN amount_fen ELSE 0 END)::bigint AS funded,"
-      "  sum(CASE WHEN kind = 1 THEN -amount_fen ELSE 0 END)::bigint AS debited,"
-      "  sum(CASE WHEN kind = 2 THEN amount_fen ELSE 0 END)::bigint AS refunded"
-      "  FROM ledger GROUP BY merchant_id),"
-      " o AS (SELECT merchant_id, sum(price_fen)::bigint AS kept FROM orders WHERE status <> 4"
-      "  GROUP BY merchant_id)"
-      " SELECT m.merchant_id, m.balance_fen, coalesce(l.total, 0), coalesce(l.funded, 0),"
-      "  coalesce(l.debited, 0), coalesce(l.refunded, 0), coalesce(o.kept, 0)"
-      " FROM merchants m LEFT JOIN l USING (merchant_id) LEFT JOIN o USING (merchant_id)"
-      " ORDER BY m.merchant_id"};
+      SqlText(
+          {"WITH l AS (SELECT merchant_id, sum(amount_fen)::bigint AS total,"
+           "  sum(CASE WHEN kind = 0 THEN amount_fen ELSE 0 END)::bigint AS funded,"
+           "  sum(CASE WHEN kind = 1 THEN -amount_fen ELSE 0 END)::bigint AS debited,"
+           "  sum(CASE WHEN kind = 2 THEN amount_fen ELSE 0 END)::bigint AS refunded"
+           "  FROM ledger GROUP BY merchant_id),"
+           " o AS (SELECT merchant_id, sum(price_fen)::bigint AS kept FROM orders WHERE status <> ",
+           kSqlFailed,
+           "  GROUP BY merchant_id)"
+           " SELECT m.merchant_id, m.balance_fen, coalesce(l.total, 0), coalesce(l.funded, 0),"
+           "  coalesce(l.debited, 0), coalesce(l.refunded, 0), coalesce(o.kept, 0)"
+           " FROM merchants m LEFT JOIN l USING (merchant_id) LEFT JOIN o USING (merchant_id)"
+           " ORDER BY m.merchant_id"})};
 
   Query audit_orders{
       "topup_audit_orders",
-      "WITH d AS (SELECT order_id, count(*) AS n, sum(amount_fen)::bigint AS amount,"
-      "  max(merchant_id) AS merchant_id FROM ledger WHERE kind = 1 GROUP BY order_id),"
-      " r AS (SELECT order_id, count(*) AS n, sum(amount_fen)::bigint AS amount,"
-      "  max(merchant_id) AS merchant_id FROM ledger WHERE kind = 2 GROUP BY order_id)"
-      " SELECT o.order_id, o.status, o.price_fen, coalesce(d.n, 0), coalesce(d.amount, 0),"
-      "  coalesce(r.n, 0), coalesce(r.amount, 0)"
-      " FROM orders o LEFT JOIN d USING (order_id) LEFT JOIN r USING (order_id)"
-      " WHERE coalesce(d.n, 0) <> 1 OR coalesce(d.amount, 0) <> -o.price_fen"
-      "  OR d.merchant_id <> o.merchant_id OR r.merchant_id <> o.merchant_id"
-      "  OR coalesce(r.n, 0) <> (CASE WHEN o.status = 4 THEN 1 ELSE 0 END)"
-      "  OR coalesce(r.amount, 0) <> (CASE WHEN o.status = 4 THEN o.price_fen ELSE 0 END)"
-      " ORDER BY o.order_id"};
+      SqlText({"WITH d AS (SELECT order_id, count(*) AS n, sum(amount_fen)::bigint AS amount,"
+               "  max(merchant_id) AS merchant_id FROM ledger WHERE kind = 1 GROUP BY order_id),"
+               " r AS (SELECT order_id, count(*) AS n, sum(amount_fen)::bigint AS amount,"
+               "  max(merchant_id) AS merchant_id FROM ledger WHERE kind = 2 GROUP BY order_id)"
+               " SELECT o.order_id, o.status, o.price_fen, coalesce(d.n, 0), coalesce(d.amount, 0),"
+               "  coalesce(r.n, 0), coalesce(r.amount, 0)"
+               " FROM orders o LEFT JOIN d USING (order_id) LEFT JOIN r USING (order_id)"
+               " WHERE coalesce(d.n, 0) <> 1 OR coalesce(d.amount, 0) <> -o.price_fen"
+               "  OR d.merchant_id <> o.merchant_id OR r.merchant_id <> o.merchant_id"
+               "  OR coalesce(r.n, 0) <> (CASE WHEN o.status = ",
+               kSqlFailed,
+               " THEN 1 ELSE 0 END)"
+               "  OR coalesce(r.amount, 0) <> (CASE WHEN o.status = ",
+               kSqlFailed,
+               " THEN o.price_fen ELSE 0 END)"
+               " ORDER BY o.order_id"})};
 
   Query audit_running{
       "topup_audit_running",
@@ -340,9 +357,9 @@ struct Statements {
                        " WHERE merchant_id > $1::text ORDER BY merchant_id LIMIT $2::bigint"};
   // No row: no such merchant.
   Query held_fen{"topup_held_fen",
-                 "SELECT (SELECT coalesce(sum(price_fen), 0)::bigint FROM orders"
-                 " WHERE merchant_id = $1::text AND status IN (0, 1, 2))"
-                 " FROM merchants WHERE merchant_id = $1::text"};
+                 SqlText({"SELECT (SELECT coalesce(sum(price_fen), 0)::bigint FROM orders"
+                          " WHERE merchant_id = $1::text AND ",
+                          kPostgresOpen, ") FROM merchants WHERE merchant_id = $1::text"})};
   // Each condition is switched off by its own parameter, so one statement serves every filter.
   Query find_orders{"topup_find_orders",
                     WithOrderColumns("SELECT ",
@@ -353,12 +370,13 @@ struct Statements {
                                      " AND ($5::bigint = 0 OR created_ms < $5::bigint)"
                                      " ORDER BY order_id LIMIT $6::bigint")};
   Query count_orders{"topup_count_orders", "SELECT status, count(*) FROM orders GROUP BY status"};
-  // "status IN (0, 1, 2)" is the condition of the partial index orders_due: only open rows.
+  // kPostgresOpen is the condition of the partial index orders_due: only open rows.
   Query summarize_open_orders{
       "topup_summarize_open_orders",
-      "SELECT status, count(*), min(created_ms), sum(price_fen),"
-      " count(*) FILTER (WHERE lease_owner <> '' AND lease_expires_ms <= $1::bigint)"
-      " FROM orders WHERE status IN (0, 1, 2) GROUP BY status"};
+      SqlText({"SELECT status, count(*), min(created_ms), sum(price_fen),"
+               " count(*) FILTER (WHERE lease_owner <> '' AND lease_expires_ms <= $1::bigint)"
+               " FROM orders WHERE ",
+               kPostgresOpen, " GROUP BY status"})};
   // "state = 0" is the condition of the partial index notifications_due: pending rows only.
   Query summarize_notification_backlog{
       "topup_summarize_notification_backlog",
@@ -367,20 +385,22 @@ struct Statements {
   // A lapsed lease may be taken by anyone; a live one only by its holder, who renews it.
   Query claim_orders{
       "topup_claim_orders",
-      WithOrderColumns("UPDATE orders SET lease_owner = $2::text, lease_expires_ms = $3::bigint"
-                       " WHERE order_id = ANY ($1::text[]) AND status IN (0, 1, 2)"
-                       " AND (lease_expires_ms <= $4::bigint OR lease_owner = $2::text)"
-                       " RETURNING ",
-                       "")};
+      WithOrderColumns(
+          SqlText({"UPDATE orders SET lease_owner = $2::text, lease_expires_ms = $3::bigint"
+                   " WHERE order_id = ANY ($1::text[]) AND ",
+                   kPostgresOpen,
+                   " AND (lease_expires_ms <= $4::bigint OR lease_owner = $2::text) RETURNING "}),
+          "")};
   Query renew_leases{"topup_renew_leases",
-                     "UPDATE orders SET lease_expires_ms = $3::bigint"
-                     " WHERE order_id = ANY ($1::text[]) AND lease_owner = $2::text"
-                     " AND status IN (0, 1, 2)"};
-  // "status IN (0, 1, 2)" as in the partial index orders_due, so only the open orders are read.
+                     SqlText({"UPDATE orders SET lease_expires_ms = $3::bigint"
+                              " WHERE order_id = ANY ($1::text[]) AND lease_owner = $2::text AND ",
+                              kPostgresOpen})};
+  // kPostgresOpen as in the partial index orders_due, so only the open orders are read.
   Query release_leases{"topup_release_leases",
-                       "UPDATE orders SET lease_owner = '', lease_expires_ms = 0,"
-                       " next_check_ms = LEAST(next_check_ms, $2::bigint)"
-                       " WHERE lease_owner = $1::text AND status IN (0, 1, 2) RETURNING 1"};
+                       SqlText({"UPDATE orders SET lease_owner = '', lease_expires_ms = 0,"
+                                " next_check_ms = LEAST(next_check_ms, $2::bigint)"
+                                " WHERE lease_owner = $1::text AND ",
+                                kPostgresOpen, " RETURNING 1"})};
 
   // The compare-and-set is the WHERE clause of the UPDATE: the row moves only if it is still in
   // the (status, attempt_count) the caller last saw, re-checked on the newest row version once
@@ -390,23 +410,24 @@ struct Statements {
   // Result: rows moved (0 or 1), merchants refunded (0 or 1).
   Query apply_transition{
       "topup_apply_transition",
-      std::string(kMoveOrder) +
-          ", refund AS ("
-          "  UPDATE merchants SET balance_fen = merchants.balance_fen +"
-          "   moved.price_fen FROM moved"
-          "  WHERE merchants.merchant_id = moved.merchant_id AND $4::integer = 4"
-          "  RETURNING merchants.merchant_id, merchants.balance_fen,"
-          "   moved.price_fen),"
-          " refund_entry AS ("
-          "  INSERT INTO ledger (merchant_id, order_id, kind, amount_fen,"
-          "   balance_after_fen, created_ms, note)"
-          "  SELECT merchant_id, $1::text, 2, price_fen, balance_fen, $8::bigint,"
-          "   $10::text FROM refund)"
-          " SELECT (SELECT count(*) FROM moved), (SELECT count(*) FROM refund)"};
+      MoveOrderSql() +
+          SqlText({", refund AS ("
+                   "  UPDATE merchants SET balance_fen = merchants.balance_fen +"
+                   "   moved.price_fen FROM moved"
+                   "  WHERE merchants.merchant_id = moved.merchant_id AND $4::integer = ",
+                   kSqlFailed,
+                   "  RETURNING merchants.merchant_id, merchants.balance_fen,"
+                   "   moved.price_fen),"
+                   " refund_entry AS ("
+                   "  INSERT INTO ledger (merchant_id, order_id, kind, amount_fen,"
+                   "   balance_after_fen, created_ms, note)"
+                   "  SELECT merchant_id, $1::text, 2, price_fen, balance_fen, $8::bigint,"
+                   "   $10::text FROM refund)"
+                   " SELECT (SELECT count(*) FROM moved), (SELECT count(*) FROM refund)"})};
   // apply_transition without the refund, for ApplyTransitions, which refunds afterwards in
   // merchant order. Result: the moved order's merchant and price, no row if it did not move.
   Query move_order{"topup_move_order",
-                   std::string(kMoveOrder) + " SELECT merchant_id, price_fen FROM moved"};
+                   MoveOrderSql() + " SELECT merchant_id, price_fen FROM moved"};
   // Refunds $3 of order $2 to merchant $1 with its ledger row ($4 now, $5 note). Result: one row.
   Query refund_order{
       "topup_refund_order",
@@ -429,19 +450,21 @@ struct Statements {
   // FOR UPDATE SKIP LOCKED: a sweeper never waits for another's rows, and a row another sweeper
   // took and committed after our snapshot is re-checked on its newest version, whose
   // next_check_ms is no longer due, so no order is handed out twice within redeliver_after_ms.
-  // "status IN (0, 1, 2)" matches the orders_due partial index.
+  // kPostgresOpen matches the orders_due partial index.
   // A lapsed lease is cleared, and `lapsed` (from the row as it was) says it was there.
   Query take_due{"topup_take_due",
-                 "WITH due AS ("
-                 "  SELECT order_id, lease_owner <> '' AS lapsed FROM orders"
-                 "  WHERE status IN (0, 1, 2) AND next_check_ms <= $1::bigint"
-                 "  AND lease_expires_ms <= $1::bigint"
-                 "  ORDER BY next_check_ms LIMIT $2::bigint"
-                 "  FOR UPDATE SKIP LOCKED)"
-                 " UPDATE orders SET next_check_ms = $1::bigint + $3::bigint,"
-                 "  lease_owner = '', lease_expires_ms = 0 FROM due"
-                 " WHERE orders.order_id = due.order_id"
-                 " RETURNING orders.order_id, due.lapsed"};
+                 SqlText({"WITH due AS ("
+                          "  SELECT order_id, lease_owner <> '' AS lapsed FROM orders"
+                          "  WHERE ",
+                          kPostgresOpen,
+                          " AND next_check_ms <= $1::bigint"
+                          "  AND lease_expires_ms <= $1::bigint"
+                          "  ORDER BY next_check_ms LIMIT $2::bigint"
+                          "  FOR UPDATE SKIP LOCKED)"
+                          " UPDATE orders SET next_check_ms = $1::bigint + $3::bigint,"
+                          "  lease_owner = '', lease_expires_ms = 0 FROM due"
+                          " WHERE orders.order_id = due.order_id"
+                          " RETURNING orders.order_id, due.lapsed"})};
 
   // FOR UPDATE SKIP LOCKED: two nodes claiming at once take disjoint rows without waiting for
   // each other, and a row another node leased and committed after our snapshot is re-checked on

@@ -167,6 +167,12 @@ Status ValidateLease(size_t order_count, const std::string& owner, int64_t lease
   return ValidateOrderCount(order_count);
 }
 
+std::string SqlText(std::initializer_list<std::string_view> parts) {
+  std::string sql;
+  for (std::string_view part : parts) sql += part;
+  return sql;
+}
+
 void AuditProblems::Add(std::string text) {
   ++count_;
   if (kept_.size() < kMaxKept) kept_.push_back(std::move(text));

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -24,6 +25,26 @@ inline constexpr size_t kMaxPageRows = 10'000;                    // rows return
 inline constexpr size_t kMaxIdsPerCall = 4096;  // ids claimed/renewed/taken per call
 inline constexpr size_t kMaxIdBytes = 64;
 inline constexpr size_t kMaxTextBytes = 4096;  // any other text field
+
+// How SQL names statuses. Statements spell OrderStatus by its stored numbers; they take them from
+// here and write no number of their own, so a renumbering of OrderStatus fails to build here
+// instead of meaning something else in the database.
+static_assert(static_cast<int>(OrderStatus::kAccepted) == 0 &&
+                  static_cast<int>(OrderStatus::kCharging) == 1 &&
+                  static_cast<int>(OrderStatus::kUnknown) == 2 &&
+                  static_cast<int>(OrderStatus::kSuccess) == 3 &&
+                  static_cast<int>(OrderStatus::kFailed) == 4,
+              "the SQL spellings below, and the schemas' CHECKs and indexes, use these numbers");
+inline constexpr std::string_view kSqlSuccess = "3";
+inline constexpr std::string_view kSqlFailed = "4";
+inline constexpr std::string_view kSqlFinalStatuses = "(3, 4)";
+// Open orders (accepted, charging, unknown), spelled as each store's partial index orders_due
+// spells its condition, so that the planner can use the index.
+inline constexpr std::string_view kSqliteOpen = "status < 3";
+inline constexpr std::string_view kPostgresOpen = "status IN (0, 1, 2)";
+
+// The concatenation of `parts`: a statement built with the spellings above.
+std::string SqlText(std::initializer_list<std::string_view> parts);
 
 // The columns of an order, in the order both stores' ReadOrder expect.
 inline constexpr std::string_view kOrderColumns =

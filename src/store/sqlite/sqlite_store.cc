@@ -32,6 +32,10 @@ using store_rules::kMaxIdsPerCall;
 using store_rules::kMaxPageRows;
 using store_rules::kMaxTextBytes;
 using store_rules::kOrderColumns;
+using store_rules::kSqlFailed;
+using store_rules::kSqliteOpen;
+using store_rules::kSqlSuccess;
+using store_rules::SqlText;
 using store_rules::ValidateLease;
 using store_rules::ValidateNewOrder;
 using store_rules::ValidateTransition;
@@ -231,23 +235,29 @@ Status WriteTransition(SqliteConnection& db, const Transition& t, bool* applied)
   // read only for a refund.
   const int64_t attempt_no = t.from_attempt_count + (attempt_mode == 1 ? 1 : 0);
   {
-    Result<Statement> update = db.Prepare(
-        "UPDATE orders SET"
-        " status = ?4,"
-        " attempt_count = attempt_count + (?5 = 1),"
-        " supplier_order_id = CASE ?5 WHEN 0 THEN supplier_order_id WHEN 1 THEN ?6 ELSE '' END,"
-        " attempt_sent_ms = CASE ?5 WHEN 0 THEN attempt_sent_ms WHEN 1 THEN ?8 ELSE 0 END,"
-        " channel = CASE ?5 WHEN 1 THEN ?7 ELSE channel END,"
-        " supplier_ref = CASE WHEN ?9 <> '' THEN ?9 ELSE supplier_ref END,"
-        " fail_reason = CASE WHEN ?4 = 4 THEN ?10 ELSE fail_reason END,"
-        " finished_ms = CASE WHEN ?4 >= 3 THEN ?8 ELSE finished_ms END,"
-        " updated_ms = ?8,"
-        " next_check_ms = ?11,"
-        " lease_owner = CASE WHEN ?12 THEN '' WHEN ?13 <> '' THEN ?13 ELSE lease_owner END,"
-        " lease_expires_ms = CASE WHEN ?12 THEN 0 WHEN ?13 <> '' THEN ?8 + ?14"
-        "  ELSE lease_expires_ms END"
-        " WHERE order_id = ?1 AND status = ?2 AND attempt_count = ?3"
-        " AND (?13 = '' OR lease_expires_ms <= ?8 OR lease_owner = ?13)");
+    // Final statuses are the highest numbers: ?4 >= kSqlSuccess is "?4 is final".
+    static const std::string kUpdate = SqlText(
+        {"UPDATE orders SET"
+         " status = ?4,"
+         " attempt_count = attempt_count + (?5 = 1),"
+         " supplier_order_id = CASE ?5 WHEN 0 THEN supplier_order_id WHEN 1 THEN ?6 ELSE '' END,"
+         " attempt_sent_ms = CASE ?5 WHEN 0 THEN attempt_sent_ms WHEN 1 THEN ?8 ELSE 0 END,"
+         " channel = CASE ?5 WHEN 1 THEN ?7 ELSE channel END,"
+         " supplier_ref = CASE WHEN ?9 <> '' THEN ?9 ELSE supplier_ref END,"
+         " fail_reason = CASE WHEN ?4 = ",
+         kSqlFailed,
+         " THEN ?10 ELSE fail_reason END,"
+         " finished_ms = CASE WHEN ?4 >= ",
+         kSqlSuccess,
+         " THEN ?8 ELSE finished_ms END,"
+         " updated_ms = ?8,"
+         " next_check_ms = ?11,"
+         " lease_owner = CASE WHEN ?12 THEN '' WHEN ?13 <> '' THEN ?13 ELSE lease_owner END,"
+         " lease_expires_ms = CASE WHEN ?12 THEN 0 WHEN ?13 <> '' THEN ?8 + ?14"
+         "  ELSE lease_expires_ms END"
+         " WHERE order_id = ?1 AND status = ?2 AND attempt_count = ?3"
+         " AND (?13 = '' OR lease_expires_ms <= ?8 OR lease_owner = ?13)"});
+    Result<Statement> update = db.Prepare(kUpdate);
     if (!update.ok()) return update.status();
     update->BindText(1, t.order_id)
         .BindInt64(2, StatusInt(t.from))
@@ -559,9 +569,10 @@ Result<std::vector<Merchant>> SqliteStore::ListMerchants(const std::string& afte
 Result<int64_t> SqliteStore::HeldFen(const std::string& merchant_id) {
   ReadPool::Lease db = readers_->Acquire();
   // NULL sum (no open order) of an existing merchant is 0; no row at all is no merchant.
-  Result<Statement> select = db->Prepare(
-      "SELECT (SELECT coalesce(sum(price_fen), 0) FROM orders"
-      " WHERE merchant_id = ?1 AND status < 3) FROM merchants WHERE merchant_id = ?1");
+  static const std::string kHeld =
+      SqlText({"SELECT (SELECT coalesce(sum(price_fen), 0) FROM orders WHERE merchant_id = ?1 AND ",
+               kSqliteOpen, ") FROM merchants WHERE merchant_id = ?1"});
+  Result<Statement> select = db->Prepare(kHeld);
   if (!select.ok()) return select.status();
   select->BindText(1, merchant_id);
   Result<bool> row = select->Step();
@@ -714,18 +725,19 @@ Result<LedgerAudit> SqliteStore::AuditLedger() {
 
   // Per merchant: balance, ledger sums by kind, and the prices of its orders that keep money.
   {
-    Result<Statement> select = db->Prepare(
-        "WITH l AS (SELECT merchant_id, sum(amount_fen) AS total,"
-        "  sum(CASE WHEN kind = 0 THEN amount_fen ELSE 0 END) AS funded,"
-        "  sum(CASE WHEN kind = 1 THEN -amount_fen ELSE 0 END) AS debited,"
-        "  sum(CASE WHEN kind = 2 THEN amount_fen ELSE 0 END) AS refunded"
-        "  FROM ledger GROUP BY merchant_id),"
-        " o AS (SELECT merchant_id, sum(price_fen) AS kept FROM orders WHERE status <> 4"
-        "  GROUP BY merchant_id)"
-        " SELECT m.merchant_id, m.balance_fen, coalesce(l.total, 0), coalesce(l.funded, 0),"
-        "  coalesce(l.debited, 0), coalesce(l.refunded, 0), coalesce(o.kept, 0)"
-        " FROM merchants m LEFT JOIN l USING (merchant_id) LEFT JOIN o USING (merchant_id)"
-        " ORDER BY m.merchant_id");
+    Result<Statement> select = db->Prepare(SqlText(
+        {"WITH l AS (SELECT merchant_id, sum(amount_fen) AS total,"
+         "  sum(CASE WHEN kind = 0 THEN amount_fen ELSE 0 END) AS funded,"
+         "  sum(CASE WHEN kind = 1 THEN -amount_fen ELSE 0 END) AS debited,"
+         "  sum(CASE WHEN kind = 2 THEN amount_fen ELSE 0 END) AS refunded"
+         "  FROM ledger GROUP BY merchant_id),"
+         " o AS (SELECT merchant_id, sum(price_fen) AS kept FROM orders WHERE status <> ",
+         kSqlFailed,
+         "  GROUP BY merchant_id)"
+         " SELECT m.merchant_id, m.balance_fen, coalesce(l.total, 0), coalesce(l.funded, 0),"
+         "  coalesce(l.debited, 0), coalesce(l.refunded, 0), coalesce(o.kept, 0)"
+         " FROM merchants m LEFT JOIN l USING (merchant_id) LEFT JOIN o USING (merchant_id)"
+         " ORDER BY m.merchant_id"}));
     if (!select.ok()) return select.status();
     while (true) {
       Result<bool> row = select->Step();
@@ -756,18 +768,19 @@ Result<LedgerAudit> SqliteStore::AuditLedger() {
 
   // Per order: exactly one debit of its price, and one refund of its price iff it failed.
   {
-    Result<Statement> select = db->Prepare(
-        "WITH d AS (SELECT order_id, count(*) AS n, sum(amount_fen) AS amount,"
-        "  max(merchant_id) AS merchant_id FROM ledger WHERE kind = 1 GROUP BY order_id),"
-        " r AS (SELECT order_id, count(*) AS n, sum(amount_fen) AS amount,"
-        "  max(merchant_id) AS merchant_id FROM ledger WHERE kind = 2 GROUP BY order_id)"
-        " SELECT o.order_id, o.status, o.price_fen, coalesce(d.n, 0), coalesce(d.amount, 0),"
-        "  coalesce(r.n, 0), coalesce(r.amount, 0)"
-        " FROM orders o LEFT JOIN d USING (order_id) LEFT JOIN r USING (order_id)"
-        " WHERE coalesce(d.n, 0) <> 1 OR coalesce(d.amount, 0) <> -o.price_fen"
-        "  OR d.merchant_id <> o.merchant_id OR r.merchant_id <> o.merchant_id"
-        "  OR coalesce(r.n, 0) <> (o.status = 4)"
-        "  OR coalesce(r.amount, 0) <> (CASE WHEN o.status = 4 THEN o.price_fen ELSE 0 END)");
+    Result<Statement> select = db->Prepare(SqlText(
+        {"WITH d AS (SELECT order_id, count(*) AS n, sum(amount_fen) AS amount,"
+         "  max(merchant_id) AS merchant_id FROM ledger WHERE kind = 1 GROUP BY order_id),"
+         " r AS (SELECT order_id, count(*) AS n, sum(amount_fen) AS amount,"
+         "  max(merchant_id) AS merchant_id FROM ledger WHERE kind = 2 GROUP BY order_id)"
+         " SELECT o.order_id, o.status, o.price_fen, coalesce(d.n, 0), coalesce(d.amount, 0),"
+         "  coalesce(r.n, 0), coalesce(r.amount, 0)"
+         " FROM orders o LEFT JOIN d USING (order_id) LEFT JOIN r USING (order_id)"
+         " WHERE coalesce(d.n, 0) <> 1 OR coalesce(d.amount, 0) <> -o.price_fen"
+         "  OR d.merchant_id <> o.merchant_id OR r.merchant_id <> o.merchant_id"
+         "  OR coalesce(r.n, 0) <> (o.status = ",
+         kSqlFailed, ")  OR coalesce(r.amount, 0) <> (CASE WHEN o.status = ", kSqlFailed,
+         " THEN o.price_fen ELSE 0 END)"}));
     if (!select.ok()) return select.status();
     while (true) {
       Result<bool> row = select->Step();
@@ -989,11 +1002,12 @@ Result<OpenOrdersSummary> SqliteStore::SummarizeOpenOrders(int64_t now_ms) {
     summary.open_by_status[s] = 0;
   }
   ReadPool::Lease db = readers_->Acquire();
-  // "status < 3" is the condition of the partial index orders_due, so only open rows are read.
-  Result<Statement> select = db->Prepare(
-      "SELECT status, count(*), min(created_ms), sum(price_fen), "
-      "sum(lease_owner <> '' AND lease_expires_ms <= ?1) "
-      "FROM orders WHERE status < 3 GROUP BY status");
+  // kSqliteOpen is the condition of the partial index orders_due, so only open rows are read.
+  static const std::string kSummary =
+      SqlText({"SELECT status, count(*), min(created_ms), sum(price_fen), "
+               "sum(lease_owner <> '' AND lease_expires_ms <= ?1) FROM orders WHERE ",
+               kSqliteOpen, " GROUP BY status"});
+  Result<Statement> select = db->Prepare(kSummary);
   if (!select.ok()) return select.status();
   select->BindInt64(1, now_ms);
   while (true) {
@@ -1047,10 +1061,11 @@ Result<std::vector<Order>> SqliteStore::ClaimOrders(std::span<const std::string>
     std::unordered_set<std::string_view> seen;
     for (const std::string& order_id : order_ids) {
       if (!seen.insert(order_id).second) continue;
-      Result<Statement> claim = db.Prepare(
-          "UPDATE orders SET lease_owner = ?2, lease_expires_ms = ?3 "
-          "WHERE order_id = ?1 AND status < 3 "  // not final
-          "AND (lease_expires_ms <= ?4 OR lease_owner = ?2)");
+      static const std::string kClaim =
+          SqlText({"UPDATE orders SET lease_owner = ?2, lease_expires_ms = ?3 "
+                   "WHERE order_id = ?1 AND ",
+                   kSqliteOpen, " AND (lease_expires_ms <= ?4 OR lease_owner = ?2)"});
+      Result<Statement> claim = db.Prepare(kClaim);
       if (!claim.ok()) return claim.status();
       claim->BindText(1, order_id)
           .BindText(2, owner)
@@ -1080,9 +1095,10 @@ Status SqliteStore::RenewLeases(std::span<const std::string> order_ids, const st
   write_counter_.Count(order_ids.size());
   return writer_->Run([&](SqliteConnection& db) -> Status {
     for (const std::string& order_id : order_ids) {
-      Result<Statement> renew = db.Prepare(
-          "UPDATE orders SET lease_expires_ms = ?3 "
-          "WHERE order_id = ?1 AND lease_owner = ?2 AND status < 3");
+      static const std::string kRenew = SqlText(
+          {"UPDATE orders SET lease_expires_ms = ?3 WHERE order_id = ?1 AND lease_owner = ?2 AND ",
+           kSqliteOpen});
+      Result<Statement> renew = db.Prepare(kRenew);
       if (!renew.ok()) return renew.status();
       renew->BindText(1, order_id).BindText(2, owner).BindInt64(3, now_ms + lease_ms);
       Status s = renew->Run();
@@ -1098,11 +1114,12 @@ Result<int64_t> SqliteStore::ReleaseLeases(const std::string& owner, int64_t now
   if (!valid.ok()) return valid;
   int64_t released = 0;
   Status status = writer_->Run([&](SqliteConnection& db) -> Status {
-    // "status < 3" as in the partial index orders_due, so only the open orders are read.
-    Result<Statement> release = db.Prepare(
-        "UPDATE orders SET lease_owner = '', lease_expires_ms = 0,"
-        " next_check_ms = min(next_check_ms, ?2) "
-        "WHERE lease_owner = ?1 AND status < 3");
+    // kSqliteOpen as in the partial index orders_due, so only the open orders are read.
+    static const std::string kRelease =
+        SqlText({"UPDATE orders SET lease_owner = '', lease_expires_ms = 0,"
+                 " next_check_ms = min(next_check_ms, ?2) WHERE lease_owner = ?1 AND ",
+                 kSqliteOpen});
+    Result<Statement> release = db.Prepare(kRelease);
     if (!release.ok()) return release.status();
     release->BindText(1, owner).BindInt64(2, now_ms);
     if (Status s = release->Run(); !s.ok()) return s;
@@ -1163,16 +1180,19 @@ Result<DueOrders> SqliteStore::TakeDueOrders(int64_t now_ms, size_t limit,
   DueOrders due;
   if (limit == 0) return due;
   Status status = writer_->Run([&](SqliteConnection& db) -> Status {
-    // "status < 3" matches the orders_due partial index. Pushing next_check_ms forward in
+    // kSqliteOpen matches the orders_due partial index. Pushing next_check_ms forward in
     // the same statement is what keeps concurrent sweepers (even in other processes, whose writes
     // SQLite serializes) from taking the same order twice.
     // RETURNING sees the row as updated; the lease columns are left alone here, so it tells
     // which orders still named the owner of a lapsed lease.
-    Result<Statement> take = db.Prepare(
-        "UPDATE orders SET next_check_ms = ?1 + ?3 WHERE order_id IN ("
-        " SELECT order_id FROM orders WHERE status < 3 AND next_check_ms <= ?1"
-        " AND lease_expires_ms <= ?1 ORDER BY next_check_ms LIMIT ?2)"
-        " RETURNING order_id, lease_owner <> ''");
+    static const std::string kTake =
+        SqlText({"UPDATE orders SET next_check_ms = ?1 + ?3 WHERE order_id IN ("
+                 " SELECT order_id FROM orders WHERE ",
+                 kSqliteOpen,
+                 " AND next_check_ms <= ?1"
+                 " AND lease_expires_ms <= ?1 ORDER BY next_check_ms LIMIT ?2)"
+                 " RETURNING order_id, lease_owner <> ''"});
+    Result<Statement> take = db.Prepare(kTake);
     if (!take.ok()) return take.status();
     take->BindInt64(1, now_ms)
         .BindInt64(2, static_cast<int64_t>(limit))
