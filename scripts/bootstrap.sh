@@ -18,6 +18,7 @@ packages=(
   libtomlplusplus-dev # topup serve --config FILE.toml
   libsystemd-dev      # sd_notify: the systemd unit's readiness and stopping (Type=notify)
   dpkg-dev            # cpack's Debian package: dpkg-shlibdeps finds the binary's dependencies
+  file                # cpack's Debian package: CPackDeb tells binaries apart with it
   libjs-chart.js      # Chart.js, built into the binary for the dashboard's charts (/ui)
   chromium            # the headless browser of the dashboard's test
   nodejs              # runs that test's script (tests/browser), which drives chromium
