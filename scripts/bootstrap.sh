@@ -21,7 +21,7 @@ packages=(
   file                # cpack's Debian package: CPackDeb tells binaries apart with it
   libjs-chart.js      # Chart.js, built into the binary for the dashboard's charts (/ui)
   chromium            # the headless browser of the dashboard's test
-  nodejs              # runs that test's script (tests/browser), which drives chromium
+  nodejs              # runs that test's script (tests/browser): the DevTools protocol, no npm
 )
 
 missing=()
@@ -29,21 +29,12 @@ for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" ||
     missing+=("$package")
 done
-# npm installs that script's one package (puppeteer-core, pinned) into tests/browser. A Node.js
-# that brings its own npm needs no Debian npm (the two would conflict).
-command -v npm >/dev/null 2>&1 || missing+=(npm)
 if ((${#missing[@]})); then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   echo "installing: ${missing[*]}"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
-
-# Into tests/browser/node_modules, from the pinned package-lock.json; no browser is downloaded
-# (puppeteer-core never does; the test uses Debian's chromium).
-if [ ! -d tests/browser/node_modules/puppeteer-core ]; then
-  npm ci --prefix tests/browser --no-audit --no-fund
 fi
 
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
