@@ -44,6 +44,8 @@ using std::chrono::seconds;
 // Redis (min_idle) and RabbitMQ (requeue_after) deliver an unacknowledged id again after this
 // long, even to a consumer that lives; short so tests of it are quick.
 constexpr milliseconds kRedeliveryTime{1'000};
+// For tests that hold deliveries unacknowledged for a few seconds on purpose.
+constexpr milliseconds kLongRedeliveryTime{60'000};
 
 // The shared servers: started on first use, stopped after the last test.
 class Servers : public ::testing::Environment {
@@ -137,7 +139,8 @@ class QueueFactory {
     return error;
   }
 
-  Result<std::unique_ptr<Queue>> Open(const std::string& channel, const std::string& consumer) {
+  Result<std::unique_ptr<Queue>> Open(const std::string& channel, const std::string& consumer,
+                                      milliseconds redelivery_time) {
     if (backend_ == "embedded") return std::unique_ptr<Queue>(std::make_unique<EmbeddedQueue>());
     if (backend_ == "redis") {
       RedisQueueOptions options;
@@ -146,7 +149,7 @@ class QueueFactory {
       options.group = "workers";
       options.consumer = consumer;
       options.max_len = 100'000;
-      options.min_idle = kRedeliveryTime;
+      options.min_idle = redelivery_time;
       options.claim_interval = milliseconds(100);
       options.backoff_max = milliseconds(500);
       return OpenRedisQueue(options);
@@ -155,7 +158,7 @@ class QueueFactory {
     options.url = rabbitmq_->url();
     options.queue = channel;
     options.prefetch = 32;
-    options.requeue_after = kRedeliveryTime;
+    options.requeue_after = redelivery_time;
     options.backoff_max = milliseconds(1'000);
     return OpenRabbitMqQueue(options);
   }
@@ -212,8 +215,9 @@ class QueueConformanceTest : public ::testing::TestWithParam<std::string> {
     channel_ = UniqueChannel();
   }
 
-  std::unique_ptr<Queue> Open(const std::string& consumer = "consumer-1") {
-    Result<std::unique_ptr<Queue>> queue = factory_->Open(channel_, consumer);
+  std::unique_ptr<Queue> Open(const std::string& consumer = "consumer-1",
+                              milliseconds redelivery_time = kRedeliveryTime) {
+    Result<std::unique_ptr<Queue>> queue = factory_->Open(channel_, consumer, redelivery_time);
     EXPECT_TRUE(queue.ok()) << queue.status().ToString();
     return queue.ok() ? std::move(*queue) : nullptr;
   }
@@ -325,14 +329,15 @@ TEST_P(QueueConformanceTest, AnUnacknowledgedDeliveryIsDeliveredAgainToAnotherCo
   }
 }
 
-// A backend that reports its depth counts the ids published and not yet received.
+// The depth counts the ids published and not yet received, whatever was acknowledged meanwhile
+// and in whichever order. (Out of order is the case Redis's lag cannot tell: an entry older than
+// the last delivered one still pending, a later one deleted with its acknowledgement.)
 TEST_P(QueueConformanceTest, TheDepthCountsWhatWaitsToBeReceived) {
-  std::unique_ptr<Queue> queue = Open();
+  std::unique_ptr<Queue> queue = Open("consumer-1", kLongRedeliveryTime);
   ASSERT_NE(queue, nullptr);
-  if (queue->Figures().depth < 0) GTEST_SKIP() << backend_.name << " does not report its depth";
   EXPECT_EQ(queue->Figures().depth, 0);
   EXPECT_EQ(queue->Figures().redelivered, 0);
-  const std::vector<std::string> ids = MakeIds("order-waiting-", 5);
+  const std::vector<std::string> ids = MakeIds("order-waiting-", 6);
   ASSERT_TRUE(queue->Publish(ids).ok());
   // A broker's count may be a second old.
   auto depth_becomes = [&](int64_t expected) {
@@ -342,9 +347,14 @@ TEST_P(QueueConformanceTest, TheDepthCountsWhatWaitsToBeReceived) {
     }
     return queue->Figures().depth;
   };
-  EXPECT_EQ(depth_becomes(5), 5);
-  ASSERT_EQ(ReceiveUntil(*queue, 2, Clock::now() + seconds(10), true).size(), 2u);
+  EXPECT_EQ(depth_becomes(6), 6);
+  const std::vector<Delivery> held = ReceiveUntil(*queue, 2, Clock::now() + seconds(10), false);
+  ASSERT_EQ(held.size(), 2u);
+  EXPECT_EQ(depth_becomes(4), 4);
+  ASSERT_TRUE(queue->Ack(std::span<const Delivery>(&held[1], 1)).ok());
+  ASSERT_EQ(ReceiveUntil(*queue, 1, Clock::now() + seconds(10), true).size(), 1u);
   EXPECT_EQ(depth_becomes(3), 3);
+  ASSERT_TRUE(queue->Ack(std::span<const Delivery>(&held[0], 1)).ok());
   ASSERT_EQ(ReceiveUntil(*queue, 3, Clock::now() + seconds(10), true).size(), 3u);
   EXPECT_EQ(depth_becomes(0), 0);
   EXPECT_EQ(queue->Figures().redelivered, 0);

@@ -433,6 +433,10 @@ TEST_F(ObserveTest, ReadyzFollowsPostgresAndRedisAsTheyStopAndReturn) {
   Result<http::HttpResponse> alive = Get(port, "/healthz");
   ASSERT_TRUE(alive.ok());
   EXPECT_EQ(alive->status, 200);
+  // Redis's depth is on /metrics too: nothing waits in the stream.
+  Result<http::HttpResponse> scraped = Get(port, "/metrics");
+  ASSERT_TRUE(scraped.ok());
+  EXPECT_EQ(MetricValue(scraped->body, "topup_queue_depth"), 0) << scraped->body;
 
   (*redis)->Stop();
   EXPECT_TRUE(WaitFor(seconds(30), not_ready_because("queue: ")))

@@ -12,7 +12,9 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string_view>
+#include <thread>
 #include <unordered_set>
 #include <vector>
 
@@ -31,6 +33,8 @@ constexpr int kClaimBatch = 100;
 constexpr size_t kTrackedDeliveriesMax = 1 << 20;
 // The stream entry field that holds the order id.
 constexpr std::string_view kIdField = "id";
+// How often the entries waiting for the group are counted, for Figures().
+constexpr milliseconds kDepthRefresh{1'000};
 
 struct RedisAddress {
   std::string host;
@@ -178,6 +182,34 @@ void ParseEntries(const redisReply* entries, std::vector<StreamEntry>* out) {
   }
 }
 
+// The figures of one consumer group in an XINFO GROUPS reply (RESP2: for each group a flat
+// array of names and values). `lag` is absent before Redis 7, and when Redis cannot tell it.
+struct GroupInfo {
+  int64_t pending = 0;         // delivered and not yet acknowledged
+  std::optional<int64_t> lag;  // not yet delivered
+};
+
+// Empty if the reply holds no group of that name.
+std::optional<GroupInfo> FindGroup(const redisReply* groups, std::string_view name) {
+  if (groups == nullptr || groups->type != REDIS_REPLY_ARRAY) return std::nullopt;
+  for (size_t g = 0; g < groups->elements; ++g) {
+    const redisReply* group = groups->element[g];
+    if (group == nullptr || group->type != REDIS_REPLY_ARRAY) continue;
+    GroupInfo info;
+    bool named = false;
+    for (size_t f = 0; f + 1 < group->elements; f += 2) {
+      const std::string_view field = StringOf(group->element[f]);
+      const redisReply* value = group->element[f + 1];
+      if (field == "name") named = StringOf(value) == name;
+      if (value->type != REDIS_REPLY_INTEGER) continue;
+      if (field == "pending") info.pending = value->integer;
+      if (field == "lag") info.lag = value->integer;
+    }
+    if (named) return info;
+  }
+  return std::nullopt;
+}
+
 class RedisQueue final : public Queue {
  public:
   RedisQueue(RedisQueueOptions options, RedisAddress address)
@@ -187,23 +219,28 @@ class RedisQueue final : public Queue {
 
   ~RedisQueue() override {
     Close();
+    if (depth_thread_.joinable()) depth_thread_.join();
     std::lock_guard lock(mu_);
     assert(in_use_.empty() && "RedisQueue destroyed while a call is in progress");
     for (redisContext* c : idle_) redisFree(c);
     idle_.clear();
   }
 
-  // Connects once and creates the consumer group.
+  // Connects once, creates the consumer group and counts what waits for it; then counts again
+  // every kDepthRefresh on a thread of its own.
   Status Init() {
     Result<Lease> lease = Acquire(Use::kCommand, Clock::now() + options_.command_timeout);
     if (!lease.ok()) return lease.status();
-    Status created = EnsureGroup(lease->context);
+    Status status = EnsureGroup(lease->context);
+    if (status.ok()) status = CountUndelivered(lease->context);
     Release(*lease, lease->context->err == 0);
-    if (created.ok()) {
+    if (!status.ok()) return status;
+    {
       std::lock_guard lock(mu_);
       opened_ = true;
     }
-    return created;
+    depth_thread_ = std::thread([this] { CountUndeliveredUntilClosed(); });
+    return Status::Ok();
   }
 
   Status Publish(std::span<const std::string> order_ids) override {
@@ -253,7 +290,13 @@ class RedisQueue final : public Queue {
     return status;
   }
 
-  QueueFigures Figures() override { return QueueFigures{.redelivered = redelivered_.load()}; }
+  // depth: the entries not yet delivered to the group at the last count (at most kDepthRefresh
+  // ago), and those this process has taken over (XAUTOCLAIM) but not yet handed to a receiver.
+  QueueFigures Figures() override {
+    std::lock_guard lock(claim_mu_);
+    return QueueFigures{.depth = undelivered_.load() + static_cast<int64_t>(reclaimed_.size()),
+                        .redelivered = redelivered_.load()};
+  }
 
   Result<std::vector<Delivery>> Receive(size_t max_count, milliseconds wait) override {
     const Clock::time_point deadline = Clock::now() + std::max(wait, milliseconds(0));
@@ -501,6 +544,57 @@ class RedisQueue final : public Queue {
     return Status::Ok();
   }
 
+  // Sets undelivered_ to the number of stream entries not yet delivered to the group: XINFO
+  // GROUPS's lag. Where Redis cannot tell the lag (an entry at or after the group's last delivered
+  // one was deleted, as an acknowledgement out of order does) and acknowledged entries are
+  // deleted, the stream holds only unacknowledged entries: its length less the group's pending
+  // ones. Otherwise the last count stands. A missing stream waits for nothing; a missing group
+  // (made again from the stream's start when next read) waits for the whole stream.
+  Status CountUndelivered(redisContext* c) {
+    std::vector<Reply> replies =
+        RunPipeline(c, {{"XINFO", "GROUPS", options_.stream}, {"XLEN", options_.stream}});
+    if (replies.empty()) return ConnectionError(c, "XINFO GROUPS");
+    const Reply& groups = replies[0];
+    const Reply& length = replies[1];
+    if (IsError(groups, "ERR no such key")) {
+      undelivered_ = 0;
+      return Status::Ok();
+    }
+    if (IsError(groups, "LOADING")) return Status::Ok();  // restarted: it answers in a moment
+    if (IsError(groups) || length->type != REDIS_REPLY_INTEGER) {
+      return Unavailable("redis_error",
+                         "XINFO GROUPS, XLEN: " + std::string(StringOf(groups.get())) + " " +
+                             std::string(StringOf(length.get())));
+    }
+    const std::optional<GroupInfo> group = FindGroup(groups.get(), options_.group);
+    if (!group.has_value()) {
+      undelivered_ = length->integer;
+    } else if (group->lag.has_value()) {
+      undelivered_ = *group->lag;
+    } else if (options_.delete_on_ack) {
+      undelivered_ = std::max<int64_t>(length->integer - group->pending, 0);
+    }
+    return Status::Ok();
+  }
+
+  // The depth thread: CountUndelivered every kDepthRefresh until Close(). While Redis is down the
+  // last count stands.
+  void CountUndeliveredUntilClosed() {
+    std::unique_lock lock(mu_);
+    while (!cv_.wait_for(lock, kDepthRefresh, [&] { return closed_; })) {
+      lock.unlock();
+      Result<Lease> lease = Acquire(Use::kCommand, Clock::now() + options_.command_timeout);
+      if (lease.ok()) {
+        Status counted = CountUndelivered(lease->context);
+        if (!counted.ok() && lease->context->err == 0) {
+          spdlog::warn("redis queue depth: {}", counted.ToString());
+        }
+        Release(*lease, lease->context->err == 0);
+      }
+      lock.lock();
+    }
+  }
+
   void WaitUntil(Clock::time_point deadline) {
     std::unique_lock lock(mu_);
     cv_.wait_until(lock, deadline, [&] { return closed_; });
@@ -651,6 +745,10 @@ class RedisQueue final : public Queue {
   std::string claim_cursor_ = "0-0";
   std::deque<StreamEntry> reclaimed_;    // taken over, not yet handed out; at most kClaimBatch
   std::atomic<int64_t> redelivered_{0};  // reclaimed entries handed out again
+
+  // Entries not yet delivered to the group, at the last count of depth_thread_.
+  std::atomic<int64_t> undelivered_{0};
+  std::thread depth_thread_;
 
   // Delivery tag -> stream entry id, for Ack. GUARDED_BY(tags_mu_).
   std::mutex tags_mu_;

@@ -8,6 +8,12 @@
 // over with XAUTOCLAIM by whichever process looks next, so delivery is at least once. Anything
 // Redis loses (a restart without the append-only file, MAXLEN trimming a backlog) the engine's
 // sweeper publishes again from the store.
+//
+// Figures(): the depth is the count of entries not yet delivered to the group (XINFO GROUPS's
+// lag, Redis 7; where Redis cannot tell it, or before 7, the stream's length less the group's
+// pending entries when delete_on_ack), taken once a second by a thread of the queue's own (so a
+// scrape costs no round trip), plus the entries taken over and not yet handed out; redeliveries
+// are the entries taken over with XAUTOCLAIM and handed out again.
 #pragma once
 
 #include <chrono>
