@@ -50,7 +50,7 @@ class DevToolsPipe {
     this.profile_ = profile;
     this.nextId_ = 1;
     this.pending_ = new Map();  // id -> { resolve, reject, timer, method }
-    this.listeners_ = new Map();  // method + ' ' + sessionId -> Set of handlers
+    this.listeners_ = new Map();  // method + ' ' + sessionId -> Set of handlers (see waitFor)
     this.exitError_ = null;
     this.stderrTail_ = '';
     this.buffered_ = Buffer.alloc(0);
@@ -114,6 +114,7 @@ class DevToolsPipe {
         remove();
         resolve(params);
       };
+      // Called instead of the handler when chromium exits first (see the 'exit' handler above).
       handler.onExit = (error) => {
         clearTimeout(timer);
         remove();
