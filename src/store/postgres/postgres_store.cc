@@ -443,12 +443,17 @@ struct Statements {
       " detail)"
       " SELECT o, c, 'accepted', 0, 0, 0, '' FROM unnest ($1::text[], $2::bigint[])"
       "  WITH ORDINALITY AS u (o, c, n) ORDER BY n"};
-  // Takes $2 from merchant $1, one row per merchant. Result: each merchant's new balance.
-  Query debit_merchants{"topup_debit_merchants",
-                        "UPDATE merchants SET balance_fen = balance_fen - d.amount"
-                        " FROM unnest ($1::text[], $2::bigint[]) AS d (merchant_id, amount)"
-                        " WHERE merchants.merchant_id = d.merchant_id"
-                        " RETURNING merchants.merchant_id, merchants.balance_fen"};
+  // Takes $3 from merchant $1, whose balance the batch read as $2, one row per merchant. A balance
+  // that is not $2 (which the batch's lock rules out) becomes -1, which the balance's CHECK
+  // refuses: the statement fails and the transaction with it.
+  Query debit_merchants{
+      "topup_debit_merchants",
+      "UPDATE merchants SET balance_fen = CASE"
+      "  WHEN merchants.balance_fen = d.read THEN merchants.balance_fen - d.amount"
+      "  ELSE -1 END"
+      " FROM unnest ($1::text[], $2::bigint[], $3::bigint[])"
+      "  AS d (merchant_id, read, amount)"
+      " WHERE merchants.merchant_id = d.merchant_id"};
 
   Query get_order{"topup_get_order",
                   WithOrderColumns("SELECT ", " FROM orders WHERE order_id = $1")};
@@ -662,8 +667,10 @@ constexpr size_t kMaxTransitionsPerTransaction = 512;
 // Accepts AcceptOrderAsync writes in one transaction: bounds how long one batch holds its
 // merchants' rows, and the size of its pipeline.
 constexpr size_t kMaxAcceptsPerTransaction = 256;
-// Accept batches written at once, each on its own pooled connection (at most pool_size).
-constexpr size_t kMaxAcceptBatchesInFlight = 4;
+// Accept batches written at once, each on its own pooled connection (at most pool_size). Batches
+// of one merchant queue for its row: two let one batch be answered while the next is written,
+// and the fewer there are, the larger each grows.
+constexpr size_t kMaxAcceptBatchesInFlight = 2;
 
 // An AcceptOrderAsync call waiting for a batch.
 struct PendingAccept {
@@ -1323,13 +1330,13 @@ Params InsertOrdersParams(std::span<const Order* const> orders) {
   return params;
 }
 
-// Three round trips on one connection, whatever the batch's size, and one statement per table:
+// Two round trips on one connection, whatever the batch's size, and one statement per table:
 //  1. BEGIN, lock the batch's merchants (in merchant id order) and read their balances, and read
 //     the stored orders with the batch's merchant order ids;
 //  2. the orders store_rules::PlanAccepts creates, their debits' ledger rows and their
-//     "accepted" events, each in one multi-row INSERT, and one debit per merchant, the sum of its
-//     orders' prices;
-//  3. COMMIT.
+//     "accepted" events, each in one multi-row INSERT, one debit per merchant (the sum of its
+//     orders' prices, refused by the server unless the balance is the one read), and COMMIT.
+// The merchants stay locked from step 1 to the commit: one round trip and a WAL flush.
 // The merchant locks make the reads of step 1 final: every writer of a merchant's orders (this
 // batch, AcceptOrder, another node's batch) holds that merchant's row until it commits, so no
 // order of these merchants is written between step 1 and the commit, and the batch answers each
@@ -1401,51 +1408,41 @@ BatchEnd PostgresStore::TryAcceptBatch(postgres::PgConnection& db, std::span<con
     created.push_back(&planned.answer->order);
     balances_after_fen.push_back(planned.balance_after_fen);
   }
+  std::vector<postgres::BoundQuery> writes;
   if (!created.empty()) {
     std::vector<std::string> debited_merchants;
-    std::vector<int64_t> debited_fen;
+    std::vector<int64_t> read_fen, debited_fen;
     for (const auto& [merchant_id, amount_fen] : plan.debited_fen) {
       debited_merchants.push_back(merchant_id);
+      read_fen.push_back(balances_fen[merchant_id]);
       debited_fen.push_back(amount_fen);
     }
     auto created_ms = Column(created, [](const Order& o) { return o.created_ms; });
     auto order_ids = Column(created, [](const Order& o) { return o.order_id; });
-    const postgres::BoundQuery writes[] = {
-        {&Sql().insert_orders, InsertOrdersParams(created)},
-        {&Sql().insert_debit_entries,
-         Params()
-             .TextArray(Column(created, [](const Order& o) { return o.merchant_id; }))
-             .TextArray(order_ids)
-             .IntArray(Column(created, [](const Order& o) { return o.price_fen; }))
-             .IntArray(balances_after_fen)
-             .IntArray(created_ms)},
-        {&Sql().insert_accepted_events, Params().TextArray(order_ids).IntArray(created_ms)},
-        {&Sql().debit_merchants, Params().TextArray(debited_merchants).IntArray(debited_fen)}};
-    Result<std::vector<PgResult>> written = db.ExecutePipeline(writes);
-    if (!written.ok()) {
-      rollback();
-      return BatchEnd{BatchEnd::Kind::kAbandon, written.status()};
-    }
-    for (const PgResult& result : *written) {
-      if (!result.ok()) return failed(result, BatchEnd::Kind::kDrop);
-    }
-    // Each merchant's balance is the one planned: the lock kept it from changing since step 1.
-    const PgResult& debited = (*written)[3];
-    bool as_planned = debited.rows() == static_cast<int>(plan.debited_fen.size());
-    for (int row = 0; as_planned && row < debited.rows(); ++row) {
-      const std::string merchant_id(debited.Text(row, 0));
-      as_planned = balances_fen.contains(merchant_id) &&
-                   debited.Int(row, 1) == balances_fen[merchant_id] - plan.debited_fen[merchant_id];
-    }
-    if (!as_planned) {
-      rollback();
-      spdlog::error("store: an accept batch's balances changed under its merchant locks");
-      return BatchEnd{BatchEnd::Kind::kDrop, Internal("balances changed under a lock")};
-    }
+    writes = {{&Sql().insert_orders, InsertOrdersParams(created)},
+              {&Sql().insert_debit_entries,
+               Params()
+                   .TextArray(Column(created, [](const Order& o) { return o.merchant_id; }))
+                   .TextArray(order_ids)
+                   .IntArray(Column(created, [](const Order& o) { return o.price_fen; }))
+                   .IntArray(balances_after_fen)
+                   .IntArray(created_ms)},
+              {&Sql().insert_accepted_events, Params().TextArray(order_ids).IntArray(created_ms)},
+              {&Sql().debit_merchants,
+               Params().TextArray(debited_merchants).IntArray(read_fen).IntArray(debited_fen)}};
+  }
+  writes.push_back({&Sql().commit, Params()});
+  Result<std::vector<PgResult>> written = db.ExecutePipeline(writes);
+  if (!written.ok()) {
+    // Sent but unanswered: how far the server got, the COMMIT included, is unknown.
+    for (size_t p = 0; p < batch.size(); ++p) outcomes[p] = std::move(plan.accepts[p].answer);
+    return BatchEnd{BatchEnd::Kind::kCommitUnknown, written.status()};
+  }
+  for (size_t w = 0; w + 1 < written->size(); ++w) {
+    if (!(*written)[w].ok()) return failed((*written)[w], BatchEnd::Kind::kDrop);
   }
   for (size_t p = 0; p < batch.size(); ++p) outcomes[p] = std::move(plan.accepts[p].answer);
-
-  PgResult committed = db.Execute(Sql().commit, Params());
+  const PgResult& committed = written->back();
   if (committed.ok()) {
     ObserveCommit(batch.size(), began);
     return BatchEnd{};

@@ -14,7 +14,7 @@
 // commit is flushed to the server's WAL.
 //
 // Threading: every method may be called from any thread and blocks it for the length of its
-// transaction, but for AcceptOrderAsync, which queues the call for one of at most four store
+// transaction, but for AcceptOrderAsync, which queues the call for one of at most two store
 // threads. Each takes every call waiting (up to 256) and answers them as AcceptOrder would, one
 // after another, in one transaction with one commit and one statement per table: it locks their
 // merchants in merchant id order, decides each order (store_rules::PlanAccepts) from the balances
