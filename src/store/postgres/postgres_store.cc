@@ -860,8 +860,9 @@ class PostgresStore final : public Store {
   Result<Order> ReadOneOrder(const Query& query, const Params& params);
 
   // Applies transitions[i] for each i of `batch` in one transaction, storing each result in
-  // results[i]. Returns the indices it gave up on after kMaxAttempts tries, for the caller to
-  // apply one by one. REQUIRES: `batch` is sorted by order id and its transitions are valid.
+  // results[i]. Returns the indices left for the caller to apply one by one: all of them when a
+  // try was rolled back for one of them, or after kMaxAttempts tries. REQUIRES: `batch` is sorted
+  // by order id and its transitions are valid.
   std::vector<size_t> ApplyInOneTransaction(std::span<const Transition> transitions,
                                             std::vector<size_t> batch,
                                             std::vector<Result<bool>>& results);
