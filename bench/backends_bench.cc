@@ -1,8 +1,10 @@
 // Sustained end-to-end throughput of each backend combination, one node and three, against a
 // zero-latency, fault-free simulator. Starts private PostgreSQL, Redis and RabbitMQ servers on
-// 127.0.0.1 (as the tests do) and stops them.
+// 127.0.0.1 (as the tests do) and stops them. Beside each rate: the CPU per final order of the
+// topup nodes (summed) and of the PostgreSQL server (its every process).
 //
 //   build/backends_bench [orders] [connections]
+#include <cstdint>
 #include <filesystem>
 #include <iostream>
 #include <string>
@@ -18,6 +20,11 @@ using topup::Result;
 using topup::loadgen::RunScenario;
 using topup::loadgen::ScenarioOptions;
 using topup::loadgen::ScenarioReport;
+
+// CPU microseconds per order, 0 without orders.
+int64_t PerOrderUs(double cpu_s, int64_t orders) {
+  return orders > 0 ? static_cast<int64_t>(cpu_s * 1e6 / static_cast<double>(orders)) : 0;
+}
 
 int Run(int orders, int connections) {
   auto postgres = topup::testing::PostgresServer::Start();
@@ -37,8 +44,9 @@ int Run(int orders, int connections) {
   const Combination combinations[] = {{"SQLite + embedded", false, ""},
                                       {"PostgreSQL + Redis", true, (*redis)->url()},
                                       {"PostgreSQL + RabbitMQ", true, (*rabbit)->url()}};
-  std::cout << "| backends | nodes | orders | accepted/s | final/s | p50 ms | p99 ms | max ms | "
-               "correct |\n|---|---|---|---|---|---|---|---|---|\n";
+  std::cout << "| backends | nodes | orders | accepted/s | final/s | topup µs/order | "
+               "PostgreSQL µs/order | p50 ms | p99 ms | max ms | correct |\n"
+               "|---|---|---|---|---|---|---|---|---|---|---|\n";
   int run = 0;
   for (const Combination& combination : combinations) {
     for (int nodes : {1, 3}) {
@@ -66,17 +74,24 @@ int Run(int orders, int connections) {
       options.serve_flags = {"--io-threads", "1", "--workers", std::to_string(2048 / nodes)};
       options.load_max_ms = 300'000;
       options.wait_final_max_ms = 300'000;
+      const double postgres_cpu_before = (*postgres)->CpuSeconds();
       Result<ScenarioReport> report = RunScenario(options);
+      const double postgres_cpu_s = (*postgres)->CpuSeconds() - postgres_cpu_before;
       if (!report.ok()) {
         std::cerr << combination.name << " x" << nodes << ": " << report.status().ToString()
                   << "\n";
         return 1;
       }
+      const int64_t final_orders = report->succeeded + report->failed_refunded;
       std::cout << "| " << combination.name << " | " << nodes << " | " << orders << " | "
                 << static_cast<int>(report->accepted_per_s) << " | "
-                << static_cast<int>(report->final_per_s) << " | " << report->latency_p50_ms << " | "
-                << report->latency_p99_ms << " | " << report->latency_max_ms << " | "
-                << (report->Correct() ? "yes" : "NO") << " |" << std::endl;
+                << static_cast<int>(report->final_per_s) << " | "
+                << PerOrderUs(report->server_cpu_s, final_orders) << " | "
+                << (combination.postgres ? std::to_string(PerOrderUs(postgres_cpu_s, final_orders))
+                                         : std::string("-"))
+                << " | " << report->latency_p50_ms << " | " << report->latency_p99_ms << " | "
+                << report->latency_max_ms << " | " << (report->Correct() ? "yes" : "NO") << " |"
+                << std::endl;
       std::filesystem::remove_all(dir);
     }
   }

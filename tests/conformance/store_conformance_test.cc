@@ -771,6 +771,124 @@ TEST_P(StoreConformanceTest, AsyncAcceptBurstForOneMerchantAnswersEachOnItsOwn) 
   ExpectBalanced();
 }
 
+// A burst of accepts of different prices for one merchant that cannot pay for them all: exactly
+// the orders whose price exceeded what was left at their turn are refused. Balances only go
+// down, so each refused price is above the final balance, and the created prices add up to what
+// the balance lost.
+TEST_P(StoreConformanceTest, AsyncAcceptBurstRefusesExactlyTheOrdersThatExceedTheBalance) {
+  constexpr int kOrders = 200;
+  constexpr int64_t kFundedFen = 20'000;
+  AddMerchant("thin", kFundedFen);
+  auto answers = std::make_shared<AcceptAnswers>();
+  std::map<std::string, int64_t> price_of;
+  for (int i = 0; i < kOrders; ++i) {
+    const std::string id = "t" + std::to_string(i);
+    price_of[id] = 50 + (i * 37) % 400;  // 50..449 fen, mixed
+    store_->AcceptOrderAsync(MakeOrder(id, "thin", id, price_of[id]), Record(answers, id));
+  }
+  ASSERT_TRUE(answers->WaitFor(kOrders)) << "not every call was answered";
+  const int64_t final_fen = Balance("thin");
+  int64_t created_fen = 0;
+  int created = 0, refused = 0;
+  for (const auto& [id, price_fen] : price_of) {
+    Result<AcceptResult> answer = OnlyAnswer(*answers, id);
+    if (answer.ok()) {
+      EXPECT_TRUE(answer->created) << id;
+      created_fen += price_fen;
+      created += 1;
+      EXPECT_EQ(EventCount(id), 1u) << id;
+    } else {
+      EXPECT_EQ(answer.status().reason(), "insufficient_balance") << id;
+      EXPECT_GT(price_fen, final_fen) << id << " was refused with enough balance left";
+      EXPECT_EQ(store_->GetOrder(id).status().reason(), "order_not_found") << id;
+      refused += 1;
+    }
+  }
+  EXPECT_GT(refused, 0) << "the balance should not cover every order";
+  EXPECT_GE(final_fen, 0);
+  EXPECT_EQ(created_fen, kFundedFen - final_fen);
+  EXPECT_EQ(Ledger("thin").size(), 1u + created);
+  ExpectBalanced();
+}
+
+// Two nodes take the same requests at once, each through its own batches: for each merchant order
+// id one order is created, debited once, and every answer on either node names it.
+TEST_P(StoreConformanceTest, TwoNodesRacingTheSameMerchantOrderIdsCreateEachOnce) {
+  constexpr int kRequests = 150;
+  constexpr int kSendsPerNode = 2;  // each node sends each request this many times
+  constexpr int64_t kPriceFen = 100;
+  AddMerchant("m1", 1'000'000);
+  std::vector<std::unique_ptr<Store>> nodes;
+  for (int n = 0; n < 2; ++n) nodes.push_back(OpenStore());
+  auto answers = std::make_shared<AcceptAnswers>();
+  auto call_id = [](int n, int s, int i) {
+    return "n" + std::to_string(n) + "-" + std::to_string(s) + "-" + std::to_string(i);
+  };
+  RunTogether(2, [&](int n) {
+    for (int i = 0; i < kRequests; ++i) {
+      for (int s = 0; s < kSendsPerNode; ++s) {
+        const std::string id = call_id(n, s, i);
+        nodes[n]->AcceptOrderAsync(MakeOrder(id, "m1", "mo-" + std::to_string(i), kPriceFen),
+                                   Record(answers, id));
+      }
+    }
+  });
+  ASSERT_TRUE(answers->WaitFor(2 * kSendsPerNode * kRequests)) << "not every call was answered";
+  for (int i = 0; i < kRequests; ++i) {
+    std::set<std::string> named;
+    int created = 0;
+    for (int n = 0; n < 2; ++n) {
+      for (int s = 0; s < kSendsPerNode; ++s) {
+        Result<AcceptResult> answer = OnlyAnswer(*answers, call_id(n, s, i));
+        ASSERT_TRUE(answer.ok()) << answer.status().ToString();
+        named.insert(answer->order.order_id);
+        created += answer->created ? 1 : 0;
+      }
+    }
+    EXPECT_EQ(created, 1) << "request " << i;
+    EXPECT_EQ(named.size(), 1u) << "request " << i << " answered with different orders";
+  }
+  EXPECT_EQ(Balance("m1"), 1'000'000 - kRequests * kPriceFen);
+  EXPECT_EQ(Ledger("m1").size(), 1u + kRequests);
+  ExpectBalanced();
+}
+
+// An order id already stored, or repeated within a burst, is refused as order_id_exists without
+// writing anything of that order; the burst's other orders are created as usual.
+TEST_P(StoreConformanceTest, AsyncAcceptRefusesATakenOrderIdAndKeepsTheRest) {
+  AddMerchant("m1", 100'000);
+  AddMerchant("m2", 100'000);
+  ASSERT_TRUE(store_->AcceptOrder(MakeOrder("taken", "m2", "m2-first", 100)).ok());
+  auto answers = std::make_shared<AcceptAnswers>();
+  constexpr int kOthers = 40;
+  for (int i = 0; i < kOthers; ++i) {
+    const std::string id = "ok" + std::to_string(i);
+    store_->AcceptOrderAsync(MakeOrder(id, "m1", id, 100), Record(answers, id));
+    if (i == kOthers / 2) {
+      store_->AcceptOrderAsync(MakeOrder("taken", "m1", "mo-taken", 100), Record(answers, "taken"));
+      store_->AcceptOrderAsync(MakeOrder("ok0", "m1", "mo-repeat", 100),
+                               Record(answers, "ok0-repeat"));
+    }
+  }
+  ASSERT_TRUE(answers->WaitFor(kOthers + 2)) << "not every call was answered";
+  EXPECT_EQ(OnlyAnswer(*answers, "taken").status().reason(), "order_id_exists");
+  // Which of the two calls for ok0 came first depends on the batches' timing: one of them.
+  Result<AcceptResult> first = OnlyAnswer(*answers, "ok0");
+  Result<AcceptResult> repeat = OnlyAnswer(*answers, "ok0-repeat");
+  EXPECT_NE(first.ok(), repeat.ok());
+  EXPECT_EQ((first.ok() ? repeat : first).status().reason(), "order_id_exists");
+  for (int i = 1; i < kOthers; ++i) {
+    Result<AcceptResult> answer = OnlyAnswer(*answers, "ok" + std::to_string(i));
+    ASSERT_TRUE(answer.ok()) << answer.status().ToString();
+    EXPECT_TRUE(answer->created);
+  }
+  EXPECT_EQ(Get("taken").merchant_id, "m2");
+  EXPECT_EQ(Balance("m1"), 100'000 - kOthers * 100);
+  EXPECT_EQ(Ledger("m1").size(), 1u + kOthers);
+  EXPECT_EQ(Balance("m2"), 100'000 - 100);
+  ExpectBalanced();
+}
+
 // --- ApplyTransition ---
 
 TEST_P(StoreConformanceTest, TransitionsSetTheDocumentedFields) {

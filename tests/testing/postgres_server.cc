@@ -66,6 +66,24 @@ Status RunToExit(const std::vector<std::string>& argv, const std::string& log_pa
                                            std::to_string(wait_status) + "):\n" + Tail(log_path));
 }
 
+// The fields of /proc/<pid>/stat from the state on (field 3 of proc(5) is [0]); empty if the
+// process is gone. The command name before them may hold spaces, hence the last ')'.
+std::vector<std::string> StatFields(const std::string& pid) {
+  std::ifstream stat("/proc/" + pid + "/stat");
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  const size_t close = text.rfind(')');
+  if (close == std::string::npos) return {};
+  std::istringstream stream(text.substr(close + 1));
+  std::vector<std::string> fields;
+  for (std::string field; stream >> field;) fields.push_back(std::move(field));
+  return fields;
+}
+
+// Field `number` of proc(5)'s /proc/<pid>/stat, as clock ticks; 0 if absent.
+double Ticks(const std::vector<std::string>& fields, size_t number) {
+  return fields.size() > number - 3 ? std::stod(fields[number - 3]) : 0;
+}
+
 // Whether `pid`, a child not yet reaped, has exited (it is then a zombie).
 bool HasExited(pid_t pid) {
   std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
@@ -200,6 +218,23 @@ void PostgresServer::Stop() {
 Status PostgresServer::Restart() {
   Stop();
   return Launch(kStartTimeout);
+}
+
+double PostgresServer::CpuSeconds() const {
+  if (!process_.has_value()) return 0;
+  const std::string postmaster = std::to_string(process_->pid());
+  // utime, stime, and the children's it reaped (cutime, cstime).
+  const std::vector<std::string> own = StatFields(postmaster);
+  double ticks = Ticks(own, 14) + Ticks(own, 15) + Ticks(own, 16) + Ticks(own, 17);
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", error)) {
+    const std::string pid = entry.path().filename().string();
+    if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    const std::vector<std::string> fields = StatFields(pid);
+    if (fields.size() > 1 && fields[1] == postmaster)
+      ticks += Ticks(fields, 14) + Ticks(fields, 15);
+  }
+  return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
 Result<std::string> PostgresServer::CreateDatabase(const std::string& name) {

@@ -32,6 +32,9 @@ class PostgresServer {
   std::string url() const { return DatabaseUrl("postgres"); }
   std::string DatabaseUrl(const std::string& database) const;
   bool running() const { return process_.has_value(); }
+  // CPU seconds (user + system) the server has used since it last started: the postmaster, the
+  // backends and helpers it runs now, and those that exited. 0 when it does not run.
+  double CpuSeconds() const;
 
   // Creates an empty database `name` ([a-z0-9_], 1..63 characters) and returns its URL.
   Result<std::string> CreateDatabase(const std::string& name);

@@ -47,6 +47,28 @@ Params& Params::TextArray(std::span<const std::string> values) {
   return *this;
 }
 
+Params& Params::IntArray(std::span<const int64_t> values) {
+  std::string literal = "{";
+  for (int64_t value : values) {
+    if (literal.size() > 1) literal += ',';
+    literal += std::to_string(value);
+  }
+  literal += '}';
+  values_.push_back(std::move(literal));
+  return *this;
+}
+
+Params& Params::BoolArray(const std::vector<bool>& values) {
+  std::string literal = "{";
+  for (bool value : values) {
+    if (literal.size() > 1) literal += ',';
+    literal += value ? 't' : 'f';
+  }
+  literal += '}';
+  values_.push_back(std::move(literal));
+  return *this;
+}
+
 std::vector<const char*> Params::Pointers() const {
   std::vector<const char*> pointers;
   pointers.reserve(values_.size());

@@ -34,6 +34,10 @@ class Params {
   Params& Bool(bool value);
   // A text[] literal: {"a","b"} with '"' and '\' escaped.
   Params& TextArray(std::span<const std::string> values);
+  // A bigint[] literal: {1,2}.
+  Params& IntArray(std::span<const int64_t> values);
+  // A boolean[] literal: {t,f}.
+  Params& BoolArray(const std::vector<bool>& values);
 
   int size() const { return static_cast<int>(values_.size()); }
   // Pointers into this object: valid until it is changed or destroyed.

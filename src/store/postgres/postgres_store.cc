@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <string_view>
 #include <thread>
 #include <unordered_map>
@@ -19,6 +20,7 @@
 #include "store/postgres/connection_pool.h"
 #include "store/postgres/pg_connection.h"
 #include "store/postgres/schema.h"
+#include "store/rules/accept_plan.h"
 #include "store/rules/store_rules.h"
 #include "store/rules/write_counter.h"
 
@@ -29,6 +31,7 @@ using postgres::ConnectionPool;
 using postgres::Params;
 using postgres::PgResult;
 using postgres::Query;
+using store_rules::AnswerForExisting;
 using store_rules::CleanFreeText;
 using store_rules::IsStorableText;
 using store_rules::kMaxBalanceFen;
@@ -80,48 +83,75 @@ std::string WithOrderColumns(std::string_view before, std::string_view after) {
 
 int StatusInt(OrderStatus status) { return static_cast<int>(status); }
 
-// The compare-and-set of one order and its event, the start of apply_transition and move_order.
-// Parameters: $1 order_id, $2 from, $3 from_attempt_count, $4 to, $5 attempt (0 keep, 1 start,
-// 2 clear), $6 supplier_order_id, $7 channel, $8 now_ms, $9 supplier_ref, $10 fail_reason,
-// $11 next_check_ms, $12 release_lease, $13 event_kind, $14 event_detail, $15 refuse a live
-// attempt, $16 deadline_missed_detail (kDeadlineMissedEvent's, appended after $13's).
-const std::string& MoveOrderSql() {
-  static const std::string sql = SqlText(
-      {"WITH moved AS ("
+// The values of one transition as the rows of `t`, from parameters $1..$18: $1 order_id, $2 from,
+// $3 from_attempt_count, $4 to, $5 attempt (0 keep, 1 start, 2 clear), $6 supplier_order_id,
+// $7 channel, $8 now_ms, $9 supplier_ref, $10 fail_reason, $11 next_check_ms, $12 release_lease,
+// $13 event_kind, $14 event_detail, $15 refuse a live attempt, $16 deadline_missed_detail
+// (kDeadlineMissedEvent's, appended after $13's), $17 claim_owner, $18 claim_lease_ms.
+constexpr std::string_view kOneTransition =
+    "SELECT $1::text AS order_id, $2::integer AS from_status, $3::integer AS from_attempts,"
+    " $4::integer AS to_status, $5::integer AS attempt, $6::text AS supplier_order_id,"
+    " $7::text AS channel, $8::bigint AS now_ms, $9::text AS supplier_ref,"
+    " $10::text AS fail_reason, $11::bigint AS next_check_ms, $12::boolean AS release_lease,"
+    " $13::text AS event_kind, $14::text AS event_detail, $15::boolean AS refuse_live,"
+    " $16::text AS deadline_detail, $17::text AS claim_owner, $18::bigint AS claim_lease_ms";
+// The same from arrays, one element per transition.
+constexpr std::string_view kTransitionArrays =
+    "SELECT * FROM unnest ($1::text[], $2::integer[], $3::integer[], $4::integer[],"
+    " $5::integer[], $6::text[], $7::text[], $8::bigint[], $9::text[], $10::text[],"
+    " $11::bigint[], $12::boolean[], $13::text[], $14::text[], $15::boolean[], $16::text[],"
+    " $17::text[], $18::bigint[]) AS u (order_id, from_status, from_attempts, to_status, attempt,"
+    " supplier_order_id, channel, now_ms, supplier_ref, fail_reason, next_check_ms,"
+    " release_lease, event_kind, event_detail, refuse_live, deadline_detail, claim_owner,"
+    " claim_lease_ms)";
+
+// The compare-and-set of each order of `transitions` (kOneTransition or kTransitionArrays) and
+// its events, the start of apply_transition and move_orders. `moved` has the moved orders.
+std::string MoveOrdersSql(std::string_view transitions) {
+  return SqlText(
+      {"WITH t AS (", transitions,
+       "),"
+       " moved AS ("
        "  UPDATE orders SET"
-       "   status = $4::integer,"
-       "   attempt_count = attempt_count + CASE WHEN $5::integer = 1 THEN 1 ELSE 0 END,"
-       "   supplier_order_id = CASE $5::integer WHEN 0 THEN supplier_order_id"
-       "    WHEN 1 THEN $6::text ELSE '' END,"
-       "   attempt_sent_ms = CASE $5::integer WHEN 0 THEN attempt_sent_ms"
-       "    WHEN 1 THEN $8::bigint ELSE 0 END,"
-       "   channel = CASE WHEN $5::integer = 1 THEN $7::text ELSE channel END,"
-       "   supplier_ref = CASE WHEN $9::text <> '' THEN $9::text ELSE supplier_ref END,"
-       "   fail_reason = CASE WHEN $4::integer = ",
+       "   status = t.to_status,"
+       "   attempt_count = orders.attempt_count + CASE WHEN t.attempt = 1 THEN 1 ELSE 0 END,"
+       "   supplier_order_id = CASE t.attempt WHEN 0 THEN orders.supplier_order_id"
+       "    WHEN 1 THEN t.supplier_order_id ELSE '' END,"
+       "   attempt_sent_ms = CASE t.attempt WHEN 0 THEN orders.attempt_sent_ms"
+       "    WHEN 1 THEN t.now_ms ELSE 0 END,"
+       "   channel = CASE WHEN t.attempt = 1 THEN t.channel ELSE orders.channel END,"
+       "   supplier_ref = CASE WHEN t.supplier_ref <> '' THEN t.supplier_ref"
+       "    ELSE orders.supplier_ref END,"
+       "   fail_reason = CASE WHEN t.to_status = ",
        kSqlFailed,
-       " THEN $10::text ELSE fail_reason END,"
-       "   finished_ms = CASE WHEN $4::integer IN ",
+       " THEN t.fail_reason ELSE orders.fail_reason END,"
+       "   finished_ms = CASE WHEN t.to_status IN ",
        kSqlFinalStatuses,
-       " THEN $8::bigint ELSE finished_ms END,"
-       "   updated_ms = $8::bigint,"
-       "   next_check_ms = $11::bigint,"
-       "   lease_owner = CASE WHEN $12::boolean THEN ''"
-       "    WHEN $17::text <> '' THEN $17::text ELSE lease_owner END,"
-       "   lease_expires_ms = CASE WHEN $12::boolean THEN 0"
-       "    WHEN $17::text <> '' THEN $8::bigint + $18::bigint ELSE lease_expires_ms END"
-       "  WHERE order_id = $1::text AND status = $2::integer AND attempt_count = $3::integer"
-       "   AND NOT ($15::boolean AND supplier_order_id <> '')"
-       "   AND ($17::text = '' OR lease_expires_ms <= $8::bigint OR lease_owner = $17::text)"
-       "  RETURNING merchant_id, price_fen, attempt_count),"
+       " THEN t.now_ms ELSE orders.finished_ms END,"
+       "   updated_ms = t.now_ms,"
+       "   next_check_ms = t.next_check_ms,"
+       "   lease_owner = CASE WHEN t.release_lease THEN ''"
+       "    WHEN t.claim_owner <> '' THEN t.claim_owner ELSE orders.lease_owner END,"
+       "   lease_expires_ms = CASE WHEN t.release_lease THEN 0"
+       "    WHEN t.claim_owner <> '' THEN t.now_ms + t.claim_lease_ms"
+       "    ELSE orders.lease_expires_ms END"
+       "  FROM t"
+       "  WHERE orders.order_id = t.order_id AND orders.status = t.from_status"
+       "   AND orders.attempt_count = t.from_attempts"
+       "   AND NOT (t.refuse_live AND orders.supplier_order_id <> '')"
+       "   AND (t.claim_owner = '' OR orders.lease_expires_ms <= t.now_ms"
+       "    OR orders.lease_owner = t.claim_owner)"
+       "  RETURNING orders.order_id, orders.merchant_id, orders.price_fen, orders.attempt_count,"
+       "   t.from_status, t.to_status, t.now_ms, t.event_kind, t.event_detail,"
+       "   t.deadline_detail),"
        " event AS ("
        "  INSERT INTO order_events (order_id, at_ms, kind, from_status, to_status, attempt_no,"
        "   detail)"
-       "  SELECT $1::text, $8::bigint, $13::text, $2::integer, $4::integer, attempt_count,"
-       "   $14::text FROM moved WHERE $13::text <> ''"
+       "  SELECT order_id, now_ms, event_kind, from_status, to_status, attempt_count, event_detail"
+       "   FROM moved WHERE event_kind <> ''"
        "  UNION ALL"
-       "  SELECT $1::text, $8::bigint, 'deadline_missed', $2::integer, $4::integer, attempt_count,"
-       "   $16::text FROM moved WHERE $16::text <> '')"});
-  return sql;
+       "  SELECT order_id, now_ms, 'deadline_missed', from_status, to_status, attempt_count,"
+       "   deadline_detail FROM moved WHERE deadline_detail <> '')"});
 }
 
 // "failed" promises the phone can no longer be credited: refusing to refund while an attempt may
@@ -130,17 +160,20 @@ bool RefusesLiveAttempt(const Transition& t) {
   return t.to == OrderStatus::kFailed && t.attempt == Transition::Attempt::kKeep;
 }
 
-// The parameters of MoveOrderSql() for `t`. REQUIRES: ValidateTransition(t) is OK.
+int AttemptMode(const Transition& t) {
+  return t.attempt == Transition::Attempt::kKeep    ? 0
+         : t.attempt == Transition::Attempt::kStart ? 1
+                                                    : 2;
+}
+
+// The parameters of kOneTransition for `t`. REQUIRES: ValidateTransition(t) is OK.
 Params TransitionParams(const Transition& t) {
-  const int attempt_mode = t.attempt == Transition::Attempt::kKeep    ? 0
-                           : t.attempt == Transition::Attempt::kStart ? 1
-                                                                      : 2;
   Params params;
   params.Text(t.order_id)
       .Int(StatusInt(t.from))
       .Int(t.from_attempt_count)
       .Int(StatusInt(t.to))
-      .Int(attempt_mode)
+      .Int(AttemptMode(t))
       .Text(t.supplier_order_id)
       .Text(t.channel)
       .Int(t.now_ms)
@@ -154,6 +187,44 @@ Params TransitionParams(const Transition& t) {
       .Text(CleanFreeText(t.deadline_missed_detail))
       .Text(t.claim_owner)
       .Int(t.claim_lease_ms);
+  return params;
+}
+
+// The column of `items` (pointers) that `field` reads, for a statement's array parameter.
+template <typename Items, typename Field>
+auto Column(const Items& items, Field field) {
+  std::vector<std::decay_t<decltype(field(**items.begin()))>> column;
+  column.reserve(items.size());
+  for (const auto* item : items) column.push_back(field(*item));
+  return column;
+}
+
+// The parameters of kTransitionArrays for `transitions`, as TransitionParams's for each.
+Params TransitionArrayParams(std::span<const Transition* const> transitions) {
+  using T = const Transition&;
+  auto column = [&](auto field) { return Column(transitions, field); };
+  auto number = [&](auto field) {
+    return Column(transitions, [&](T t) { return static_cast<int64_t>(field(t)); });
+  };
+  Params params;
+  params.TextArray(column([](T t) { return t.order_id; }))
+      .IntArray(number([](T t) { return StatusInt(t.from); }))
+      .IntArray(number([](T t) { return t.from_attempt_count; }))
+      .IntArray(number([](T t) { return StatusInt(t.to); }))
+      .IntArray(number([](T t) { return AttemptMode(t); }))
+      .TextArray(column([](T t) { return t.supplier_order_id; }))
+      .TextArray(column([](T t) { return t.channel; }))
+      .IntArray(number([](T t) { return t.now_ms; }))
+      .TextArray(column([](T t) { return CleanFreeText(t.supplier_ref); }))
+      .TextArray(column([](T t) { return CleanFreeText(t.fail_reason); }))
+      .IntArray(number([](T t) { return t.next_check_ms; }))
+      .BoolArray(column([](T t) { return t.release_lease; }))
+      .TextArray(column([](T t) { return t.event_kind; }))
+      .TextArray(column([](T t) { return CleanFreeText(t.event_detail); }))
+      .BoolArray(column([](T t) { return RefusesLiveAttempt(t); }))
+      .TextArray(column([](T t) { return CleanFreeText(t.deadline_missed_detail); }))
+      .TextArray(column([](T t) { return t.claim_owner; }))
+      .IntArray(number([](T t) { return t.claim_lease_ms; }));
   return params;
 }
 
@@ -336,6 +407,54 @@ struct Statements {
               "  EXISTS (SELECT 1 FROM merchants WHERE merchant_id = $2::text), e.*"
               " FROM (VALUES (0)) AS one (x) LEFT JOIN existing e ON true")};
 
+  // The statements of an accept batch (TryAcceptBatch), each for the whole batch.
+  // Locks the merchants in merchant id order, as every writer of merchant rows does, and reads
+  // their balances, re-read on the newest row version once a concurrent writer's lock is gone.
+  Query lock_merchants{"topup_lock_merchants",
+                       "SELECT merchant_id, balance_fen FROM merchants"
+                       " WHERE merchant_id = ANY ($1::text[]) ORDER BY merchant_id"
+                       " FOR NO KEY UPDATE"};
+  // The stored orders with any of the (merchant id, merchant order id) pairs $1, $2.
+  Query find_batch_orders{"topup_find_batch_orders",
+                          WithOrderColumns("SELECT ",
+                                           " FROM orders WHERE (merchant_id, merchant_order_id) IN"
+                                           " (SELECT * FROM unnest ($1::text[], $2::text[]))")};
+  // One row per element of the arrays, which hold accept_order's parameters $1..$18 in order.
+  Query insert_orders{
+      "topup_insert_orders",
+      WithOrderColumns("INSERT INTO orders (", "") +
+          ") SELECT o, m, mo, ph, ca, fv, pr, nu, 0, 0, '', sent, ch, ref, fr, cr, dl, up, 0, nc,"
+          " lo, le FROM unnest ($1::text[], $2::text[], $3::text[], $4::text[], $5::integer[],"
+          " $6::integer[], $7::bigint[], $8::text[], $9::bigint[], $10::text[], $11::text[],"
+          " $12::text[], $13::bigint[], $14::bigint[], $15::bigint[], $16::bigint[],"
+          " $17::text[], $18::bigint[])"
+          " AS u (o, m, mo, ph, ca, fv, pr, nu, sent, ch, ref, fr, cr, dl, up, nc, lo, le)"};
+  // The debits' ledger rows ($1 merchant, $2 order, $3 price, $4 balance after, $5 now), entry
+  // ids in the arrays' order, which is the order of the debits.
+  Query insert_debit_entries{
+      "topup_insert_debit_entries",
+      "INSERT INTO ledger (merchant_id, order_id, kind, amount_fen, balance_after_fen,"
+      " created_ms, note)"
+      " SELECT m, o, 1, -p, b, c, '' FROM unnest ($1::text[], $2::text[], $3::bigint[],"
+      "  $4::bigint[], $5::bigint[]) WITH ORDINALITY AS u (m, o, p, b, c, n) ORDER BY n"};
+  Query insert_accepted_events{
+      "topup_insert_accepted_events",
+      "INSERT INTO order_events (order_id, at_ms, kind, from_status, to_status, attempt_no,"
+      " detail)"
+      " SELECT o, c, 'accepted', 0, 0, 0, '' FROM unnest ($1::text[], $2::bigint[])"
+      "  WITH ORDINALITY AS u (o, c, n) ORDER BY n"};
+  // Takes $3 from merchant $1, whose balance the batch read as $2, one row per merchant. A balance
+  // that is not $2 (which the batch's lock rules out) becomes -1, which the balance's CHECK
+  // refuses: the statement fails and the transaction with it.
+  Query debit_merchants{
+      "topup_debit_merchants",
+      "UPDATE merchants SET balance_fen = CASE"
+      "  WHEN merchants.balance_fen = d.read THEN merchants.balance_fen - d.amount"
+      "  ELSE -1 END"
+      " FROM unnest ($1::text[], $2::bigint[], $3::bigint[])"
+      "  AS d (merchant_id, read, amount)"
+      " WHERE merchants.merchant_id = d.merchant_id"};
+
   Query get_order{"topup_get_order",
                   WithOrderColumns("SELECT ", " FROM orders WHERE order_id = $1")};
   Query read_orders{"topup_read_orders",
@@ -410,7 +529,7 @@ struct Statements {
   // Result: rows moved (0 or 1), merchants refunded (0 or 1).
   Query apply_transition{
       "topup_apply_transition",
-      MoveOrderSql() +
+      MoveOrdersSql(kOneTransition) +
           SqlText({", refund AS ("
                    "  UPDATE merchants SET balance_fen = merchants.balance_fen +"
                    "   moved.price_fen FROM moved"
@@ -424,10 +543,24 @@ struct Statements {
                    "  SELECT merchant_id, $1::text, 2, price_fen, balance_fen, $8::bigint,"
                    "   $10::text FROM refund)"
                    " SELECT (SELECT count(*) FROM moved), (SELECT count(*) FROM refund)"})};
-  // apply_transition without the refund, for ApplyTransitions, which refunds afterwards in
-  // merchant order. Result: the moved order's merchant and price, no row if it did not move.
-  Query move_order{"topup_move_order",
-                   MoveOrderSql() + " SELECT merchant_id, price_fen FROM moved"};
+  // The statements of a transition batch (TryBatch). lock_orders locks the orders $1 in order id
+  // order. move_orders is apply_transition without the refund for every transition of the arrays
+  // (kTransitionArrays), for ApplyTransitions, which refunds afterwards in merchant order. Result:
+  // each moved order with its merchant and price.
+  Query lock_orders{"topup_lock_orders",
+                    "SELECT 1 FROM orders WHERE order_id = ANY ($1::text[]) ORDER BY order_id"
+                    " FOR NO KEY UPDATE"};
+  Query move_orders{"topup_move_orders", MoveOrdersSql(kTransitionArrays) +
+                                             " SELECT order_id, merchant_id, price_fen FROM moved"};
+  // live_attempt for each of the orders $1 still in status $2 and attempt count $3 (arrays):
+  // those of them with a live attempt, and its supplier order id.
+  Query live_attempts{"topup_live_attempts",
+                      "SELECT o.order_id, o.supplier_order_id"
+                      " FROM unnest ($1::text[], $2::integer[], $3::integer[]) AS t (order_id,"
+                      "  from_status, from_attempts)"
+                      " JOIN orders o ON o.order_id = t.order_id AND o.status = t.from_status"
+                      "  AND o.attempt_count = t.from_attempts"
+                      " WHERE o.supplier_order_id <> ''"};
   // Refunds $3 of order $2 to merchant $1 with its ledger row ($4 now, $5 note). Result: one row.
   Query refund_order{
       "topup_refund_order",
@@ -534,8 +667,10 @@ constexpr size_t kMaxTransitionsPerTransaction = 512;
 // Accepts AcceptOrderAsync writes in one transaction: bounds how long one batch holds its
 // merchants' rows, and the size of its pipeline.
 constexpr size_t kMaxAcceptsPerTransaction = 256;
-// Accept batches written at once, each on its own pooled connection (at most pool_size).
-constexpr size_t kMaxAcceptBatchesInFlight = 4;
+// Accept batches written at once, each on its own pooled connection (at most pool_size). Batches
+// of one merchant queue for its row: two let one batch be answered while the next is written,
+// and the fewer there are, the larger each grows.
+constexpr size_t kMaxAcceptBatchesInFlight = 2;
 
 // An AcceptOrderAsync call waiting for a batch.
 struct PendingAccept {
@@ -565,17 +700,6 @@ Params AcceptParams(const Order& order) {
       .Text(order.lease_owner)
       .Int(order.lease_expires_ms);
   return params;
-}
-
-// What AcceptOrder answers for `order` when `existing` has its merchant order id.
-Result<AcceptResult> AnswerForExisting(const Order& order, Order existing) {
-  if (existing.phone != order.phone || existing.face_value_yuan != order.face_value_yuan ||
-      existing.notify_url != order.notify_url) {
-    return AlreadyExists(
-        "merchant_order_id_conflict",
-        "merchant_order_id '" + order.merchant_order_id + "' was used for a different order");
-  }
-  return AcceptResult{std::move(existing), false};
 }
 
 // What AcceptOrder answers for `order` given the successful answer of its accept_order.
@@ -618,13 +742,12 @@ struct BatchEnd {
   enum class Kind {
     kCommitted,      // every outcome is final
     kRetry,          // rolled back for a deadlock or a serialization failure: try again
-    kDrop,           // rolled back because of one transition's statement: drop it, try the rest
+    kDrop,           // rolled back because of one item, unknown which: each is written alone
     kAbandon,        // rolled back (or never begun) for a reason that concerns the whole batch
     kCommitUnknown,  // the connection broke during COMMIT
   };
   Kind kind = Kind::kCommitted;
-  size_t position = 0;  // kDrop: the transition's position in the batch
-  Status status;        // kDrop, kAbandon, kCommitUnknown: why
+  Status status;  // kDrop, kAbandon, kCommitUnknown: why
 };
 
 // The indexes of the items that `validate` accepts, stably sorted by `lock_key` (the order in
@@ -737,8 +860,9 @@ class PostgresStore final : public Store {
   Result<Order> ReadOneOrder(const Query& query, const Params& params);
 
   // Applies transitions[i] for each i of `batch` in one transaction, storing each result in
-  // results[i]. Returns the indices it gave up on after kMaxAttempts tries, for the caller to
-  // apply one by one. REQUIRES: `batch` is sorted by order id and its transitions are valid.
+  // results[i]. Returns the indices left for the caller to apply one by one: all of them when a
+  // try was rolled back for one of them, or after kMaxAttempts tries. REQUIRES: `batch` is sorted
+  // by order id and its transitions are valid.
   std::vector<size_t> ApplyInOneTransaction(std::span<const Transition> transitions,
                                             std::vector<size_t> batch,
                                             std::vector<Result<bool>>& results);
@@ -750,7 +874,7 @@ class PostgresStore final : public Store {
   // once written, until the store closes and the queue is empty.
   void RunAccepts();
   // AcceptOrder for each of `orders`, in one transaction where it can: result i is orders[i]'s.
-  // An order whose statement fails, or a batch that keeps failing, is accepted on its own.
+  // A batch rolled back for one of its orders, or that keeps failing, is accepted order by order.
   std::vector<Result<AcceptResult>> AcceptBatch(std::span<const Order> orders);
   // Writes orders[i] for each i of `batch` in one transaction, storing each answer in
   // results[i]. Returns the indices left for the caller to accept one by one. REQUIRES: `batch`
@@ -1147,26 +1271,24 @@ std::vector<size_t> PostgresStore::AcceptInOneTransaction(
     for (size_t i : batch) results[i] = connection.status();
     return {};
   }
-  std::vector<size_t> alone;  // orders whose statement failed: accepted one by one afterwards
-  for (int attempt = 1; attempt <= kMaxAttempts && !batch.empty(); ++attempt) {
+  for (int attempt = 1; attempt <= kMaxAttempts; ++attempt) {
     std::vector<Result<AcceptResult>> outcomes(batch.size(),
                                                Result<AcceptResult>(Internal("not accepted")));
     BatchEnd end = TryAcceptBatch(**connection, orders, batch, outcomes);
     switch (end.kind) {
       case BatchEnd::Kind::kCommitted:
         for (size_t p = 0; p < batch.size(); ++p) results[batch[p]] = std::move(outcomes[p]);
-        return alone;
+        return {};
       case BatchEnd::Kind::kRetry:
         spdlog::debug("store: retrying a batch of {} accepts", batch.size());
         break;
       case BatchEnd::Kind::kDrop:
-        alone.push_back(batch[end.position]);
-        batch.erase(batch.begin() + static_cast<std::ptrdiff_t>(end.position));
-        break;
+        // Rolled back for one of its orders, unknown which: each is accepted on its own.
+        return batch;
       case BatchEnd::Kind::kAbandon:
         // Rolled back: nothing of the batch is written.
         for (size_t i : batch) results[i] = end.status;
-        return alone;
+        return {};
       case BatchEnd::Kind::kCommitUnknown:
         // A refusal or an earlier order wrote nothing either way; a created order may or may not
         // be committed.
@@ -1175,78 +1297,163 @@ std::vector<size_t> PostgresStore::AcceptInOneTransaction(
           results[batch[p]] = outcome.ok() && outcome->created ? Result<AcceptResult>(end.status)
                                                                : std::move(outcome);
         }
-        return alone;
+        return {};
     }
   }
-  alone.insert(alone.end(), batch.begin(), batch.end());
-  return alone;
+  return batch;
 }
 
-// Two round trips on one connection, whatever the batch's size: BEGIN and every accept_order in
-// one pipeline, then the COMMIT. Each statement sees what the earlier ones wrote, so the batch
-// answers each order exactly as AcceptOrder would have in that order: a repeated merchant order
-// id finds the order written earlier in the batch, and each debit sees the balance the earlier
-// ones left. A refused order writes nothing and does not disturb the others.
+// The parameters of insert_orders for `orders` (accept_order's $1..$18, one array each).
+Params InsertOrdersParams(std::span<const Order* const> orders) {
+  auto text = [&](auto field) { return Column(orders, field); };
+  auto number = [&](auto field) {
+    return Column(orders, [&](const Order& o) { return static_cast<int64_t>(field(o)); });
+  };
+  Params params;
+  params.TextArray(text([](const Order& o) { return o.order_id; }))
+      .TextArray(text([](const Order& o) { return o.merchant_id; }))
+      .TextArray(text([](const Order& o) { return o.merchant_order_id; }))
+      .TextArray(text([](const Order& o) { return o.phone; }))
+      .IntArray(number([](const Order& o) { return o.carrier; }))
+      .IntArray(number([](const Order& o) { return o.face_value_yuan; }))
+      .IntArray(number([](const Order& o) { return o.price_fen; }))
+      .TextArray(text([](const Order& o) { return o.notify_url; }))
+      .IntArray(number([](const Order& o) { return o.attempt_sent_ms; }))
+      .TextArray(text([](const Order& o) { return o.channel; }))
+      .TextArray(text([](const Order& o) { return o.supplier_ref; }))
+      .TextArray(text([](const Order& o) { return o.fail_reason; }))
+      .IntArray(number([](const Order& o) { return o.created_ms; }))
+      .IntArray(number([](const Order& o) { return o.deadline_ms; }))
+      .IntArray(number([](const Order& o) { return o.updated_ms; }))
+      .IntArray(number([](const Order& o) { return o.next_check_ms; }))
+      .TextArray(text([](const Order& o) { return o.lease_owner; }))
+      .IntArray(number([](const Order& o) { return o.lease_expires_ms; }));
+  return params;
+}
+
+// Two round trips on one connection, whatever the batch's size, and one statement per table:
+//  1. BEGIN, lock the batch's merchants (in merchant id order) and read their balances, and read
+//     the stored orders with the batch's merchant order ids;
+//  2. the orders store_rules::PlanAccepts creates, their debits' ledger rows and their
+//     "accepted" events, each in one multi-row INSERT, one debit per merchant (the sum of its
+//     orders' prices, refused by the server unless the balance is the one read), and COMMIT.
+// The merchants stay locked from step 1 to the commit: one round trip and a WAL flush.
+// The merchant locks make the reads of step 1 final: every writer of a merchant's orders (this
+// batch, AcceptOrder, another node's batch) holds that merchant's row until it commits, so no
+// order of these merchants is written between step 1 and the commit, and the batch answers each
+// order exactly as AcceptOrder would have, one after another, in the batch's order.
 //
-// Locks: the batch is sorted by merchant, so its debits lock merchants in merchant id order, as
-// other accept batches and the refunds of ApplyTransitions do. It inserts new orders only, so it
-// never waits for an order row another transaction holds, and a transition batch (orders, then
-// merchants) that waits for one of its merchants cannot be waited for in return. The one wait on
-// another writer's new rows is a unique index entry of an order inserted but not yet committed;
-// that writer holds the same merchant, so the debit waited for it first.
+// Locks: merchants in merchant id order, as other accept batches and the refunds of
+// ApplyTransitions take them. It inserts new orders only, so it never waits for an order row
+// another transaction holds, and a transition batch (orders, then merchants) that waits for one of
+// its merchants cannot be waited for in return.
 //
-// No savepoints, as in TryBatch: a statement that fails (an order id already taken, or an
-// identical request committed by another node since the statement began) rolls the try back, and
-// the next try runs without that order, which AcceptOrder then accepts on its own.
+// A statement of step 2 fails for an order id taken by another merchant's order (or for a bug):
+// the try is rolled back, and kDrop sends the batch to AcceptOrder one order at a time, which
+// says which order it was.
 BatchEnd PostgresStore::TryAcceptBatch(postgres::PgConnection& db, std::span<const Order> orders,
                                        const std::vector<size_t>& batch,
                                        std::vector<Result<AcceptResult>>& outcomes) {
   const auto began = std::chrono::steady_clock::now();
-  std::vector<postgres::BoundQuery> queries;
-  queries.reserve(1 + batch.size());
-  queries.push_back({&Sql().begin, Params()});
-  for (size_t i : batch) queries.push_back({&Sql().accept_order, AcceptParams(orders[i])});
-  Result<std::vector<PgResult>> accepted = db.ExecutePipeline(queries);
-  if (!accepted.ok()) {
-    (void)db.Run("ROLLBACK");
-    return BatchEnd{BatchEnd::Kind::kAbandon, 0, accepted.status()};
-  }
-  for (size_t q = 0; q < queries.size(); ++q) {
-    const PgResult& result = (*accepted)[q];
-    if (result.ok()) continue;
-    (void)db.Run("ROLLBACK");
-    if (IsRetryable(result)) return BatchEnd{BatchEnd::Kind::kRetry, 0, Status::Ok()};
+  auto rollback = [&db] { (void)db.Run("ROLLBACK"); };
+  auto failed = [&](const PgResult& result, BatchEnd::Kind kind) {
+    rollback();
+    if (IsRetryable(result)) return BatchEnd{BatchEnd::Kind::kRetry, Status::Ok()};
     // No SQLSTATE: the connection broke, which no other try on it can mend.
-    if (q == 0 || result.sqlstate().empty()) {
-      return BatchEnd{BatchEnd::Kind::kAbandon, 0, result.ToStatus()};
-    }
-    return BatchEnd{BatchEnd::Kind::kDrop, q - 1, result.ToStatus()};
+    if (result.sqlstate().empty()) return BatchEnd{BatchEnd::Kind::kAbandon, result.ToStatus()};
+    return BatchEnd{kind, result.ToStatus()};
+  };
+
+  std::vector<Order> planned_orders;
+  std::vector<std::string> merchant_ids, merchant_order_ids;
+  planned_orders.reserve(batch.size());
+  for (size_t i : batch) {
+    planned_orders.push_back(orders[i]);
+    merchant_ids.push_back(orders[i].merchant_id);
+    merchant_order_ids.push_back(orders[i].merchant_order_id);
   }
-  for (size_t p = 0; p < batch.size(); ++p) {
-    const Order& order = orders[batch[p]];
-    outcomes[p] = ReadAccepted(order, (*accepted)[p + 1]);
-    if (!IsShortBalance(outcomes[p])) continue;
-    PgResult existing = db.Execute(Sql().find_order,
-                                   Params().Text(order.merchant_id).Text(order.merchant_order_id));
-    if (!existing.ok()) {
-      (void)db.Run("ROLLBACK");
-      if (IsRetryable(existing)) return BatchEnd{BatchEnd::Kind::kRetry, 0, Status::Ok()};
-      return BatchEnd{BatchEnd::Kind::kAbandon, 0, existing.ToStatus()};
-    }
-    if (existing.rows() > 0) outcomes[p] = AnswerForExisting(order, ReadOrder(existing, 0));
+  std::vector<std::string> distinct_merchants = merchant_ids;  // sorted: the batch is
+  distinct_merchants.erase(std::unique(distinct_merchants.begin(), distinct_merchants.end()),
+                           distinct_merchants.end());
+
+  const postgres::BoundQuery reads[] = {
+      {&Sql().begin, Params()},
+      {&Sql().lock_merchants, Params().TextArray(distinct_merchants)},
+      {&Sql().find_batch_orders, Params().TextArray(merchant_ids).TextArray(merchant_order_ids)}};
+  Result<std::vector<PgResult>> read = db.ExecutePipeline(reads);
+  if (!read.ok()) {
+    rollback();
+    return BatchEnd{BatchEnd::Kind::kAbandon, read.status()};
+  }
+  for (const PgResult& result : *read) {
+    if (!result.ok()) return failed(result, BatchEnd::Kind::kAbandon);
+  }
+  std::map<std::string, int64_t> balances_fen;
+  const PgResult& balances = (*read)[1];
+  for (int row = 0; row < balances.rows(); ++row) {
+    balances_fen.emplace(balances.Text(row, 0), balances.Int(row, 1));
+  }
+  std::map<store_rules::MerchantOrderKey, Order> stored;
+  const PgResult& found = (*read)[2];
+  for (int row = 0; row < found.rows(); ++row) {
+    Order order = ReadOrder(found, row);
+    store_rules::MerchantOrderKey key{order.merchant_id, order.merchant_order_id};
+    stored.emplace(std::move(key), std::move(order));
   }
 
-  PgResult committed = db.Execute(Sql().commit, Params());
+  store_rules::AcceptPlan plan = store_rules::PlanAccepts(planned_orders, balances_fen, stored);
+  std::vector<const Order*> created;
+  std::vector<int64_t> balances_after_fen;
+  for (const store_rules::PlannedAccept& planned : plan.accepts) {
+    if (!planned.answer.ok() || !planned.answer->created) continue;
+    created.push_back(&planned.answer->order);
+    balances_after_fen.push_back(planned.balance_after_fen);
+  }
+  std::vector<postgres::BoundQuery> writes;
+  if (!created.empty()) {
+    std::vector<std::string> debited_merchants;
+    std::vector<int64_t> read_fen, debited_fen;
+    for (const auto& [merchant_id, amount_fen] : plan.debited_fen) {
+      debited_merchants.push_back(merchant_id);
+      read_fen.push_back(balances_fen[merchant_id]);
+      debited_fen.push_back(amount_fen);
+    }
+    auto created_ms = Column(created, [](const Order& o) { return o.created_ms; });
+    auto order_ids = Column(created, [](const Order& o) { return o.order_id; });
+    writes = {{&Sql().insert_orders, InsertOrdersParams(created)},
+              {&Sql().insert_debit_entries,
+               Params()
+                   .TextArray(Column(created, [](const Order& o) { return o.merchant_id; }))
+                   .TextArray(order_ids)
+                   .IntArray(Column(created, [](const Order& o) { return o.price_fen; }))
+                   .IntArray(balances_after_fen)
+                   .IntArray(created_ms)},
+              {&Sql().insert_accepted_events, Params().TextArray(order_ids).IntArray(created_ms)},
+              {&Sql().debit_merchants,
+               Params().TextArray(debited_merchants).IntArray(read_fen).IntArray(debited_fen)}};
+  }
+  writes.push_back({&Sql().commit, Params()});
+  Result<std::vector<PgResult>> written = db.ExecutePipeline(writes);
+  if (!written.ok()) {
+    // Sent but unanswered: how far the server got, the COMMIT included, is unknown.
+    for (size_t p = 0; p < batch.size(); ++p) outcomes[p] = std::move(plan.accepts[p].answer);
+    return BatchEnd{BatchEnd::Kind::kCommitUnknown, written.status()};
+  }
+  for (size_t w = 0; w + 1 < written->size(); ++w) {
+    if (!(*written)[w].ok()) return failed((*written)[w], BatchEnd::Kind::kDrop);
+  }
+  for (size_t p = 0; p < batch.size(); ++p) outcomes[p] = std::move(plan.accepts[p].answer);
+  const PgResult& committed = written->back();
   if (committed.ok()) {
     ObserveCommit(batch.size(), began);
     return BatchEnd{};
   }
   // COMMIT ends the transaction even when it fails; without an answer, its outcome is unknown.
   if (committed.sqlstate().empty()) {
-    return BatchEnd{BatchEnd::Kind::kCommitUnknown, 0, committed.ToStatus()};
+    return BatchEnd{BatchEnd::Kind::kCommitUnknown, committed.ToStatus()};
   }
-  if (IsRetryable(committed)) return BatchEnd{BatchEnd::Kind::kRetry, 0, Status::Ok()};
-  return BatchEnd{BatchEnd::Kind::kAbandon, 0, committed.ToStatus()};
+  if (IsRetryable(committed)) return BatchEnd{BatchEnd::Kind::kRetry, Status::Ok()};
+  return BatchEnd{BatchEnd::Kind::kAbandon, committed.ToStatus()};
 }
 
 Result<Order> PostgresStore::GetOrder(const std::string& order_id) {
@@ -1536,7 +1743,7 @@ std::vector<size_t> PostgresStore::ApplyInOneTransaction(std::span<const Transit
     for (size_t i : batch) results[i] = connection.status();
     return {};
   }
-  for (int attempt = 1; attempt <= kMaxAttempts && !batch.empty(); ++attempt) {
+  for (int attempt = 1; attempt <= kMaxAttempts; ++attempt) {
     std::vector<BatchOutcome> outcomes(batch.size());
     BatchEnd end = TryBatch(**connection, transitions, batch, outcomes);
     switch (end.kind) {
@@ -1547,9 +1754,8 @@ std::vector<size_t> PostgresStore::ApplyInOneTransaction(std::span<const Transit
         spdlog::debug("store: retrying a batch of {} transitions", batch.size());
         break;
       case BatchEnd::Kind::kDrop:
-        results[batch[end.position]] = end.status;
-        batch.erase(batch.begin() + static_cast<std::ptrdiff_t>(end.position));
-        break;
+        // Rolled back for one of its transitions, unknown which: each is applied on its own.
+        return batch;
       case BatchEnd::Kind::kAbandon:
         for (size_t i : batch) results[i] = end.status;
         return {};
@@ -1565,80 +1771,100 @@ std::vector<size_t> PostgresStore::ApplyInOneTransaction(std::span<const Transit
   return batch;
 }
 
-// At most three round trips on one connection, whatever the batch's size: the compare-and-sets
-// with their events (and, for a transition to failed, a look at the live attempt in case it did
-// not move) in one pipeline, the refunds in a second one, then the COMMIT.
+// At most three round trips on one connection, whatever the batch's size, and one statement for
+// all the compare-and-sets: they and their events (and, for the transitions to failed that did
+// not move, a look at their live attempts) in one pipeline, the refunds in a second one, then
+// the COMMIT.
 //
-// Locks: the first pipeline locks the batch's orders in order id order, the second the refunded
-// merchants in merchant id order, after every order lock. Other writes lock one merchant only
-// (AcceptOrder, FundMerchant), one order and then its merchant (ApplyTransition), or orders only
-// (claims, renewals, sweeps). So the only possible cycle is with a claim or a renewal whose plan
-// locks its orders out of id order; PostgreSQL breaks it, and the call it fails retries.
+// Locks: the first pipeline locks the batch's orders in order id order (lock_orders, before the
+// update, whose join may visit them in any order), the second the refunded merchants in merchant
+// id order, after every order lock. Other writes lock one merchant only (AcceptOrder,
+// FundMerchant), merchants in id order (accept batches), one order and then its merchant
+// (ApplyTransition), or orders only (claims, renewals, sweeps). So the only possible cycle is
+// with a claim or a renewal whose plan locks its orders out of id order; PostgreSQL breaks it,
+// and the call it fails retries.
 //
 // No savepoints: a transaction with more than 64 subtransactions slows every snapshot of every
-// session on the server. A statement that fails rolls the whole try back instead, and the next
-// try runs without its transition; statements of valid transitions fail only for lost
+// session on the server. A statement that fails rolls the whole try back instead, and kDrop has
+// each transition applied on its own; statements of valid transitions fail only for lost
 // connections, timeouts and bugs, so this is rare.
 BatchEnd PostgresStore::TryBatch(postgres::PgConnection& db,
                                  std::span<const Transition> transitions,
                                  const std::vector<size_t>& batch,
                                  std::vector<BatchOutcome>& outcomes) {
   const auto began = std::chrono::steady_clock::now();
-  constexpr size_t kNoTransition = SIZE_MAX;
   auto rollback = [&db] { (void)db.Run("ROLLBACK"); };
-  // The end for a failed statement of the transition at `position` (kNoTransition: BEGIN).
-  auto failed = [&](const PgResult& result, size_t position) {
+  auto failed = [&](const PgResult& result) {
     rollback();
-    if (IsRetryable(result)) return BatchEnd{BatchEnd::Kind::kRetry, 0, Status::Ok()};
+    if (IsRetryable(result)) return BatchEnd{BatchEnd::Kind::kRetry, Status::Ok()};
     // No SQLSTATE: the connection broke, which no other try on it can mend.
-    if (position == kNoTransition || result.sqlstate().empty()) {
-      return BatchEnd{BatchEnd::Kind::kAbandon, 0, result.ToStatus()};
+    if (result.sqlstate().empty()) return BatchEnd{BatchEnd::Kind::kAbandon, result.ToStatus()};
+    return BatchEnd{BatchEnd::Kind::kDrop, result.ToStatus()};
+  };
+  auto pipeline = [&](std::span<const postgres::BoundQuery> queries,
+                      std::vector<PgResult>& results) -> std::optional<BatchEnd> {
+    Result<std::vector<PgResult>> answered = db.ExecutePipeline(queries);
+    if (!answered.ok()) {
+      rollback();
+      return BatchEnd{BatchEnd::Kind::kAbandon, answered.status()};
     }
-    return BatchEnd{BatchEnd::Kind::kDrop, position, result.ToStatus()};
+    results = std::move(answered).value();
+    for (const PgResult& result : results) {
+      if (!result.ok()) return failed(result);
+    }
+    return std::nullopt;
   };
 
-  // The compare-and-sets, in batch order.
-  std::vector<postgres::BoundQuery> queries;
-  std::vector<size_t> owner;  // per query: the position of its transition
-  queries.reserve(1 + 2 * batch.size());
-  queries.push_back({&Sql().begin, Params()});
-  owner.push_back(kNoTransition);
-  for (size_t p = 0; p < batch.size(); ++p) {
-    const Transition& t = transitions[batch[p]];
-    queries.push_back({&Sql().move_order, TransitionParams(t)});
-    owner.push_back(p);
-    if (RefusesLiveAttempt(t)) {
-      queries.push_back(
-          {&Sql().live_attempt,
-           Params().Text(t.order_id).Int(StatusInt(t.from)).Int(t.from_attempt_count)});
-      owner.push_back(p);
-    }
+  std::vector<const Transition*> batched, refusing;  // refusing: those that refuse a live attempt
+  for (size_t i : batch) {
+    batched.push_back(&transitions[i]);
+    if (RefusesLiveAttempt(transitions[i])) refusing.push_back(&transitions[i]);
   }
-  Result<std::vector<PgResult>> moved = db.ExecutePipeline(queries);
-  if (!moved.ok()) {
-    rollback();
-    return BatchEnd{BatchEnd::Kind::kAbandon, 0, moved.status()};
+  std::vector<postgres::BoundQuery> queries = {
+      {&Sql().begin, Params()},
+      {&Sql().lock_orders,
+       Params().TextArray(Column(batched, [](const Transition& t) { return t.order_id; }))},
+      {&Sql().move_orders, TransitionArrayParams(batched)}};
+  if (!refusing.empty()) {
+    queries.push_back(
+        {&Sql().live_attempts,
+         Params()
+             .TextArray(Column(refusing, [](const Transition& t) { return t.order_id; }))
+             .IntArray(
+                 Column(refusing, [](const Transition& t) { return int64_t{StatusInt(t.from)}; }))
+             .IntArray(Column(refusing,
+                              [](const Transition& t) { return int64_t{t.from_attempt_count}; }))});
   }
-  for (size_t q = 0; q < queries.size(); ++q) {
-    if (!(*moved)[q].ok()) return failed((*moved)[q], owner[q]);
+  std::vector<PgResult> moves;
+  if (std::optional<BatchEnd> end = pipeline(queries, moves)) return *end;
+
+  struct Moved {
+    std::string merchant_id;
+    int64_t price_fen;
+  };
+  std::unordered_map<std::string, Moved> moved;
+  for (int row = 0; row < moves[2].rows(); ++row) {
+    moved.emplace(moves[2].Text(row, 0),
+                  Moved{std::string(moves[2].Text(row, 1)), moves[2].Int(row, 2)});
+  }
+  std::unordered_map<std::string, std::string> live;  // order id -> supplier order id
+  if (!refusing.empty()) {
+    for (int row = 0; row < moves[3].rows(); ++row)
+      live.emplace(moves[3].Text(row, 0), moves[3].Text(row, 1));
   }
   std::vector<size_t> refunds;  // positions of the transitions to failed that moved
-  for (size_t q = 1; q < queries.size(); ++q) {
-    if (queries[q].query != &Sql().move_order) continue;
-    const size_t p = owner[q];
+  for (size_t p = 0; p < batch.size(); ++p) {
     const Transition& t = transitions[batch[p]];
-    const PgResult& result = (*moved)[q];
-    if (result.rows() == 1) {
-      outcomes[p] = BatchOutcome{true, std::string(result.Text(0, 0)), result.Int(0, 1)};
+    if (auto it = moved.find(t.order_id); it != moved.end()) {
+      outcomes[p] = BatchOutcome{true, std::move(it->second.merchant_id), it->second.price_fen};
       if (t.to == OrderStatus::kFailed) refunds.push_back(p);
       continue;
     }
     // Not moved: the compare-and-set lost, or the attempt is live (see ApplyTransition).
-    const PgResult* live = RefusesLiveAttempt(t) ? &(*moved)[q + 1] : nullptr;
-    if (live != nullptr && live->rows() == 1 && !live->Text(0, 0).empty()) {
-      outcomes[p].result = FailedPrecondition(
-          "live_attempt", "order " + t.order_id + " cannot fail while attempt " +
-                              std::string(live->Text(0, 0)) + " is live; clear it first");
+    if (auto it = live.find(t.order_id); it != live.end() && RefusesLiveAttempt(t)) {
+      outcomes[p].result =
+          FailedPrecondition("live_attempt", "order " + t.order_id + " cannot fail while attempt " +
+                                                 it->second + " is live; clear it first");
     }
   }
 
@@ -1659,20 +1885,15 @@ BatchEnd PostgresStore::TryBatch(postgres::PgConnection& db,
                                                 .Int(t.now_ms)
                                                 .Text(CleanFreeText(t.fail_reason))});
   }
-  Result<std::vector<PgResult>> refunded = db.ExecutePipeline(queries);
-  if (!refunded.ok()) {
-    rollback();
-    return BatchEnd{BatchEnd::Kind::kAbandon, 0, refunded.status()};
-  }
+  std::vector<PgResult> refunded;
+  if (std::optional<BatchEnd> end = pipeline(queries, refunded)) return *end;
   for (size_t r = 0; r < refunds.size(); ++r) {
-    const PgResult& result = (*refunded)[r];
-    if (!result.ok()) return failed(result, refunds[r]);
-    if (result.rows() != 1) {
+    if (refunded[r].rows() != 1) {
       // Cannot happen while orders.merchant_id references merchants; nothing of it is written.
       rollback();
       const std::string& order_id = transitions[batch[refunds[r]]].order_id;
       spdlog::error("store: no merchant to refund order_id={}", order_id);
-      return BatchEnd{BatchEnd::Kind::kDrop, refunds[r],
+      return BatchEnd{BatchEnd::Kind::kDrop,
                       Internal("order " + order_id + " has no merchant to refund")};
     }
   }
@@ -1684,10 +1905,10 @@ BatchEnd PostgresStore::TryBatch(postgres::PgConnection& db,
   }
   // COMMIT ends the transaction even when it fails; without an answer, its outcome is unknown.
   if (committed.sqlstate().empty()) {
-    return BatchEnd{BatchEnd::Kind::kCommitUnknown, 0, committed.ToStatus()};
+    return BatchEnd{BatchEnd::Kind::kCommitUnknown, committed.ToStatus()};
   }
-  if (IsRetryable(committed)) return BatchEnd{BatchEnd::Kind::kRetry, 0, Status::Ok()};
-  return BatchEnd{BatchEnd::Kind::kAbandon, 0, committed.ToStatus()};
+  if (IsRetryable(committed)) return BatchEnd{BatchEnd::Kind::kRetry, Status::Ok()};
+  return BatchEnd{BatchEnd::Kind::kAbandon, committed.ToStatus()};
 }
 
 Result<DueOrders> PostgresStore::TakeDueOrders(int64_t now_ms, size_t limit,

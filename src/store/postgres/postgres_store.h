@@ -2,10 +2,11 @@
 //
 // Every write is one statement, hence one transaction, sent as a statement prepared once per pooled
 // connection: one round trip per call in the common case. ApplyTransitions is the exception: it
-// writes a batch in one transaction with one commit, its statements sent in pipelines (at most
-// three round trips), and locks orders by id, then merchants by id, so that batches from several
-// processes cannot deadlock one another. A transition whose statement fails is left out and the
-// rest written again without it; a batch that keeps failing is written one transition at a time.
+// writes a batch in one transaction with one commit, all its compare-and-sets in one multi-row
+// statement, its statements sent in pipelines (at most three round trips), and locks orders by
+// id, then merchants by id, so that batches from several processes cannot deadlock one another.
+// A batch rolled back for one of its transitions, or that keeps failing, is written one
+// transition at a time.
 // The ledger audit reads in one REPEATABLE READ transaction. Several processes may share the
 // database: row locks, compare-and-set updates and SKIP LOCKED sweeps keep their writes correct
 // against each other.
@@ -13,10 +14,13 @@
 // commit is flushed to the server's WAL.
 //
 // Threading: every method may be called from any thread and blocks it for the length of its
-// transaction, but for AcceptOrderAsync, which queues the call for one of at most four store
-// threads. Each takes every call waiting (up to 256) and writes them as AcceptOrder would, one
-// after another, in one transaction with one commit, locking their merchants in merchant id
-// order; an order whose statement fails, or a batch that keeps failing, is written on its own.
+// transaction, but for AcceptOrderAsync, which queues the call for one of at most two store
+// threads. Each takes every call waiting (up to 256) and answers them as AcceptOrder would, one
+// after another, in one transaction with one commit and one statement per table: it locks their
+// merchants in merchant id order, decides each order (store_rules::PlanAccepts) from the balances
+// and the stored orders it then reads, and writes the new orders, ledger rows and events with one
+// multi-row INSERT each and one balance update per merchant. A batch rolled back for one of its
+// orders, or that keeps failing, is written order by order.
 // `done` runs on that thread after the commit, or at once on the caller's with
 // ResourceExhausted("store_overloaded") when accept_queue_max calls are already waiting.
 //

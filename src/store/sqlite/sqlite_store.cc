@@ -8,6 +8,7 @@
 #include <unordered_set>
 #include <utility>
 
+#include "store/rules/accept_plan.h"
 #include "store/rules/store_rules.h"
 #include "store/rules/write_counter.h"
 #include "store/sqlite/checkpointer.h"
@@ -95,15 +96,9 @@ Status WriteAcceptedOrder(SqliteConnection& db, const Order& order, AcceptResult
     Result<bool> row = find->Step();
     if (!row.ok()) return row.status();
     if (*row) {
-      Order existing = ReadOrder(*find);
-      if (existing.phone != order.phone || existing.face_value_yuan != order.face_value_yuan ||
-          existing.notify_url != order.notify_url) {
-        return AlreadyExists(
-            "merchant_order_id_conflict",
-            "merchant_order_id '" + order.merchant_order_id + "' was used for a different order");
-      }
-      result->order = std::move(existing);
-      result->created = false;
+      Result<AcceptResult> answer = store_rules::AnswerForExisting(order, ReadOrder(*find));
+      if (!answer.ok()) return answer.status();
+      *result = std::move(answer).value();
       return Status::Ok();
     }
   }
