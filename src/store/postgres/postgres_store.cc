@@ -469,7 +469,7 @@ struct Statements {
   // FOR UPDATE SKIP LOCKED: two nodes claiming at once take disjoint rows without waiting for
   // each other, and a row another node leased and committed after our snapshot is re-checked on
   // its newest version, whose lease has not lapsed. "state = 0" matches notifications_due. Each
-  // row comes with its order's fields (the foreign key keeps the order).
+  // row comes with its order's fields.
   Query claim_notifications{
       "topup_claim_notifications",
       "WITH due AS ("
