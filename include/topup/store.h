@@ -159,6 +159,24 @@ struct Notification {
   int64_t created_ms = 0;
 };
 
+// What a notification announces about its order beyond the Notification's own fields: the rest
+// of the body a merchant receives (src/notify/notification_body.h). The order is final before its
+// notification exists, so these never change.
+struct NotifiedOrder {
+  std::string merchant_order_id;
+  int32_t face_value_yuan = 0;
+  int64_t price_fen = 0;
+  int64_t created_ms = 0;
+  int64_t finished_ms = 0;
+  std::string supplier_ref;  // empty when unknown
+};
+
+// A leased notification with its order's fields, read by the same claim: enough to send it.
+struct ClaimedNotification {
+  Notification notification;
+  NotifiedOrder order;
+};
+
 // One delivery try, as recorded.
 struct NotificationTry {
   int64_t notification_id = 0;
@@ -175,6 +193,13 @@ struct NotificationOutcome {
   std::string owner;  // the lease holder recording it
   bool delivered = false;
   int64_t next_try_ms = 0;
+};
+
+// What RecordNotificationTries did with one outcome.
+enum class TryRecorded {
+  kMoved,      // the try is recorded and the row moved as the outcome says
+  kLeaseLost,  // the try is recorded; the owner no longer held the row, which stays as it is
+  kNoSuchNotification,  // nothing was written
 };
 
 // What a store has written since it was opened, counted by the calls that write (for /metrics and
@@ -343,13 +368,29 @@ class Store {
   // has lapsed to `owner` until now_ms + lease_ms, soonest due first. A node that dies while
   // delivering leaves its rows to whoever claims them after the lease. Safe from several
   // processes at once: no row is leased to two owners at a time.
-  virtual Result<std::vector<Notification>> ClaimNotifications(const std::string& owner,
-                                                               int64_t now_ms, int64_t lease_ms,
-                                                               size_t limit) = 0;
-  // Records outcome.attempt, and, if outcome.owner still holds the lease on a pending row, moves
-  // it as the outcome says and frees the lease. Returns whether it moved the row (false: the
-  // lease was lost, the try is recorded anyway). NotFound("notification_not_found").
-  virtual Result<bool> RecordNotificationTry(const NotificationOutcome& outcome) = 0;
+  // Each comes with its order's fields (so a notifier reads nothing more to send it).
+  virtual Result<std::vector<ClaimedNotification>> ClaimNotifications(const std::string& owner,
+                                                                      int64_t now_ms,
+                                                                      int64_t lease_ms,
+                                                                      size_t limit) = 0;
+  // Records every outcome's attempt, and, for each whose owner still holds the lease on a pending
+  // row, moves the row as the outcome says and frees the lease: all in one write, so a notifier
+  // pays one transaction for many tries. Returns what it did with each, in order.
+  // InvalidArgument("invalid_outcome") for an empty or unstorable owner, a notification named
+  // twice, or more than store_rules::kMaxIdsPerCall outcomes; nothing is written then.
+  virtual Result<std::vector<TryRecorded>> RecordNotificationTries(
+      std::span<const NotificationOutcome> outcomes) = 0;
+  // RecordNotificationTries for one outcome: whether it moved the row (false: the lease was lost,
+  // the try is recorded anyway), NotFound("notification_not_found").
+  Result<bool> RecordNotificationTry(const NotificationOutcome& outcome) {
+    Result<std::vector<TryRecorded>> recorded = RecordNotificationTries({&outcome, 1});
+    if (!recorded.ok()) return recorded.status();
+    if (recorded->at(0) == TryRecorded::kNoSuchNotification) {
+      return NotFound("notification_not_found",
+                      "no notification " + std::to_string(outcome.attempt.notification_id));
+    }
+    return recorded->at(0) == TryRecorded::kMoved;
+  }
   // The order's notifications, oldest first (none if it has no notify_url or is not final).
   virtual Result<std::vector<Notification>> ListNotifications(const std::string& order_id) = 0;
   virtual Result<Notification> GetNotification(int64_t notification_id) = 0;

@@ -70,7 +70,9 @@ std::string MerchantReceiver::url() const {
 
 ReceivedNotifications MerchantReceiver::Snapshot() const {
   std::lock_guard lock(mu_);
-  return received_;
+  ReceivedNotifications received = received_;
+  received.connections_accepted = server_->connections_accepted();
+  return received;
 }
 
 int64_t MerchantReceiver::acknowledged_distinct() const {

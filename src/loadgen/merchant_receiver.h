@@ -49,6 +49,8 @@ struct ReceivedNotifications {
   int64_t hung_on_purpose = 0;    // held in a kHang window
   // Requests by the X-Topup-Notification-Id header, whatever the answer.
   std::map<int64_t, int64_t> requests_by_notification_id;
+  // TCP connections the notifiers opened to it: few, when they keep them alive.
+  int64_t connections_accepted = 0;
 };
 
 class MerchantReceiver {

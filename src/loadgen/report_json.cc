@@ -65,6 +65,7 @@ std::string ReportToJson(const ScenarioReport& report, int64_t deadline_s) {
     out["notification_bad_signatures"] = report.notification_bad_signatures;
     out["receiver_failed"] = report.receiver_failed;
     out["receiver_hung"] = report.receiver_hung;
+    out["receiver_connections"] = report.receiver_connections;
     out["notify_latency_p50_ms"] = report.notify_latency_p50_ms;
     out["notify_latency_p99_ms"] = report.notify_latency_p99_ms;
     out["notify_latency_max_ms"] = report.notify_latency_max_ms;

@@ -595,6 +595,7 @@ Result<ScenarioReport> RunScenario(const ScenarioOptions& options) {
   report.notification_bad_signatures = received.bad_signatures;
   report.receiver_failed = received.failed_on_purpose;
   report.receiver_hung = received.hung_on_purpose;
+  report.receiver_connections = received.connections_accepted;
   std::sort(notify_latencies_ms.begin(), notify_latencies_ms.end());
   report.notify_latency_p50_ms = Percentile(notify_latencies_ms, 0.50);
   report.notify_latency_p99_ms = Percentile(notify_latencies_ms, 0.99);
@@ -697,6 +698,8 @@ void PrintReport(const ScenarioReport& r, int64_t deadline_s, std::ostream& out)
     out << "duplicate notifications " << r.notifications_duplicated
         << "   (at least once: dropped by order id + status)\n";
     out << "bad signatures          " << r.notification_bad_signatures << "\n";
+    out << "receiver connections    " << r.receiver_connections
+        << "   (kept alive between tries)\n";
     out << "final to notification   p50 " << r.notify_latency_p50_ms << " ms, p99 "
         << r.notify_latency_p99_ms << " ms, max " << r.notify_latency_max_ms << " ms\n";
   }

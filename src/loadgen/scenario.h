@@ -125,6 +125,7 @@ struct ScenarioReport {
   int64_t notifications_duplicated = 0;
   int64_t notification_bad_signatures = 0;
   int64_t receiver_failed = 0, receiver_hung = 0;
+  int64_t receiver_connections = 0;  // TCP connections the receiver accepted
   int64_t notify_latency_p50_ms = 0, notify_latency_p99_ms = 0, notify_latency_max_ms = 0;
 
   // Every acknowledged order final, none lost, none credited twice, money right, no transition

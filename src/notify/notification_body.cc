@@ -19,12 +19,14 @@ std::string Rfc3339Utc(int64_t unix_ms) {
   return text;
 }
 
-std::string NotificationBody(const Order& order) {
-  assert(IsFinal(order.status));
+std::string NotificationBody(const ClaimedNotification& claimed) {
+  const Notification& notification = claimed.notification;
+  const NotifiedOrder& order = claimed.order;
+  assert(IsFinal(notification.order_status));
   boost::json::object body;
-  body["order_id"] = order.order_id;
+  body["order_id"] = notification.order_id;
   body["merchant_order_id"] = order.merchant_order_id;
-  body["status"] = OrderStatusName(order.status);
+  body["status"] = OrderStatusName(notification.order_status);
   body["face_value"] = order.face_value_yuan;
   body["price_fen"] = order.price_fen;
   body["created_at"] = Rfc3339Utc(order.created_ms);

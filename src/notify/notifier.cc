@@ -4,12 +4,14 @@
 
 #include <algorithm>
 #include <chrono>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
 #include "auth/request_signature.h"
 #include "core/notify_address.h"
 #include "core/thread_name.h"
+#include "core/thread_priority.h"
 #include "core/url.h"
 #include "notify/notification_body.h"
 #include "notify/retry_schedule.h"
@@ -28,6 +30,9 @@ namespace {
 // next try rather than trusted forever.
 constexpr int64_t kOriginIdleMs = 60'000;
 
+// Outcomes per store write at most (the stores take up to 4,096).
+constexpr size_t kMaxTriesPerRecord = 1'024;
+
 }  // namespace
 
 Notifier::Notifier(Store* store, Clock* clock, const auth::SecretBox* secret_box,
@@ -36,8 +41,6 @@ Notifier::Notifier(Store* store, Clock* clock, const auth::SecretBox* secret_box
       clock_(clock),
       options_(std::move(options)),
       signing_keys_(store, secret_box, options_.key_cache_ms, options_.key_cache_merchants) {
-  // Room for every try in flight: Post never refuses an outcome.
-  record_pool_.emplace(4, options_.max_in_flight + 16);
   thread_ = std::thread([this] { Run(); });
 }
 
@@ -48,8 +51,6 @@ Notifier::~Notifier() {
   }
   changed_.notify_all();
   thread_.join();
-  // The clients are gone (their last callbacks posted outcomes); record those, then stop.
-  record_pool_.reset();
 }
 
 void Notifier::Wake() {
@@ -70,41 +71,74 @@ int64_t Notifier::delivered() const {
   return delivered_;
 }
 
+std::vector<Notifier::FinishedTry> Notifier::WaitForWork(std::unique_lock<std::mutex>& lock) {
+  const auto poll_at =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.poll_interval_ms);
+  while (!stopping_ && !wake_) {
+    const auto now = std::chrono::steady_clock::now();
+    if (!finished_.empty() && (finished_.size() >= options_.record_batch || now >= record_due_)) {
+      break;
+    }
+    if (now >= poll_at) break;
+    changed_.wait_until(lock, finished_.empty() ? poll_at : std::min(poll_at, record_due_));
+  }
+  wake_ = false;
+  std::vector<FinishedTry> finished;
+  finished.swap(finished_);
+  return finished;
+}
+
 void Notifier::Run() {
   SetThreadName("notifier");
-  const auto poll = std::chrono::milliseconds(options_.poll_interval_ms);
+  if (options_.nice > 0 && !LowerThreadPriority(options_.nice)) {
+    spdlog::warn("notifier: cannot lower the priority of its threads");
+  }
   while (true) {
+    std::vector<FinishedTry> finished;
+    bool stopping = false;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      changed_.wait_for(lock, poll, [this] { return stopping_ || wake_; });
-      wake_ = false;
-      if (stopping_) break;
+      finished = WaitForWork(lock);
+      stopping = stopping_;
     }
+    RecordTries(std::move(finished));
+    if (stopping) break;
     ClaimAndSend();
-    // Idle origins go, so their names are resolved and checked afresh next time.
-    const int64_t now_ms = clock_->NowMs();
-    for (auto it = clients_.begin(); it != clients_.end();) {
-      bool idle = false;
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        idle = it->second->in_flight == 0;
-      }
-      if (idle && now_ms - it->second->last_used_ms > kOriginIdleMs) {
-        it = clients_.erase(it);
-      } else {
-        ++it;
-      }
-    }
+    DropIdleOrigins();
   }
-  // Tries under way get up to one timeout to finish; the clients' destruction ends the rest.
+  // Tries under way get up to one timeout to finish; the clients' destruction ends the rest,
+  // whose callbacks queue them as failed.
   {
     std::unique_lock<std::mutex> lock(mu_);
     changed_.wait_for(lock, std::chrono::milliseconds(options_.try_timeout_ms + 1'000),
-                      [this] { return in_flight_ == 0; });
+                      [this] { return in_flight_ == finished_.size(); });
   }
   // Each client first, while its Origin (which its last callbacks touch) is still whole.
   for (auto& [origin, slot] : clients_) slot->client.reset();
   clients_.clear();
+  std::vector<FinishedTry> finished;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    finished.swap(finished_);
+  }
+  RecordTries(std::move(finished));
+}
+
+void Notifier::DropIdleOrigins() {
+  // Idle origins go, so their names are resolved and checked afresh next time.
+  const int64_t now_ms = clock_->NowMs();
+  for (auto it = clients_.begin(); it != clients_.end();) {
+    bool idle = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      idle = it->second->in_flight == 0;
+    }
+    if (idle && now_ms - it->second->last_used_ms > kOriginIdleMs) {
+      it = clients_.erase(it);
+    } else {
+      ++it;
+    }
+  }
 }
 
 void Notifier::ClaimAndSend() {
@@ -113,22 +147,21 @@ void Notifier::ClaimAndSend() {
     std::lock_guard<std::mutex> lock(mu_);
     room = options_.max_in_flight - std::min(options_.max_in_flight, in_flight_);
   }
-  if (room == 0) return;
-  Result<std::vector<Notification>> claimed =
+  // A claim is a store write: it waits until a quarter of the slots are free, so that each leases
+  // many rows rather than a few as tries trickle back. Every recording frees slots and is
+  // followed by a claim, so a backlog is worked through without waiting for the poll.
+  if (room < std::max<size_t>(1, options_.max_in_flight / 4)) return;
+  Result<std::vector<ClaimedNotification>> claimed =
       store_->ClaimNotifications(options_.owner, clock_->NowMs(), options_.lease_ms, room);
   if (!claimed.ok()) {
     spdlog::warn("notifier: cannot claim notifications: {}", claimed.status().ToString());
     return;
   }
-  for (const Notification& notification : *claimed) Send(notification);
-  // A full claim means more may be due: look again at once rather than after a poll.
-  if (claimed->size() == room) {
-    std::lock_guard<std::mutex> lock(mu_);
-    wake_ = true;
-  }
+  for (const ClaimedNotification& one : *claimed) Send(one);
 }
 
-void Notifier::Send(const Notification& notification) {
+void Notifier::Send(const ClaimedNotification& claimed) {
+  const Notification& notification = claimed.notification;
   {
     std::lock_guard<std::mutex> lock(mu_);
     ++in_flight_;
@@ -139,7 +172,7 @@ void Notifier::Send(const Notification& notification) {
     attempt.notification_id = notification.notification_id;
     attempt.at_ms = start_ms;
     attempt.error = error;
-    Record(notification, std::move(attempt), outcome);
+    Finish(notification, std::move(attempt), outcome);
   };
 
   Result<Url> url = ParseUrl(notification.notify_url);
@@ -150,12 +183,10 @@ void Notifier::Send(const Notification& notification) {
       return fail(s.message(), "refused");
     }
   }
-  Result<Order> order = store_->GetOrder(notification.order_id);
-  if (!order.ok()) return fail("order: " + order.status().ToString());
   Result<SigningKey> key = signing_keys_.Get(notification.merchant_id, start_ms);
   if (!key.ok()) return fail(key.status().message());
 
-  const std::string body = NotificationBody(*order);
+  const std::string body = NotificationBody(claimed);
   http::HttpHeaders headers = auth::SignatureHeaders(key->key_id, key->secret, "POST", url->target,
                                                      body, start_ms / 1000, auth::NewNonce());
   headers.emplace_back("X-Topup-Notification-Id", std::to_string(notification.notification_id));
@@ -190,54 +221,99 @@ void Notifier::Send(const Notification& notification) {
             outcome = "refused";
           }
         }
-        Record(notification, std::move(attempt), outcome);
+        Finish(notification, std::move(attempt), outcome);
       },
       std::move(headers));
 }
 
-void Notifier::Record(const Notification& notification, NotificationTry attempt,
+void Notifier::Finish(const Notification& notification, NotificationTry attempt,
                       std::string_view outcome) {
-  const bool delivered = outcome == "acknowledged";
-  const bool posted = record_pool_->Post([this, notification, attempt, delivered, kind = outcome] {
-    NotificationOutcome outcome;
-    outcome.attempt = attempt;
-    outcome.owner = options_.owner;
-    outcome.delivered = delivered;
-    if (!delivered) {
-      outcome.next_try_ms =
-          NextTryMs(notification.schedule_start_ms, notification.tries + 1, clock_->NowMs());
-    }
-    Result<bool> recorded = store_->RecordNotificationTry(outcome);
-    if (!recorded.ok()) {
-      // The lease lapses and the row is tried again: at least once, never lost.
-      spdlog::warn("notifier: cannot record a try of notification {}: {}",
-                   notification.notification_id, recorded.status().ToString());
-    } else if (!delivered && outcome.next_try_ms == 0 && *recorded) {
-      spdlog::warn("notifier: gave up notification {} of order {} after {} tries",
-                   notification.notification_id, notification.order_id, notification.tries + 1);
-    }
-    if (recorded.ok() && options_.on_try) {
-      options_.on_try(TryReport{
-          .outcome = kind,
-          .gave_up = !delivered && outcome.next_try_ms == 0 && *recorded,
-          .delivered_after_ms =
-              delivered ? std::max<int64_t>(0, clock_->NowMs() - notification.schedule_start_ms)
-                        : 0});
-    }
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      --in_flight_;
-      ++tries_recorded_;
-      if (delivered) ++delivered_;
-    }
-    changed_.notify_all();
-  });
-  // The pool holds room for every try in flight, so this cannot happen.
-  if (!posted) {
-    spdlog::error("notifier: outcome of notification {} dropped", notification.notification_id);
+  bool wake = false;
+  {
     std::lock_guard<std::mutex> lock(mu_);
-    --in_flight_;
+    // The first starts the linger; a full batch cuts it short. Others need no wake.
+    if (finished_.empty()) {
+      record_due_ =
+          std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.record_linger_ms);
+      wake = true;
+    }
+    finished_.push_back(FinishedTry{notification, std::move(attempt), outcome});
+    wake = wake || finished_.size() == options_.record_batch || in_flight_ == finished_.size();
   }
+  if (wake) changed_.notify_all();
+}
+
+void Notifier::RecordTries(std::vector<FinishedTry> tries) {
+  // A store write names each notification once; a repeat (its lease lapsed and it was claimed
+  // again while the first try was still out) goes in the next write.
+  while (!tries.empty()) {
+    std::vector<FinishedTry> batch;
+    std::vector<FinishedTry> later;
+    std::unordered_set<int64_t> named;
+    for (FinishedTry& t : tries) {
+      if (batch.size() < kMaxTriesPerRecord &&
+          named.insert(t.notification.notification_id).second) {
+        batch.push_back(std::move(t));
+      } else {
+        later.push_back(std::move(t));
+      }
+    }
+    RecordBatch(batch);
+    tries = std::move(later);
+  }
+}
+
+void Notifier::RecordBatch(std::span<const FinishedTry> batch) {
+  const int64_t now_ms = clock_->NowMs();
+  std::vector<NotificationOutcome> outcomes;
+  outcomes.reserve(batch.size());
+  for (const FinishedTry& t : batch) {
+    NotificationOutcome& outcome = outcomes.emplace_back();
+    outcome.attempt = t.attempt;
+    outcome.owner = options_.owner;
+    outcome.delivered = t.outcome == "acknowledged";
+    if (!outcome.delivered) {
+      outcome.next_try_ms =
+          NextTryMs(t.notification.schedule_start_ms, t.notification.tries + 1, now_ms);
+    }
+  }
+  Result<std::vector<TryRecorded>> recorded = store_->RecordNotificationTries(outcomes);
+  if (!recorded.ok()) {
+    // The leases lapse and the rows are tried again: at least once, never lost.
+    spdlog::warn("notifier: cannot record {} tries: {}", batch.size(),
+                 recorded.status().ToString());
+  }
+  int64_t delivered = 0;
+  for (size_t i = 0; recorded.ok() && i < batch.size(); ++i) {
+    const Notification& n = batch[i].notification;
+    const NotificationOutcome& outcome = outcomes[i];
+    const bool gave_up =
+        !outcome.delivered && outcome.next_try_ms == 0 && (*recorded)[i] == TryRecorded::kMoved;
+    if ((*recorded)[i] == TryRecorded::kNoSuchNotification) {
+      spdlog::warn("notifier: notification {} is gone; its try is not recorded", n.notification_id);
+    }
+    if (gave_up) {
+      spdlog::warn("notifier: gave up notification {} of order {} after {} tries",
+                   n.notification_id, n.order_id, n.tries + 1);
+    }
+    if (outcome.delivered) ++delivered;
+    if (options_.on_try) {
+      options_.on_try(TryReport{
+          .outcome = batch[i].outcome,
+          .gave_up = gave_up,
+          .delivered_after_ms =
+              outcome.delivered ? std::max<int64_t>(0, now_ms - n.schedule_start_ms) : 0});
+    }
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    in_flight_ -= batch.size();
+    if (recorded.ok()) {
+      tries_recorded_ += static_cast<int64_t>(batch.size());
+      delivered_ += delivered;
+    }
+  }
+  changed_.notify_all();
 }
 
 http::AsyncHttpClient* Notifier::ClientFor(const std::string& scheme, const std::string& host,

@@ -64,6 +64,19 @@ class OutboxConformanceTest : public ::testing::TestWithParam<std::string> {
     return found.ok() ? *found : std::vector<Notification>{};
   }
 
+  // The claimed rows, without their orders' fields.
+  static std::vector<Notification> Claim(Store& store, const std::string& owner, int64_t now_ms,
+                                         int64_t lease_ms, size_t limit) {
+    Result<std::vector<ClaimedNotification>> claimed =
+        store.ClaimNotifications(owner, now_ms, lease_ms, limit);
+    EXPECT_TRUE(claimed.ok()) << claimed.status().ToString();
+    std::vector<Notification> rows;
+    if (claimed.ok()) {
+      for (const ClaimedNotification& c : *claimed) rows.push_back(c.notification);
+    }
+    return rows;
+  }
+
   NotificationOutcome Outcome(const Notification& n, const std::string& owner, int64_t at_ms,
                               int status, bool delivered, int64_t next_try_ms) {
     NotificationOutcome outcome;
@@ -161,18 +174,18 @@ TEST_P(OutboxConformanceTest, ClaimsLeaseDueRowsToOneOwnerAtATime) {
   Finish("o1", OrderStatus::kSuccess, kT0Ms + 100);
   Finish("o2", OrderStatus::kSuccess, kT0Ms + 200);
   // Not due yet.
-  EXPECT_TRUE(store_->ClaimNotifications("a", kT0Ms + 50, 1000, 10)->empty());
-  std::vector<Notification> a = store_->ClaimNotifications("a", kT0Ms + 150, 1000, 10).value();
+  EXPECT_TRUE(Claim(*store_, "a", kT0Ms + 50, 1000, 10).empty());
+  std::vector<Notification> a = Claim(*store_, "a", kT0Ms + 150, 1000, 10);
   ASSERT_EQ(a.size(), 1u);
   EXPECT_EQ(a[0].order_id, "o1");
   EXPECT_EQ(a[0].lease_owner, "a");
   EXPECT_EQ(a[0].lease_expires_ms, kT0Ms + 1150);
   std::unique_ptr<Store> other = OpenStore();
-  std::vector<Notification> b = other->ClaimNotifications("b", kT0Ms + 300, 1000, 10).value();
+  std::vector<Notification> b = Claim(*other, "b", kT0Ms + 300, 1000, 10);
   ASSERT_EQ(b.size(), 1u);
   EXPECT_EQ(b[0].order_id, "o2");
   // Once a's lease lapses (a died mid-delivery), b takes o1 over.
-  b = other->ClaimNotifications("b", kT0Ms + 1150, 1000, 10).value();
+  b = Claim(*other, "b", kT0Ms + 1150, 1000, 10);
   ASSERT_EQ(b.size(), 1u);
   EXPECT_EQ(b[0].order_id, "o1");
   // a's late outcome is recorded as a try but moves nothing.
@@ -188,7 +201,7 @@ TEST_P(OutboxConformanceTest, ClaimsLeaseDueRowsToOneOwnerAtATime) {
 TEST_P(OutboxConformanceTest, TriesAreRecordedAndMoveTheRow) {
   Accept("o1");
   Finish("o1", OrderStatus::kSuccess, kT0Ms + 100);
-  Notification n = store_->ClaimNotifications("a", kT0Ms + 100, 1000, 10).value().at(0);
+  Notification n = Claim(*store_, "a", kT0Ms + 100, 1000, 10).at(0);
   // A 500: retried at +15 s.
   ASSERT_TRUE(
       store_->RecordNotificationTry(Outcome(n, "a", kT0Ms + 100, 500, false, kT0Ms + 15'100))
@@ -198,15 +211,15 @@ TEST_P(OutboxConformanceTest, TriesAreRecordedAndMoveTheRow) {
   EXPECT_EQ(n.tries, 1);
   EXPECT_EQ(n.next_try_ms, kT0Ms + 15'100);
   EXPECT_EQ(n.lease_owner, "");
-  EXPECT_TRUE(store_->ClaimNotifications("a", kT0Ms + 15'000, 1000, 10)->empty());
-  n = store_->ClaimNotifications("a", kT0Ms + 15'100, 1000, 10).value().at(0);
+  EXPECT_TRUE(Claim(*store_, "a", kT0Ms + 15'000, 1000, 10).empty());
+  n = Claim(*store_, "a", kT0Ms + 15'100, 1000, 10).at(0);
   // A 2xx delivers it.
   ASSERT_TRUE(store_->RecordNotificationTry(Outcome(n, "a", kT0Ms + 15'100, 204, true, 0)).value());
   n = store_->GetNotification(n.notification_id).value();
   EXPECT_EQ(n.state, NotificationState::kDelivered);
   EXPECT_EQ(n.tries, 2);
   EXPECT_EQ(n.delivered_ms, kT0Ms + 15'112);
-  EXPECT_TRUE(store_->ClaimNotifications("a", kT0Ms + 99'999'999, 1000, 10)->empty());
+  EXPECT_TRUE(Claim(*store_, "a", kT0Ms + 99'999'999, 1000, 10).empty());
 
   std::vector<NotificationTry> tries = store_->ListNotificationTries(n.notification_id).value();
   ASSERT_EQ(tries.size(), 2u);
@@ -219,21 +232,134 @@ TEST_P(OutboxConformanceTest, TriesAreRecordedAndMoveTheRow) {
   EXPECT_EQ(store_->RecordNotificationTry(unknown).status().reason(), "notification_not_found");
 }
 
+// A claim brings what the notification's body needs, so a notifier reads nothing more.
+TEST_P(OutboxConformanceTest, ClaimsCarryTheirOrdersFields) {
+  Accept("o1");
+  Accept("o2");
+  Order order = store_->GetOrder("o1").value();
+  ASSERT_TRUE(
+      store_->ApplyTransition(StartAttempt(order, OrderStatus::kCharging, kT0Ms + 1)).value());
+  order = store_->GetOrder("o1").value();
+  Transition success = Move(order, OrderStatus::kSuccess, kT0Ms + 100, Attempt::kKeep, "succeeded");
+  success.supplier_ref = "ref-1";
+  ASSERT_TRUE(store_->ApplyTransition(success).value());
+  Finish("o2", OrderStatus::kFailed, kT0Ms + 200);
+
+  std::vector<ClaimedNotification> claimed =
+      store_->ClaimNotifications("a", kT0Ms + 300, 1000, 10).value();
+  ASSERT_EQ(claimed.size(), 2u);
+  for (const ClaimedNotification& c : claimed) {
+    const Order final_order = store_->GetOrder(c.notification.order_id).value();
+    EXPECT_EQ(c.notification.order_status, final_order.status);
+    EXPECT_EQ(c.notification.lease_owner, "a");
+    EXPECT_EQ(c.order.merchant_order_id, final_order.merchant_order_id);
+    EXPECT_EQ(c.order.face_value_yuan, final_order.face_value_yuan);
+    EXPECT_EQ(c.order.price_fen, final_order.price_fen);
+    EXPECT_EQ(c.order.created_ms, final_order.created_ms);
+    EXPECT_EQ(c.order.finished_ms, final_order.finished_ms);
+    EXPECT_EQ(c.order.supplier_ref, final_order.supplier_ref);
+  }
+  EXPECT_EQ(claimed[0].notification.order_id, "o1");
+  EXPECT_EQ(claimed[0].order.merchant_order_id, "mo-o1");
+  EXPECT_EQ(claimed[0].order.finished_ms, kT0Ms + 100);
+  EXPECT_EQ(claimed[0].order.supplier_ref, "ref-1");
+  EXPECT_EQ(claimed[1].notification.order_id, "o2");
+  EXPECT_EQ(claimed[1].order.supplier_ref, "");
+}
+
+// One call records many tries, each as RecordNotificationTry would: delivered, retried, given
+// up, a lease another owner took, and a notification that does not exist.
+TEST_P(OutboxConformanceTest, ABatchRecordsEveryTryInOneCall) {
+  for (const char* id : {"o1", "o2", "o3", "o4"}) {
+    Accept(id);
+    Finish(id, OrderStatus::kSuccess, kT0Ms + 100);
+  }
+  std::vector<Notification> mine = Claim(*store_, "a", kT0Ms + 100, 1000, 4);
+  ASSERT_EQ(mine.size(), 4u);
+  const Notification lost = mine[3];
+  // a's leases lapse and b takes them all; it frees three and keeps `lost`.
+  ASSERT_EQ(Claim(*store_, "b", kT0Ms + 1100, 1000, 10).size(), 4u);
+  for (size_t i = 0; i < 3; ++i) {
+    ASSERT_TRUE(
+        store_->RecordNotificationTry(Outcome(mine[i], "b", kT0Ms + 1100, 0, false, kT0Ms + 100))
+            .value());
+  }
+  mine = Claim(*store_, "a", kT0Ms + 1200, 1000, 10);
+  ASSERT_EQ(mine.size(), 3u);
+  Notification unknown = lost;
+  unknown.notification_id = lost.notification_id + 999;
+
+  const std::vector<NotificationOutcome> outcomes = {
+      Outcome(mine[0], "a", kT0Ms + 1200, 200, true, 0),
+      Outcome(mine[1], "a", kT0Ms + 1200, 503, false, kT0Ms + 60'100),
+      Outcome(mine[2], "a", kT0Ms + 1200, 0, false, 0),
+      Outcome(lost, "a", kT0Ms + 1200, 200, true, 0),
+      Outcome(unknown, "a", kT0Ms + 1200, 200, true, 0)};
+  std::vector<TryRecorded> recorded = store_->RecordNotificationTries(outcomes).value();
+  EXPECT_EQ(recorded,
+            (std::vector<TryRecorded>{TryRecorded::kMoved, TryRecorded::kMoved, TryRecorded::kMoved,
+                                      TryRecorded::kLeaseLost, TryRecorded::kNoSuchNotification}));
+  Notification n = store_->GetNotification(mine[0].notification_id).value();
+  EXPECT_EQ(n.state, NotificationState::kDelivered);
+  EXPECT_EQ(n.delivered_ms, kT0Ms + 1212);
+  EXPECT_EQ(n.tries, 2);
+  n = store_->GetNotification(mine[1].notification_id).value();
+  EXPECT_EQ(n.state, NotificationState::kPending);
+  EXPECT_EQ(n.next_try_ms, kT0Ms + 60'100);
+  EXPECT_EQ(n.lease_owner, "");
+  EXPECT_EQ(store_->GetNotification(mine[2].notification_id)->state, NotificationState::kGivenUp);
+  n = store_->GetNotification(lost.notification_id).value();
+  EXPECT_EQ(n.state, NotificationState::kPending);
+  EXPECT_EQ(n.lease_owner, "b");
+  // Every try is kept, the lost lease's too, with what the outcome said.
+  for (const Notification& each : mine) {
+    EXPECT_EQ(store_->ListNotificationTries(each.notification_id)->size(), 2u);
+  }
+  std::vector<NotificationTry> tries = store_->ListNotificationTries(lost.notification_id).value();
+  ASSERT_EQ(tries.size(), 1u);
+  EXPECT_EQ(tries[0].http_status, 200);
+  EXPECT_EQ(tries[0].at_ms, kT0Ms + 1200);
+  EXPECT_EQ(tries[0].latency_ms, 12);
+  EXPECT_EQ(store_->ListNotificationTries(mine[1].notification_id)->at(1).http_status, 503);
+  EXPECT_TRUE(store_->RecordNotificationTries({}).value().empty());
+}
+
+// A batch that names a notification twice, or has no owner, is refused whole.
+TEST_P(OutboxConformanceTest, ABatchThatCannotBeRecordedWritesNothing) {
+  Accept("o1");
+  Accept("o2");
+  Finish("o1", OrderStatus::kSuccess, kT0Ms + 100);
+  Finish("o2", OrderStatus::kSuccess, kT0Ms + 100);
+  std::vector<Notification> mine = Claim(*store_, "a", kT0Ms + 100, 1000, 10);
+  ASSERT_EQ(mine.size(), 2u);
+  const std::vector<NotificationOutcome> twice = {Outcome(mine[0], "a", kT0Ms + 100, 200, true, 0),
+                                                  Outcome(mine[1], "a", kT0Ms + 100, 200, true, 0),
+                                                  Outcome(mine[0], "a", kT0Ms + 110, 200, true, 0)};
+  EXPECT_EQ(store_->RecordNotificationTries(twice).status().reason(), "invalid_outcome");
+  const std::vector<NotificationOutcome> ownerless = {
+      Outcome(mine[1], "", kT0Ms + 100, 200, true, 0)};
+  EXPECT_EQ(store_->RecordNotificationTries(ownerless).status().reason(), "invalid_outcome");
+  for (const Notification& each : mine) {
+    EXPECT_TRUE(store_->ListNotificationTries(each.notification_id)->empty());
+    EXPECT_EQ(store_->GetNotification(each.notification_id)->lease_owner, "a");
+  }
+}
+
 TEST_P(OutboxConformanceTest, GivingUpAndResending) {
   Accept("o1");
   Finish("o1", OrderStatus::kSuccess, kT0Ms + 100);
-  Notification n = store_->ClaimNotifications("a", kT0Ms + 100, 1000, 10).value().at(0);
+  Notification n = Claim(*store_, "a", kT0Ms + 100, 1000, 10).at(0);
   ASSERT_TRUE(store_->RecordNotificationTry(Outcome(n, "a", kT0Ms + 100, 0, false, 0)).value());
   n = store_->GetNotification(n.notification_id).value();
   EXPECT_EQ(n.state, NotificationState::kGivenUp);
-  EXPECT_TRUE(store_->ClaimNotifications("a", kT0Ms + 99'999'999, 1000, 10)->empty());
+  EXPECT_TRUE(Claim(*store_, "a", kT0Ms + 99'999'999, 1000, 10).empty());
 
   Notification resent = store_->ResendNotification(n.notification_id, kT0Ms + 50'000).value();
   EXPECT_EQ(resent.state, NotificationState::kPending);
   EXPECT_EQ(resent.tries, 0);
   EXPECT_EQ(resent.schedule_start_ms, kT0Ms + 50'000);
   EXPECT_EQ(resent.next_try_ms, kT0Ms + 50'000);
-  ASSERT_EQ(store_->ClaimNotifications("a", kT0Ms + 50'000, 1000, 10)->size(), 1u);
+  ASSERT_EQ(Claim(*store_, "a", kT0Ms + 50'000, 1000, 10).size(), 1u);
   EXPECT_EQ(store_->ResendNotification(n.notification_id + 7, kT0Ms).status().reason(),
             "notification_not_found");
   // The history keeps every try across the re-send.
@@ -249,14 +375,14 @@ TEST_P(OutboxConformanceTest, TheOpenOrdersSummaryCountsThePendingBacklog) {
   OpenOrdersSummary summary = store_->SummarizeOpenOrders(kT0Ms + 300).value();
   EXPECT_EQ(summary.notifications_pending, 2);
   EXPECT_EQ(summary.oldest_pending_notification_ms, kT0Ms + 100);
-  Notification first = store_->ClaimNotifications("a", kT0Ms + 300, 1000, 1).value().at(0);
+  Notification first = Claim(*store_, "a", kT0Ms + 300, 1000, 1).at(0);
   ASSERT_EQ(first.order_id, "o1");
   ASSERT_TRUE(
       store_->RecordNotificationTry(Outcome(first, "a", kT0Ms + 300, 200, true, 0)).value());
   summary = store_->SummarizeOpenOrders(kT0Ms + 400).value();
   EXPECT_EQ(summary.notifications_pending, 1);
   EXPECT_EQ(summary.oldest_pending_notification_ms, kT0Ms + 200);
-  Notification second = store_->ClaimNotifications("a", kT0Ms + 400, 1000, 1).value().at(0);
+  Notification second = Claim(*store_, "a", kT0Ms + 400, 1000, 1).at(0);
   ASSERT_TRUE(
       store_->RecordNotificationTry(Outcome(second, "a", kT0Ms + 400, 0, false, 0)).value());
   summary = store_->SummarizeOpenOrders(kT0Ms + 500).value();
@@ -279,11 +405,11 @@ TEST_P(OutboxConformanceTest, ConcurrentClaimsFromSeveralNodesNeverShareARow) {
   for (int i = 0; i < kNodes; ++i) {
     threads.emplace_back([&, i] {
       for (int round = 0; round < 20; ++round) {
-        Result<std::vector<Notification>> got =
+        Result<std::vector<ClaimedNotification>> got =
             nodes[i]->ClaimNotifications("node" + std::to_string(i), kT0Ms + 20, 60'000, 3);
         ASSERT_TRUE(got.ok()) << got.status().ToString();
         std::lock_guard<std::mutex> lock(mu);
-        for (const Notification& n : *got) ++claims[n.notification_id];
+        for (const ClaimedNotification& c : *got) ++claims[c.notification.notification_id];
       }
     });
   }
@@ -304,7 +430,7 @@ TEST_P(OutboxConformanceTest, ACrashBetweenFinalityAndDeliveryLosesNothing) {
     Accept("o2");
     Finish("o1", OrderStatus::kSuccess, kT0Ms + 100);
     Finish("o2", OrderStatus::kFailed, kT0Ms + 100);
-    Result<std::vector<Notification>> claimed =
+    Result<std::vector<ClaimedNotification>> claimed =
         store_->ClaimNotifications("dead", kT0Ms + 100, 5'000, 1);
     if (!claimed.ok() || claimed->size() != 1 || HasFailure()) return nullptr;
     return store_.get();
@@ -314,8 +440,7 @@ TEST_P(OutboxConformanceTest, ACrashBetweenFinalityAndDeliveryLosesNothing) {
   ASSERT_NE(store_, nullptr);
   EXPECT_EQ(Notifications("o1").size(), 1u);
   EXPECT_EQ(Notifications("o2").size(), 1u);
-  std::vector<Notification> claimed =
-      store_->ClaimNotifications("alive", kT0Ms + 5'100, 5'000, 10).value();
+  std::vector<Notification> claimed = Claim(*store_, "alive", kT0Ms + 5'100, 5'000, 10);
   std::set<std::string> orders;
   for (const Notification& n : claimed) orders.insert(n.order_id);
   EXPECT_EQ(orders, (std::set<std::string>{"o1", "o2"}));

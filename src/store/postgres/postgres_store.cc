@@ -601,34 +601,50 @@ struct Statements {
 
   // FOR UPDATE SKIP LOCKED: two nodes claiming at once take disjoint rows without waiting for
   // each other, and a row another node leased and committed after our snapshot is re-checked on
-  // its newest version, whose lease has not lapsed. "state = 0" matches notifications_due.
+  // its newest version, whose lease has not lapsed. "state = 0" matches notifications_due. Each
+  // row comes with its order's fields.
   Query claim_notifications{
       "topup_claim_notifications",
       "WITH due AS ("
       "  SELECT notification_id AS due_id FROM notifications"
       "  WHERE state = 0 AND next_try_ms <= $1::bigint AND lease_expires_ms <= $1::bigint"
-      "  ORDER BY next_try_ms LIMIT $4::bigint FOR UPDATE SKIP LOCKED)"
-      " UPDATE notifications SET lease_owner = $2::text,"
-      "  lease_expires_ms = $1::bigint + $3::bigint FROM due"
-      " WHERE notification_id = due.due_id"
-      " RETURNING " +
-          std::string(kNotificationColumns)};
-  // $3: 1 delivered, 0 retry at $4, 2 given up. Result: tries recorded (0: no such row), rows
-  // moved.
-  Query record_notification_try{
-      "topup_record_notification_try",
-      "WITH recorded AS ("
+      "  ORDER BY next_try_ms LIMIT $4::bigint FOR UPDATE SKIP LOCKED),"
+      " claimed AS ("
+      "  UPDATE notifications SET lease_owner = $2::text,"
+      "   lease_expires_ms = $1::bigint + $3::bigint FROM due"
+      "  WHERE notification_id = due.due_id"
+      "  RETURNING " +
+          std::string(kNotificationColumns) +
+          ")"
+          " SELECT claimed.*, notified.* FROM claimed LEFT JOIN LATERAL (SELECT " +
+          std::string(store_rules::kNotifiedOrderColumns) +
+          "  FROM orders WHERE orders.order_id = claimed.order_id) notified ON true"};
+  // One row per outcome, as arrays in the same order; state 1 delivered, 0 retry at next_try_ms,
+  // 2 given up. Result, in the outcomes' order: whether the try was recorded (false: no such
+  // row), whether the row moved.
+  Query record_notification_tries{
+      "topup_record_notification_tries",
+      "WITH outcome AS ("
+      "  SELECT * FROM unnest($1::bigint[], $2::text[], $3::integer[], $4::bigint[],"
+      "   $5::bigint[], $6::bigint[], $7::integer[], $8::text[], $9::bigint[]) WITH ORDINALITY"
+      "  AS o(notification_id, owner, state, next_try_ms, delivered_ms, at_ms, http_status,"
+      "   error, latency_ms, ord)),"
+      " recorded AS ("
       "  INSERT INTO notification_tries (notification_id, at_ms, http_status, error, latency_ms)"
-      "  SELECT notification_id, $6::bigint, $7::integer, $8::text, $9::bigint"
-      "  FROM notifications WHERE notification_id = $1::bigint RETURNING 1),"
+      "  SELECT o.notification_id, o.at_ms, o.http_status, o.error, o.latency_ms"
+      "  FROM outcome o JOIN notifications n ON n.notification_id = o.notification_id"
+      "  ORDER BY o.ord RETURNING notification_id),"
       " moved AS ("
-      "  UPDATE notifications SET state = $3::integer, tries = tries + 1,"
-      "   next_try_ms = CASE WHEN $3::integer = 0 THEN $4::bigint ELSE next_try_ms END,"
-      "   delivered_ms = CASE WHEN $3::integer = 1 THEN $5::bigint ELSE 0 END,"
+      "  UPDATE notifications n SET state = o.state, tries = n.tries + 1,"
+      "   next_try_ms = CASE WHEN o.state = 0 THEN o.next_try_ms ELSE n.next_try_ms END,"
+      "   delivered_ms = CASE WHEN o.state = 1 THEN o.delivered_ms ELSE 0 END,"
       "   lease_owner = '', lease_expires_ms = 0"
-      "  WHERE notification_id = $1::bigint AND lease_owner = $2::text AND state = 0"
-      "  RETURNING 1)"
-      " SELECT (SELECT count(*) FROM recorded), (SELECT count(*) FROM moved)"};
+      "  FROM outcome o"
+      "  WHERE n.notification_id = o.notification_id AND n.lease_owner = o.owner AND n.state = 0"
+      "  RETURNING n.notification_id)"
+      " SELECT o.notification_id IN (SELECT notification_id FROM recorded),"
+      "  o.notification_id IN (SELECT notification_id FROM moved)"
+      " FROM outcome o ORDER BY o.ord"};
   Query list_notifications{"topup_list_notifications",
                            "SELECT " + std::string(kNotificationColumns) +
                                " FROM notifications WHERE order_id = $1::text"
@@ -836,9 +852,11 @@ class PostgresStore final : public Store {
   Result<DueOrders> TakeDueOrders(int64_t now_ms, size_t limit,
                                   int64_t redeliver_after_ms) override;
 
-  Result<std::vector<Notification>> ClaimNotifications(const std::string& owner, int64_t now_ms,
-                                                       int64_t lease_ms, size_t limit) override;
-  Result<bool> RecordNotificationTry(const NotificationOutcome& outcome) override;
+  Result<std::vector<ClaimedNotification>> ClaimNotifications(const std::string& owner,
+                                                              int64_t now_ms, int64_t lease_ms,
+                                                              size_t limit) override;
+  Result<std::vector<TryRecorded>> RecordNotificationTries(
+      std::span<const NotificationOutcome> outcomes) override;
   Result<std::vector<Notification>> ListNotifications(const std::string& order_id) override;
   Result<Notification> GetNotification(int64_t notification_id) override;
   Result<std::vector<NotificationTry>> ListNotificationTries(int64_t notification_id) override;
@@ -1938,46 +1956,74 @@ Result<DueOrders> PostgresStore::TakeDueOrders(int64_t now_ms, size_t limit,
 
 // --- Notification outbox ---
 
-Result<std::vector<Notification>> PostgresStore::ClaimNotifications(const std::string& owner,
-                                                                    int64_t now_ms,
-                                                                    int64_t lease_ms,
-                                                                    size_t limit) {
+Result<std::vector<ClaimedNotification>> PostgresStore::ClaimNotifications(const std::string& owner,
+                                                                           int64_t now_ms,
+                                                                           int64_t lease_ms,
+                                                                           size_t limit) {
   Status status = store_rules::ValidateLease(0, owner, lease_ms);
   if (!status.ok()) return status;
   limit = std::min(limit, store_rules::kMaxIdsPerCall);
-  std::vector<Notification> claimed;
+  std::vector<ClaimedNotification> claimed;
   if (limit == 0) return claimed;
   Result<PgResult> result =
       Run(Sql().claim_notifications,
           Params().Int(now_ms).Text(owner).Int(lease_ms).Int(static_cast<int64_t>(limit)));
   if (!result.ok()) return result.status();
+  constexpr int kFirst = 13;  // the order's columns follow the notification's
   for (int row = 0; row < result->rows(); ++row) {
-    claimed.push_back(ReadNotification(*result, row));
+    ClaimedNotification& c = claimed.emplace_back();
+    c.notification = ReadNotification(*result, row);
+    c.order.merchant_order_id = result->Text(row, kFirst + 0);
+    c.order.face_value_yuan = static_cast<int32_t>(result->Int(row, kFirst + 1));
+    c.order.price_fen = result->Int(row, kFirst + 2);
+    c.order.created_ms = result->Int(row, kFirst + 3);
+    c.order.finished_ms = result->Int(row, kFirst + 4);
+    c.order.supplier_ref = result->Text(row, kFirst + 5);
   }
-  std::sort(claimed.begin(), claimed.end(), [](const Notification& a, const Notification& b) {
-    return a.next_try_ms < b.next_try_ms;
-  });
+  std::sort(claimed.begin(), claimed.end(),
+            [](const ClaimedNotification& a, const ClaimedNotification& b) {
+              return a.notification.next_try_ms < b.notification.next_try_ms;
+            });
   return claimed;
 }
 
-Result<bool> PostgresStore::RecordNotificationTry(const NotificationOutcome& outcome) {
-  const NotificationTry& t = outcome.attempt;
-  if (!IsStorableText(outcome.owner)) return false;
-  const int state = outcome.delivered ? 1 : outcome.next_try_ms > 0 ? 0 : 2;
-  Result<PgResult> result =
-      Run(Sql().record_notification_try, Params()
-                                             .Int(t.notification_id)
-                                             .Text(outcome.owner)
-                                             .Int(state)
-                                             .Int(outcome.next_try_ms)
-                                             .Int(std::max<int64_t>(t.at_ms + t.latency_ms, 1))
-                                             .Int(t.at_ms)
-                                             .Int(t.http_status)
-                                             .Text(CleanFreeText(t.error))
-                                             .Int(t.latency_ms));
+Result<std::vector<TryRecorded>> PostgresStore::RecordNotificationTries(
+    std::span<const NotificationOutcome> outcomes) {
+  if (Status valid = store_rules::ValidateNotificationOutcomes(outcomes); !valid.ok()) return valid;
+  std::vector<TryRecorded> recorded;
+  if (outcomes.empty()) return recorded;
+  // Integers travel as text[] literals too; PostgreSQL casts them to the arrays' types.
+  std::vector<std::string> ids, owners, states, next_tries, delivered, at, http, errors, latency;
+  for (const NotificationOutcome& outcome : outcomes) {
+    const NotificationTry& t = outcome.attempt;
+    ids.push_back(std::to_string(t.notification_id));
+    owners.push_back(outcome.owner);
+    states.push_back(std::to_string(static_cast<int>(store_rules::StateAfter(outcome))));
+    next_tries.push_back(std::to_string(outcome.next_try_ms));
+    delivered.push_back(std::to_string(store_rules::DeliveredMs(t)));
+    at.push_back(std::to_string(t.at_ms));
+    http.push_back(std::to_string(t.http_status));
+    errors.push_back(CleanFreeText(t.error));
+    latency.push_back(std::to_string(t.latency_ms));
+  }
+  Result<PgResult> result = Run(Sql().record_notification_tries, Params()
+                                                                     .TextArray(ids)
+                                                                     .TextArray(owners)
+                                                                     .TextArray(states)
+                                                                     .TextArray(next_tries)
+                                                                     .TextArray(delivered)
+                                                                     .TextArray(at)
+                                                                     .TextArray(http)
+                                                                     .TextArray(errors)
+                                                                     .TextArray(latency));
   if (!result.ok()) return result.status();
-  if (result->Int(0, 0) == 0) return NotificationNotFound(t.notification_id);
-  return result->Int(0, 1) == 1;
+  assert(result->rows() == static_cast<int>(outcomes.size()));
+  for (int row = 0; row < result->rows(); ++row) {
+    recorded.push_back(!result->Bool(row, 0)  ? TryRecorded::kNoSuchNotification
+                       : result->Bool(row, 1) ? TryRecorded::kMoved
+                                              : TryRecorded::kLeaseLost);
+  }
+  return recorded;
 }
 
 Result<std::vector<Notification>> PostgresStore::ListNotifications(const std::string& order_id) {

@@ -1,6 +1,7 @@
 #include "store/rules/store_rules.h"
 
 #include <algorithm>
+#include <unordered_set>
 
 namespace topup::store_rules {
 namespace {
@@ -165,6 +166,35 @@ Status ValidateLease(size_t order_count, const std::string& owner, int64_t lease
     return InvalidArgument("invalid_lease", "a lease needs an owner and a positive duration");
   }
   return ValidateOrderCount(order_count);
+}
+
+Status ValidateNotificationOutcomes(std::span<const NotificationOutcome> outcomes) {
+  if (outcomes.size() > kMaxIdsPerCall) {
+    return InvalidArgument("invalid_outcome",
+                           "at most " + std::to_string(kMaxIdsPerCall) + " outcomes per call");
+  }
+  std::unordered_set<int64_t> named;
+  named.reserve(outcomes.size());
+  for (const NotificationOutcome& outcome : outcomes) {
+    if (outcome.owner.empty() || !StorableText(outcome.owner)) {
+      return InvalidArgument("invalid_outcome", "an outcome needs the lease owner recording it");
+    }
+    if (!named.insert(outcome.attempt.notification_id).second) {
+      return InvalidArgument(
+          "invalid_outcome",
+          "notification " + std::to_string(outcome.attempt.notification_id) + " is named twice");
+    }
+  }
+  return Status::Ok();
+}
+
+NotificationState StateAfter(const NotificationOutcome& outcome) {
+  if (outcome.delivered) return NotificationState::kDelivered;
+  return outcome.next_try_ms > 0 ? NotificationState::kPending : NotificationState::kGivenUp;
+}
+
+int64_t DeliveredMs(const NotificationTry& attempt) {
+  return std::max<int64_t>(attempt.at_ms + attempt.latency_ms, 1);
 }
 
 std::string SqlText(std::initializer_list<std::string_view> parts) {

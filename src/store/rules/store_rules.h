@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -53,6 +54,10 @@ inline constexpr std::string_view kOrderColumns =
     "supplier_ref, fail_reason, created_ms, deadline_ms, updated_ms, finished_ms, next_check_ms, "
     "lease_owner, lease_expires_ms";
 
+// The columns of a NotifiedOrder, in the order both stores read them.
+inline constexpr std::string_view kNotifiedOrderColumns =
+    "merchant_order_id, face_value_yuan, price_fen, created_ms, finished_ms, supplier_ref";
+
 // Valid UTF-8 without NUL bytes.
 bool IsStorableText(std::string_view text);
 
@@ -73,6 +78,17 @@ Status ValidateOrderCount(size_t order_count);
 
 // InvalidArgument("invalid_lease") / ("too_many_orders").
 Status ValidateLease(size_t order_count, const std::string& owner, int64_t lease_ms);
+
+// InvalidArgument("invalid_outcome") unless every outcome has a storable, non-empty owner and
+// names a notification no other outcome names, and there are at most kMaxIdsPerCall of them.
+Status ValidateNotificationOutcomes(std::span<const NotificationOutcome> outcomes);
+
+// Where a recorded outcome moves its row (when its owner still holds the lease): delivered,
+// pending again (due at next_try_ms) or given up.
+NotificationState StateAfter(const NotificationOutcome& outcome);
+// The delivered_ms a delivered row keeps: when the answer came (never 0, which means "not
+// delivered").
+int64_t DeliveredMs(const NotificationTry& attempt);
 
 // The violations a ledger audit finds: all counted, the first few kept, written to the audit's
 // `balanced` and `problems`.

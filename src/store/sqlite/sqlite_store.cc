@@ -395,9 +395,11 @@ class SqliteStore final : public Store {
   Result<DueOrders> TakeDueOrders(int64_t now_ms, size_t limit,
                                   int64_t redeliver_after_ms) override;
 
-  Result<std::vector<Notification>> ClaimNotifications(const std::string& owner, int64_t now_ms,
-                                                       int64_t lease_ms, size_t limit) override;
-  Result<bool> RecordNotificationTry(const NotificationOutcome& outcome) override;
+  Result<std::vector<ClaimedNotification>> ClaimNotifications(const std::string& owner,
+                                                              int64_t now_ms, int64_t lease_ms,
+                                                              size_t limit) override;
+  Result<std::vector<TryRecorded>> RecordNotificationTries(
+      std::span<const NotificationOutcome> outcomes) override;
   Result<std::vector<Notification>> ListNotifications(const std::string& order_id) override;
   Result<Notification> GetNotification(int64_t notification_id) override;
   Result<std::vector<NotificationTry>> ListNotificationTries(int64_t notification_id) override;
@@ -1251,13 +1253,14 @@ Status NotificationNotFound(int64_t notification_id) {
   return NotFound("notification_not_found", "no notification " + std::to_string(notification_id));
 }
 
-Result<std::vector<Notification>> SqliteStore::ClaimNotifications(const std::string& owner,
-                                                                  int64_t now_ms, int64_t lease_ms,
-                                                                  size_t limit) {
+Result<std::vector<ClaimedNotification>> SqliteStore::ClaimNotifications(const std::string& owner,
+                                                                         int64_t now_ms,
+                                                                         int64_t lease_ms,
+                                                                         size_t limit) {
   Status valid = ValidateLease(0, owner, lease_ms);
   if (!valid.ok()) return valid;
   limit = std::min(limit, kMaxIdsPerCall);
-  std::vector<Notification> claimed;
+  std::vector<ClaimedNotification> claimed;
   if (limit == 0) return claimed;
   Status status = writer_->Run([&](SqliteConnection& db) -> Status {
     // SQLite serializes writers, even across processes, so the subquery and the UPDATE see the
@@ -1279,52 +1282,84 @@ Result<std::vector<Notification>> SqliteStore::ClaimNotifications(const std::str
       Result<bool> row = claim->Step();
       if (!row.ok()) return row.status();
       if (!*row) break;
-      claimed.push_back(ReadNotification(*claim));
+      claimed.push_back(ClaimedNotification{ReadNotification(*claim), {}});
     }
     return Status::Ok();
   });
   if (!status.ok()) return status;
-  std::sort(claimed.begin(), claimed.end(), [](const Notification& a, const Notification& b) {
-    return a.next_try_ms < b.next_try_ms;
-  });
+  // The orders' fields are read after the commit, on a reader, to keep the one writer's work
+  // short: the orders are final, so what is read is what the claim saw. An order missing (which
+  // the outbox's foreign key rules out) leaves its fields empty. A read that fails leaves the rows
+  // leased until their lease lapses.
+  if (!claimed.empty()) {
+    static const std::string kOrderSql = SqlText(
+        {"SELECT ", store_rules::kNotifiedOrderColumns, " FROM orders WHERE order_id = ?1"});
+    ReadPool::Lease db = readers_->Acquire();
+    for (ClaimedNotification& c : claimed) {
+      Result<Statement> select = db->Prepare(kOrderSql);
+      if (!select.ok()) return select.status();
+      select->BindText(1, c.notification.order_id);
+      Result<bool> row = select->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) continue;
+      c.order.merchant_order_id = select->ColumnText(0);
+      c.order.face_value_yuan = static_cast<int32_t>(select->ColumnInt64(1));
+      c.order.price_fen = select->ColumnInt64(2);
+      c.order.created_ms = select->ColumnInt64(3);
+      c.order.finished_ms = select->ColumnInt64(4);
+      c.order.supplier_ref = select->ColumnText(5);
+    }
+  }
+  std::sort(claimed.begin(), claimed.end(),
+            [](const ClaimedNotification& a, const ClaimedNotification& b) {
+              return a.notification.next_try_ms < b.notification.next_try_ms;
+            });
   return claimed;
 }
 
-Result<bool> SqliteStore::RecordNotificationTry(const NotificationOutcome& outcome) {
-  const NotificationTry& t = outcome.attempt;
-  bool moved = false;
+Result<std::vector<TryRecorded>> SqliteStore::RecordNotificationTries(
+    std::span<const NotificationOutcome> outcomes) {
+  if (Status valid = store_rules::ValidateNotificationOutcomes(outcomes); !valid.ok()) return valid;
+  std::vector<TryRecorded> recorded;
+  if (outcomes.empty()) return recorded;
   Status status = writer_->Run([&](SqliteConnection& db) -> Status {
-    Result<Statement> record = db.Prepare(
-        "INSERT INTO notification_tries (notification_id, at_ms, http_status, error, latency_ms)"
-        " SELECT notification_id, ?2, ?3, ?4, ?5 FROM notifications WHERE notification_id = ?1");
-    if (!record.ok()) return record.status();
-    record->BindInt64(1, t.notification_id)
-        .BindInt64(2, t.at_ms)
-        .BindInt64(3, t.http_status)
-        .BindText(4, CleanFreeText(t.error))
-        .BindInt64(5, t.latency_ms);
-    if (Status s = record->Run(); !s.ok()) return s;
-    if (db.Changes() == 0) return NotificationNotFound(t.notification_id);
-    // ?3: 1 delivered, 0 retry at ?4, 2 given up.
-    Result<Statement> update = db.Prepare(
-        "UPDATE notifications SET state = ?3, tries = tries + 1,"
-        " next_try_ms = CASE WHEN ?3 = 0 THEN ?4 ELSE next_try_ms END,"
-        " delivered_ms = CASE WHEN ?3 = 1 THEN ?5 ELSE 0 END,"
-        " lease_owner = '', lease_expires_ms = 0"
-        " WHERE notification_id = ?1 AND lease_owner = ?2 AND state = 0");
-    if (!update.ok()) return update.status();
-    const int state = outcome.delivered ? 1 : outcome.next_try_ms > 0 ? 0 : 2;
-    update->BindInt64(1, t.notification_id)
-        .BindText(2, outcome.owner)
-        .BindInt64(3, state)
-        .BindInt64(4, outcome.next_try_ms)
-        .BindInt64(5, std::max<int64_t>(t.at_ms + t.latency_ms, 1));
-    if (Status s = update->Run(); !s.ok()) return s;
-    moved = db.Changes() == 1;
+    recorded.clear();
+    for (const NotificationOutcome& outcome : outcomes) {
+      const NotificationTry& t = outcome.attempt;
+      Result<Statement> record = db.Prepare(
+          "INSERT INTO notification_tries (notification_id, at_ms, http_status, error, latency_ms)"
+          " SELECT notification_id, ?2, ?3, ?4, ?5 FROM notifications WHERE notification_id = ?1");
+      if (!record.ok()) return record.status();
+      record->BindInt64(1, t.notification_id)
+          .BindInt64(2, t.at_ms)
+          .BindInt64(3, t.http_status)
+          .BindText(4, CleanFreeText(t.error))
+          .BindInt64(5, t.latency_ms);
+      if (Status s = record->Run(); !s.ok()) return s;
+      if (db.Changes() == 0) {
+        recorded.push_back(TryRecorded::kNoSuchNotification);
+        continue;
+      }
+      // ?3: 1 delivered, 0 retry at ?4, 2 given up.
+      Result<Statement> update = db.Prepare(
+          "UPDATE notifications SET state = ?3, tries = tries + 1,"
+          " next_try_ms = CASE WHEN ?3 = 0 THEN ?4 ELSE next_try_ms END,"
+          " delivered_ms = CASE WHEN ?3 = 1 THEN ?5 ELSE 0 END,"
+          " lease_owner = '', lease_expires_ms = 0"
+          " WHERE notification_id = ?1 AND lease_owner = ?2 AND state = 0");
+      if (!update.ok()) return update.status();
+      update->BindInt64(1, t.notification_id)
+          .BindText(2, outcome.owner)
+          .BindInt64(3, static_cast<int64_t>(store_rules::StateAfter(outcome)))
+          .BindInt64(4, outcome.next_try_ms)
+          .BindInt64(5, store_rules::DeliveredMs(t));
+      if (Status s = update->Run(); !s.ok()) return s;
+      recorded.push_back(db.Changes() == 1 ? TryRecorded::kMoved : TryRecorded::kLeaseLost);
+    }
     return Status::Ok();
   });
   if (!status.ok()) return status;
-  return moved;
+  return recorded;
 }
 
 Result<std::vector<Notification>> SqliteStore::ListNotifications(const std::string& order_id) {

@@ -43,6 +43,8 @@ class NotifyReceiver {
   // Waits up to `timeout` until at least `count` requests came; returns how many came.
   size_t WaitForRequests(size_t count, std::chrono::milliseconds timeout);
   std::vector<ReceivedRequest> requests() const;
+  // TCP connections accepted so far.
+  int64_t connections_accepted() const { return server_->connections_accepted(); }
 
  private:
   void Record(ReceivedRequest request);
