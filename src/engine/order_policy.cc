@@ -171,6 +171,9 @@ Transition PlanAfterAnswer(const Order& order, const SupplierAnswer& answer, boo
       }
       return Reschedule(order, live, PollDelayMs(order, policy, now_ms), "", "", now_ms);
     case SupplierOutcome::kUnknown:
+      if (submitted && policy.test_only_resend_unknown) {
+        return AttemptDead(order, policy, "attempt_not_sent", Explain(answer), now_ms);
+      }
       if (submitted) {
         return Reschedule(order, OrderStatus::kUnknown, policy.first_query_delay_ms,
                           "outcome_unknown", Explain(answer), now_ms);

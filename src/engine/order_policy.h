@@ -39,6 +39,10 @@ struct OrderPolicy {
   // While no channel admits an order, it is looked at again after a delay that grows with the
   // time it has waited, from retry_delay_min_ms up to this.
   int64_t channel_wait_delay_max_ms = 2'000;
+  // Test-only, never set in production: takes a submit of unknown outcome as certainly not sent,
+  // so the next attempt is sent instead of the attempt being queried: the double-credit bug the
+  // deterministic simulation must find (tests/unit/simulate).
+  bool test_only_resend_unknown = false;
 };
 
 // When a not_found answer to a query of the live attempt of `order` is first believed.
