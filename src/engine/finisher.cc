@@ -49,7 +49,8 @@ void Engine::OnAnswer(std::unique_ptr<Work> work, const SupplierAnswer& answer) 
     options_.metrics->SupplierAnswered(work->channel->config().name, work->submit, answer.outcome,
                                        now_ms - work->called_ms);
   }
-  work->step = PlanAfterAnswer(work->order, answer, work->submit, work->policy, now_ms);
+  work->step =
+      PlanAfterAnswer(work->order, answer, work->submit, work->policy, now_ms, work->called_ms);
   if (std::optional<CircuitBreaker::Outcome> health =
           HealthOutcome(work->submit, answer, work->step)) {
     work->channel->breaker().Record(*health, now_ms);
