@@ -296,15 +296,24 @@ SimulationResult World::Run() {
   trace_.Add(events_.now_ms(), result.ok ? "ok" : "violation: " + result.violation);
   result.trace_hash = trace_.hash();
   if (!result.ok) result.trace_tail = trace_.Tail() + HistoryOfOrdersIn(result.violation);
-  result.summary = (result.ok ? "ok" : "FAILED") + std::string(" nodes=") +
-                   std::to_string(nodes_.size()) + " orders=" + std::to_string(result.orders) +
-                   " refused=" + std::to_string(merchants_ ? merchants_->rejected() : 0) +
-                   " attempts=" + std::to_string(book_.attempts()) +
-                   " credits=" + std::to_string(book_.credits()) +
-                   " crashes=" + std::to_string(crashes_) +
-                   " clock_jumps=" + std::to_string(jumps_) + " events=" + std::to_string(steps) +
-                   " simulated_s=" + std::to_string(result.simulated_ms / 1000) +
-                   " faults=" + faults_.ToString();
+  int64_t succeeded = 0;
+  int64_t refunded = 0;
+  if (Store* store = PickStore()) {
+    if (Result<OrderCounts> counts = store->CountOrders(); counts.ok()) {
+      succeeded = (*counts)[OrderStatus::kSuccess];
+      refunded = (*counts)[OrderStatus::kFailed];
+    }
+  }
+  result.summary =
+      (result.ok ? "ok" : "FAILED") + std::string(" nodes=") + std::to_string(nodes_.size()) +
+      " orders=" + std::to_string(result.orders) + " succeeded=" + std::to_string(succeeded) +
+      " refunded=" + std::to_string(refunded) +
+      " refused=" + std::to_string(merchants_ ? merchants_->rejected() : 0) +
+      " attempts=" + std::to_string(book_.attempts()) +
+      " credits=" + std::to_string(book_.credits()) + " crashes=" + std::to_string(crashes_) +
+      " clock_jumps=" + std::to_string(jumps_) + " events=" + std::to_string(steps) +
+      " simulated_s=" + std::to_string(result.simulated_ms / 1000) +
+      " faults=" + faults_.ToString();
   return result;
 }
 
