@@ -12,6 +12,8 @@ namespace {
 // An idle finisher still reports a pass this often.
 constexpr PassRest kFinisherIdleRest{1'000};
 
+// What an answer says about the health of the channel it came from (see CircuitBreaker), if
+// anything. `step` is the transition planned from it.
 std::optional<CircuitBreaker::Outcome> HealthOutcome(bool submitted, const SupplierAnswer& answer,
                                                      const Transition& step) {
   using Health = CircuitBreaker::Outcome;
@@ -34,6 +36,9 @@ std::optional<CircuitBreaker::Outcome> HealthOutcome(bool submitted, const Suppl
   return std::nullopt;
 }
 
+// True if recording `step` would change nothing but the order's schedule (and hand back its
+// lease): the same status, the same live attempt, no event. Such a step need not be written while
+// this process keeps the order leased and looks at it again itself.
 bool OnlyReschedules(const Transition& step) {
   return step.from == step.to && !IsFinal(step.to) && step.attempt == Transition::Attempt::kKeep &&
          step.event_kind.empty() && step.deadline_missed_detail.empty() &&
