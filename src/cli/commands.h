@@ -7,6 +7,7 @@ namespace topup::cli {
 
 void AddServeCommand(CLI::App& app);
 void AddSimCommand(CLI::App& app);
+void AddSimulateCommand(CLI::App& app);
 void AddMerchantCommand(CLI::App& app);
 void AddDemoCommand(CLI::App& app);
 void AddBenchCommand(CLI::App& app);

@@ -8,6 +8,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   topup::cli::AddServeCommand(app);
   topup::cli::AddSimCommand(app);
+  topup::cli::AddSimulateCommand(app);
   topup::cli::AddMerchantCommand(app);
   topup::cli::AddDemoCommand(app);
   topup::cli::AddBenchCommand(app);

@@ -2,8 +2,8 @@
 // (LeaseKeeper, lease_keeper.h), and sweeps the store for due work the queue lost (Sweeper,
 // sweeper.h). One Engine per process; several processes may share a store and a queue.
 //
-// Orders flow in batches through three threads, so that neither a store write nor a supplier
-// call costs a thread per order:
+// Orders flow in batches through three loops, so that neither a store write nor a supplier call
+// costs a thread per order:
 //  * the dispatcher receives a batch of ids, reads the orders (a read, no write), plans each
 //    one's next step and records the steps in one store write whose compare-and-sets also take
 //    the leases (so starting an attempt is one write, not a claim and then a start), then hands
@@ -17,11 +17,15 @@
 //    the poller's in-memory timer, and writes only once the answer changes something. If the
 //    process dies meanwhile, the lease lapses and the sweeper takes the order up from the store,
 //    where its next check was due since the attempt's timeout.
+//
+// Each loop is a pass that never waits on its own (no sleep, no timed wait, no clock but clock_):
+// DispatchOnce, FinishOnce, PollOnce, plus the sweeper's and lease keeper's. Start() runs each on
+// a thread of its own (LoopRunner), resting as the pass says or until woken; the deterministic
+// simulation (src/simulate) calls them itself from one thread in simulated time.
 #pragma once
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -29,12 +33,12 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <unordered_map>
 #include <vector>
 
 #include "engine/channel_router.h"
 #include "engine/lease_keeper.h"
+#include "engine/loop_runner.h"
 #include "engine/order_policy.h"
 #include "engine/sweeper.h"
 #include "observe/metrics.h"
@@ -62,6 +66,9 @@ struct EngineOptions {
   // Orders whose attempt is polled on this process's timer at most (each a few hundred bytes);
   // beyond that, a "processing" answer is written and the order goes back to the store.
   size_t max_polled_in_memory = 20'000;
+  // How long the dispatcher's Queue::Receive waits for deliveries. 0 for an engine run step by
+  // step, whose dispatcher must not block.
+  std::chrono::milliseconds receive_wait{200};
   OrderPolicy policy;
   observe::Metrics* metrics = nullptr;  // optional: told of answers and applied transitions
 };
@@ -88,14 +95,25 @@ struct EngineLoopProgress {
   int64_t bound_ms = 0;
 };
 
+enum class EngineLoop { kDispatcher, kFinisher, kPoller };
+
+// Runs the engine's loops: told when one of them has work to do at once. Wake() is called with
+// the engine's locks held and from any thread that answers: it must not call into the engine.
+class EngineLoopWaker {
+ public:
+  virtual ~EngineLoopWaker() = default;
+  virtual void Wake(EngineLoop loop) = 0;
+};
+
 class Engine {
  public:
   // The pointers must outlive the Engine.
   Engine(Store* store, Queue* queue, ChannelRouter* router, Clock* clock, EngineOptions options);
-  ~Engine();  // Stop()s
+  ~Engine();  // Stop()s, unless run step by step
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
+  // Runs every loop on a thread of its own with real time, until Stop().
   void Start();
   // Stops taking work and waits up to `answer_wait` for the answers of the calls in flight. The
   // calls still unanswered then are cut (ChannelRouter::ShutDownChannels): a submit that may have
@@ -106,6 +124,21 @@ class Engine {
   void Stop(std::chrono::milliseconds answer_wait = kWaitForEveryAnswer);
   // Without a bound of its own: each call in flight is bounded by its channel's timeout.
   static constexpr std::chrono::milliseconds kWaitForEveryAnswer = std::chrono::hours(24);
+
+  // Step by step instead of Start(): nothing runs unless one of the passes below is called, all
+  // from one thread; `waker` (which must outlive the Engine) hears when a loop has work at once.
+  // Destroying an Engine run this way hands nothing back, as a crash would; answers that arrive
+  // afterwards must not (the caller drops its channels' pending answers first).
+  void StartStepping(EngineLoopWaker* waker);
+  // One pass of each loop; each returns how long it may rest before the next (less if woken).
+  // Receives a batch, claims, records and sends its attempts.
+  PassRest DispatchOnce();
+  // Records the answers that came back, acknowledges and lets go of their orders.
+  PassRest FinishOnce();
+  // Asks again the orders polled in memory that are due; acknowledges their deliveries.
+  PassRest PollOnce();
+  PassRest SweepOnce() { return sweeper_.SweepOnce(); }
+  PassRest RenewLeasesOnce() { return lease_keeper_.RenewOnce(); }
 
   const EngineCounters& counters() const { return counters_; }
   // One entry per loop. Any thread.
@@ -123,11 +156,19 @@ class Engine {
     int64_t called_ms = 0;  // when the supplier call was made
   };
 
-  void DispatchLoop();
-  void FinishLoop();
-  // Asks again, when due, the supplier of each order polled in memory; acknowledges their
-  // deliveries; on Stop() lets go of those not yet asked.
-  void PollLoop();
+  // Wakes the engine's own threads (Start).
+  class RunnerWaker final : public EngineLoopWaker {
+   public:
+    explicit RunnerWaker(Engine* engine) : engine_(engine) {}
+    void Wake(EngineLoop loop) override;
+
+   private:
+    Engine* const engine_;
+  };
+  void WakeLoop(EngineLoop loop) { waker_->Wake(loop); }
+  // On Stop(), once the poller is gone: lets go of the orders it was polling.
+  void ClosePolls();
+  bool NothingInFlight();
   // Claims a batch of deliveries and sets each claimed order on its way.
   void Dispatch(std::vector<Delivery> deliveries);
   // Plans the first step of a claimed order: an attempt to start, a query, or a transition to
@@ -149,8 +190,6 @@ class Engine {
   std::vector<bool> Record(const std::vector<std::unique_ptr<Work>>& works);
   // Lets go of finished work: the leases and the deliveries.
   void Release(std::vector<std::unique_ptr<Work>>& works);
-  // Waits up to `duration_ms` or until Stop(). Returns false once stopping.
-  bool SleepUnlessStopping(int64_t duration_ms);
   // The policy with the channel's own timeouts.
   OrderPolicy PolicyFor(const RoutedChannel& channel) const;
 
@@ -161,13 +200,15 @@ class Engine {
   const EngineOptions options_;
   EngineCounters counters_;
 
+  RunnerWaker runner_waker_{this};
+  EngineLoopWaker* waker_ = &runner_waker_;  // set before any loop runs
+  bool stepping_ = false;                    // StartStepping() was called
   std::atomic<bool> stopping_{false};
   // Written by each loop after every pass; read by Progress().
   std::atomic<int64_t> dispatcher_pass_ms_{0};
   std::atomic<int64_t> finisher_pass_ms_{0};
   std::atomic<int64_t> poller_pass_ms_{0};
   std::mutex stop_mu_;
-  std::condition_variable stop_cv_;
 
   // Owned by the dispatcher thread: since when each order that no channel admitted has waited
   // for one (it paces the order's next look and is written into its history once it starts).
@@ -177,12 +218,11 @@ class Engine {
   LeaseKeeper lease_keeper_;  // the leases of the orders claimed and not yet released
   Sweeper sweeper_;
 
+  // The dispatcher is woken when in_flight_ drops, the finisher when answers_ gains work, the
+  // poller when polls_ gains an earlier due time, poll_acks_ gains work or room frees for a poll.
   std::mutex flow_mu_;
-  std::condition_variable answered_cv_;         // signalled when answers_ gains work or at the end
-  std::condition_variable room_cv_;             // signalled (all) when in_flight_ drops
   std::vector<std::unique_ptr<Work>> answers_;  // GUARDED_BY(flow_mu_): for the finisher
-  int in_flight_ = 0;                // GUARDED_BY(flow_mu_): calls made whose step is not recorded
-  std::condition_variable poll_cv_;  // signalled when polls_ or poll_acks_ gain work, or on Stop
+  int in_flight_ = 0;  // GUARDED_BY(flow_mu_): calls made whose step is not recorded
   // Orders polled in memory, by when they are asked again: at most max_polled_in_memory.
   std::multimap<int64_t, std::unique_ptr<Work>> polls_;  // GUARDED_BY(flow_mu_)
   std::vector<Delivery> poll_acks_;  // GUARDED_BY(flow_mu_): deliveries of polled orders
@@ -190,11 +230,11 @@ class Engine {
   // max_in_flight): the dispatcher leaves that much room to them.
   size_t polls_waiting_for_room_ = 0;  // GUARDED_BY(flow_mu_)
   bool polls_closed_ = false;          // GUARDED_BY(flow_mu_): set once the poller stopped
-  bool dispatcher_done_ = false;       // GUARDED_BY(flow_mu_)
 
-  std::thread dispatcher_;  // owned by the thread that calls Start/Stop
-  std::thread finisher_;    // owned by the thread that calls Start/Stop
-  std::thread poller_;      // owned by the thread that calls Start/Stop
+  // Declared last: their threads stop before anything above goes.
+  LoopRunner dispatcher_{"dispatcher", [this] { return DispatchOnce(); }};
+  LoopRunner finisher_{"finisher", [this] { return FinishOnce(); }};
+  LoopRunner poller_{"poller", [this] { return PollOnce(); }};
 };
 
 }  // namespace topup

@@ -4,37 +4,31 @@
 
 #include <algorithm>
 #include <cassert>
-#include <chrono>
 #include <span>
 #include <vector>
 
-#include "core/thread_name.h"
 #include "engine/engine.h"
 
 namespace topup {
 
 LeaseKeeper::LeaseKeeper(Store* store, Clock* clock, LeaseKeeperOptions options,
                          EngineCounters* counters)
-    : store_(store), clock_(clock), options_(std::move(options)), counters_(counters) {
+    : store_(store),
+      clock_(clock),
+      options_(std::move(options)),
+      counters_(counters),
+      runner_("lease-keeper", [this] { return RenewOnce(); }) {
   assert(!options_.owner.empty() && options_.lease_ms > 0 && options_.batch_max > 0);
 }
 
 LeaseKeeper::~LeaseKeeper() { Stop(); }
 
 void LeaseKeeper::Start() {
-  assert(!thread_.joinable());
   last_pass_ms_ = clock_->NowMs();
-  thread_ = std::thread([this] { Loop(); });
+  runner_.Start(PassRest(options_.lease_ms / 3));
 }
 
-void LeaseKeeper::Stop() {
-  {
-    std::lock_guard lock(mu_);
-    stopping_ = true;
-  }
-  stop_cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
-}
+void LeaseKeeper::Stop() { runner_.Stop(); }
 
 void LeaseKeeper::Hold(const std::string& order_id) {
   std::lock_guard lock(mu_);
@@ -53,18 +47,7 @@ bool LeaseKeeper::Holds(const std::string& order_id) const {
   return held_.contains(order_id);
 }
 
-void LeaseKeeper::Loop() {
-  SetThreadName("lease-keeper");
-  std::unique_lock lock(mu_);
-  while (!stop_cv_.wait_for(lock, std::chrono::milliseconds(options_.lease_ms / 3),
-                            [this] { return stopping_; })) {
-    lock.unlock();
-    RenewAll();
-    lock.lock();
-  }
-}
-
-void LeaseKeeper::RenewAll() {
+PassRest LeaseKeeper::RenewOnce() {
   last_pass_ms_ = clock_->NowMs();
   std::vector<std::string> ids;
   {
@@ -81,6 +64,7 @@ void LeaseKeeper::RenewAll() {
       spdlog::warn("lease renewal failed: {}", renewed.ToString());
     }
   }
+  return PassRest(options_.lease_ms / 3);
 }
 
 }  // namespace topup

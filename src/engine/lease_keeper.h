@@ -6,19 +6,19 @@
 // more than once at a time (a claim and a redelivery of the same id); it stays held until every
 // hold is let go.
 //
-// Threading: Hold, LetGo and Holds are called from any thread (guarded by mu_); renewals run on
-// the keeper's own thread between Start() and Stop().
+// Threading: Hold, LetGo and Holds are called from any thread (guarded by mu_); RenewOnce() runs
+// on a LoopRunner's thread between Start() and Stop(), or is called by whoever runs the engine
+// step by step (the simulation), never both.
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
 #include <set>
 #include <string>
-#include <thread>
 
+#include "engine/loop_runner.h"
 #include "topup/clock.h"
 #include "topup/store.h"
 
@@ -40,9 +40,12 @@ class LeaseKeeper {
   LeaseKeeper(const LeaseKeeper&) = delete;
   LeaseKeeper& operator=(const LeaseKeeper&) = delete;
 
+  // Renews every lease_ms / 3 on a thread of its own, the first time a third of a lease from now.
   void Start();
   // Finishes the renewal under way and joins the thread; the leases then lapse. Idempotent.
   void Stop();
+  // One pass: renews every lease held. Returns the rest before the next pass (lease_ms / 3).
+  PassRest RenewOnce();
 
   void Hold(const std::string& order_id);
   // Lets go of one hold. REQUIRES: the order is held.
@@ -52,9 +55,6 @@ class LeaseKeeper {
   int64_t last_pass_ms() const { return last_pass_ms_.load(); }
 
  private:
-  void Loop();
-  void RenewAll();
-
   Store* const store_;
   Clock* const clock_;
   const LeaseKeeperOptions options_;
@@ -63,9 +63,7 @@ class LeaseKeeper {
   std::atomic<int64_t> last_pass_ms_{0};
   mutable std::mutex mu_;
   std::multiset<std::string> held_;  // GUARDED_BY(mu_)
-  std::condition_variable stop_cv_;
-  bool stopping_ = false;  // GUARDED_BY(mu_)
-  std::thread thread_;     // owned by the thread that calls Start/Stop
+  LoopRunner runner_;
 };
 
 }  // namespace topup

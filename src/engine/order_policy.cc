@@ -139,7 +139,8 @@ Transition PlanWithoutChannel(const Order& order, const OrderPolicy& policy, con
 }
 
 Transition PlanAfterAnswer(const Order& order, const SupplierAnswer& answer, bool submitted,
-                           const OrderPolicy& policy, int64_t now_ms) {
+                           const OrderPolicy& policy, int64_t now_ms,
+                           std::optional<int64_t> asked_ms) {
   const OrderStatus live = order.status;  // charging or unknown
   switch (answer.outcome) {
     case SupplierOutcome::kSuccess: {
@@ -158,10 +159,11 @@ Transition PlanAfterAnswer(const Order& order, const SupplierAnswer& answer, boo
                         "supplier_processing", Explain(answer), now_ms);
     case SupplierOutcome::kNotFound: {
       const int64_t grace_end_ms = NotFoundBelievedFromMs(order, policy);
-      if (now_ms >= grace_end_ms) {
+      if (asked_ms.value_or(now_ms) >= grace_end_ms) {
         return AttemptDead(order, policy, "attempt_not_found", Explain(answer), now_ms);
       }
-      int64_t delay_ms = std::min(PollDelayMs(order, policy, now_ms), grace_end_ms - now_ms);
+      const int64_t delay_ms =
+          std::clamp<int64_t>(grace_end_ms - now_ms, 0, PollDelayMs(order, policy, now_ms));
       return Reschedule(order, live, delay_ms, "", "", now_ms);
     }
     case SupplierOutcome::kNotSent:
@@ -171,6 +173,9 @@ Transition PlanAfterAnswer(const Order& order, const SupplierAnswer& answer, boo
       }
       return Reschedule(order, live, PollDelayMs(order, policy, now_ms), "", "", now_ms);
     case SupplierOutcome::kUnknown:
+      if (submitted && policy.test_only_resend_unknown) {
+        return AttemptDead(order, policy, "attempt_not_sent", Explain(answer), now_ms);
+      }
       if (submitted) {
         return Reschedule(order, OrderStatus::kUnknown, policy.first_query_delay_ms,
                           "outcome_unknown", Explain(answer), now_ms);

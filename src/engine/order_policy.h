@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "topup/order.h"
@@ -39,6 +40,10 @@ struct OrderPolicy {
   // While no channel admits an order, it is looked at again after a delay that grows with the
   // time it has waited, from retry_delay_min_ms up to this.
   int64_t channel_wait_delay_max_ms = 2'000;
+  // Test-only, never set in production: takes a submit of unknown outcome as certainly not sent,
+  // so the next attempt is sent instead of the attempt being queried: the double-credit bug the
+  // deterministic simulation must find (tests/unit/simulate).
+  bool test_only_resend_unknown = false;
 };
 
 // When a not_found answer to a query of the live attempt of `order` is first believed.
@@ -61,10 +66,14 @@ Transition PlanWithoutChannel(const Order& order, const OrderPolicy& policy, con
                               int64_t waiting_since_ms, int64_t now_ms);
 
 // The transition that records `answer` to the live attempt of `order`. `submitted` says whether
-// the answer came from sending the attempt (true) or from querying it (false).
+// the answer came from sending the attempt (true) or from querying it (false). `asked_ms` is when
+// the call was made (default: now_ms): a not_found says what the supplier's index held at some
+// moment after it, which may be long before the answer arrives (a slow answer, a paused
+// process), so it is believed only if the query was asked once not_found is believed.
 // REQUIRES: !order.supplier_order_id.empty().
 Transition PlanAfterAnswer(const Order& order, const SupplierAnswer& answer, bool submitted,
-                           const OrderPolicy& policy, int64_t now_ms);
+                           const OrderPolicy& policy, int64_t now_ms,
+                           std::optional<int64_t> asked_ms = std::nullopt);
 
 // Applies a transition that the store accepted to the in-memory copy of the order, exactly as
 // the store did, so the caller need not read it back.

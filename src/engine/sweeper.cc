@@ -3,9 +3,6 @@
 #include <spdlog/spdlog.h>
 
 #include <cassert>
-#include <chrono>
-
-#include "core/thread_name.h"
 #include "engine/engine.h"
 
 namespace topup {
@@ -18,39 +15,30 @@ constexpr int kBatchesPerPass = 8;
 
 Sweeper::Sweeper(Store* store, Queue* queue, Clock* clock, SweeperOptions options,
                  EngineCounters* counters)
-    : store_(store), queue_(queue), clock_(clock), options_(options), counters_(counters) {
+    : store_(store),
+      queue_(queue),
+      clock_(clock),
+      options_(options),
+      counters_(counters),
+      runner_("sweeper", [this] { return SweepOnce(); }) {
   assert(options_.interval_ms > 0 && options_.batch_max > 0);
 }
 
 Sweeper::~Sweeper() { Stop(); }
 
 void Sweeper::Start() {
-  assert(!thread_.joinable());
   last_pass_ms_ = clock_->NowMs();
-  thread_ = std::thread([this] { Loop(); });
+  stopping_ = false;
+  runner_.Start(PassRest(options_.interval_ms));
 }
 
 void Sweeper::Stop() {
-  {
-    std::lock_guard lock(mu_);
-    stopping_ = true;
-  }
-  stop_cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  stopping_ = true;
+  runner_.Stop();
 }
 
-void Sweeper::Loop() {
-  SetThreadName("sweeper");
-  std::unique_lock lock(mu_);
-  while (!stop_cv_.wait_for(lock, std::chrono::milliseconds(options_.interval_ms),
-                            [this] { return stopping_; })) {
-    lock.unlock();
-    Pass();
-    lock.lock();
-  }
-}
-
-void Sweeper::Pass() {
+PassRest Sweeper::SweepOnce() {
+  const PassRest rest(options_.interval_ms);
   last_pass_ms_ = clock_->NowMs();
   for (int batch = 0; batch < kBatchesPerPass; ++batch) {
     Result<DueOrders> due =
@@ -58,18 +46,17 @@ void Sweeper::Pass() {
     if (!due.ok()) {
       counters_->store_errors++;
       spdlog::warn("sweep failed: {}", due.status().ToString());
-      return;
+      return rest;
     }
     counters_->lease_expiries += due->lapsed_leases;
     const std::vector<std::string>& ids = due->order_ids;
-    if (ids.empty()) return;
+    if (ids.empty()) return rest;
     counters_->swept += static_cast<int64_t>(ids.size());
     Status published = queue_->Publish(ids);
     if (!published.ok()) spdlog::warn("sweep publish: {}", published.ToString());
-    if (ids.size() < options_.batch_max) return;
-    std::lock_guard lock(mu_);
-    if (stopping_) return;
+    if (ids.size() < options_.batch_max || stopping_) return rest;
   }
+  return rest;
 }
 
 }  // namespace topup

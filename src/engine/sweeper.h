@@ -4,16 +4,15 @@
 // Safe on every node at once: the store hands each due order to one sweeper. The due orders whose
 // lease had lapsed unreleased (a node died or stalled holding them) are counted as lease expiries.
 //
-// Threading: one thread of its own between Start() and Stop(); the counters it bumps are atomic.
+// Threading: SweepOnce() runs on a LoopRunner's thread between Start() and Stop(), or is called
+// by whoever runs the engine step by step (the simulation), never both; the counters are atomic.
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
-#include <mutex>
-#include <thread>
 
+#include "engine/loop_runner.h"
 #include "topup/clock.h"
 #include "topup/queue.h"
 #include "topup/store.h"
@@ -38,16 +37,17 @@ class Sweeper {
   Sweeper(const Sweeper&) = delete;
   Sweeper& operator=(const Sweeper&) = delete;
 
+  // Sweeps every interval_ms on a thread of its own, the first time one interval from now.
   void Start();
   // Finishes the pass under way and joins the thread. Idempotent.
   void Stop();
+  // One pass: publishes the ids of the due orders (a bounded number of batches). Returns the rest
+  // before the next pass (interval_ms).
+  PassRest SweepOnce();
   // When the last pass began (Start() counts as one). Any thread.
   int64_t last_pass_ms() const { return last_pass_ms_.load(); }
 
  private:
-  void Loop();
-  void Pass();
-
   Store* const store_;
   Queue* const queue_;
   Clock* const clock_;
@@ -55,10 +55,8 @@ class Sweeper {
   EngineCounters* const counters_;
 
   std::atomic<int64_t> last_pass_ms_{0};
-  std::mutex mu_;
-  std::condition_variable stop_cv_;
-  bool stopping_ = false;  // GUARDED_BY(mu_)
-  std::thread thread_;     // owned by the thread that calls Start/Stop
+  std::atomic<bool> stopping_{false};  // cuts a pass short between batches
+  LoopRunner runner_;
 };
 
 }  // namespace topup

@@ -102,6 +102,25 @@ TEST(OrderPolicyTest, NotFoundCountsOnlyAfterTheGracePeriod) {
   EXPECT_EQ(late.event_kind, "attempt_not_found");
 }
 
+// Found by `topup simulate --seed 99` (tests/unit/simulate): a query asked inside the grace was
+// answered not_found, the answer arrived after the grace (the node's clock jumped meanwhile), and
+// the attempt, which had credited the phone, was taken as lost and a second one sent. What the
+// supplier's index held when it was asked decides, not when its answer arrived.
+TEST(OrderPolicyTest, ANotFoundAskedInsideTheGraceProvesNothingWhenEverItArrives) {
+  OrderPolicy policy;
+  Order order = WithLiveAttempt(1, kNow, OrderStatus::kUnknown);
+  SupplierAnswer not_found{SupplierOutcome::kNotFound, "", ""};
+  const int64_t believed_ms = NotFoundBelievedFromMs(order, policy);
+  Transition stale = PlanAfterAnswer(order, not_found, false, policy, believed_ms + 30'000,
+                                     /*asked_ms=*/believed_ms - 1);
+  EXPECT_EQ(stale.attempt, Transition::Attempt::kKeep);
+  EXPECT_EQ(stale.to, OrderStatus::kUnknown);
+  EXPECT_EQ(stale.next_check_ms, believed_ms + 30'000);  // ask again at once
+  Transition fresh = PlanAfterAnswer(order, not_found, false, policy, believed_ms + 30'000,
+                                     /*asked_ms=*/believed_ms);
+  EXPECT_EQ(fresh.attempt, Transition::Attempt::kClear);
+}
+
 TEST(OrderPolicyTest, WithoutAChannelAnOrderWaitsWithBackoffAndSaysWhyOnce) {
   OrderPolicy policy;
   Order order = OpenOrder();

@@ -1,0 +1,94 @@
+// The deterministic simulation: it replays a seed exactly, the real engine keeps every promise
+// over a few hundred seeds, and a known double-credit bug put into the engine is caught.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <string>
+
+#include "simulate/faults.h"
+#include "simulate/world.h"
+
+namespace topup::simulate {
+namespace {
+
+SimulationOptions Options(uint64_t seed, int orders) {
+  SimulationOptions options;
+  options.seed = seed;
+  options.orders = orders;
+  return options;
+}
+
+std::string Explain(const SimulationResult& result) {
+  return "seed " + std::to_string(result.seed) + ": " + result.violation + "\n" + result.summary +
+         "\n" + result.trace_tail + "replay: topup simulate --seed " + std::to_string(result.seed);
+}
+
+TEST(SimulationTest, OneSeedReplaysTheSameTraceByteForByte) {
+  const SimulationResult first = RunSimulation(Options(7, 30));
+  const SimulationResult second = RunSimulation(Options(7, 30));
+  ASSERT_TRUE(first.ok) << Explain(first);
+  EXPECT_EQ(first.trace_hash, second.trace_hash);
+  EXPECT_EQ(first.summary, second.summary);
+  const SimulationResult other = RunSimulation(Options(8, 30));
+  EXPECT_NE(first.trace_hash, other.trace_hash);
+}
+
+// The regression suite: every promise holds for each seed, under every fault. About a minute on
+// two busy cores.
+TEST(SimulationTest, EveryPromiseHoldsOverManySeeds) {
+  constexpr uint64_t kSeeds = 1000;
+  int64_t orders = 0;
+  for (uint64_t seed = 1; seed <= kSeeds; ++seed) {
+    const SimulationResult result = RunSimulation(Options(seed, 30));
+    ASSERT_TRUE(result.ok) << Explain(result);
+    orders += result.orders;
+  }
+  EXPECT_GT(orders, static_cast<int64_t>(kSeeds) * 10);
+}
+
+// Regressions: seeds that found a bug in the engine, each kept with the run it failed in.
+// Seed 99: a not_found asked inside the grace and answered after it (the clock jumped between)
+// was believed, and a second attempt sent while the first had credited the phone
+// (OrderPolicyTest.ANotFoundAskedInsideTheGraceProvesNothingWhenEverItArrives).
+TEST(SimulationTest, SeedsThatFoundBugsPass) {
+  for (uint64_t seed : {99}) {
+    const SimulationResult result = RunSimulation(Options(seed, 40));
+    EXPECT_TRUE(result.ok) << Explain(result);
+  }
+}
+
+// Resending an attempt whose outcome is unknown credits the phone twice whenever the first
+// attempt had reached the supplier: the simulation must see it.
+TEST(SimulationTest, FindsAnEngineThatResendsAfterAnUnknownOutcome) {
+  constexpr uint64_t kSeedsAtMost = 30;
+  uint64_t found_at = 0;
+  std::string violation;
+  for (uint64_t seed = 1; seed <= kSeedsAtMost && found_at == 0; ++seed) {
+    SimulationOptions options = Options(seed, 20);
+    options.inject_resend_bug = true;
+    const SimulationResult result = RunSimulation(options);
+    if (!result.ok) {
+      found_at = seed;
+      violation = result.violation;
+    }
+  }
+  ASSERT_NE(found_at, 0u) << "the resend bug survived " << kSeedsAtMost << " seeds";
+  EXPECT_NE(violation.find("sent while"), std::string::npos) << violation;
+}
+
+TEST(SimulationTest, FaultsParseByName) {
+  Result<Faults> none = Faults::Parse("none");
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(none->ToString(), "none");
+  Result<Faults> some = Faults::Parse("crash,garbage");
+  ASSERT_TRUE(some.ok());
+  EXPECT_TRUE(some->crash);
+  EXPECT_TRUE(some->garbage);
+  EXPECT_FALSE(some->clock_jump);
+  EXPECT_EQ(some->ToString(), "crash,garbage");
+  EXPECT_EQ(Faults::Parse("all")->ToString(), Faults{}.ToString());
+  EXPECT_FALSE(Faults::Parse("crash,meteor").ok());
+}
+
+}  // namespace
+}  // namespace topup::simulate
