@@ -177,8 +177,11 @@ void MerchantApi::CreateOrder(const http::HttpRequest& request, const std::strin
     } else if (!accepted->created) {
       respond(JsonAnswer(200, OrderToJson(accepted->order)));
     } else {
-      // Durable from here on. If the queue drops the id, the sweeper finds the order again.
-      publisher_.Add(accepted->order.order_id);
+      // Durable from here on. If the queue drops the id, or this process dies before its engine
+      // works a hand-off, the sweeper finds the order again once it is due.
+      if (!options_.hand_off || !options_.hand_off(accepted->order.order_id)) {
+        publisher_.Add(accepted->order.order_id);
+      }
       respond(JsonAnswer(201, OrderToJson(accepted->order)));
     }
     std::lock_guard lock(accepts_mu_);

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -40,8 +41,8 @@ namespace topup::api {
 
 struct MerchantApiOptions {
   int64_t deadline_ms = 180'000;  // promise: final within this long of acceptance
-  // Accepted ids go straight to the queue; the sweeper re-publishes one only if no worker has
-  // taken it up after this long.
+  // Accepted ids go straight to this process's engine (hand_off) or to the queue; the sweeper
+  // publishes one again only if no worker has taken it up after this long.
   int64_t redeliver_after_ms = 5'000;
   // Reads block on the store, so they run on these threads; order creation does not
   // (Store::AcceptOrderAsync).
@@ -55,6 +56,9 @@ struct MerchantApiOptions {
   // Off: a notify_url naming a loopback, private, link-local or multicast address (or
   // "localhost") is refused with 400 invalid_notify_url (core/notify_address.h).
   bool notify_allow_private = false;
+  // Optional: offered each new order once it is durable, before the queue (Engine::HandOff).
+  // Returns whether this process's engine took it; if not, the id is published.
+  std::function<bool(const std::string& order_id)> hand_off;
 };
 
 class MerchantApi {

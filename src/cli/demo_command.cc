@@ -154,6 +154,7 @@ void AddBenchCommand(CLI::App& app) {
   auto store_url = std::make_shared<std::string>();
   auto processing_ms = std::make_shared<int64_t>(0);
   auto notify = std::make_shared<bool>(false);
+  auto local_handoff = std::make_shared<bool>(true);
   CLI::App* bench =
       app.add_subcommand("bench", "Sustained end-to-end throughput against a fault-free simulator");
   AddRunFlags(bench, flags.get());
@@ -180,7 +181,12 @@ void AddBenchCommand(CLI::App& app) {
       ->capture_default_str();
   bench->add_flag("--notify", *notify,
                   "Every order has a notify_url of a merchant receiver run by the load generator");
-  bench->callback([flags, workers, latency_ms, tls, store_url, processing_ms, notify] {
+  bench
+      ->add_flag("--local-handoff,!--no-local-handoff", *local_handoff,
+                 "The server's --local-handoff: accepted orders go to its own engine first")
+      ->capture_default_str();
+  // Copies of the shared flags above.
+  bench->callback([=] {
     loadgen::ScenarioOptions options;
     options.supplier_tls = *tls;
     options.store_url = *store_url;
@@ -197,6 +203,7 @@ void AddBenchCommand(CLI::App& app) {
                                 "--latency-p99-ms", std::to_string(*latency_ms * 1.5)});
     }
     options.serve_flags = {"--io-threads", "1", "--workers", std::to_string(*workers)};
+    if (!*local_handoff) options.serve_flags.push_back("--no-local-handoff");
     options.load_max_ms = 300'000;
     options.wait_final_max_ms = 300'000;
     if (int code = RunAndReport(*flags, options, "topup bench"); code != 0) {

@@ -59,6 +59,7 @@ struct ServeFlags {
   std::string admin_token;
   std::string node_id;
   bool notify_allow_private = false;
+  bool local_handoff = true;
   std::string notify_ca_file;
   int notify_in_flight = 256;
   int64_t notify_lease_ms = 30'000;
@@ -164,7 +165,8 @@ void AddEngineFigures(observe::Metrics* metrics, const Engine* engine, ChannelRo
       {"swept", &counters.swept},
       {"store_errors", &counters.store_errors},
       {"lease_renewal_failures", &counters.lease_renewal_failures},
-      {"polled_in_memory", &counters.polled_in_memory}};
+      {"polled_in_memory", &counters.polled_in_memory},
+      {"handed_off", &counters.handed_off}};
   for (const auto& [name, counter] : engine_counters) {
     metrics->AddCounter(
         std::string("topup_engine_") + name + "_total",
@@ -327,6 +329,7 @@ int RunServe(const ServeFlags& flags) {
   engine_options.policy.not_found_grace_ms = flags.not_found_grace_ms;
   engine_options.policy.max_attempts = flags.max_attempts;
   engine_options.metrics = &metrics;
+  engine_options.local_handoff = flags.local_handoff;
   Engine engine(store->get(), queue->get(), router->get(), SystemClock(), engine_options);
   AddEngineFigures(&metrics, &engine, router->get(), queue->get());
   AddStoreFigures(&metrics, store->get());
@@ -342,6 +345,11 @@ int RunServe(const ServeFlags& flags) {
   api_options.redeliver_after_ms = engine_options.redeliver_after_ms;
   api_options.store_threads = static_cast<size_t>(flags.api_threads);
   api_options.notify_allow_private = flags.notify_allow_private;
+  if (flags.local_handoff) {
+    api_options.hand_off = [&engine](const std::string& order_id) {
+      return engine.HandOff(order_id);
+    };
+  }
   api_options.auth.max_skew_s = flags.max_clock_skew_s;
   api_options.merchant_rate = api::RateLimit{
       .rate_per_s = flags.merchant_rate_per_s,
@@ -517,6 +525,11 @@ void AddServeCommand(CLI::App& app) {
   serve->add_option("--admin-token", flags->admin_token, "Enables /v1/admin with this bearer token")
       ->envname("TOPUP_ADMIN_TOKEN");
   serve->add_option("--node-id", flags->node_id, "Lease owner name (default: node-<pid>-<random>)");
+  serve
+      ->add_flag("--local-handoff,!--no-local-handoff", flags->local_handoff,
+                 "Give an accepted order to this process's engine when it has room, rather than "
+                 "to the queue (which other nodes and the sweeper's redeliveries still use)")
+      ->capture_default_str();
   serve->add_flag("--notify-allow-private", flags->notify_allow_private,
                   "Let notify_url reach loopback, private and link-local addresses (tests, demos)");
   serve->add_option("--notify-ca-file", flags->notify_ca_file,

@@ -1,11 +1,15 @@
-// The dispatcher's pass: receives a batch of deliveries, plans and records each order's step
-// (the record takes the lease), and makes the supplier calls without waiting for their answers.
+// The dispatcher's pass: takes a batch of hand-offs and queue deliveries, plans and records each
+// order's step (the record takes the lease), and makes the supplier calls without waiting for their
+// answers.
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cassert>
+#include <iterator>
 #include <memory>
+#include <optional>
 #include <unordered_map>
+#include <utility>
 
 #include "engine/engine.h"
 
@@ -27,44 +31,104 @@ PassRest Engine::DispatchOnce() {
   dispatcher_pass_ms_ = clock_->NowMs();
   const auto max_in_flight = static_cast<size_t>(options_.max_in_flight);
   size_t room = 0;
+  std::vector<std::string> handed_off;
   {
     std::lock_guard lock(flow_mu_);
     // Due polls go first: they are older orders, already started.
     const size_t taken = static_cast<size_t>(in_flight_) + polls_waiting_for_room_;
-    room = max_in_flight - std::min(max_in_flight, taken);
+    room = std::min(max_in_flight - std::min(max_in_flight, taken), options_.batch_max);
+    if (handed_off_.size() <= room) {
+      handed_off.swap(handed_off_);
+    } else {
+      // The oldest first; the others wait for the next pass.
+      const auto split = handed_off_.begin() + static_cast<std::ptrdiff_t>(room);
+      handed_off.assign(std::make_move_iterator(handed_off_.begin()),
+                        std::make_move_iterator(split));
+      handed_off_.erase(handed_off_.begin(), split);
+    }
+    dispatching_ = handed_off.size();
   }
   // Woken when calls end.
   if (room == 0) return kIdleRest;
+  const size_t receive_max = room - handed_off.size();
+  // With hand-offs on, never block in the queue: a hand-off wakes this loop, not the queue.
+  const std::chrono::milliseconds wait =
+      options_.local_handoff ? std::chrono::milliseconds(0) : options_.receive_wait;
   Result<std::vector<Delivery>> deliveries =
-      queue_->Receive(std::min(room, options_.batch_max), options_.receive_wait);
-  if (!deliveries.ok()) return kQueueErrorRest;
-  if (!deliveries->empty()) {
-    Dispatch(std::move(*deliveries));
-    return kAtOnce;
+      receive_max == 0 ? std::vector<Delivery>() : queue_->Receive(receive_max, wait);
+  if (!deliveries.ok() && handed_off.empty()) return kQueueErrorRest;
+  std::vector<Delivery> received =
+      deliveries.ok() ? std::move(*deliveries) : std::vector<Delivery>();
+  if (!received.empty() || !handed_off.empty()) {
+    {
+      std::lock_guard lock(flow_mu_);
+      dispatching_ += received.size();
+    }
+    Dispatch(std::move(received), std::move(handed_off));
+    std::lock_guard lock(flow_mu_);
+    dispatching_ = 0;
+    return deliveries.ok() ? kAtOnce : kQueueErrorRest;
   }
+  if (options_.local_handoff) return options_.queue_look_interval;
   // Receive waited for work already; without a wait there, rest (a publish wakes the loop).
   return options_.receive_wait > std::chrono::milliseconds(0) ? kAtOnce : kIdleRest;
 }
 
-void Engine::Dispatch(std::vector<Delivery> deliveries) {
+bool Engine::HandOff(const std::string& order_id) {
+  if (!options_.local_handoff) return false;
+  std::lock_guard lock(flow_mu_);
+  const size_t taken =
+      static_cast<size_t>(in_flight_) + polls_waiting_for_room_ + dispatching_ + handed_off_.size();
+  if (handoffs_closed_ || stopping_ || taken >= static_cast<size_t>(options_.max_in_flight)) {
+    return false;
+  }
+  handed_off_.push_back(order_id);
+  counters_.handed_off++;
+  if (handed_off_.size() == 1) WakeLoop(EngineLoop::kDispatcher);
+  return true;
+}
+
+void Engine::CloseHandOffs() {
+  std::vector<std::string> left;
+  {
+    std::lock_guard lock(flow_mu_);
+    handoffs_closed_ = true;
+    left.swap(handed_off_);
+  }
+  if (left.empty()) return;
+  // Another node may take them at once; if the queue fails, the sweeper finds them once due.
+  if (Status published = queue_->Publish(left); !published.ok()) {
+    spdlog::warn("stopping: {} hand-offs not published ({}); the sweeper will pick them up",
+                 left.size(), published.ToString());
+  }
+}
+
+void Engine::Dispatch(std::vector<Delivery> deliveries, std::vector<std::string> handed_off) {
   // Deliveries that need nothing more from this process: acknowledged once the batch is done.
   std::vector<Delivery> redundant;
-  std::vector<Delivery> fresh;
+  // Each id to read, with its delivery (none for a hand-off).
+  std::vector<std::pair<std::string, std::optional<Delivery>>> fresh;
   std::vector<std::string> ids;
+  for (std::string& order_id : handed_off) {
+    if (lease_keeper_.Holds(order_id)) continue;
+    ids.push_back(order_id);
+    fresh.emplace_back(std::move(order_id), std::nullopt);
+  }
   for (Delivery& delivery : deliveries) {
     // An order this process already works on is finished by that work.
     if (lease_keeper_.Holds(delivery.order_id)) {
       redundant.push_back(std::move(delivery));
     } else {
       ids.push_back(delivery.order_id);
-      fresh.push_back(std::move(delivery));
+      fresh.emplace_back(delivery.order_id, std::move(delivery));
     }
   }
   const int64_t now_ms = clock_->NowMs();
   ForgetOldWaits(now_ms);
   Result<std::vector<Order>> read = ids.empty() ? std::vector<Order>() : store_->ReadOrders(ids);
   if (!read.ok()) {
-    // Not acknowledged: the queue or the sweeper brings the orders back.
+    // Not acknowledged: the queue or the sweeper brings the orders back (a hand-off, the
+    // sweeper once due).
     counters_.store_errors++;
     spdlog::warn("read of {} orders failed: {}", ids.size(), read.status().ToString());
     return;
@@ -80,10 +144,12 @@ void Engine::Dispatch(std::vector<Delivery> deliveries) {
   }
   std::vector<std::unique_ptr<Work>> record_now;
   std::vector<std::unique_ptr<Work>> queries;
-  for (Delivery& delivery : fresh) {
-    auto it = unmatched.find(delivery.order_id);
+  for (auto& [order_id, delivery] : fresh) {
+    // A hand-off and a delivery of the same id (the sweeper's, say) meet here: the first takes the
+    // order, the other needs nothing more.
+    auto it = unmatched.find(order_id);
     if (it == unmatched.end()) {
-      redundant.push_back(std::move(delivery));
+      if (delivery) redundant.push_back(std::move(*delivery));
       continue;
     }
     Order& order = *it->second;
@@ -205,7 +271,8 @@ void Engine::ForgetOldWaits(int64_t now_ms) {
                 [&](const auto& entry) { return now_ms - entry.second > kWaitingForgetMs; });
 }
 
-std::unique_ptr<Engine::Work> Engine::Plan(Delivery delivery, Order order, int64_t now_ms) {
+std::unique_ptr<Engine::Work> Engine::Plan(std::optional<Delivery> delivery, Order order,
+                                           int64_t now_ms) {
   assert(!IsFinal(order.status));
   auto work = std::make_unique<Work>();
   work->delivery = std::move(delivery);

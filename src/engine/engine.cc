@@ -91,6 +91,7 @@ void Engine::Stop(std::chrono::milliseconds answer_wait) {
   // in_flight_ only drops, on the finisher's passes. The orders being polled are let go; their
   // leases are handed back below with the others.
   dispatcher_.Stop();
+  CloseHandOffs();
   poller_.Stop();
   ClosePolls();
   auto nothing_in_flight = [this] { return NothingInFlight(); };

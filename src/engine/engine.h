@@ -4,7 +4,8 @@
 //
 // Orders flow in batches through three loops, so that neither a store write nor a supplier call
 // costs a thread per order:
-//  * the dispatcher receives a batch of ids, reads the orders (a read, no write), plans each
+//  * the dispatcher receives a batch of ids (from the queue, and, with local_handoff, straight
+//    from this process's merchant API: HandOff), reads the orders (a read, no write), plans each
 //    one's next step and records the steps in one store write whose compare-and-sets also take
 //    the leases (so starting an attempt is one write, not a claim and then a start), then hands
 //    the attempts to their channels without waiting for the answers. Only queries of live
@@ -69,6 +70,11 @@ struct EngineOptions {
   // How long the dispatcher's Queue::Receive waits for deliveries. 0 for an engine run step by
   // step, whose dispatcher must not block.
   std::chrono::milliseconds receive_wait{200};
+  // HandOff() takes accepted orders straight from this process's API. The dispatcher then never
+  // blocks in Queue::Receive (a hand-off could not wake it there): it looks at the queue without
+  // waiting, and, idle, again after queue_look_interval or as soon as a hand-off arrives.
+  bool local_handoff = false;
+  std::chrono::milliseconds queue_look_interval{10};
   OrderPolicy policy;
   observe::Metrics* metrics = nullptr;  // optional: told of answers and applied transitions
 };
@@ -85,6 +91,7 @@ struct EngineCounters {
   // Leases that lapsed without being released, found by this node's sweeper (Sweeper).
   std::atomic<int64_t> lease_expiries{0};
   std::atomic<int64_t> polled_in_memory{0};  // queries asked from the poller's timer
+  std::atomic<int64_t> handed_off{0};        // orders taken by HandOff(), without the queue
 };
 
 // When one of the engine's loops last finished a pass, and how long a pass may take before the
@@ -140,6 +147,14 @@ class Engine {
   PassRest SweepOnce() { return sweeper_.SweepOnce(); }
   PassRest RenewLeasesOnce() { return lease_keeper_.RenewOnce(); }
 
+  // Takes an order just accepted by this process straight to its dispatcher, without the queue,
+  // if local_handoff is on and there is room (calls in flight plus hand-offs waiting below
+  // max_in_flight). Returns false otherwise, or once stopping: the caller publishes the id, so
+  // that another node takes it. REQUIRES: the order is committed and due redeliver_after_ms after
+  // its acceptance, so that if this process dies before it works the order (nothing was ever
+  // leased), the sweeper of any node finds it then. Any thread; never blocks on the store or queue.
+  bool HandOff(const std::string& order_id);
+
   const EngineCounters& counters() const { return counters_; }
   // One entry per loop. Any thread.
   std::vector<EngineLoopProgress> Progress() const;
@@ -147,7 +162,8 @@ class Engine {
  private:
   // One claimed order between its claim and the record of its step.
   struct Work {
-    std::optional<Delivery> delivery;  // empty once acknowledged (an order polled in memory)
+    // Empty for a hand-off, and once acknowledged (an order polled in memory).
+    std::optional<Delivery> delivery;
     Order order;
     std::shared_ptr<RoutedChannel> channel;  // null when no supplier call is made
     bool submit = false;                     // true: a new attempt (holds a channel slot)
@@ -169,11 +185,14 @@ class Engine {
   // On Stop(), once the poller is gone: lets go of the orders it was polling.
   void ClosePolls();
   bool NothingInFlight();
-  // Claims a batch of deliveries and sets each claimed order on its way.
-  void Dispatch(std::vector<Delivery> deliveries);
+  // Claims a batch of queue deliveries and hand-offs (order ids with no delivery to acknowledge)
+  // and sets each claimed order on its way.
+  void Dispatch(std::vector<Delivery> deliveries, std::vector<std::string> handed_off);
+  // On Stop(), once the dispatcher is gone: publishes the hand-offs it did not take.
+  void CloseHandOffs();
   // Plans the first step of a claimed order: an attempt to start, a query, or a transition to
-  // record without calling anyone.
-  std::unique_ptr<Work> Plan(Delivery delivery, Order order, int64_t now_ms);
+  // record without calling anyone. `delivery` is empty for a hand-off.
+  std::unique_ptr<Work> Plan(std::optional<Delivery> delivery, Order order, int64_t now_ms);
   // Drops the waits of orders this process no longer works on. REQUIRES: dispatcher thread.
   void ForgetOldWaits(int64_t now_ms);
   // Makes each work's supplier call (a submit, or a query of its live attempt) without waiting.
@@ -230,6 +249,13 @@ class Engine {
   // max_in_flight): the dispatcher leaves that much room to them.
   size_t polls_waiting_for_room_ = 0;  // GUARDED_BY(flow_mu_)
   bool polls_closed_ = false;          // GUARDED_BY(flow_mu_): set once the poller stopped
+  // Ids given to HandOff() for the dispatcher's next pass. HandOff() keeps them, with in_flight_
+  // and dispatching_, below max_in_flight.
+  std::vector<std::string> handed_off_;  // GUARDED_BY(flow_mu_)
+  // What the dispatcher's pass under way took (hand-offs and deliveries), until its calls count
+  // in in_flight_.
+  size_t dispatching_ = 0;        // GUARDED_BY(flow_mu_)
+  bool handoffs_closed_ = false;  // GUARDED_BY(flow_mu_): set once the dispatcher stopped
 
   // Declared last: their threads stop before anything above goes.
   LoopRunner dispatcher_{"dispatcher", [this] { return DispatchOnce(); }};

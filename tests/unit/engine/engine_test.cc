@@ -4,8 +4,13 @@
 
 #include <gtest/gtest.h>
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <filesystem>
 #include <map>
+#include <set>
 #include <thread>
 
 #include "queue/embedded/embedded_queue.h"
@@ -194,6 +199,61 @@ class BorrowedChannel final : public SupplierChannel {
   SupplierChannel* target_;
 };
 
+// An EmbeddedQueue that tags every delivery and remembers which tags it gave and which came back
+// acknowledged, so a test can tell an acknowledgement of a delivery that never existed.
+class RecordingQueue final : public Queue {
+ public:
+  Status Publish(std::span<const std::string> order_ids) override {
+    return queue_.Publish(order_ids);
+  }
+  Result<std::vector<Delivery>> Receive(size_t max_count, std::chrono::milliseconds wait) override {
+    Result<std::vector<Delivery>> received = queue_.Receive(max_count, wait);
+    if (!received.ok()) return received;
+    std::lock_guard lock(mu_);
+    for (Delivery& delivery : *received) {
+      delivery.tag = ++last_tag_;
+      given_.insert(delivery.tag);
+    }
+    return received;
+  }
+  Status Ack(std::span<const Delivery> deliveries) override {
+    std::lock_guard lock(mu_);
+    for (const Delivery& delivery : deliveries) {
+      if (!given_.contains(delivery.tag) || !acked_.insert(delivery.tag).second) strange_acks_++;
+    }
+    return Status::Ok();
+  }
+  void Close() override { queue_.Close(); }
+
+  size_t given() {
+    std::lock_guard lock(mu_);
+    return given_.size();
+  }
+  size_t acked() {
+    std::lock_guard lock(mu_);
+    return acked_.size();
+  }
+  // Acknowledgements of a tag never given, or given once and acknowledged again.
+  int strange_acks() {
+    std::lock_guard lock(mu_);
+    return strange_acks_;
+  }
+
+ private:
+  EmbeddedQueue queue_;
+  std::mutex mu_;
+  uint64_t last_tag_ = 0;     // GUARDED_BY(mu_)
+  std::set<uint64_t> given_;  // GUARDED_BY(mu_)
+  std::set<uint64_t> acked_;  // GUARDED_BY(mu_)
+  int strange_acks_ = 0;      // GUARDED_BY(mu_)
+};
+
+// Runs nothing: for an engine run step by step whose passes are never called.
+class IdleWaker final : public EngineLoopWaker {
+ public:
+  void Wake(EngineLoop) override {}
+};
+
 std::unique_ptr<ChannelRouter> RouterFor(SupplierChannel* channel, Random* random) {
   RoutingConfig config;
   config.channels.push_back(ChannelConfig{.name = channel->name(), .base_url = "unused"});
@@ -228,6 +288,13 @@ class EngineTest : public ::testing::Test {
 
   // Accepts n orders (50 yuan each) straight into the store and publishes them.
   std::vector<std::string> AcceptOrders(int n, Queue* queue, int64_t deadline_after_ms = 180'000) {
+    std::vector<std::string> ids = StoreOrders(n, *store_, deadline_after_ms);
+    EXPECT_TRUE(queue->Publish(ids).ok());
+    return ids;
+  }
+
+  // Accepts n orders (50 yuan each) into `store`, due 5 s after acceptance as the API's are.
+  std::vector<std::string> StoreOrders(int n, Store& store, int64_t deadline_after_ms = 180'000) {
     std::vector<std::string> ids;
     for (int i = 0; i < n; ++i) {
       Order order;
@@ -240,11 +307,10 @@ class EngineTest : public ::testing::Test {
       order.created_ms = order.updated_ms = clock_.NowMs();
       order.deadline_ms = order.created_ms + deadline_after_ms;
       order.next_check_ms = order.created_ms + 5'000;
-      auto accepted = store_->AcceptOrder(order);
+      auto accepted = store.AcceptOrder(order);
       EXPECT_TRUE(accepted.ok()) << accepted.status().ToString();
       ids.push_back(order.order_id);
     }
-    EXPECT_TRUE(queue->Publish(ids).ok());
     return ids;
   }
 
@@ -627,6 +693,145 @@ TEST_F(EngineTest, AStopCutsTheCallsInFlightAndHandsTheLeasesBack) {
   for (const std::string& id : ids) EXPECT_EQ(store_->GetOrder(id)->status, OrderStatus::kSuccess);
   EXPECT_EQ(supplier.submits(), static_cast<int>(ids.size()))
       << "an attempt of unknown outcome was sent again";
+}
+
+// An order handed to the engine by the API of its own process is worked from the hand-off alone:
+// the queue gives nothing and is acknowledged nothing.
+TEST_F(EngineTest, AHandedOffOrderIsWorkedWithoutAQueueDelivery) {
+  RecordingQueue queue;
+  FakeSupplier supplier(11, {});
+  auto router = RouterFor(&supplier, &random_);
+  EngineOptions options = Options();
+  options.max_in_flight = 64;
+  options.local_handoff = true;
+  Engine engine(store_.get(), &queue, router.get(), &clock_, options);
+  engine.Start();
+  auto ids = StoreOrders(40, *store_);
+  for (const std::string& id : ids) EXPECT_TRUE(engine.HandOff(id)) << id;
+  ASSERT_TRUE(WaitAllFinal(std::chrono::seconds(60)));
+  engine.Stop();
+  ExpectEachSuccessCreditedOnceAndNothingElse(supplier, ids);
+  EXPECT_EQ(supplier.submits(), 40);
+  EXPECT_EQ(engine.counters().handed_off.load(), 40);
+  EXPECT_EQ(queue.given(), 0u);
+  EXPECT_EQ(queue.acked(), 0u);
+  EXPECT_EQ(queue.strange_acks(), 0);
+}
+
+// The same ids handed off and on the queue too (as the sweeper would publish an order a slow node
+// had not taken yet): each order is sent once, each real delivery is acknowledged once, and
+// nothing is acknowledged for a hand-off.
+TEST_F(EngineTest, AnOrderHandedOffAndOnTheQueueIsSentOnce) {
+  RecordingQueue queue;
+  FakeSupplier supplier(12, {});
+  auto router = RouterFor(&supplier, &random_);
+  EngineOptions options = Options();
+  options.max_in_flight = 64;
+  options.local_handoff = true;
+  Engine engine(store_.get(), &queue, router.get(), &clock_, options);
+  auto ids = StoreOrders(40, *store_);
+  ASSERT_TRUE(queue.Publish(ids).ok());
+  for (const std::string& id : ids) EXPECT_TRUE(engine.HandOff(id)) << id;
+  engine.Start();
+  ASSERT_TRUE(WaitAllFinal(std::chrono::seconds(60)));
+  engine.Stop();
+  ExpectEachSuccessCreditedOnceAndNothingElse(supplier, ids);
+  EXPECT_EQ(supplier.submits(), 40);
+  EXPECT_GT(queue.given(), 0u);
+  EXPECT_EQ(queue.acked(), queue.given());
+  EXPECT_EQ(queue.strange_acks(), 0);
+}
+
+// A node without room refuses hand-offs; the refused order goes through the shared queue to a
+// node that has room.
+TEST_F(EngineTest, AFullNodeRefusesHandOffsAndTheQueueCarriesThemToAnother) {
+  EmbeddedQueue queue;
+  HoldingSupplier supplier;
+  auto router = RouterFor(&supplier, &random_);
+  EngineOptions options = Options();
+  options.max_in_flight = 2;
+  options.local_handoff = true;
+  Engine full(store_.get(), &queue, router.get(), &clock_, options);
+  full.Start();
+  auto ids = StoreOrders(3, *store_);
+  EXPECT_TRUE(full.HandOff(ids[0]));
+  EXPECT_TRUE(full.HandOff(ids[1]));
+  EXPECT_FALSE(full.HandOff(ids[2])) << "two calls in flight or waiting fill max_in_flight 2";
+  const auto bound = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (supplier.held() < 2 && std::chrono::steady_clock::now() < bound) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_EQ(supplier.held(), 2u);
+  EXPECT_FALSE(full.HandOff(ids[2])) << "two calls in flight fill max_in_flight 2";
+
+  ASSERT_TRUE(queue.Publish(std::span(&ids[2], 1)).ok());  // what the API does with a refusal
+  options.owner = "other-node";
+  Engine other(store_.get(), &queue, router.get(), &clock_, options);
+  other.Start();
+  while (supplier.held() < 3 && std::chrono::steady_clock::now() < bound) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(supplier.held(), 3u);
+  EXPECT_EQ(other.counters().submitted.load(), 1);
+  EXPECT_EQ(full.counters().submitted.load(), 2);
+  supplier.ShutDown();  // the held answers come back as unknown; the queries then find credits
+  ASSERT_TRUE(WaitAllFinal(std::chrono::seconds(60)));
+  full.Stop();
+  other.Stop();
+  for (const std::string& id : ids) EXPECT_EQ(store_->GetOrder(id)->status, OrderStatus::kSuccess);
+  EXPECT_EQ(supplier.submits(), 3);
+}
+
+// A process that accepted orders and handed them to its own engine is SIGKILLed before the engine
+// worked any of them: nothing was leased or published, and the store alone brings them back. The
+// sweeper of another node takes each up once it is due and sends it once.
+TEST_F(EngineTest, AProcessKilledWithHandOffsNotYetWorkedLosesNone) {
+  constexpr int kOrders = 30;
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    // The child opens the store file anew (a connection must not cross a fork), accepts, hands
+    // off, and dies without running a single pass of its engine.
+    auto store = OpenSqliteStore(SqliteStoreOptions{.path = (dir_ / "t.db").string()});
+    if (!store.ok()) _exit(2);
+    EmbeddedQueue queue;
+    FakeSupplier supplier(13, {});
+    auto router = RouterFor(&supplier, &random_);
+    EngineOptions options = Options();
+    options.max_in_flight = 64;
+    options.local_handoff = true;
+    options.owner = "killed-node";
+    Engine engine(store->get(), &queue, router.get(), &clock_, options);
+    IdleWaker waker;
+    engine.StartStepping(&waker);
+    for (const std::string& id : StoreOrders(kOrders, **store)) {
+      if (!engine.HandOff(id)) _exit(3);
+    }
+    raise(SIGKILL);
+    _exit(4);
+  }
+  int wait_status = 0;
+  ASSERT_EQ(waitpid(child, &wait_status, 0), child);
+  ASSERT_TRUE(WIFSIGNALED(wait_status)) << "the child exited with " << WEXITSTATUS(wait_status);
+  ASSERT_EQ(WTERMSIG(wait_status), SIGKILL);
+  auto counts = store_->CountOrders();
+  ASSERT_TRUE(counts.ok());
+  EXPECT_EQ((*counts)[OrderStatus::kAccepted], kOrders) << "accepted, durable, never worked";
+
+  EmbeddedQueue other_queue;  // nothing is published to it: only its sweeper finds the orders
+  FakeSupplier supplier(14, {});
+  auto router = RouterFor(&supplier, &random_);
+  EngineOptions options = Options();
+  options.owner = "surviving-node";
+  Engine survivor(store_.get(), &other_queue, router.get(), &clock_, options);
+  survivor.Start();
+  ASSERT_TRUE(WaitAllFinal(std::chrono::seconds(60)));  // the fake clock passes redeliver_after
+  survivor.Stop();
+  EXPECT_EQ(survivor.counters().swept.load(), kOrders);
+  EXPECT_EQ(supplier.submits(), kOrders);
+  std::vector<std::string> ids;
+  for (int i = 0; i < kOrders; ++i) ids.push_back("o" + std::to_string(1000 + i));
+  ExpectEachSuccessCreditedOnceAndNothingElse(supplier, ids);
 }
 
 }  // namespace
