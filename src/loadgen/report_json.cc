@@ -47,6 +47,7 @@ std::string ReportToJson(const ScenarioReport& report, int64_t deadline_s) {
       {"server_kills", report.server_kills},
       {"store_write_calls", report.store_write_calls},
       {"store_order_writes", report.store_order_writes},
+      {"handed_off", report.handed_off},
       {"supplier_processing_answers", report.supplier_processing_answers},
       {"server_cpu_s", report.server_cpu_s},
       {"sim_cpu_s", report.sim_cpu_s},

@@ -163,7 +163,8 @@ void AddNodeFigures(uint16_t port, ScenarioReport* report) {
       {&report->store_order_writes, SumOfSamples(body, "topup_store_order_writes_total", "")},
       {&report->supplier_processing_answers,
        std::max<int64_t>(
-           0, SumOfSamples(body, "topup_supplier_calls_total", "outcome=\"processing\""))}};
+           0, SumOfSamples(body, "topup_supplier_calls_total", "outcome=\"processing\""))},
+      {&report->handed_off, SumOfSamples(body, "topup_engine_handed_off_total", "")}};
   for (auto [total, value] : figures) {
     if (body.empty() || value < 0 || *total == -2) {
       *total = -2;  // unknown for good; shown as -1 below
@@ -478,7 +479,7 @@ Result<ScenarioReport> RunScenario(const ScenarioOptions& options) {
     for (uint16_t port : ports) AddNodeFigures(port, &report);
   }
   for (int64_t* figure : {&report.store_write_calls, &report.store_order_writes,
-                          &report.supplier_processing_answers}) {
+                          &report.supplier_processing_answers, &report.handed_off}) {
     *figure = std::max<int64_t>(*figure, -1);
   }
   for (process::ChildProcess& server : servers) {
@@ -676,6 +677,9 @@ void PrintReport(const ScenarioReport& r, int64_t deadline_s, std::ostream& out)
     out << "store writes per order  " << static_cast<double>(r.store_order_writes) / orders
         << " order rows in " << static_cast<double>(r.store_write_calls) / orders << " calls   ("
         << r.store_order_writes << " rows, " << r.store_write_calls << " calls)\n";
+  }
+  if (r.handed_off >= 0) {
+    out << "handed off locally      " << r.handed_off << "   (the rest went through the queue)\n";
   }
   if (r.supplier_processing_answers >= 0 && r.orders_in_store > 0) {
     out << "processing answers      "

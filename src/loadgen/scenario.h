@@ -89,6 +89,8 @@ struct ScenarioReport {
   int64_t store_order_writes = -1;
   // Supplier answers "processing" the nodes saw, to submits and queries; -1 as above.
   int64_t supplier_processing_answers = -1;
+  // Accepted orders the nodes' APIs handed to their own engines, not the queue; -1 as above.
+  int64_t handed_off = -1;
   int64_t credits = 0;
   int64_t double_credits = 0;           // orders the supplier credited more than once
   int64_t credits_on_unsuccessful = 0;  // credited by the supplier, failed or open here
