@@ -183,7 +183,7 @@ void AddBenchCommand(CLI::App& app) {
                   "Every order has a notify_url of a merchant receiver run by the load generator");
   bench
       ->add_flag("--local-handoff,!--no-local-handoff", *local_handoff,
-                 "The server's --local-handoff: accepted orders go to its own engine first")
+                 "The server's --local-handoff (on by default): orders go to its own engine first")
       ->capture_default_str();
   // Copies of the shared flags above.
   bench->callback([=] {

@@ -527,8 +527,8 @@ void AddServeCommand(CLI::App& app) {
   serve->add_option("--node-id", flags->node_id, "Lease owner name (default: node-<pid>-<random>)");
   serve
       ->add_flag("--local-handoff,!--no-local-handoff", flags->local_handoff,
-                 "Give an accepted order to this process's engine when it has room, rather than "
-                 "to the queue (which other nodes and the sweeper's redeliveries still use)")
+                 "On by default: give an accepted order to this process's engine when it has room, "
+                 "not to the queue (which other nodes and the sweeper's redeliveries still use)")
       ->capture_default_str();
   serve->add_flag("--notify-allow-private", flags->notify_allow_private,
                   "Let notify_url reach loopback, private and link-local addresses (tests, demos)");
