@@ -255,6 +255,21 @@ struct OrderFilter {
   size_t limit = 100;
 };
 
+// One run of the retention job (Store::ArchiveFinalOrders): which orders leave the hot tables and
+// in what steps. store_rules::ValidateArchiveRequest holds the bounds.
+struct ArchiveRequest {
+  int64_t finished_before_ms = 0;  // final orders with finished_ms < this leave
+  size_t batch_orders = 5000;      // orders moved per transaction
+  // Called after each batch is committed to the archive and before it leaves the hot tables (a
+  // crash in between is what the next run repairs); may be empty.
+  std::function<void(size_t batch_orders)> on_batch_copied;
+};
+
+struct ArchiveReport {
+  int64_t orders = 0;   // orders that left the hot tables in this run
+  int64_t batches = 0;  // transactions that moved them
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -323,6 +338,18 @@ class Store {
   // Reads only the open orders (through the index that holds just them), so it stays cheap
   // however many final orders the store keeps. Leases with lease_expires_ms <= now_ms are lapsed.
   virtual Result<OpenOrdersSummary> SummarizeOpenOrders(int64_t now_ms) = 0;
+
+  // --- Retention ---
+  // Moves the final orders finished before request.finished_before_ms whose notification is not
+  // pending (with their events, notification and its tries) out of the hot tables into the
+  // archive, in batches of request.batch_orders, while orders keep flowing. The ledger stays
+  // whole where it is. An archived order is still answered by GetOrder, ListEvents,
+  // FindOrderByMerchantOrderId and the idempotency check of AcceptOrder (a repeated
+  // merchant_order_id is never accepted or debited again), and still counted by AuditLedger;
+  // ListOrders, FindOrders, CountOrders and the notification reads see the hot tables only.
+  // Safe to run again after a crash. Errors: InvalidArgument("invalid_archive_request"),
+  // FailedPrecondition("archive_unsupported") on a store that has no archive.
+  virtual Result<ArchiveReport> ArchiveFinalOrders(const ArchiveRequest& request) = 0;
 
   // --- Operations ---
   // OK if the store can commit a write now: runs an empty transaction through the write path.

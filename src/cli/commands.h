@@ -9,6 +9,7 @@ void AddServeCommand(CLI::App& app);
 void AddSimCommand(CLI::App& app);
 void AddSimulateCommand(CLI::App& app);
 void AddMerchantCommand(CLI::App& app);
+void AddArchiveCommand(CLI::App& app);
 void AddDemoCommand(CLI::App& app);
 void AddBenchCommand(CLI::App& app);
 void AddChaosCommand(CLI::App& app);

@@ -10,6 +10,7 @@ int main(int argc, char** argv) {
   topup::cli::AddSimCommand(app);
   topup::cli::AddSimulateCommand(app);
   topup::cli::AddMerchantCommand(app);
+  topup::cli::AddArchiveCommand(app);
   topup::cli::AddDemoCommand(app);
   topup::cli::AddBenchCommand(app);
   topup::cli::AddChaosCommand(app);

@@ -14,6 +14,7 @@
 #include "api/admin_sessions.h"
 #include "api/dashboard_routes.h"
 #include "backends/backends.h"
+#include "cli/archive_schedule.h"
 #include "cli/commands.h"
 #include "cli/master_key.h"
 #include "cli/serve_routes.h"
@@ -21,6 +22,7 @@
 #include "cli/shutdown_watchdog.h"
 #include "cli/signals.h"
 #include "config/config_file.h"
+#include "core/duration_text.h"
 #include "engine/engine.h"
 #include "engine/http_supplier_channel.h"
 #include "engine/supplier_callback_route.h"
@@ -74,6 +76,10 @@ struct ServeFlags {
   std::string log_format = "text";
   std::string log_level = "info";
   std::string config_path;
+  // The retention job: off unless archive_every is set.
+  std::string archive_every;
+  std::string archive_older_than = "30d";
+  size_t archive_batch = 5000;
   // SIGTERM or SIGINT: the whole graceful stop takes at most this long.
   int64_t drain_timeout_s = 20;
 };
@@ -288,6 +294,21 @@ int RunServe(const ServeFlags& flags) {
   if (!routing.ok()) {
     std::cerr << "topup serve: " << routing.status().message() << "\n";
     return 2;
+  }
+  // Declared after the store, so destroyed (its run finished) before it.
+  std::optional<ArchiveSchedule> archive_schedule;
+  if (!flags.archive_every.empty()) {
+    Result<int64_t> every_ms = ParseDurationMs(flags.archive_every);
+    Status valid = every_ms.ok() ? MakeArchiveRequest(flags.archive_older_than, flags.archive_batch,
+                                                      SystemClock()->NowMs())
+                                       .status()
+                                 : every_ms.status();
+    if (!valid.ok()) {
+      std::cerr << "topup serve: --archive-every/--archive-older-than/--archive-batch: "
+                << valid.message() << "\n";
+      return 2;
+    }
+    archive_schedule.emplace(**store, *every_ms, flags.archive_older_than, flags.archive_batch);
   }
   observe::Metrics metrics;
   observe::AddProcessFigures(&metrics);
@@ -585,6 +606,15 @@ void AddServeCommand(CLI::App& app) {
                    "supplier answers waited for (then cut: such attempts are queried later, never "
                    "resent), leases handed back")
       ->check(CLI::Range(1, 600))
+      ->capture_default_str();
+  serve->add_option("--archive-every", flags->archive_every,
+                    "Run the retention job this often (e.g. 1h; off when empty): final orders "
+                    "leave the hot tables for the archive (see topup archive)");
+  serve
+      ->add_option("--archive-older-than", flags->archive_older_than,
+                   "The retention job archives final orders finished longer ago than this")
+      ->capture_default_str();
+  serve->add_option("--archive-batch", flags->archive_batch, "Orders the job moves per transaction")
       ->capture_default_str();
   serve->add_option("--config", flags->config_path,
                     "TOML file with any of these flags as keys (e.g. packaging/topup.toml); flags "

@@ -840,6 +840,12 @@ class PostgresStore final : public Store {
     commit_observer_ = std::move(observer);
   }
   StoreWriteCounts WriteCounts() const override { return write_counter_.Read(); }
+  // The PostgreSQL store keeps every order in its hot tables; it has no archive yet.
+  Result<ArchiveReport> ArchiveFinalOrders(const ArchiveRequest& request) override {
+    (void)request;
+    return FailedPrecondition("archive_unsupported",
+                              "the PostgreSQL store has no archive: orders stay in its tables");
+  }
 
   Result<std::vector<Order>> ClaimOrders(std::span<const std::string> order_ids,
                                          const std::string& owner, int64_t now_ms,

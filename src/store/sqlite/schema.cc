@@ -242,12 +242,49 @@ BEGIN
 END;
 )sql";
 
+// Final orders may leave for the archive file (see archive.h): the ledger, which stays whole in
+// this file, keeps the order id of an archived order without a foreign key to it (rebuilt, the
+// only way to drop one), and the events of a final order may be deleted, which the archive job
+// does only after it committed their copies to the archive. Events of an order that is still open
+// stay append-only.
+constexpr std::string_view kArchivableOrders = R"sql(
+CREATE TABLE ledger_new (
+  entry_id INTEGER PRIMARY KEY,
+  merchant_id TEXT NOT NULL REFERENCES merchants (merchant_id),
+  order_id TEXT,
+  kind INTEGER NOT NULL CHECK (kind BETWEEN 0 AND 2),
+  amount_fen INTEGER NOT NULL,
+  balance_after_fen INTEGER NOT NULL CHECK (balance_after_fen >= 0),
+  created_ms INTEGER NOT NULL,
+  note TEXT NOT NULL,
+  CHECK ((kind = 0) = (order_id IS NULL)),
+  CHECK (kind <> 0 OR amount_fen > 0),
+  CHECK (kind <> 1 OR amount_fen <= 0),
+  CHECK (kind <> 2 OR amount_fen >= 0)
+);
+INSERT INTO ledger_new SELECT * FROM ledger ORDER BY entry_id;
+DROP TABLE ledger;
+ALTER TABLE ledger_new RENAME TO ledger;
+CREATE UNIQUE INDEX ledger_once_per_order ON ledger (order_id, kind) WHERE order_id IS NOT NULL;
+CREATE INDEX ledger_by_merchant ON ledger (merchant_id, entry_id);
+CREATE TRIGGER ledger_no_update BEFORE UPDATE ON ledger
+BEGIN SELECT RAISE(ABORT, 'ledger is append-only'); END;
+CREATE TRIGGER ledger_no_delete BEFORE DELETE ON ledger
+BEGIN SELECT RAISE(ABORT, 'ledger is append-only'); END;
+
+DROP TRIGGER order_events_no_delete;
+CREATE TRIGGER order_events_no_delete BEFORE DELETE ON order_events
+WHEN coalesce((SELECT status < 3 FROM orders WHERE order_id = OLD.order_id), 0)
+BEGIN SELECT RAISE(ABORT, 'the events of an open order are append-only'); END;
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "initial schema", kInitialSchema},
     {2, "plain row ids for events and ledger", kPlainRowIds},
     {3, "comparisons for order status", kComparisonsForStatus},
     {4, "merchant api keys", kMerchantKeys},
     {5, "notification outbox", kNotificationOutbox},
+    {6, "archivable orders", kArchivableOrders},
 };
 
 }  // namespace

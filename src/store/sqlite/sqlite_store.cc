@@ -9,8 +9,10 @@
 #include <utility>
 
 #include "store/rules/accept_plan.h"
+#include "store/rules/archive_rules.h"
 #include "store/rules/store_rules.h"
 #include "store/rules/write_counter.h"
+#include "store/sqlite/archive.h"
 #include "store/sqlite/checkpointer.h"
 #include "store/sqlite/group_commit_writer.h"
 #include "store/sqlite/read_pool.h"
@@ -87,9 +89,14 @@ int StatusInt(OrderStatus status) { return static_cast<int>(status); }
 Status WriteAcceptedOrder(SqliteConnection& db, const Order& order, AcceptResult* result) {
   // The idempotency check runs on the writer, inside the transaction that would insert, so two
   // identical requests racing each other still create one order.
+  // An archived order answers as it did before it left: the archive is read when the hot tables
+  // have no such order.
   {
-    static const std::string kFindSql = WithOrderColumns(
-        "SELECT ", " FROM orders WHERE merchant_id = ?1 AND merchant_order_id = ?2");
+    static const std::string kFindSql = SqlText(
+        {"SELECT ", kOrderColumns,
+         " FROM main.orders WHERE merchant_id = ?1 AND merchant_order_id = ?2 UNION ALL SELECT ",
+         kOrderColumns,
+         " FROM archive.orders WHERE merchant_id = ?1 AND merchant_order_id = ?2 LIMIT 1"});
     Result<Statement> find = db.Prepare(kFindSql);
     if (!find.ok()) return find.status();
     find->BindText(1, order.merchant_id).BindText(2, order.merchant_order_id);
@@ -343,9 +350,10 @@ Status WriteTransition(SqliteConnection& db, const Transition& t, bool* applied)
 
 class SqliteStore final : public Store {
  public:
-  SqliteStore(std::unique_ptr<GroupCommitWriter> writer, std::unique_ptr<ReadPool> readers,
-              std::unique_ptr<Checkpointer> checkpointer)
-      : readers_(std::move(readers)),
+  SqliteStore(const SqliteStoreOptions& options, std::unique_ptr<GroupCommitWriter> writer,
+              std::unique_ptr<ReadPool> readers, std::unique_ptr<Checkpointer> checkpointer)
+      : options_(options),
+        readers_(std::move(readers)),
         checkpointer_(std::move(checkpointer)),
         writer_(std::move(writer)) {}
 
@@ -383,6 +391,7 @@ class SqliteStore final : public Store {
     writer_->SetCommitObserver(std::move(observer));
   }
   StoreWriteCounts WriteCounts() const override { return write_counter_.Read(); }
+  Result<ArchiveReport> ArchiveFinalOrders(const ArchiveRequest& request) override;
 
   Result<std::vector<Order>> ClaimOrders(std::span<const std::string> order_ids,
                                          const std::string& owner, int64_t now_ms,
@@ -411,6 +420,7 @@ class SqliteStore final : public Store {
   template <typename Bind>
   Result<Order> ReadOneOrder(std::string_view sql, Bind&& bind);
 
+  const SqliteStoreOptions options_;  // archive_path filled in
   std::unique_ptr<ReadPool> readers_;
   std::unique_ptr<Checkpointer> checkpointer_;
   WriteCounter write_counter_;
@@ -711,6 +721,12 @@ Status SqliteStore::RevokeMerchantKey(const std::string& merchant_id, const std:
 
 // The audit reads one snapshot and recomputes every money invariant from the raw rows; it does
 // not trust any running total the write path keeps. It scans the ledger and the orders once each.
+// Every order the ledger may name, hot or archived, once: only columns that never change after an
+// order is final, so that an order found in both files (a crash of the archive job) is one row.
+constexpr std::string_view kAllOrders =
+    "SELECT order_id, merchant_id, status, price_fen FROM main.orders UNION "
+    "SELECT order_id, merchant_id, status, price_fen FROM archive.orders";
+
 Result<LedgerAudit> SqliteStore::AuditLedger() {
   LedgerAudit audit;
   store_rules::AuditProblems problems;
@@ -728,8 +744,8 @@ Result<LedgerAudit> SqliteStore::AuditLedger() {
          "  sum(CASE WHEN kind = 1 THEN -amount_fen ELSE 0 END) AS debited,"
          "  sum(CASE WHEN kind = 2 THEN amount_fen ELSE 0 END) AS refunded"
          "  FROM ledger GROUP BY merchant_id),"
-         " o AS (SELECT merchant_id, sum(price_fen) AS kept FROM orders WHERE status <> ",
-         kSqlFailed,
+         " o AS (SELECT merchant_id, sum(price_fen) AS kept FROM (",
+         kAllOrders, ") WHERE status <> ", kSqlFailed,
          "  GROUP BY merchant_id)"
          " SELECT m.merchant_id, m.balance_fen, coalesce(l.total, 0), coalesce(l.funded, 0),"
          "  coalesce(l.debited, 0), coalesce(l.refunded, 0), coalesce(o.kept, 0)"
@@ -772,7 +788,9 @@ Result<LedgerAudit> SqliteStore::AuditLedger() {
          "  max(merchant_id) AS merchant_id FROM ledger WHERE kind = 2 GROUP BY order_id)"
          " SELECT o.order_id, o.status, o.price_fen, coalesce(d.n, 0), coalesce(d.amount, 0),"
          "  coalesce(r.n, 0), coalesce(r.amount, 0)"
-         " FROM orders o LEFT JOIN d USING (order_id) LEFT JOIN r USING (order_id)"
+         " FROM (",
+         kAllOrders,
+         ") o LEFT JOIN d USING (order_id) LEFT JOIN r USING (order_id)"
          " WHERE coalesce(d.n, 0) <> 1 OR coalesce(d.amount, 0) <> -o.price_fen"
          "  OR d.merchant_id <> o.merchant_id OR r.merchant_id <> o.merchant_id"
          "  OR coalesce(r.n, 0) <> (o.status = ",
@@ -866,15 +884,23 @@ Result<Order> SqliteStore::ReadOneOrder(std::string_view sql, Bind&& bind) {
   return ReadOrder(*select);
 }
 
+// The hot copy of an order is read before the archive's: the archive job commits a copy before it
+// deletes the hot row, so an order is always found in one of them, and the hot copy wins when it
+// is in both (after a crash between the two steps).
 Result<Order> SqliteStore::GetOrder(const std::string& order_id) {
-  static const std::string kSql = WithOrderColumns("SELECT ", " FROM orders WHERE order_id = ?1");
+  static const std::string kSql =
+      SqlText({"SELECT ", kOrderColumns, " FROM main.orders WHERE order_id = ?1 UNION ALL SELECT ",
+               kOrderColumns, " FROM archive.orders WHERE order_id = ?1 LIMIT 1"});
   return ReadOneOrder(kSql, [&](Statement& s) { s.BindText(1, order_id); });
 }
 
 Result<Order> SqliteStore::FindOrderByMerchantOrderId(const std::string& merchant_id,
                                                       const std::string& merchant_order_id) {
-  static const std::string kSql =
-      WithOrderColumns("SELECT ", " FROM orders WHERE merchant_id = ?1 AND merchant_order_id = ?2");
+  static const std::string kSql = SqlText(
+      {"SELECT ", kOrderColumns,
+       " FROM main.orders WHERE merchant_id = ?1 AND merchant_order_id = ?2 UNION ALL SELECT ",
+       kOrderColumns,
+       " FROM archive.orders WHERE merchant_id = ?1 AND merchant_order_id = ?2 LIMIT 1"});
   return ReadOneOrder(
       kSql, [&](Statement& s) { s.BindText(1, merchant_id).BindText(2, merchant_order_id); });
 }
@@ -950,9 +976,13 @@ Result<std::vector<OrderEvent>> SqliteStore::ListEvents(const std::string& order
   ReadPool::Lease db = readers_->Acquire();
   ReadTransaction transaction(*db);
   if (!transaction.status().ok()) return transaction.status();
+  // Events never change, so the copies of an order's events in both files (after a crash of the
+  // archive job) are equal rows, which UNION keeps once.
   Result<Statement> select = db->Prepare(
       "SELECT event_id, order_id, at_ms, kind, from_status, to_status, attempt_no, detail "
-      "FROM order_events WHERE order_id = ?1 ORDER BY event_id LIMIT ?2");
+      "FROM main.order_events WHERE order_id = ?1 UNION "
+      "SELECT event_id, order_id, at_ms, kind, from_status, to_status, attempt_no, detail "
+      "FROM archive.order_events WHERE order_id = ?1 ORDER BY event_id LIMIT ?2");
   if (!select.ok()) return select.status();
   select->BindText(1, order_id).BindInt64(2, static_cast<int64_t>(kMaxPageRows));
   std::vector<OrderEvent> events;
@@ -1476,9 +1506,47 @@ Status ValidateOptions(const SqliteStoreOptions& options) {
 
 }  // namespace
 
-Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteStoreOptions& options) {
-  Status status = ValidateOptions(options);
+Result<ArchiveReport> SqliteStore::ArchiveFinalOrders(const ArchiveRequest& request) {
+  if (Status s = store_rules::ValidateArchiveRequest(request); !s.ok()) return s;
+  // A connection of the run's own copies each batch, so the writer thread only deletes.
+  Result<std::unique_ptr<SqliteConnection>> archiver = SqliteConnection::Open(
+      options_.path, SqliteConnection::Mode::kReadWrite, options_.busy_timeout_ms);
+  if (!archiver.ok()) return archiver.status();
+  if (Status s = sqlite::AttachArchive(**archiver, options_.archive_path, /*create=*/false);
+      !s.ok()) {
+    return s;
+  }
+  if (Status s = (*archiver)->Exec("PRAGMA archive.synchronous=FULL"); !s.ok()) return s;
+
+  ArchiveReport report;
+  while (true) {
+    Result<std::vector<std::string>> copied =
+        sqlite::CopyBatchToArchive(**archiver, request.finished_before_ms, request.batch_orders);
+    if (!copied.ok()) return copied.status();
+    if (copied->empty()) break;
+    if (request.on_batch_copied) request.on_batch_copied(copied->size());
+    int64_t deleted = 0;
+    Status status = writer_->Run([&](SqliteConnection& db) -> Status {
+      Result<int64_t> n = sqlite::DeleteArchivedOrders(db, *copied);
+      if (!n.ok()) return n.status();
+      deleted = *n;
+      return Status::Ok();
+    });
+    if (!status.ok()) return status;
+    report.orders += deleted;
+    report.batches += 1;
+    // A short batch was the last; a batch of which nothing could leave (every notification
+    // changed since the copy) waits for the next run instead of being copied again at once.
+    if (copied->size() < request.batch_orders || deleted == 0) break;
+  }
+  return report;
+}
+
+Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteStoreOptions& requested) {
+  Status status = ValidateOptions(requested);
   if (!status.ok()) return status;
+  SqliteStoreOptions options = requested;
+  if (options.archive_path.empty()) options.archive_path = sqlite::ArchivePath(options.path);
 
   // The write connection is opened first: it creates the file, switches it to WAL and migrates
   // it, all before any reader exists.
@@ -1486,6 +1554,8 @@ Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteStoreOptions& options
       options.path, SqliteConnection::Mode::kReadWrite, options.busy_timeout_ms);
   if (!writer.ok()) return writer.status();
   status = sqlite::ApplyMigrations(**writer, sqlite::StoreMigrations());
+  if (!status.ok()) return status;
+  status = sqlite::AttachArchive(**writer, options.archive_path, /*create=*/true);
   if (!status.ok()) return status;
 
   // The writer leaves checkpoints to the checkpointer, but for a WAL grown past 64 MiB (say, the
@@ -1501,6 +1571,8 @@ Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteStoreOptions& options
     Result<std::unique_ptr<SqliteConnection>> reader = SqliteConnection::Open(
         options.path, SqliteConnection::Mode::kReadOnly, options.busy_timeout_ms);
     if (!reader.ok()) return reader.status();
+    status = sqlite::AttachArchive(**reader, options.archive_path, /*create=*/false);
+    if (!status.ok()) return status;
     readers.push_back(std::move(reader).value());
   }
 
@@ -1515,7 +1587,7 @@ Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteStoreOptions& options
   auto checkpointer = std::make_unique<Checkpointer>(std::move(checkpoints).value(),
                                                      std::chrono::milliseconds(100));
   return std::unique_ptr<Store>(std::make_unique<SqliteStore>(
-      std::move(group_writer), std::move(read_pool), std::move(checkpointer)));
+      options, std::move(group_writer), std::move(read_pool), std::move(checkpointer)));
 }
 
 }  // namespace topup

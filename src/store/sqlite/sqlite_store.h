@@ -1,5 +1,5 @@
-// The Store on SQLite: one database file in WAL mode, one writer thread doing group commit, and a
-// small pool of read-only connections for reads.
+// The Store on SQLite: one database file in WAL mode (and its archive file, see archive.h), one
+// writer thread doing group commit, and a small pool of read-only connections for reads.
 //
 // Durability: every write method returns only after the transaction that holds its write has
 // committed with synchronous=FULL, i.e. the WAL is synced. Writes from many threads share one
@@ -32,6 +32,7 @@ namespace topup {
 
 struct SqliteStoreOptions {
   std::string path;                 // database file; created if missing
+  std::string archive_path = {};    // archived orders (see archive.h); empty: "<path>.archive"
   int max_batch_ops = 4096;         // writes per group transaction, 1..65536
   size_t read_connections = 4;      // read-only connections, 1..64
   size_t max_queued_writes = 8192;  // writes waiting for the writer thread, >= 1
