@@ -83,6 +83,7 @@ void SimulatedCallbacks::Send(const std::string& supplier_order_id, int deliveri
   const Result<std::string> handled = receiver_(channel_, body, HmacSha256Hex(secret_, body));
   const std::string line = channel_ + " called back " + supplier_order_id + " " + status + ": ";
   if (handled.ok()) {
+    if (*handled == "applied") ++applied_;
     trace_->Add(events_->now_ms(), line + *handled);
     return;
   }

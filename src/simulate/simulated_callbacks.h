@@ -42,6 +42,8 @@ class SimulatedCallbacks {
   // Plans the reports about attempt `supplier_order_id`, which reached the supplier now and
   // whose outcome settles at `final_ms` (on `clock`).
   void Plan(const std::string& supplier_order_id, int64_t final_ms);
+  // Reports that moved an order (SupplierCallbacks::Handle answered "applied").
+  int applied() const { return applied_; }
 
  private:
   // Sends the report about `supplier_order_id` `after_ms` from now.
@@ -59,6 +61,7 @@ class SimulatedCallbacks {
   const Receiver receiver_;
   const ViolationSink on_violation_;
   uint64_t refs_ = 0;
+  int applied_ = 0;
 };
 
 }  // namespace topup::simulate

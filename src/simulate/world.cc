@@ -323,16 +323,20 @@ SimulationResult World::Run() {
     }
   }
   result.refunded = static_cast<int>(refunded);
-  result.summary =
-      (result.ok ? "ok" : "FAILED") + std::string(" nodes=") + std::to_string(nodes_.size()) +
-      " orders=" + std::to_string(result.orders) + " succeeded=" + std::to_string(succeeded) +
-      " refunded=" + std::to_string(refunded) +
-      " refused=" + std::to_string(merchants_ ? merchants_->rejected() : 0) +
-      " attempts=" + std::to_string(book_.attempts()) +
-      " credits=" + std::to_string(book_.credits()) + " crashes=" + std::to_string(crashes_) +
-      " clock_jumps=" + std::to_string(jumps_) + " events=" + std::to_string(steps) +
-      " simulated_s=" + std::to_string(result.simulated_ms / 1000) +
-      " faults=" + faults_.ToString();
+  int callbacks_applied = 0;
+  for (const auto& callbacks : callbacks_) callbacks_applied += callbacks->applied();
+  result.summary = (result.ok ? "ok" : "FAILED") + std::string(" nodes=") +
+                   std::to_string(nodes_.size()) + " orders=" + std::to_string(result.orders) +
+                   " succeeded=" + std::to_string(succeeded) +
+                   " refunded=" + std::to_string(refunded) +
+                   " refused=" + std::to_string(merchants_ ? merchants_->rejected() : 0) +
+                   " attempts=" + std::to_string(book_.attempts()) +
+                   " credits=" + std::to_string(book_.credits()) +
+                   " callbacks_applied=" + std::to_string(callbacks_applied) +
+                   " crashes=" + std::to_string(crashes_) +
+                   " clock_jumps=" + std::to_string(jumps_) + " events=" + std::to_string(steps) +
+                   " simulated_s=" + std::to_string(result.simulated_ms / 1000) +
+                   " faults=" + faults_.ToString();
   return result;
 }
 
