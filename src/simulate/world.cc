@@ -43,8 +43,6 @@ class World {
   ~World() {
     merchants_.reset();
     nodes_.clear();
-    suppliers_.clear();
-    callbacks_.clear();
     if (!dir_.empty()) {
       std::error_code ignored;
       std::filesystem::remove_all(dir_, ignored);
