@@ -135,9 +135,10 @@ void AddSimulateCommand(CLI::App& app) {
       ->check(CLI::Range(0, 8))
       ->capture_default_str();
   cmd->add_option("--faults", flags->faults,
-                  "all, none, or a list of: crash,clock_jump,queue_loss,queue_duplicate,outage,"
+                  "none, or a list of: all,crash,clock_jump,queue_loss,queue_duplicate,outage,"
                   "reset,blackhole,slow_processing,error_after_credit,garbage,index_lag,"
-                  "query_errors")
+                  "query_errors,callbacks,frequent_failures (all: every one but "
+                  "frequent_failures)")
       ->capture_default_str();
   cmd->add_option("--minutes", flags->minutes, "With --seeds: stop starting runs after this long")
       ->check(CLI::Range(0.0, 100'000.0));

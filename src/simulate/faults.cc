@@ -8,7 +8,7 @@ namespace {
 
 using Field = bool Faults::*;
 
-constexpr std::array<std::pair<std::string_view, Field>, 12> kFaults = {{
+constexpr std::array<std::pair<std::string_view, Field>, 14> kFaults = {{
     {"crash", &Faults::crash},
     {"clock_jump", &Faults::clock_jump},
     {"queue_loss", &Faults::queue_loss},
@@ -21,19 +21,25 @@ constexpr std::array<std::pair<std::string_view, Field>, 12> kFaults = {{
     {"garbage", &Faults::garbage},
     {"index_lag", &Faults::index_lag},
     {"query_errors", &Faults::query_errors},
+    {"callbacks", &Faults::callbacks},
+    {"frequent_failures", &Faults::frequent_failures},
 }};
 
 }  // namespace
 
 Result<Faults> Faults::Parse(std::string_view spec) {
   Faults faults;
-  if (spec == "all") return faults;
   for (const auto& [name, field] : kFaults) faults.*field = false;
   if (spec == "none") return faults;
   while (!spec.empty()) {
     const size_t comma = spec.find(',');
     const std::string_view name = spec.substr(0, comma);
     bool known = false;
+    if (name == "all") {
+      const Faults every;
+      for (const auto& [fault, field] : kFaults) faults.*field = faults.*field || every.*field;
+      known = true;
+    }
     for (const auto& [fault, field] : kFaults) {
       if (fault == name) {
         faults.*field = true;

@@ -1,5 +1,6 @@
 // Faults: which kinds of trouble a simulated run injects. Each is drawn from the run's seed when
-// it is on; all are on unless `--faults` names a subset.
+// it is on; all are on unless `--faults` names a subset. `frequent_failures` is not a kind of
+// trouble but a profile that changes the odds: off unless named (`all,frequent_failures`).
 #pragma once
 
 #include <string>
@@ -22,8 +23,13 @@ struct Faults {
   bool garbage = true;             // credited, then an unreadable body or an unknown status
   bool index_lag = true;           // the query index lags its intake (within the grace)
   bool query_errors = true;        // a query answers HTTP 503
+  bool callbacks = true;  // suppliers call back: early, late, twice, never, or replayed later
+  // Suppliers fail 9 attempts in 10 (not 2), so many orders end refunded, some after attempts
+  // of unknown outcome: "no refund of a credited order" is tested hard.
+  bool frequent_failures = false;
 
-  // "all", "none", or a comma-separated list of the names above (crash,clock_jump,...).
+  // "none", or a comma-separated list of the names above (crash,clock_jump,...), where "all"
+  // names every kind of trouble (all but frequent_failures).
   static Result<Faults> Parse(std::string_view spec);
   std::string ToString() const;
 };

@@ -50,6 +50,8 @@ Status SimulatedNode::Start() {
   engine_ = std::make_unique<Engine>(store_.get(), wiring_->queue, router_.get(), wiring_->clock,
                                      options);
   engine_->StartStepping(this);
+  callbacks_ = std::make_unique<SupplierCallbacks>(store_.get(), router_.get(), wiring_->clock,
+                                                   options.policy);
   wiring_->trace->Add(wiring_->events->now_ms(), options.owner + " started");
   const int64_t now_ms = wiring_->events->now_ms();
   pending_at_ms_.fill(std::nullopt);
@@ -61,6 +63,7 @@ void SimulatedNode::Crash() {
   *alive_ = false;
   wiring_->trace->Add(wiring_->events->now_ms(), "node" + std::to_string(index_) + " crashed");
   // The engine first: its works hold the router's channels.
+  callbacks_.reset();
   engine_.reset();
   router_.reset();
   store_.reset();

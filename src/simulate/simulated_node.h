@@ -1,11 +1,13 @@
 // SimulatedNode: one topup process of the simulated world: its own connection to the store file,
-// its own channel router (over the world's suppliers) and the real Engine, run step by step.
+// its own channel router (over the world's suppliers), the real Engine, run step by step, and the
+// engine's SupplierCallbacks, which the suppliers' callbacks reach.
 // Each of the engine's loops (dispatcher, finisher, poller, sweeper, lease keeper) is an event
 // of the world's EventQueue at the time its last pass asked for, or earlier when woken.
 //
 // Crash() drops the process's memory at once: the engine and its leases, its polls and its calls
-// in flight (their answers are never delivered), the router and its breakers, the store's
-// connection. The store keeps what was committed; Start() opens it again as a restarted process.
+// in flight (their answers are never delivered), the router and its breakers, the callbacks'
+// handler, the store's connection. The store keeps what was committed; Start() opens it again as a
+// restarted process.
 //
 // Threading: the simulation's one thread.
 #pragma once
@@ -20,6 +22,7 @@
 
 #include "engine/channel_router.h"
 #include "engine/engine.h"
+#include "engine/supplier_callbacks.h"
 #include "simulate/event_queue.h"
 #include "simulate/simulated_channel.h"
 #include "simulate/simulated_queue.h"
@@ -60,6 +63,8 @@ class SimulatedNode final : public EngineLoopWaker {
   bool up() const { return engine_ != nullptr; }
   // REQUIRES: up().
   Store* store() { return store_.get(); }
+  // What POST /v1/supplier-callbacks/{channel} calls. REQUIRES: up().
+  SupplierCallbacks* callbacks() { return callbacks_.get(); }
   int index() const { return index_; }
 
   void Wake(EngineLoop loop) override;
@@ -81,6 +86,7 @@ class SimulatedNode final : public EngineLoopWaker {
   std::unique_ptr<Store> store_;
   std::unique_ptr<ChannelRouter> router_;
   std::unique_ptr<Engine> engine_;
+  std::unique_ptr<SupplierCallbacks> callbacks_;
   // Each loop's next pass: its time and a token; an event whose token is stale was superseded.
   std::array<std::optional<int64_t>, kLoops> pending_at_ms_{};
   std::array<uint64_t, kLoops> tokens_{};

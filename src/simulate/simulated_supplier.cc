@@ -8,6 +8,7 @@ namespace {
 // Chances per attempt, for the faults that are on.
 constexpr double kResetChance = 0.03;
 constexpr double kFailChance = 0.2;
+constexpr double kFrequentFailChance = 0.9;  // Faults::frequent_failures
 constexpr double kBlackholeChance = 0.03;
 constexpr double kProcessingChance = 0.3;
 constexpr double kSlowProcessingChance = 0.1;
@@ -23,13 +24,15 @@ constexpr int64_t kSlowProcessingMaxMs = 240'000;
 }  // namespace
 
 SimulatedSupplier::SimulatedSupplier(std::string name, const Clock* clock, Random* random,
-                                     const Faults* faults, CreditBook* book, Trace* trace)
+                                     const Faults* faults, CreditBook* book, Trace* trace,
+                                     SimulatedCallbacks* callbacks)
     : name_(std::move(name)),
       clock_(clock),
       random_(random),
       faults_(faults),
       book_(book),
-      trace_(trace) {}
+      trace_(trace),
+      callbacks_(callbacks) {}
 
 void SimulatedSupplier::ScheduleOutage(int64_t from_ms, int64_t duration_ms) {
   outage_from_ms_ = from_ms;
@@ -57,14 +60,15 @@ SupplierReply SimulatedSupplier::Submit(const SubmitRequest& request,
     trace_->Add(now_ms, name_ + " reset " + id);
     return {Latency(), Unavailable("connection_reset", "connection reset by peer")};
   }
-  SuppliedAttempt attempt{.supplier = name_,
-                          .supplier_order_id = id,
-                          .phone = request.phone,
-                          .face_value_yuan = request.face_value_yuan,
-                          .credits = !random_->Chance(kFailChance),
-                          .arrived_ms = now_ms,
-                          .final_ms = now_ms,
-                          .indexed_ms = now_ms};
+  SuppliedAttempt attempt{
+      .supplier = name_,
+      .supplier_order_id = id,
+      .phone = request.phone,
+      .face_value_yuan = request.face_value_yuan,
+      .credits = !random_->Chance(faults_->frequent_failures ? kFrequentFailChance : kFailChance),
+      .arrived_ms = now_ms,
+      .final_ms = now_ms,
+      .indexed_ms = now_ms};
   const bool blackhole = faults_->blackhole && random_->Chance(kBlackholeChance);
   const bool processing = random_->Chance(kProcessingChance);
   if (processing) {
@@ -82,6 +86,7 @@ SupplierReply SimulatedSupplier::Submit(const SubmitRequest& request,
                           std::to_string(final_ms));
   const std::optional<std::string> order_id = OrderIdOfSupplierOrderId(id);
   *violation = book_->Record(order_id.value_or(id), std::move(attempt), now_ms);
+  if (callbacks_ != nullptr) callbacks_->Plan(id, final_ms);
 
   if (blackhole) return {std::nullopt, http::HttpResponse{}};
   int64_t after_ms = Latency();

@@ -8,7 +8,8 @@
 //     outcome, after a latency that may exceed the caller's timeout, or never (a black hole);
 //   * having credited, it answers HTTP 5xx, an unreadable body or a status the protocol lacks;
 //   * its query index lags its intake (by less than the engine's not-found grace), and a query
-//     may answer HTTP 503.
+//     may answer HTTP 503;
+//   * it calls back about what it did (SimulatedCallbacks), early, late, twice, or never.
 // What it did is written into the world's CreditBook, which survives every crash of topup.
 //
 // Threading: the simulation's one thread.
@@ -22,6 +23,7 @@
 #include "http/http_message.h"
 #include "simulate/credit_book.h"
 #include "simulate/faults.h"
+#include "simulate/simulated_callbacks.h"
 #include "simulate/trace.h"
 #include "topup/clock.h"
 #include "topup/random.h"
@@ -40,8 +42,9 @@ class SimulatedSupplier {
  public:
   // The pointers must outlive the supplier. `clock` is the world's wall clock (it jumps for the
   // supplier as for topup: a jump is time passing at once, as when a machine is suspended).
+  // `callbacks` is null if the supplier never calls back.
   SimulatedSupplier(std::string name, const Clock* clock, Random* random, const Faults* faults,
-                    CreditBook* book, Trace* trace);
+                    CreditBook* book, Trace* trace, SimulatedCallbacks* callbacks);
 
   const std::string& name() const { return name_; }
   // Handles a submit arriving now. Sets *violation if the attempt breaks "one live attempt per
@@ -61,6 +64,7 @@ class SimulatedSupplier {
   const Faults* const faults_;
   CreditBook* const book_;
   Trace* const trace_;
+  SimulatedCallbacks* const callbacks_;
   int64_t outage_from_ms_ = 0;
   int64_t outage_until_ms_ = 0;
   uint64_t refs_ = 0;

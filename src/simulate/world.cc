@@ -10,6 +10,7 @@
 #include "simulate/credit_book.h"
 #include "simulate/event_queue.h"
 #include "simulate/invariants.h"
+#include "simulate/simulated_callbacks.h"
 #include "simulate/simulated_merchants.h"
 #include "simulate/simulated_node.h"
 #include "simulate/simulated_queue.h"
@@ -73,6 +74,7 @@ class World {
   FakeClock clock_{kStartMs};
   int64_t clock_skew_ms_ = 0;  // the jumps so far
   CreditBook book_;
+  std::vector<std::unique_ptr<SimulatedCallbacks>> callbacks_;
   std::vector<std::unique_ptr<SimulatedSupplier>> suppliers_;
   std::unique_ptr<SimulatedQueue> queue_;
   NodeWiring wiring_;
@@ -96,6 +98,7 @@ RoutingConfig SimulatedRouting() {
     config.attempt_timeout_ms = 2'000;
     config.query_timeout_ms = 1'000;
     config.query_interval_ms = 500;
+    config.callback_secret = config.name + "-callback-secret";
     return config;
   };
   routing.channels.push_back(channel("alpha", 1, 2, 8));
@@ -128,8 +131,21 @@ Status World::SetUp() {
   wiring_.queue = queue_.get();
   wiring_.routing = SimulatedRouting();
   for (const ChannelConfig& config : wiring_.routing.channels) {
+    SimulatedCallbacks* callbacks = nullptr;
+    if (faults_.callbacks) {
+      callbacks_.push_back(std::make_unique<SimulatedCallbacks>(
+          config.name, config.callback_secret, &events_, &clock_, &random_, &book_, &trace_,
+          [this](const std::string& channel, std::string_view body,
+                 std::string_view signature_hex) -> Result<std::string> {
+            SimulatedNode* node = PickUpNode();
+            if (node == nullptr) return Unavailable("no_node_up", "every topup node is down");
+            return node->callbacks()->Handle(channel, body, signature_hex);
+          },
+          [this](const std::string& what) { Violation(what); }));
+      callbacks = callbacks_.back().get();
+    }
     suppliers_.push_back(std::make_unique<SimulatedSupplier>(config.name, &clock_, &random_,
-                                                             &faults_, &book_, &trace_));
+                                                             &faults_, &book_, &trace_, callbacks));
     wiring_.suppliers[config.name] = suppliers_.back().get();
   }
   EngineOptions& engine = wiring_.engine;
@@ -304,16 +320,21 @@ SimulationResult World::Run() {
       refunded = (*counts)[OrderStatus::kFailed];
     }
   }
-  result.summary =
-      (result.ok ? "ok" : "FAILED") + std::string(" nodes=") + std::to_string(nodes_.size()) +
-      " orders=" + std::to_string(result.orders) + " succeeded=" + std::to_string(succeeded) +
-      " refunded=" + std::to_string(refunded) +
-      " refused=" + std::to_string(merchants_ ? merchants_->rejected() : 0) +
-      " attempts=" + std::to_string(book_.attempts()) +
-      " credits=" + std::to_string(book_.credits()) + " crashes=" + std::to_string(crashes_) +
-      " clock_jumps=" + std::to_string(jumps_) + " events=" + std::to_string(steps) +
-      " simulated_s=" + std::to_string(result.simulated_ms / 1000) +
-      " faults=" + faults_.ToString();
+  result.refunded = static_cast<int>(refunded);
+  int callbacks_applied = 0;
+  for (const auto& callbacks : callbacks_) callbacks_applied += callbacks->applied();
+  result.summary = (result.ok ? "ok" : "FAILED") + std::string(" nodes=") +
+                   std::to_string(nodes_.size()) + " orders=" + std::to_string(result.orders) +
+                   " succeeded=" + std::to_string(succeeded) +
+                   " refunded=" + std::to_string(refunded) +
+                   " refused=" + std::to_string(merchants_ ? merchants_->rejected() : 0) +
+                   " attempts=" + std::to_string(book_.attempts()) +
+                   " credits=" + std::to_string(book_.credits()) +
+                   " callbacks_applied=" + std::to_string(callbacks_applied) +
+                   " crashes=" + std::to_string(crashes_) +
+                   " clock_jumps=" + std::to_string(jumps_) + " events=" + std::to_string(steps) +
+                   " simulated_s=" + std::to_string(result.simulated_ms / 1000) +
+                   " faults=" + faults_.ToString();
   return result;
 }
 

@@ -37,7 +37,8 @@ struct SimulationResult {
   std::string trace_tail;  // the last lines of the trace, when !ok
   uint64_t trace_hash = 0;
   int64_t simulated_ms = 0;
-  int orders = 0;  // orders the store created
+  int orders = 0;    // orders the store created
+  int refunded = 0;  // of those, failed (and refunded)
 };
 
 SimulationResult RunSimulation(const SimulationOptions& options);
