@@ -1,9 +1,8 @@
 #include "api/merchant_api.h"
 
 #include "api/order_json.h"
-#include "core/carrier.h"
+#include "core/new_order.h"
 #include "core/notify_address.h"
-#include "core/order_id.h"
 #include "core/validation.h"
 #include "http/json_answer.h"
 
@@ -149,20 +148,8 @@ void MerchantApi::CreateOrder(const http::HttpRequest& request, const std::strin
   }
 
   const int64_t now_ms = clock_->NowMs();
-  Order order;
-  order.order_id = NewOrderId(now_ms, *random_);
-  order.merchant_id = req.merchant_id;
-  order.merchant_order_id = req.merchant_order_id;
-  order.phone = req.phone;
-  order.carrier = CarrierOfPhone(req.phone);
-  order.face_value_yuan = req.face_value_yuan;
-  order.price_fen = PriceFenOfFaceValue(req.face_value_yuan);
-  order.notify_url = req.notify_url;
-  order.status = OrderStatus::kAccepted;
-  order.created_ms = now_ms;
-  order.updated_ms = now_ms;
-  order.deadline_ms = now_ms + options_.deadline_ms;
-  order.next_check_ms = now_ms + options_.redeliver_after_ms;
+  Order order =
+      NewAcceptedOrder(req, now_ms, options_.deadline_ms, options_.redeliver_after_ms, *random_);
 
   {
     std::lock_guard lock(accepts_mu_);

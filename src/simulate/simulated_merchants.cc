@@ -3,9 +3,7 @@
 #include <array>
 #include <cassert>
 
-#include "core/carrier.h"
-#include "core/order_id.h"
-#include "core/validation.h"
+#include "core/new_order.h"
 
 namespace topup::simulate {
 namespace {
@@ -45,7 +43,7 @@ Status SimulatedMerchants::Open(Store* store) {
     if (!funded.ok()) return funded.status();
   }
   for (int i = 0; i < options_.orders; ++i) {
-    Request request;
+    OrderRequest request;
     request.merchant_id = "m" + std::to_string(random_->NextBelow(kMerchants));
     request.merchant_order_id = "mo" + std::to_string(i);
     request.phone = kPrefixes[random_->NextBelow(kPrefixes.size())];
@@ -66,28 +64,15 @@ Status SimulatedMerchants::Open(Store* store) {
   return Status::Ok();
 }
 
-void SimulatedMerchants::Place(const Request& request, bool retry) {
+void SimulatedMerchants::Place(const OrderRequest& request, bool retry) {
   Store* store = pick_store_();
   if (store == nullptr) {
     events_->Schedule(events_->now_ms() + kNodesDownRetryMs,
                       [this, request, retry] { Place(request, retry); });
     return;
   }
-  // As the merchant API builds it (src/api/merchant_api.cc).
-  const int64_t now_ms = clock_->NowMs();
-  Order order;
-  order.order_id = NewOrderId(now_ms, *random_);
-  order.merchant_id = request.merchant_id;
-  order.merchant_order_id = request.merchant_order_id;
-  order.phone = request.phone;
-  order.carrier = CarrierOfPhone(request.phone);
-  order.face_value_yuan = request.face_value_yuan;
-  order.price_fen = PriceFenOfFaceValue(request.face_value_yuan);
-  order.status = OrderStatus::kAccepted;
-  order.created_ms = now_ms;
-  order.updated_ms = now_ms;
-  order.deadline_ms = now_ms + options_.deadline_ms;
-  order.next_check_ms = now_ms + options_.redeliver_after_ms;
+  const Order order = NewAcceptedOrder(request, clock_->NowMs(), options_.deadline_ms,
+                                       options_.redeliver_after_ms, *random_);
   Result<AcceptResult> accepted = store->AcceptOrder(order);
   --unanswered_;
   const std::string what = request.merchant_id + "/" + request.merchant_order_id;

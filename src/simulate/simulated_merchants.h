@@ -51,13 +51,7 @@ class SimulatedMerchants {
   int rejected() const { return rejected_; }
 
  private:
-  struct Request {
-    std::string merchant_id;
-    std::string merchant_order_id;
-    std::string phone;
-    int32_t face_value_yuan = 0;
-  };
-  void Place(const Request& request, bool retry);
+  void Place(const OrderRequest& request, bool retry);
 
   const MerchantsOptions options_;
   Random* const random_;

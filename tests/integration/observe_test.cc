@@ -348,7 +348,9 @@ TEST_F(ObserveTest, QueueDepthRedeliveriesCommitsAndLeaseExpiriesOnPostgresAndRa
   ASSERT_FALSE(key.key_id.empty());
   // Slow enough answers that the node killed holds leases and unacknowledged deliveries.
   const uint16_t sim_port = StartSim({"--latency-median-ms", "300", "--latency-p99-ms", "800"});
-  const std::vector<std::string> flags = {"--lease-ms", "2000"};
+  // Every order through the broker (not handed to the accepting node's own engine), so that the
+  // doomed node dies holding the broker's deliveries.
+  const std::vector<std::string> flags = {"--lease-ms", "2000", "--no-local-handoff"};
   const uint16_t doomed = StartServe(*database, (*rabbit)->url(), sim_port, flags);
   const size_t doomed_child = children_.size() - 1;
   const uint16_t survivor = StartServe(*database, (*rabbit)->url(), sim_port, flags);
