@@ -66,7 +66,10 @@ grep -Eq '^[0-9a-f]{64}$' "$key" || fail "master key is not 64 hex characters"
 
 "$root/usr/bin/topup" --help >"$work/help.txt" || fail "topup --help failed"
 grep -q 'serve' "$work/help.txt" || fail "topup --help does not list serve"
-"$root/usr/bin/topup" serve --help | grep -q -- '--drain-timeout-s' || fail "serve --help"
+# Into a file, not a pipe: `grep -q` stops reading at its first match, and under pipefail the
+# writer's SIGPIPE would fail the check.
+"$root/usr/bin/topup" serve --help >"$work/serve-help.txt" || fail "topup serve --help failed"
+grep -q -- '--drain-timeout-s' "$work/serve-help.txt" || fail "serve --help lacks --drain-timeout-s"
 
 if command -v systemd-analyze >/dev/null; then
   # The unit's syntax, options and commands, as this machine's systemd reads them; its ExecStart
