@@ -27,6 +27,7 @@ struct SimulateFlags {
   std::string inject_bug;
   std::string temp_dir;
   bool verbose = false;
+  bool without_notifications = false;
 };
 
 bool ParseRange(const std::string& text, uint64_t* first, uint64_t* last) {
@@ -67,8 +68,9 @@ int RunSimulate(const SimulateFlags& flags) {
     std::cerr << "topup simulate: " << faults.status().ToString() << "\n";
     return 2;
   }
-  if (!flags.inject_bug.empty() && flags.inject_bug != "resend_unknown") {
-    std::cerr << "topup simulate: the only bug to inject is resend_unknown\n";
+  if (!flags.inject_bug.empty() && flags.inject_bug != "resend_unknown" &&
+      flags.inject_bug != "ack_on_timeout") {
+    std::cerr << "topup simulate: the bugs to inject are resend_unknown and ack_on_timeout\n";
     return 2;
   }
   uint64_t first = flags.seed;
@@ -85,7 +87,9 @@ int RunSimulate(const SimulateFlags& flags) {
   options.orders = flags.orders;
   options.nodes = flags.nodes;
   options.faults = *faults;
-  options.inject_resend_bug = !flags.inject_bug.empty();
+  options.inject_resend_bug = flags.inject_bug == "resend_unknown";
+  options.inject_ack_on_timeout_bug = flags.inject_bug == "ack_on_timeout";
+  options.notifications = !flags.without_notifications;
   options.temp_dir = flags.temp_dir;
   const auto started = std::chrono::steady_clock::now();
   const auto bound = std::chrono::duration<double, std::ratio<60>>(flags.minutes);
@@ -122,7 +126,8 @@ void AddSimulateCommand(CLI::App& app) {
       "simulate",
       "Deterministic simulation: the real engine and SQLite store on one thread in simulated "
       "time, against simulated merchants, misbehaving suppliers, a lossy queue, crashes and clock "
-      "jumps, all drawn from one seed. Prints the seed, a summary and the trace's hash (the same "
+      "jumps, with the real notifier delivering to simulated merchant endpoints, all drawn from "
+      "one seed. Prints the seed, a summary and the trace's hash (the same "
       "seed gives the same hash); a broken promise prints the trace leading to it and exits 1");
   cmd->add_option("--seed", flags->seed, "The run's seed")->capture_default_str();
   cmd->add_option("--seeds", flags->seeds,
@@ -137,18 +142,22 @@ void AddSimulateCommand(CLI::App& app) {
   cmd->add_option("--faults", flags->faults,
                   "none, or a list of: all,crash,clock_jump,queue_loss,queue_duplicate,outage,"
                   "reset,blackhole,slow_processing,error_after_credit,garbage,index_lag,"
-                  "query_errors,callbacks,frequent_failures (all: every one but "
+                  "query_errors,callbacks,receiver,frequent_failures (all: every one but "
                   "frequent_failures)")
       ->capture_default_str();
   cmd->add_option("--minutes", flags->minutes, "With --seeds: stop starting runs after this long")
       ->check(CLI::Range(0.0, 100'000.0));
   cmd->add_option("--inject-bug", flags->inject_bug,
                   "Test-only: resend_unknown makes the engine resend an attempt of unknown "
-                  "outcome, a bug the simulation must catch");
+                  "outcome, ack_on_timeout makes the notifier take a try that timed out for "
+                  "acknowledged: bugs the simulation must catch");
   cmd->add_option("--temp-dir", flags->temp_dir,
                   "Directory for the store's file (default: /dev/shm if present, else the system's "
                   "temporary directory)");
   cmd->add_flag("--verbose", flags->verbose, "With --seeds: print every run");
+  cmd->add_flag("--without-notifications", flags->without_notifications,
+                "No order names a notify_url and no notifier runs (replays seeds found before "
+                "notifications were simulated)");
   cmd->callback([flags] {
     if (int code = RunSimulate(*flags); code != 0) throw CLI::RuntimeError(code);
   });

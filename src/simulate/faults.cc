@@ -8,7 +8,7 @@ namespace {
 
 using Field = bool Faults::*;
 
-constexpr std::array<std::pair<std::string_view, Field>, 14> kFaults = {{
+constexpr std::array<std::pair<std::string_view, Field>, 15> kFaults = {{
     {"crash", &Faults::crash},
     {"clock_jump", &Faults::clock_jump},
     {"queue_loss", &Faults::queue_loss},
@@ -22,6 +22,7 @@ constexpr std::array<std::pair<std::string_view, Field>, 14> kFaults = {{
     {"index_lag", &Faults::index_lag},
     {"query_errors", &Faults::query_errors},
     {"callbacks", &Faults::callbacks},
+    {"receiver", &Faults::receiver},
     {"frequent_failures", &Faults::frequent_failures},
 }};
 

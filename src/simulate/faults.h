@@ -24,6 +24,8 @@ struct Faults {
   bool index_lag = true;           // the query index lags its intake (within the grace)
   bool query_errors = true;        // a query answers HTTP 503
   bool callbacks = true;  // suppliers call back: early, late, twice, never, or replayed later
+  // Merchants' notify_url endpoints slow, failing or refusing for a while, or never answering.
+  bool receiver = true;
   // Suppliers fail 9 attempts in 10 (not 2), so many orders end refunded, some after attempts
   // of unknown outcome: "no refund of a credited order" is tested hard.
   bool frequent_failures = false;

@@ -3,13 +3,16 @@
 #include <array>
 #include <cassert>
 
+#include "auth/merchant_keys.h"
 #include "core/new_order.h"
+#include "simulate/simulated_receiver.h"
 
 namespace topup::simulate {
 namespace {
 
 constexpr std::array<int32_t, 5> kFaceValues = {10, 20, 30, 50, 100};
 constexpr double kRetryChance = 0.15;
+constexpr double kNotifyUrlChance = 0.7;
 constexpr int64_t kRetryAfterMaxMs = 30'000;
 // While every node is down, a placement is tried again this much later.
 constexpr int64_t kNodesDownRetryMs = 1'000;
@@ -32,7 +35,7 @@ SimulatedMerchants::SimulatedMerchants(MerchantsOptions options, Random* random,
   assert(options_.orders >= 0 && options_.orders <= kMaxOrders);
 }
 
-Status SimulatedMerchants::Open(Store* store) {
+Status SimulatedMerchants::Open(Store* store, const auth::SecretBox& box) {
   const int64_t now_ms = clock_->NowMs();
   for (int m = 0; m < kMerchants; ++m) {
     const std::string id = "m" + std::to_string(m);
@@ -41,6 +44,8 @@ Status SimulatedMerchants::Open(Store* store) {
     const int64_t funding_fen = m + 1 < kMerchants ? 100'000'000 : options_.orders * 700;
     Result<int64_t> funded = store->FundMerchant(id, funding_fen, "simulation", now_ms);
     if (!funded.ok()) return funded.status();
+    Result<auth::NewMerchantKey> key = auth::CreateMerchantKey(*store, box, id, now_ms);
+    if (!key.ok()) return key.status();
   }
   for (int i = 0; i < options_.orders; ++i) {
     OrderRequest request;
@@ -49,6 +54,9 @@ Status SimulatedMerchants::Open(Store* store) {
     request.phone = kPrefixes[random_->NextBelow(kPrefixes.size())];
     for (int digit = 0; digit < 8; ++digit) request.phone += char('0' + random_->NextBelow(10));
     request.face_value_yuan = kFaceValues[random_->NextBelow(kFaceValues.size())];
+    if (options_.notify_urls && random_->Chance(kNotifyUrlChance)) {
+      request.notify_url = SimulatedReceiver::NotifyUrl(request.merchant_id);
+    }
     const int64_t at_ms =
         events_->now_ms() +
         static_cast<int64_t>(random_->NextBelow(static_cast<uint64_t>(options_.spread_ms) + 1));

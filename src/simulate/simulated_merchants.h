@@ -1,7 +1,9 @@
 // SimulatedMerchants: the merchants of the simulated world. Each order is placed at a random
 // time through a node that is up (as the merchant API does: the store accepts it, then its id is
 // published), and some are placed again later with the same merchant_order_id, as a merchant
-// does whose answer was lost: the store must hand back the same order, never a second one.
+// does whose answer was lost: the store must hand back the same order, never a second one. Most
+// orders name a notify_url (SimulatedReceiver::NotifyUrl); each merchant has a signing key for
+// the notifier to sign with.
 //
 // Threading: the simulation's one thread.
 #pragma once
@@ -12,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "auth/secret_box.h"
 #include "simulate/event_queue.h"
 #include "simulate/simulated_queue.h"
 #include "simulate/trace.h"
@@ -26,6 +29,7 @@ struct MerchantsOptions {
   int64_t spread_ms = 60'000;  // orders are placed over this long from the start
   int64_t deadline_ms = 180'000;
   int64_t redeliver_after_ms = 5'000;
+  bool notify_urls = true;  // off: no order names a notify_url
 };
 
 class SimulatedMerchants {
@@ -42,8 +46,9 @@ class SimulatedMerchants {
                      SimulatedQueue* queue, Trace* trace, StorePicker pick_store,
                      ViolationSink on_violation);
 
-  // Creates and funds the merchants (through `store`) and schedules every placement.
-  Status Open(Store* store);
+  // Creates and funds the merchants (through `store`), gives each a signing key sealed under
+  // `box` and schedules every placement.
+  Status Open(Store* store, const auth::SecretBox& box);
   // True once every placement (and retry) has been answered.
   bool done() const { return unanswered_ == 0; }
   // merchant_order_id -> order_id of every order the store created.

@@ -7,8 +7,8 @@
 namespace topup::simulate {
 namespace {
 
-constexpr std::array<const char*, 5> kLoopNames = {"dispatcher", "finisher", "poller", "sweeper",
-                                                   "lease-keeper"};
+constexpr std::array<const char*, 6> kLoopNames = {"dispatcher", "finisher",     "poller",
+                                                   "sweeper",    "lease-keeper", "notifier"};
 // Simulated time a pass that did work takes, so that no loop runs twice at one instant.
 constexpr int64_t kPassMs = 1;
 
@@ -52,17 +52,30 @@ Status SimulatedNode::Start() {
   engine_->StartStepping(this);
   callbacks_ = std::make_unique<SupplierCallbacks>(store_.get(), router_.get(), wiring_->clock,
                                                    options.policy);
+  if (wiring_->receiver != nullptr) {
+    sender_ = wiring_->receiver->SenderFor(alive, [this] { return DiesMidDelivery(); });
+    notify::NotifierOptions notifier = wiring_->notifier;
+    notifier.owner = options.owner;
+    delivery_ = std::make_unique<notify::NotificationDelivery>(
+        store_.get(), wiring_->clock, wiring_->secret_box, sender_.get(), notifier, [this, alive] {
+          if (*alive) ScheduleLoop(kNotifier, wiring_->events->now_ms());
+        });
+  }
   wiring_->trace->Add(wiring_->events->now_ms(), options.owner + " started");
   const int64_t now_ms = wiring_->events->now_ms();
   pending_at_ms_.fill(std::nullopt);
-  for (int loop = 0; loop < kLoops; ++loop) ScheduleLoop(static_cast<Loop>(loop), now_ms);
+  for (int loop = 0; loop < kLoops; ++loop) {
+    if (loop != kNotifier || delivery_) ScheduleLoop(static_cast<Loop>(loop), now_ms);
+  }
   return Status::Ok();
 }
 
 void SimulatedNode::Crash() {
   *alive_ = false;
   wiring_->trace->Add(wiring_->events->now_ms(), "node" + std::to_string(index_) + " crashed");
-  // The engine first: its works hold the router's channels.
+  // The notifier before its sender; the engine before the router: its works hold the channels.
+  delivery_.reset();
+  sender_.reset();
   callbacks_.reset();
   engine_.reset();
   router_.reset();
@@ -93,6 +106,16 @@ bool SimulatedNode::DiesBeforeSend() {
   wiring_->events->Schedule(wiring_->events->now_ms(), [this, alive = alive_, down = *down_ms] {
     if (*alive) CrashFor(down);
   });
+  return true;
+}
+
+bool SimulatedNode::DiesMidDelivery() {
+  if (!wiring_->dies_mid_delivery) return false;
+  const std::optional<int64_t> down_ms = wiring_->dies_mid_delivery();
+  if (!down_ms) return false;
+  wiring_->trace->Add(wiring_->events->now_ms(),
+                      "node" + std::to_string(index_) + " dies as a notification's answer comes");
+  CrashFor(*down_ms);
   return true;
 }
 
@@ -136,6 +159,9 @@ void SimulatedNode::RunLoop(Loop loop) {
       break;
     case kLeaseKeeper:
       rest = engine_->RenewLeasesOnce();
+      break;
+    case kNotifier:
+      rest = delivery_->DeliverOnce();
       break;
     case kLoops:
       return;

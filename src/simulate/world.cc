@@ -7,6 +7,7 @@
 #include <optional>
 #include <vector>
 
+#include "auth/secret_box.h"
 #include "simulate/credit_book.h"
 #include "simulate/event_queue.h"
 #include "simulate/invariants.h"
@@ -14,6 +15,7 @@
 #include "simulate/simulated_merchants.h"
 #include "simulate/simulated_node.h"
 #include "simulate/simulated_queue.h"
+#include "simulate/simulated_receiver.h"
 #include "simulate/simulated_supplier.h"
 #include "simulate/trace.h"
 
@@ -32,6 +34,12 @@ constexpr uint64_t kLedgerCheckEvery = 500;
 constexpr int64_t kFinalCheckEveryMs = 1'000;
 // Per supplier call: the node dies after recording the step and before the call leaves.
 constexpr double kDiesBeforeSendChance = 0.002;
+// The notifiers run the retry schedule (6 h to its end) this many times faster: 90 s.
+constexpr int32_t kNotifyScheduleDivisor = 240;
+// Crashes that hit notifications under way come over this long (after the orders' faults).
+constexpr int64_t kNotifyFaultWindowMs = 3 * 60'000;
+// Per notification answer: the node dies as it arrives, before the try is recorded.
+constexpr double kDiesMidDeliveryChance = 0.01;
 
 class World {
  public:
@@ -43,6 +51,7 @@ class World {
   ~World() {
     merchants_.reset();
     nodes_.clear();
+    receiver_.reset();
     if (!dir_.empty()) {
       std::error_code ignored;
       std::filesystem::remove_all(dir_, ignored);
@@ -61,8 +70,11 @@ class World {
   // How long a crashed node stays down.
   int64_t DownMs() { return static_cast<int64_t>(random_.NextBelow(5'000)); }
   SimulatedNode* PickUpNode();
-  // True once every order is final (asked of a node that is up).
+  // True once every order is final and every notification delivered or given up, none of them
+  // still being recorded (asked of a node that is up).
   bool Settled();
+  // "notifications=.. delivered=.." for the summary; fills the result's counts.
+  std::string NotificationSummary(SimulationResult& result);
   // The store's history of each order that `text` names, one event a line.
   std::string HistoryOfOrdersIn(const std::string& text);
 
@@ -80,6 +92,8 @@ class World {
   NodeWiring wiring_;
   std::vector<std::unique_ptr<SimulatedNode>> nodes_;
   std::unique_ptr<SimulatedMerchants> merchants_;
+  const auth::SecretBox secret_box_ = auth::SecretBox::Ephemeral();
+  std::unique_ptr<SimulatedReceiver> receiver_;
   std::string dir_;
   std::optional<std::string> violation_;
   int crashes_ = 0;
@@ -165,6 +179,27 @@ Status World::SetUp() {
     };
   }
 
+  if (options_.notifications) {
+    receiver_ = std::make_unique<SimulatedReceiver>(
+        SimulatedMerchants::kMerchants, kNotifyScheduleDivisor, &random_, &faults_, &events_,
+        &clock_, &trace_, [this] { return PickStore(); },
+        [this](const std::string& what) { Violation(what); });
+    wiring_.receiver = receiver_.get();
+    wiring_.secret_box = &secret_box_;
+    notify::NotifierOptions& notifier = wiring_.notifier;
+    notifier.max_in_flight = 64;
+    notifier.poll_interval_ms = 1'000;
+    notifier.nice = 0;
+    notifier.test_only_schedule_divisor = kNotifyScheduleDivisor;
+    notifier.test_only_ack_on_timeout = options_.inject_ack_on_timeout_bug;
+    if (faults_.crash) {
+      wiring_.dies_mid_delivery = [this]() -> std::optional<int64_t> {
+        if (!random_.Chance(kDiesMidDeliveryChance)) return std::nullopt;
+        ++crashes_;
+        return DownMs();
+      };
+    }
+  }
   const int nodes =
       options_.nodes > 0 ? options_.nodes : 1 + static_cast<int>(random_.NextBelow(2));
   for (int i = 0; i < nodes; ++i) {
@@ -177,10 +212,13 @@ Status World::SetUp() {
     }
   });
   MerchantsOptions merchants{.orders = options_.orders, .spread_ms = kOrderSpreadMs};
+  merchants.notify_urls = options_.notifications;
   merchants_ = std::make_unique<SimulatedMerchants>(
       merchants, &random_, &events_, &clock_, queue_.get(), &trace_, [this] { return PickStore(); },
       [this](const std::string& what) { Violation(what); });
-  if (Status opened = merchants_->Open(nodes_[0]->store()); !opened.ok()) return opened;
+  if (Status opened = merchants_->Open(nodes_[0]->store(), secret_box_); !opened.ok()) {
+    return opened;
+  }
   ScheduleFaults();
   return Status::Ok();
 }
@@ -202,17 +240,19 @@ void World::ScheduleFaults() {
   auto at = [this](int64_t window_ms) {
     return events_.now_ms() + static_cast<int64_t>(random_.NextBelow(window_ms));
   };
-  if (faults_.crash) {
+  auto crash_some = [this, &at](int64_t window_ms) {
     const uint64_t crashes = random_.NextBelow(3);
     for (uint64_t i = 0; i < crashes; ++i) {
-      events_.Schedule(at(kFaultWindowMs), [this] {
+      events_.Schedule(at(window_ms), [this] {
         SimulatedNode* node = PickUpNode();
         if (node == nullptr) return;
         ++crashes_;
         node->CrashFor(DownMs());
       });
     }
-  }
+  };
+  if (faults_.crash) crash_some(kFaultWindowMs);
+  if (faults_.crash && receiver_) crash_some(kNotifyFaultWindowMs);
   if (faults_.clock_jump) {
     const uint64_t jumps = random_.NextBelow(3);
     for (uint64_t i = 0; i < jumps; ++i) {
@@ -241,7 +281,30 @@ bool World::Settled() {
   for (const auto& [status, count] : *counts) {
     if (!IsFinal(status) && count > 0) return false;
   }
+  if (!receiver_) return true;
+  Result<NotificationCounts> notifications = store->CountNotifications();
+  if (!notifications.ok() || (*notifications)[NotificationState::kPending] > 0) return false;
+  for (auto& node : nodes_) {
+    if (node->up() && !node->notifier_idle()) return false;
+  }
   return true;
+}
+
+std::string World::NotificationSummary(SimulationResult& result) {
+  if (!receiver_) return "";
+  if (Store* store = PickStore()) {
+    if (Result<NotificationCounts> counts = store->CountNotifications(); counts.ok()) {
+      for (const auto& [state, count] : *counts) result.notifications += static_cast<int>(count);
+      result.notifications_delivered = static_cast<int>((*counts)[NotificationState::kDelivered]);
+      result.notifications_given_up = static_cast<int>((*counts)[NotificationState::kGivenUp]);
+    }
+  }
+  return " notifications=" + std::to_string(result.notifications) +
+         " delivered=" + std::to_string(result.notifications_delivered) +
+         " given_up=" + std::to_string(result.notifications_given_up) +
+         " notify_tries=" + std::to_string(receiver_->tries()) +
+         " notify_duplicates=" + std::to_string(receiver_->duplicates()) +
+         " receivers=" + receiver_->Describe();
 }
 
 std::string World::HistoryOfOrdersIn(const std::string& text) {
@@ -290,8 +353,8 @@ SimulationResult World::Run() {
       checked_final_ms = events_.now_ms();
       if (Settled()) break;
       if (events_.now_ms() > settle_by_ms) {
-        Violation("orders still open " + std::to_string(kSettleMaxMs / 60'000) +
-                  " min after the last was placed");
+        Violation("orders or notifications still open " + std::to_string(kSettleMaxMs / 60'000) +
+                  " min after the last order was placed");
       }
     }
     if (steps >= kMaxEvents) Violation("more than " + std::to_string(kMaxEvents) + " events");
@@ -304,14 +367,17 @@ SimulationResult World::Run() {
         Violation(*broken);
       }
     }
+    if (!violation_ && receiver_) {
+      if (std::optional<std::string> broken =
+              CheckNotifications(*store, *receiver_, merchants_->created())) {
+        Violation(*broken);
+      }
+    }
   }
   result.ok = !violation_.has_value();
   result.violation = violation_.value_or("");
   result.simulated_ms = events_.now_ms() - kStartMs;
   result.orders = merchants_ ? static_cast<int>(merchants_->created().size()) : 0;
-  trace_.Add(events_.now_ms(), result.ok ? "ok" : "violation: " + result.violation);
-  result.trace_hash = trace_.hash();
-  if (!result.ok) result.trace_tail = trace_.Tail() + HistoryOfOrdersIn(result.violation);
   int64_t succeeded = 0;
   int64_t refunded = 0;
   if (Store* store = PickStore()) {
@@ -323,18 +389,24 @@ SimulationResult World::Run() {
   result.refunded = static_cast<int>(refunded);
   int callbacks_applied = 0;
   for (const auto& callbacks : callbacks_) callbacks_applied += callbacks->applied();
-  result.summary = (result.ok ? "ok" : "FAILED") + std::string(" nodes=") +
-                   std::to_string(nodes_.size()) + " orders=" + std::to_string(result.orders) +
-                   " succeeded=" + std::to_string(succeeded) +
-                   " refunded=" + std::to_string(refunded) +
-                   " refused=" + std::to_string(merchants_ ? merchants_->rejected() : 0) +
-                   " attempts=" + std::to_string(book_.attempts()) +
-                   " credits=" + std::to_string(book_.credits()) +
-                   " callbacks_applied=" + std::to_string(callbacks_applied) +
-                   " crashes=" + std::to_string(crashes_) +
-                   " clock_jumps=" + std::to_string(jumps_) + " events=" + std::to_string(steps) +
-                   " simulated_s=" + std::to_string(result.simulated_ms / 1000) +
-                   " faults=" + faults_.ToString();
+  result.summary =
+      (result.ok ? "ok" : "FAILED") + std::string(" nodes=") + std::to_string(nodes_.size()) +
+      " orders=" + std::to_string(result.orders) + " succeeded=" + std::to_string(succeeded) +
+      " refunded=" + std::to_string(refunded) +
+      " refused=" + std::to_string(merchants_ ? merchants_->rejected() : 0) +
+      " attempts=" + std::to_string(book_.attempts()) +
+      " credits=" + std::to_string(book_.credits()) +
+      " callbacks_applied=" + std::to_string(callbacks_applied) +
+      " crashes=" + std::to_string(crashes_) + " clock_jumps=" + std::to_string(jumps_) +
+      NotificationSummary(result) + " events=" + std::to_string(steps) +
+      " simulated_s=" + std::to_string(result.simulated_ms / 1000) +
+      " faults=" + faults_.ToString();
+  // The counts are the trace's last line: a run that ends alike but counts otherwise hashes
+  // otherwise.
+  trace_.Add(events_.now_ms(), result.ok ? "ok" : "violation: " + result.violation);
+  trace_.Add(events_.now_ms(), result.summary);
+  result.trace_hash = trace_.hash();
+  if (!result.ok) result.trace_tail = trace_.Tail() + HistoryOfOrdersIn(result.violation);
   return result;
 }
 
