@@ -39,7 +39,7 @@
 
 #include "engine/channel_router.h"
 #include "engine/lease_keeper.h"
-#include "engine/loop_runner.h"
+#include "core/loop_runner.h"
 #include "engine/order_policy.h"
 #include "engine/sweeper.h"
 #include "observe/metrics.h"

@@ -18,7 +18,7 @@
 #include <set>
 #include <string>
 
-#include "engine/loop_runner.h"
+#include "core/loop_runner.h"
 #include "topup/clock.h"
 #include "topup/store.h"
 

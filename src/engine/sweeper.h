@@ -12,7 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "engine/loop_runner.h"
+#include "core/loop_runner.h"
 #include "topup/clock.h"
 #include "topup/queue.h"
 #include "topup/store.h"

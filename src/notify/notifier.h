@@ -18,7 +18,7 @@
 #include <mutex>
 
 #include "auth/secret_box.h"
-#include "engine/loop_runner.h"
+#include "core/loop_runner.h"
 #include "notify/http_notification_sender.h"
 #include "notify/notification_delivery.h"
 #include "notify/notifier_options.h"

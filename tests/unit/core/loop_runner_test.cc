@@ -1,6 +1,6 @@
 // LoopRunner: rests as the pass says, is cut short by Wake(), and lets a caller wait for a
 // condition that the passes bring about.
-#include "engine/loop_runner.h"
+#include "core/loop_runner.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "engine/loop_runner.h"
+#include "core/loop_runner.h"
 
 #include <cassert>
 

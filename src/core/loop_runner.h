@@ -1,4 +1,5 @@
-// LoopRunner: runs one of the engine's loops on a thread of its own, with real time.
+// LoopRunner: runs one loop (one of the engine's, or the notifier's) on a thread of its own, with
+// real time.
 //
 // A loop is a pass that does one round of work without blocking on anything but its own store
 // and queue calls, and says how long it may rest before the next pass (kAtOnce: no rest). The
