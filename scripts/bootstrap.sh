@@ -17,7 +17,6 @@ packages=(
   prometheus          # promtool checks /metrics; a private server scrapes it in a test
   libtomlplusplus-dev # topup serve --config FILE.toml
   libsystemd-dev      # sd_notify: the systemd unit's readiness and stopping (Type=notify)
-  libjemalloc-dev     # topup's malloc: cheaper than glibc's for the server's many small objects
   dpkg-dev            # cpack's Debian package: dpkg-shlibdeps finds the binary's dependencies
   file                # cpack's Debian package: CPackDeb tells binaries apart with it
   libjs-chart.js      # Chart.js, built into the binary for the dashboard's charts (/ui)

@@ -28,7 +28,7 @@ grep -q '^-rwxr-xr-x root/root .* ./usr/bin/topup$' <<<"$contents" || fail "/usr
 # Control data.
 [ "$(dpkg-deb -f "$deb" Package)" = topup ] || fail "package name"
 depends=$(dpkg-deb -f "$deb" Depends)
-for library in libc6 libstdc++6 libsqlite3-0 libpq5 libssl3 libsystemd0 libhiredis librabbitmq4 libjemalloc2; do
+for library in libc6 libstdc++6 libsqlite3-0 libpq5 libssl3 libsystemd0 libhiredis librabbitmq4; do
   grep -q "$library" <<<"$depends" || fail "Depends lacks $library: $depends"
 done
 dpkg-deb -I "$deb" >"$work/info.txt" || fail "dpkg-deb -I"
