@@ -260,8 +260,10 @@ struct OrderFilter {
 struct ArchiveRequest {
   int64_t finished_before_ms = 0;  // final orders with finished_ms < this leave
   size_t batch_orders = 5000;      // orders moved per transaction
-  // Called after each batch is committed to the archive and before it leaves the hot tables (a
-  // crash in between is what the next run repairs); may be empty.
+  // Called once a batch is written to the archive and before its hot rows are gone for good: on
+  // SQLite the copy is committed and the delete not begun (a crash then is what the next run
+  // repairs), on PostgreSQL the batch's one transaction has moved the rows and not yet committed
+  // (a crash then moves nothing). For crash tests; may be empty.
   std::function<void(size_t batch_orders)> on_batch_copied;
 };
 
@@ -325,15 +327,17 @@ class Store {
   virtual Result<Order> GetOrder(const std::string& order_id) = 0;
   virtual Result<Order> FindOrderByMerchantOrderId(const std::string& merchant_id,
                                                    const std::string& merchant_order_id) = 0;
-  // Orders with order_id > after_order_id in order_id order, at most `limit`.
+  // Orders, hot and archived, with order_id > after_order_id in order_id order, at most `limit`.
   virtual Result<std::vector<Order>> ListOrders(const std::string& after_order_id,
                                                 size_t limit) = 0;
   virtual Result<std::vector<OrderEvent>> ListEvents(const std::string& order_id) = 0;
   // The named orders that exist, each once, in the order of `order_ids` (at most the store's ids
   // per call: InvalidArgument("too_many_orders")). A read: it writes nothing.
   virtual Result<std::vector<Order>> ReadOrders(std::span<const std::string> order_ids) = 0;
-  // At most min(filter.limit, the store's page bound) orders.
+  // At most min(filter.limit, the store's page bound) orders, hot and archived.
   virtual Result<std::vector<Order>> FindOrders(const OrderFilter& filter) = 0;
+  // The orders of the hot tables by status: what is live and recent, for gauges sampled every few
+  // seconds, so not the archive, whose count only grows.
   virtual Result<OrderCounts> CountOrders() = 0;
   // Reads only the open orders (through the index that holds just them), so it stays cheap
   // however many final orders the store keeps. Leases with lease_expires_ms <= now_ms are lapsed.
@@ -342,13 +346,13 @@ class Store {
   // --- Retention ---
   // Moves the final orders finished before request.finished_before_ms whose notification is not
   // pending (with their events, notification and its tries) out of the hot tables into the
-  // archive, in batches of request.batch_orders, while orders keep flowing. The ledger stays
-  // whole where it is. An archived order is still answered by GetOrder, ListEvents,
-  // FindOrderByMerchantOrderId and the idempotency check of AcceptOrder (a repeated
-  // merchant_order_id is never accepted or debited again), and still counted by AuditLedger;
-  // ListOrders, FindOrders, CountOrders and the notification reads see the hot tables only.
-  // Safe to run again after a crash. Errors: InvalidArgument("invalid_archive_request"),
-  // FailedPrecondition("archive_unsupported") on a store that has no archive.
+  // archive, in batches of request.batch_orders, while orders keep flowing; several processes may
+  // run it at once. The ledger stays whole where it is. An archived order is still answered by
+  // GetOrder, ListEvents, FindOrderByMerchantOrderId and the idempotency check of AcceptOrder (a
+  // repeated merchant_order_id is never accepted or debited again), still listed by ListOrders
+  // and FindOrders (in the same order_id order, under the same cursor), and still counted by
+  // AuditLedger; CountOrders, SummarizeOpenOrders and the notification reads see the hot tables
+  // only. Safe to run again after a crash. Errors: InvalidArgument("invalid_archive_request").
   virtual Result<ArchiveReport> ArchiveFinalOrders(const ArchiveRequest& request) = 0;
 
   // --- Operations ---

@@ -17,10 +17,12 @@
 #include <utility>
 #include <vector>
 
+#include "store/postgres/archive.h"
 #include "store/postgres/connection_pool.h"
 #include "store/postgres/pg_connection.h"
 #include "store/postgres/schema.h"
 #include "store/rules/accept_plan.h"
+#include "store/rules/archive_rules.h"
 #include "store/rules/store_rules.h"
 #include "store/rules/write_counter.h"
 
@@ -79,6 +81,14 @@ std::string WithOrderColumns(std::string_view before, std::string_view after) {
   sql += kOrderColumns;
   sql += after;
   return sql;
+}
+
+// The one order matching `where` (on the orders table's columns), hot or archived. The archive
+// job moves a batch in one transaction, so an order is in exactly one of the tables in any
+// snapshot.
+std::string OneOrderHotOrArchived(std::string_view where) {
+  return SqlText({"SELECT ", kOrderColumns, " FROM orders WHERE ", where, " UNION ALL SELECT ",
+                  kOrderColumns, " FROM archived_orders WHERE ", where, " LIMIT 1"});
 }
 
 int StatusInt(OrderStatus status) { return static_cast<int>(status); }
@@ -255,6 +265,17 @@ Status NotificationNotFound(int64_t notification_id) {
   return NotFound("notification_not_found", "no notification " + std::to_string(notification_id));
 }
 
+// Every order the ledger may name, hot or archived: in exactly one of the tables in any snapshot.
+constexpr std::string_view kAllOrders =
+    "SELECT order_id, merchant_id, status, price_fen FROM orders UNION ALL "
+    "SELECT order_id, merchant_id, status, price_fen FROM archived_orders";
+
+// FindOrders' filter, on either orders table.
+constexpr std::string_view kFindCondition =
+    " order_id > $1::text AND ($2::text = '' OR merchant_id = $2::text)"
+    " AND ($3::integer < 0 OR status = $3::integer) AND created_ms >= $4::bigint"
+    " AND ($5::bigint = 0 OR created_ms < $5::bigint)";
+
 // Every statement of the store. Parameters are cast where PostgreSQL cannot infer their type
 // (select lists, CASE), and the same way at every use.
 struct Statements {
@@ -325,19 +346,18 @@ struct Statements {
 
   Query audit_merchants{
       "topup_audit_merchants",
-      SqlText(
-          {"WITH l AS (SELECT merchant_id, sum(amount_fen)::bigint AS total,"
-           "  sum(CASE WHEN kind = 0 THEN amount_fen ELSE 0 END)::bigint AS funded,"
-           "  sum(CASE WHEN kind = 1 THEN -amount_fen ELSE 0 END)::bigint AS debited,"
-           "  sum(CASE WHEN kind = 2 THEN amount_fen ELSE 0 END)::bigint AS refunded"
-           "  FROM ledger GROUP BY merchant_id),"
-           " o AS (SELECT merchant_id, sum(price_fen)::bigint AS kept FROM orders WHERE status <> ",
-           kSqlFailed,
-           "  GROUP BY merchant_id)"
-           " SELECT m.merchant_id, m.balance_fen, coalesce(l.total, 0), coalesce(l.funded, 0),"
-           "  coalesce(l.debited, 0), coalesce(l.refunded, 0), coalesce(o.kept, 0)"
-           " FROM merchants m LEFT JOIN l USING (merchant_id) LEFT JOIN o USING (merchant_id)"
-           " ORDER BY m.merchant_id"})};
+      SqlText({"WITH l AS (SELECT merchant_id, sum(amount_fen)::bigint AS total,"
+               "  sum(CASE WHEN kind = 0 THEN amount_fen ELSE 0 END)::bigint AS funded,"
+               "  sum(CASE WHEN kind = 1 THEN -amount_fen ELSE 0 END)::bigint AS debited,"
+               "  sum(CASE WHEN kind = 2 THEN amount_fen ELSE 0 END)::bigint AS refunded"
+               "  FROM ledger GROUP BY merchant_id),"
+               " o AS (SELECT merchant_id, sum(price_fen)::bigint AS kept FROM (",
+               kAllOrders, ") a WHERE status <> ", kSqlFailed,
+               "  GROUP BY merchant_id)"
+               " SELECT m.merchant_id, m.balance_fen, coalesce(l.total, 0), coalesce(l.funded, 0),"
+               "  coalesce(l.debited, 0), coalesce(l.refunded, 0), coalesce(o.kept, 0)"
+               " FROM merchants m LEFT JOIN l USING (merchant_id) LEFT JOIN o USING (merchant_id)"
+               " ORDER BY m.merchant_id"})};
 
   Query audit_orders{
       "topup_audit_orders",
@@ -347,7 +367,9 @@ struct Statements {
                "  max(merchant_id) AS merchant_id FROM ledger WHERE kind = 2 GROUP BY order_id)"
                " SELECT o.order_id, o.status, o.price_fen, coalesce(d.n, 0), coalesce(d.amount, 0),"
                "  coalesce(r.n, 0), coalesce(r.amount, 0)"
-               " FROM orders o LEFT JOIN d USING (order_id) LEFT JOIN r USING (order_id)"
+               " FROM (",
+               kAllOrders,
+               ") o LEFT JOIN d USING (order_id) LEFT JOIN r USING (order_id)"
                " WHERE coalesce(d.n, 0) <> 1 OR coalesce(d.amount, 0) <> -o.price_fen"
                "  OR d.merchant_id <> o.merchant_id OR r.merchant_id <> o.merchant_id"
                "  OR coalesce(r.n, 0) <> (CASE WHEN o.status = ",
@@ -372,20 +394,21 @@ struct Statements {
   //  - created: the order, only if debited; ON CONFLICT DO NOTHING when an identical request
   //    committed after our snapshot;
   //  - the ledger row is inserted from the debit, not from `created`: if `created` lost that race,
-  //    the ledger row's foreign key to the order fails at the end of the statement, which rolls
-  //    back the debit too. AcceptOrder then runs the statement again and finds the winner.
+  //    the ledger row's order check (ledger_order_id_fkey, a constraint trigger since the
+  //    archive dropped the foreign key) fails at the end of the statement, which rolls back the
+  //    debit too. AcceptOrder then runs the statement again and finds the winner.
   // Result: created count, merchant known, then the existing order's columns (NULL if none).
   Query accept_order{
       "topup_accept_order",
-      WithOrderColumns(
-          "WITH existing AS (SELECT ",
-          " FROM orders WHERE merchant_id = $2::text AND merchant_order_id = $3::text),"
+      "WITH existing AS (" +
+          OneOrderHotOrArchived("merchant_id = $2::text AND merchant_order_id = $3::text") +
+          "),"
           " debit AS ("
           "  UPDATE merchants SET balance_fen = balance_fen - $7::bigint"
           "  WHERE merchant_id = $2::text AND balance_fen >= $7::bigint"
           "  AND NOT EXISTS (SELECT 1 FROM existing)"
           "  RETURNING balance_fen),"
-          " created AS (INSERT INTO orders (") +
+          " created AS (INSERT INTO orders (" +
           WithOrderColumns(
               "",
               ") SELECT $1::text, $2::text, $3::text, $4::text, $5::integer, $6::integer,"
@@ -414,11 +437,16 @@ struct Statements {
                        "SELECT merchant_id, balance_fen FROM merchants"
                        " WHERE merchant_id = ANY ($1::text[]) ORDER BY merchant_id"
                        " FOR NO KEY UPDATE"};
-  // The stored orders with any of the (merchant id, merchant order id) pairs $1, $2.
-  Query find_batch_orders{"topup_find_batch_orders",
-                          WithOrderColumns("SELECT ",
-                                           " FROM orders WHERE (merchant_id, merchant_order_id) IN"
-                                           " (SELECT * FROM unnest ($1::text[], $2::text[]))")};
+  // The stored orders, hot or archived, with any of the (merchant id, merchant order id) pairs
+  // $1, $2.
+  Query find_batch_orders{
+      "topup_find_batch_orders",
+      SqlText({"SELECT ", kOrderColumns,
+               " FROM orders WHERE (merchant_id, merchant_order_id) IN"
+               " (SELECT * FROM unnest ($1::text[], $2::text[])) UNION ALL SELECT ",
+               kOrderColumns,
+               " FROM archived_orders WHERE (merchant_id, merchant_order_id) IN"
+               " (SELECT * FROM unnest ($1::text[], $2::text[]))"})};
   // One row per element of the arrays, which hold accept_order's parameters $1..$18 in order.
   Query insert_orders{
       "topup_insert_orders",
@@ -455,21 +483,17 @@ struct Statements {
       "  AS d (merchant_id, read, amount)"
       " WHERE merchants.merchant_id = d.merchant_id"};
 
-  Query get_order{"topup_get_order",
-                  WithOrderColumns("SELECT ", " FROM orders WHERE order_id = $1")};
+  Query get_order{"topup_get_order", OneOrderHotOrArchived("order_id = $1::text")};
   Query read_orders{"topup_read_orders",
                     WithOrderColumns("SELECT ", " FROM orders WHERE order_id = ANY ($1::text[])")};
   Query find_order{
       "topup_find_order",
-      WithOrderColumns("SELECT ",
-                       " FROM orders WHERE merchant_id = $1 AND merchant_order_id = $2")};
-  Query list_orders{
-      "topup_list_orders",
-      WithOrderColumns(
-          "SELECT ", " FROM orders WHERE order_id > $1::text ORDER BY order_id LIMIT $2::bigint")};
+      OneOrderHotOrArchived("merchant_id = $1::text AND merchant_order_id = $2::text")};
   Query list_events{"topup_list_events",
                     "SELECT event_id, order_id, at_ms, kind, from_status, to_status, attempt_no,"
-                    " detail FROM order_events WHERE order_id = $1::text"
+                    " detail FROM order_events WHERE order_id = $1::text UNION ALL"
+                    " SELECT event_id, order_id, at_ms, kind, from_status, to_status, attempt_no,"
+                    " detail FROM archived_order_events WHERE order_id = $1::text"
                     " ORDER BY event_id LIMIT $2::bigint"};
   Query list_merchants{"topup_list_merchants",
                        "SELECT merchant_id, name, balance_fen, created_ms FROM merchants"
@@ -480,14 +504,11 @@ struct Statements {
                           " WHERE merchant_id = $1::text AND ",
                           kPostgresOpen, ") FROM merchants WHERE merchant_id = $1::text"})};
   // Each condition is switched off by its own parameter, so one statement serves every filter.
+  // Hot and archived orders merge in order_id order (a Merge Append of the two primary keys).
   Query find_orders{"topup_find_orders",
-                    WithOrderColumns("SELECT ",
-                                     " FROM orders WHERE order_id > $1::text"
-                                     " AND ($2::text = '' OR merchant_id = $2::text)"
-                                     " AND ($3::integer < 0 OR status = $3::integer)"
-                                     " AND created_ms >= $4::bigint"
-                                     " AND ($5::bigint = 0 OR created_ms < $5::bigint)"
-                                     " ORDER BY order_id LIMIT $6::bigint")};
+                    SqlText({"SELECT ", kOrderColumns, " FROM orders WHERE", kFindCondition,
+                             " UNION ALL SELECT ", kOrderColumns, " FROM archived_orders WHERE",
+                             kFindCondition, " ORDER BY order_id LIMIT $6::bigint"})};
   Query count_orders{"topup_count_orders", "SELECT status, count(*) FROM orders GROUP BY status"};
   // kPostgresOpen is the condition of the partial index orders_due: only open rows.
   Query summarize_open_orders{
@@ -840,12 +861,7 @@ class PostgresStore final : public Store {
     commit_observer_ = std::move(observer);
   }
   StoreWriteCounts WriteCounts() const override { return write_counter_.Read(); }
-  // The PostgreSQL store keeps every order in its hot tables; it has no archive yet.
-  Result<ArchiveReport> ArchiveFinalOrders(const ArchiveRequest& request) override {
-    (void)request;
-    return FailedPrecondition("archive_unsupported",
-                              "the PostgreSQL store has no archive: orders stay in its tables");
-  }
+  Result<ArchiveReport> ArchiveFinalOrders(const ArchiveRequest& request) override;
 
   Result<std::vector<Order>> ClaimOrders(std::span<const std::string> order_ids,
                                          const std::string& owner, int64_t now_ms,
@@ -952,6 +968,17 @@ Result<Order> PostgresStore::ReadOneOrder(const Query& query, const Params& para
   if (!result.ok()) return result.status();
   if (result->rows() == 0) return NotFound("order_not_found", "no such order");
   return ReadOrder(*result, 0);
+}
+
+// --- Retention ---
+
+Result<ArchiveReport> PostgresStore::ArchiveFinalOrders(const ArchiveRequest& request) {
+  return store_rules::RunArchiveBatches(request, [&]() -> Result<store_rules::ArchiveBatch> {
+    Result<ConnectionPool::Lease> connection = pool_->Acquire();
+    if (!connection.ok()) return connection.status();
+    return postgres::MoveBatchToArchive(**connection, request.finished_before_ms,
+                                        request.batch_orders, request.on_batch_copied);
+  });
 }
 
 // --- Merchants and money ---
@@ -1495,17 +1522,10 @@ Result<Order> PostgresStore::FindOrderByMerchantOrderId(const std::string& merch
 
 Result<std::vector<Order>> PostgresStore::ListOrders(const std::string& after_order_id,
                                                      size_t limit) {
-  if (!IsStorableText(after_order_id)) {
-    return InvalidArgument("invalid_cursor", "after_order_id is not valid UTF-8");
-  }
-  limit = std::min(limit, kMaxPageRows);
-  Result<PgResult> result =
-      Run(Sql().list_orders, Params().Text(after_order_id).Int(static_cast<int64_t>(limit)));
-  if (!result.ok()) return result.status();
-  std::vector<Order> orders;
-  orders.reserve(static_cast<size_t>(result->rows()));
-  for (int row = 0; row < result->rows(); ++row) orders.push_back(ReadOrder(*result, row));
-  return orders;
+  OrderFilter all;
+  all.after_order_id = after_order_id;
+  all.limit = limit;
+  return FindOrders(all);
 }
 
 Result<std::vector<Order>> PostgresStore::FindOrders(const OrderFilter& filter) {

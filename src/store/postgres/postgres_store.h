@@ -10,6 +10,8 @@
 // The ledger audit reads in one REPEATABLE READ transaction. Several processes may share the
 // database: row locks, compare-and-set updates and SKIP LOCKED sweeps keep their writes correct
 // against each other.
+// Retention: ArchiveFinalOrders moves final orders into archive tables of the same database, one
+// transaction per batch (archive.h); the reads that see archived orders read both.
 // Durability: each session runs with synchronous_commit = on, so a write returns only after its
 // commit is flushed to the server's WAL.
 //

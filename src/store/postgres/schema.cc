@@ -158,10 +158,66 @@ CREATE TRIGGER orders_final_notify AFTER UPDATE OF status ON orders FOR EACH ROW
   EXECUTE FUNCTION topup_notify_final_order();
 )sql";
 
+// Final orders may leave the hot tables for the archive tables (ArchiveFinalOrders), which have
+// the hot tables' columns and keys but no CHECKs, triggers or foreign keys: every row was checked
+// on its way into the hot tables and never changes there. The ledger stays whole and keeps the
+// order id of an archived order, so its foreign key to orders goes; a constraint trigger of the
+// same name still refuses a ledger row for an order that is not in the hot table when it is
+// written (accept_order depends on that to roll back a debit whose order lost a race). The events
+// of a final order and the tries of its notification may be deleted, which the archive job does
+// in the transaction that copies them; the events of an open order stay append-only. The archive
+// job copies rows with SELECT *, so a migration that adds a column to a hot table adds it to its
+// archive table too, in the same place.
+constexpr std::string_view kArchivableOrders = R"sql(
+ALTER TABLE ledger DROP CONSTRAINT ledger_order_id_fkey;
+CREATE FUNCTION topup_ledger_order_exists() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM orders WHERE order_id = NEW.order_id) THEN
+    RAISE EXCEPTION 'ledger entry for order % which is not in orders', NEW.order_id
+      USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'ledger_order_id_fkey';
+  END IF;
+  RETURN NULL;
+END
+$$;
+CREATE CONSTRAINT TRIGGER ledger_order_id_fkey AFTER INSERT ON ledger FOR EACH ROW
+  WHEN (NEW.order_id IS NOT NULL) EXECUTE FUNCTION topup_ledger_order_exists();
+
+DROP TRIGGER order_events_append_only ON order_events;
+CREATE TRIGGER order_events_append_only BEFORE UPDATE OR TRUNCATE ON order_events
+  FOR EACH STATEMENT EXECUTE FUNCTION topup_refuse_change();
+CREATE FUNCTION topup_refuse_open_event_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF EXISTS (SELECT 1 FROM orders WHERE order_id = OLD.order_id AND status IN (0, 1, 2)) THEN
+    RAISE EXCEPTION 'the events of an open order are append-only';
+  END IF;
+  RETURN OLD;
+END
+$$;
+CREATE TRIGGER order_events_open_append_only BEFORE DELETE ON order_events FOR EACH ROW
+  EXECUTE FUNCTION topup_refuse_open_event_delete();
+DROP TRIGGER notification_tries_append_only ON notification_tries;
+CREATE TRIGGER notification_tries_append_only BEFORE UPDATE OR TRUNCATE ON notification_tries
+  FOR EACH STATEMENT EXECUTE FUNCTION topup_refuse_change();
+
+CREATE TABLE archived_orders (LIKE orders);
+ALTER TABLE archived_orders ADD PRIMARY KEY (order_id),
+  ADD UNIQUE (merchant_id, merchant_order_id);
+CREATE TABLE archived_order_events (LIKE order_events);
+ALTER TABLE archived_order_events ADD PRIMARY KEY (event_id);
+CREATE INDEX archived_order_events_by_order ON archived_order_events (order_id, event_id);
+CREATE TABLE archived_notifications (LIKE notifications);
+ALTER TABLE archived_notifications ADD PRIMARY KEY (notification_id), ADD UNIQUE (order_id);
+CREATE TABLE archived_notification_tries (LIKE notification_tries);
+ALTER TABLE archived_notification_tries ADD PRIMARY KEY (try_id);
+CREATE INDEX archived_notification_tries_by_notification
+  ON archived_notification_tries (notification_id, try_id);
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "initial schema", kInitialSchema},
     {2, "merchant api keys", kMerchantKeys},
     {3, "notification outbox", kNotificationOutbox},
+    {4, "archivable orders", kArchivableOrders},
 };
 
 // The key of the advisory lock that serializes migrations within one database: "topup" in ASCII.

@@ -22,4 +22,20 @@ std::string ArchivableOrderCondition(std::string_view cutoff_parameter) {
                   " AND n.state = 0)"});
 }
 
+Result<ArchiveReport> RunArchiveBatches(const ArchiveRequest& request,
+                                        const std::function<Result<ArchiveBatch>()>& move_batch) {
+  if (Status s = ValidateArchiveRequest(request); !s.ok()) return s;
+  ArchiveReport report;
+  while (true) {
+    Result<ArchiveBatch> batch = move_batch();
+    if (!batch.ok()) return batch.status();
+    if (batch->moved > 0) {
+      report.orders += batch->moved;
+      report.batches += 1;
+    }
+    if (batch->taken < request.batch_orders || batch->moved == 0) break;
+  }
+  return report;
+}
+
 }  // namespace topup::store_rules

@@ -1,8 +1,10 @@
-// What the retention job (Store::ArchiveFinalOrders) may move out of the hot tables, and the
-// bounds of one run: one definition for SQLite and PostgreSQL.
+// What the retention job (Store::ArchiveFinalOrders) may move out of the hot tables, the bounds of
+// one run and how a run proceeds batch by batch: one definition for SQLite and PostgreSQL.
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -25,5 +27,19 @@ Status ValidateArchiveRequest(const ArchiveRequest& request);
 // still to deliver. A final order never changes again but for its notification, which a resend
 // can make pending again; such an order waits for a later run.
 std::string ArchivableOrderCondition(std::string_view cutoff_parameter);
+
+// What one batch did: the archivable orders it took up (at most the request's batch), and how
+// many of them left the hot tables (fewer when a notification changed under it).
+struct ArchiveBatch {
+  size_t taken = 0;
+  int64_t moved = 0;
+};
+
+// A run of the retention job: validates `request`, then calls `move_batch` until a batch takes
+// fewer orders than request.batch_orders (the last) or moves none (what is left waits for the
+// next run rather than being taken up again at once), and reports the batches that moved orders.
+// Stops at the first error.
+Result<ArchiveReport> RunArchiveBatches(const ArchiveRequest& request,
+                                        const std::function<Result<ArchiveBatch>()>& move_batch);
 
 }  // namespace topup::store_rules

@@ -96,12 +96,24 @@ Status RunAll(SqliteConnection& db, std::initializer_list<std::string_view> stat
   return Status::Ok();
 }
 
+// SQLite gives a new row the largest rowid in use plus one, so deleting the newest row of a table
+// would hand its id out again, to a row whose copy the archive (keyed by those ids) would then
+// take for the archived one's. The orders that own the newest event, notification and try stay
+// in the hot file until newer ones exist, so ids never go back.
+constexpr std::string_view kOwnsNoNewestRow =
+    " AND o.order_id NOT IN ("
+    "coalesce((SELECT order_id FROM main.order_events ORDER BY event_id DESC LIMIT 1), ''),"
+    " coalesce((SELECT order_id FROM main.notifications ORDER BY notification_id DESC LIMIT 1),"
+    " ''),"
+    " coalesce((SELECT n.order_id FROM main.notifications n WHERE n.notification_id ="
+    " (SELECT notification_id FROM main.notification_tries ORDER BY try_id DESC LIMIT 1)), ''))";
+
 Status CopyBatch(SqliteConnection& db, int64_t finished_before_ms, size_t batch) {
   if (Status s = RunAll(db, {kBatchTable, "DELETE FROM temp.archive_batch"}); !s.ok()) return s;
   {
     static const std::string kSelect =
         SqlText({"INSERT INTO temp.archive_batch SELECT o.order_id FROM main.orders o WHERE ",
-                 store_rules::ArchivableOrderCondition("?1"), " LIMIT ?2"});
+                 store_rules::ArchivableOrderCondition("?1"), kOwnsNoNewestRow, " LIMIT ?2"});
     Result<Statement> select = db.Prepare(kSelect);
     if (!select.ok()) return select.status();
     select->BindInt64(1, finished_before_ms).BindInt64(2, static_cast<int64_t>(batch));

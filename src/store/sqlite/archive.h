@@ -30,7 +30,8 @@ Status AttachArchive(SqliteConnection& connection, const std::string& archive_pa
 
 // Copies into the archive, in one transaction committed on return, up to `batch` archivable
 // orders (store_rules::ArchivableOrderCondition) finished before `finished_before_ms` and all
-// their rows, and returns their ids. Runs on a connection of its own (with the archive attached),
+// their rows, and returns their ids. An order that owns the newest event, notification or try of
+// the hot file waits for a later run: deleting that row would let SQLite give its id again. Runs on a connection of its own (with the archive attached),
 // which reads the hot file and writes only the archive, so it never holds the hot file's write
 // lock.
 Result<std::vector<std::string>> CopyBatchToArchive(SqliteConnection& archiver,

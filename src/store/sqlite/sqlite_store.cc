@@ -928,30 +928,24 @@ Result<std::vector<Order>> SqliteStore::ReadOrders(std::span<const std::string> 
 
 Result<std::vector<Order>> SqliteStore::ListOrders(const std::string& after_order_id,
                                                    size_t limit) {
-  static const std::string kSql =
-      WithOrderColumns("SELECT ", " FROM orders WHERE order_id > ?1 ORDER BY order_id LIMIT ?2");
-  limit = std::min(limit, kMaxPageRows);
-  ReadPool::Lease db = readers_->Acquire();
-  Result<Statement> select = db->Prepare(kSql);
-  if (!select.ok()) return select.status();
-  select->BindText(1, after_order_id).BindInt64(2, static_cast<int64_t>(limit));
-  std::vector<Order> orders;
-  while (true) {
-    Result<bool> row = select->Step();
-    if (!row.ok()) return row.status();
-    if (!*row) break;
-    orders.push_back(ReadOrder(*select));
-  }
-  return orders;
+  OrderFilter all;
+  all.after_order_id = after_order_id;
+  all.limit = limit;
+  return FindOrders(all);
 }
 
 Result<std::vector<Order>> SqliteStore::FindOrders(const OrderFilter& filter) {
   // Each condition is switched off by its own parameter, so one statement serves every filter.
-  static const std::string kSql = WithOrderColumns(
-      "SELECT ",
-      " FROM orders WHERE order_id > ?1 AND (?2 = '' OR merchant_id = ?2)"
-      " AND (?3 < 0 OR status = ?3) AND created_ms >= ?4 AND (?5 = 0 OR created_ms < ?5)"
-      " ORDER BY order_id LIMIT ?6");
+  // Hot and archived orders merge in order_id order, each table read through its primary key; an
+  // order in both files (after a crash of the archive job) is listed once, from the hot file.
+  constexpr std::string_view kCondition =
+      " order_id > ?1 AND (?2 = '' OR merchant_id = ?2)"
+      " AND (?3 < 0 OR status = ?3) AND created_ms >= ?4 AND (?5 = 0 OR created_ms < ?5)";
+  static const std::string kSql =
+      SqlText({"SELECT ", kOrderColumns, " FROM main.orders WHERE", kCondition,
+               " UNION ALL SELECT ", kOrderColumns, " FROM archive.orders a WHERE", kCondition,
+               " AND NOT EXISTS (SELECT 1 FROM main.orders h WHERE h.order_id = a.order_id)"
+               " ORDER BY order_id LIMIT ?6"});
   const size_t limit = std::min(filter.limit, kMaxPageRows);
   ReadPool::Lease db = readers_->Acquire();
   Result<Statement> select = db->Prepare(kSql);
@@ -1518,28 +1512,22 @@ Result<ArchiveReport> SqliteStore::ArchiveFinalOrders(const ArchiveRequest& requ
   }
   if (Status s = (*archiver)->Exec("PRAGMA archive.synchronous=FULL"); !s.ok()) return s;
 
-  ArchiveReport report;
-  while (true) {
+  return store_rules::RunArchiveBatches(request, [&]() -> Result<store_rules::ArchiveBatch> {
     Result<std::vector<std::string>> copied =
         sqlite::CopyBatchToArchive(**archiver, request.finished_before_ms, request.batch_orders);
     if (!copied.ok()) return copied.status();
-    if (copied->empty()) break;
+    store_rules::ArchiveBatch batch{copied->size(), 0};
+    if (copied->empty()) return batch;
     if (request.on_batch_copied) request.on_batch_copied(copied->size());
-    int64_t deleted = 0;
     Status status = writer_->Run([&](SqliteConnection& db) -> Status {
       Result<int64_t> n = sqlite::DeleteArchivedOrders(db, *copied);
       if (!n.ok()) return n.status();
-      deleted = *n;
+      batch.moved = *n;
       return Status::Ok();
     });
     if (!status.ok()) return status;
-    report.orders += deleted;
-    report.batches += 1;
-    // A short batch was the last; a batch of which nothing could leave (every notification
-    // changed since the copy) waits for the next run instead of being copied again at once.
-    if (copied->size() < request.batch_orders || deleted == 0) break;
-  }
-  return report;
+    return batch;
+  });
 }
 
 Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteStoreOptions& requested) {

@@ -73,16 +73,21 @@ std::set<std::string> CodesInSources() {
 // Reasons that never reach an HTTP answer: refused at start-up, or only ever returned to the
 // engine's own store calls, or mapped to another code before answering.
 const std::set<std::string> kNeverAnswered = {
-    "bad_address",           "bad_server_options",      "bind_failed",  // HttpServer::Listen
-    "bad_tls_files",                                                    // HttpServer::Listen
-    "invalid_master_key",                       // the master key, at start-up
-    "invalid_log_format",                       // --log-format, at start-up
-    "invalid_store_options", "schema_too_new",  // opening the store
-    "invalid_url",                              // answered invalid_notify_url
-    "invalid_lease",         "invalid_redelivery",      "invalid_transition",  // engine-only calls
-    "invalid_outcome",                                   // the notifier's own calls
-    "archive_unsupported",   "invalid_archive_request",  // topup archive and serve's schedule
-    "invalid_duration",  // durations of the archive command and serve flags
+    "bad_address",
+    "bad_server_options",
+    "bind_failed",         // HttpServer::Listen
+    "bad_tls_files",       // HttpServer::Listen
+    "invalid_master_key",  // the master key, at start-up
+    "invalid_log_format",  // --log-format, at start-up
+    "invalid_store_options",
+    "schema_too_new",  // opening the store
+    "invalid_url",     // answered invalid_notify_url
+    "invalid_lease",
+    "invalid_redelivery",
+    "invalid_transition",       // engine-only calls
+    "invalid_outcome",          // the notifier's own calls
+    "invalid_archive_request",  // topup archive and serve's schedule
+    "invalid_duration",         // durations of the archive command and serve flags
 };
 
 TEST(OpenApiTest, ErrorCodesAreExactlyThoseTheCodeAnswers) {
