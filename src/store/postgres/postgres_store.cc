@@ -21,6 +21,7 @@
 #include "store/postgres/pg_connection.h"
 #include "store/postgres/schema.h"
 #include "store/rules/accept_plan.h"
+#include "store/rules/ledger_rules.h"
 #include "store/rules/store_rules.h"
 #include "store/rules/write_counter.h"
 
@@ -104,6 +105,14 @@ constexpr std::string_view kTransitionArrays =
     " supplier_order_id, channel, now_ms, supplier_ref, fail_reason, next_check_ms,"
     " release_lease, event_kind, event_detail, refuse_live, deadline_detail, claim_owner,"
     " claim_lease_ms)";
+
+// The debit of the order $1 (or $2) and the count of its refunds, as two columns.
+constexpr std::string_view kLedgerOfOrder1 =
+    " (SELECT coalesce(sum(amount_fen), 0) FROM ledger WHERE order_id = $1::text AND kind = 1),"
+    " (SELECT count(*) FROM ledger WHERE order_id = $1::text AND kind = 2)";
+constexpr std::string_view kLedgerOfOrder2 =
+    " (SELECT coalesce(sum(amount_fen), 0) FROM ledger WHERE order_id = $2::text AND kind = 1),"
+    " (SELECT count(*) FROM ledger WHERE order_id = $2::text AND kind = 2)";
 
 // The compare-and-set of each order of `transitions` (kOneTransition or kTransitionArrays) and
 // its events, the start of apply_transition and move_orders. `moved` has the moved orders.
@@ -526,7 +535,9 @@ struct Statements {
   // any concurrent writer's lock is released, so of two racing workers exactly one moves it. The
   // event, the refund and its ledger row hang off the UPDATE's RETURNING, so they are written iff
   // it applied, in the same transaction. $15 refuses to fail an order whose attempt is live.
-  // Result: rows moved (0 or 1), merchants refunded (0 or 1).
+  // Result: rows moved (0 or 1), merchants refunded (0 or 1), and for a refund, for the ledger's
+  // rules: its amount, the balance after it, the order's debit and its refunds before this one
+  // (the statement's snapshot does not see its own rows).
   Query apply_transition{
       "topup_apply_transition",
       MoveOrdersSql(kOneTransition) +
@@ -542,7 +553,9 @@ struct Statements {
                    "   balance_after_fen, created_ms, note)"
                    "  SELECT merchant_id, $1::text, 2, price_fen, balance_fen, $8::bigint,"
                    "   $10::text FROM refund)"
-                   " SELECT (SELECT count(*) FROM moved), (SELECT count(*) FROM refund)"})};
+                   " SELECT (SELECT count(*) FROM moved), (SELECT count(*) FROM refund),"
+                   "  (SELECT price_fen FROM refund), (SELECT balance_fen FROM refund),",
+                   kLedgerOfOrder1})};
   // The statements of a transition batch (TryBatch). lock_orders locks the orders $1 in order id
   // order. move_orders is apply_transition without the refund for every transition of the arrays
   // (kTransitionArrays), for ApplyTransitions, which refunds afterwards in merchant order. Result:
@@ -561,16 +574,18 @@ struct Statements {
                       " JOIN orders o ON o.order_id = t.order_id AND o.status = t.from_status"
                       "  AND o.attempt_count = t.from_attempts"
                       " WHERE o.supplier_order_id <> ''"};
-  // Refunds $3 of order $2 to merchant $1 with its ledger row ($4 now, $5 note). Result: one row.
+  // Refunds $3 of order $2 to merchant $1 with its ledger row ($4 now, $5 note). Result: one row,
+  // the balance after the refund, the order's debit and its refunds before this one.
   Query refund_order{
       "topup_refund_order",
-      "WITH refund AS ("
-      "  UPDATE merchants SET balance_fen = balance_fen + $3::bigint"
-      "  WHERE merchant_id = $1::text RETURNING balance_fen)"
-      " INSERT INTO ledger (merchant_id, order_id, kind, amount_fen, balance_after_fen,"
-      "  created_ms, note)"
-      " SELECT $1::text, $2::text, 2, $3::bigint, balance_fen, $4::bigint, $5::text FROM refund"
-      " RETURNING entry_id"};
+      SqlText({"WITH refund AS ("
+               "  UPDATE merchants SET balance_fen = balance_fen + $3::bigint"
+               "  WHERE merchant_id = $1::text RETURNING balance_fen)"
+               " INSERT INTO ledger (merchant_id, order_id, kind, amount_fen, balance_after_fen,"
+               "  created_ms, note)"
+               " SELECT $1::text, $2::text, 2, $3::bigint, balance_fen, $4::bigint, $5::text"
+               " FROM refund RETURNING balance_after_fen,",
+               kLedgerOfOrder2})};
   Query begin{"topup_begin", "BEGIN"};
   // Assigns a transaction id, which a server that cannot write (read-only, disk full) refuses.
   Query probe_commit{"topup_probe_commit", "SELECT txid_current()"};
@@ -1726,6 +1741,13 @@ Result<bool> PostgresStore::ApplyOne(const Transition& t) {
       spdlog::error("store: failed without a refund order_id={}", t.order_id);
       return Internal("order " + t.order_id + " has no merchant to refund");
     }
+    if (result->Int(0, 1) == 1) {
+      store_rules::AssertRefundAllowed({.order_status = t.to,
+                                        .amount_fen = result->Int(0, 2),
+                                        .debit_fen = result->Int(0, 4),
+                                        .refunds_before = result->Int(0, 5),
+                                        .balance_after_fen = result->Int(0, 3)});
+    }
     return true;
   }
   if (!refuse_live) return false;
@@ -1920,6 +1942,12 @@ BatchEnd PostgresStore::TryBatch(postgres::PgConnection& db,
       return BatchEnd{BatchEnd::Kind::kDrop,
                       Internal("order " + order_id + " has no merchant to refund")};
     }
+    const size_t p = refunds[r];
+    store_rules::AssertRefundAllowed({.order_status = transitions[batch[p]].to,
+                                      .amount_fen = outcomes[p].price_fen,
+                                      .debit_fen = refunded[r].Int(0, 1),
+                                      .refunds_before = refunded[r].Int(0, 2),
+                                      .balance_after_fen = refunded[r].Int(0, 0)});
   }
 
   PgResult committed = db.Execute(Sql().commit, Params());
