@@ -359,6 +359,15 @@ class EngineTest : public ::testing::Test {
     return options;
   }
 
+  // Opens the breaker of the channel "fake" of `router` with a run of failures.
+  void OpenTheBreaker(ChannelRouter& router) {
+    auto channel = router.Find("fake");
+    for (int i = 0; i < 50; ++i) {
+      channel->breaker().Record(CircuitBreaker::Outcome::kFailure, clock_.NowMs());
+    }
+    ASSERT_EQ(channel->breaker().state(clock_.NowMs()), CircuitBreaker::State::kOpen);
+  }
+
   std::vector<OrderEvent> Events(const std::string& order_id) {
     auto events = store_->ListEvents(order_id);
     EXPECT_TRUE(events.ok());
@@ -594,11 +603,7 @@ TEST_F(EngineTest, AnOrderNoChannelAdmitsWaitsAndIsTakenUpOnceTheBreakerCloses) 
   EmbeddedQueue queue;
   FakeSupplier supplier(9, {});
   auto router = RouterFor(&supplier, &random_);
-  auto channel = router->Find("fake");
-  for (int i = 0; i < 50; ++i) {
-    channel->breaker().Record(CircuitBreaker::Outcome::kFailure, clock_.NowMs());
-  }
-  ASSERT_EQ(channel->breaker().state(clock_.NowMs()), CircuitBreaker::State::kOpen);
+  OpenTheBreaker(*router);
   Engine engine(store_.get(), &queue, router.get(), &clock_, Options());
   engine.Start();
   auto ids = AcceptOrders(20, &queue);
@@ -626,10 +631,7 @@ TEST_F(EngineTest, WaitsBeyondTheBoundCountFromAcceptanceAndOrdersStillEnd) {
   EmbeddedQueue queue;
   FakeSupplier supplier(9, {});
   auto router = RouterFor(&supplier, &random_);
-  auto channel = router->Find("fake");
-  for (int i = 0; i < 50; ++i) {
-    channel->breaker().Record(CircuitBreaker::Outcome::kFailure, clock_.NowMs());
-  }
+  OpenTheBreaker(*router);
   EngineOptions options = Options();
   options.max_remembered_waits = 1;
   Engine engine(store_.get(), &queue, router.get(), &clock_, options);
