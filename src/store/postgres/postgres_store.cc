@@ -106,13 +106,11 @@ constexpr std::string_view kTransitionArrays =
     " release_lease, event_kind, event_detail, refuse_live, deadline_detail, claim_owner,"
     " claim_lease_ms)";
 
-// The debit of the order $1 (or $2) and the count of its refunds, as two columns.
-constexpr std::string_view kLedgerOfOrder1 =
-    " (SELECT coalesce(sum(amount_fen), 0) FROM ledger WHERE order_id = $1::text AND kind = 1),"
-    " (SELECT count(*) FROM ledger WHERE order_id = $1::text AND kind = 2)";
-constexpr std::string_view kLedgerOfOrder2 =
-    " (SELECT coalesce(sum(amount_fen), 0) FROM ledger WHERE order_id = $2::text AND kind = 1),"
-    " (SELECT count(*) FROM ledger WHERE order_id = $2::text AND kind = 2)";
+// The debit of the order $1 (or $2), as a column.
+constexpr std::string_view kDebitOfOrder1 =
+    " (SELECT coalesce(sum(amount_fen), 0) FROM ledger WHERE order_id = $1::text AND kind = 1)";
+constexpr std::string_view kDebitOfOrder2 =
+    " (SELECT coalesce(sum(amount_fen), 0) FROM ledger WHERE order_id = $2::text AND kind = 1)";
 
 // The compare-and-set of each order of `transitions` (kOneTransition or kTransitionArrays) and
 // its events, the start of apply_transition and move_orders. `moved` has the moved orders.
@@ -536,8 +534,7 @@ struct Statements {
   // event, the refund and its ledger row hang off the UPDATE's RETURNING, so they are written iff
   // it applied, in the same transaction. $15 refuses to fail an order whose attempt is live.
   // Result: rows moved (0 or 1), merchants refunded (0 or 1), and for a refund, for the ledger's
-  // rules: its amount, the balance after it, the order's debit and its refunds before this one
-  // (the statement's snapshot does not see its own rows).
+  // rules: its amount, the balance after it and the order's debit.
   Query apply_transition{
       "topup_apply_transition",
       MoveOrdersSql(kOneTransition) +
@@ -555,7 +552,7 @@ struct Statements {
                    "   $10::text FROM refund)"
                    " SELECT (SELECT count(*) FROM moved), (SELECT count(*) FROM refund),"
                    "  (SELECT price_fen FROM refund), (SELECT balance_fen FROM refund),",
-                   kLedgerOfOrder1})};
+                   kDebitOfOrder1})};
   // The statements of a transition batch (TryBatch). lock_orders locks the orders $1 in order id
   // order. move_orders is apply_transition without the refund for every transition of the arrays
   // (kTransitionArrays), for ApplyTransitions, which refunds afterwards in merchant order. Result:
@@ -575,7 +572,7 @@ struct Statements {
                       "  AND o.attempt_count = t.from_attempts"
                       " WHERE o.supplier_order_id <> ''"};
   // Refunds $3 of order $2 to merchant $1 with its ledger row ($4 now, $5 note). Result: one row,
-  // the balance after the refund, the order's debit and its refunds before this one.
+  // the balance after the refund and the order's debit.
   Query refund_order{
       "topup_refund_order",
       SqlText({"WITH refund AS ("
@@ -585,7 +582,7 @@ struct Statements {
                "  created_ms, note)"
                " SELECT $1::text, $2::text, 2, $3::bigint, balance_fen, $4::bigint, $5::text"
                " FROM refund RETURNING balance_after_fen,",
-               kLedgerOfOrder2})};
+               kDebitOfOrder2})};
   Query begin{"topup_begin", "BEGIN"};
   // Assigns a transaction id, which a server that cannot write (read-only, disk full) refuses.
   Query probe_commit{"topup_probe_commit", "SELECT txid_current()"};
@@ -1742,10 +1739,10 @@ Result<bool> PostgresStore::ApplyOne(const Transition& t) {
       return Internal("order " + t.order_id + " has no merchant to refund");
     }
     if (result->Int(0, 1) == 1) {
-      store_rules::AssertRefundAllowed({.order_status = t.to,
+      store_rules::AssertRefundAllowed({.from = t.from,
+                                        .to = t.to,
                                         .amount_fen = result->Int(0, 2),
                                         .debit_fen = result->Int(0, 4),
-                                        .refunds_before = result->Int(0, 5),
                                         .balance_after_fen = result->Int(0, 3)});
     }
     return true;
@@ -1943,10 +1940,10 @@ BatchEnd PostgresStore::TryBatch(postgres::PgConnection& db,
                       Internal("order " + order_id + " has no merchant to refund")};
     }
     const size_t p = refunds[r];
-    store_rules::AssertRefundAllowed({.order_status = transitions[batch[p]].to,
+    store_rules::AssertRefundAllowed({.from = transitions[batch[p]].from,
+                                      .to = transitions[batch[p]].to,
                                       .amount_fen = outcomes[p].price_fen,
                                       .debit_fen = refunded[r].Int(0, 1),
-                                      .refunds_before = refunded[r].Int(0, 2),
                                       .balance_after_fen = refunded[r].Int(0, 0)});
   }
 

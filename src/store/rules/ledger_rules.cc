@@ -12,11 +12,10 @@ int64_t BalanceAfterDebit(int64_t balance_fen, int64_t price_fen) {
 }
 
 void AssertRefundAllowed(const Refund& refund) {
-  TOPUP_ASSERT(refund.order_status == OrderStatus::kFailed,
-               "a refund of an order that is not failed");
+  TOPUP_ASSERT(refund.to == OrderStatus::kFailed, "a refund of an order that is not failed");
+  TOPUP_ASSERT(!IsFinal(refund.from), "a second refund of one order: it was final already");
   TOPUP_ASSERT(refund.amount_fen > 0, "a refund must be positive");
   TOPUP_ASSERT(refund.amount_fen == -refund.debit_fen, "a refund must equal the order's debit");
-  TOPUP_ASSERT(refund.refunds_before == 0, "a second refund of one order");
   TOPUP_ASSERT(refund.balance_after_fen >= refund.amount_fen,
                "a refund left the balance below its own amount");
 }

@@ -5,8 +5,9 @@
 //
 //   funding  amount > 0; the balance after it is at most kMaxBalanceFen
 //   debit    amount = -(the order's price) < 0; the balance after it is >= 0
-//   refund   of an order moving to failed, which is final (so at most one per order): amount =
-//            -(its debit) > 0, and no refund of it before
+//   refund   of an order moving from an open status to failed, which is final (so at most one
+//            per order; the schema's ledger_once_per_order refuses a second one as well):
+//            amount = -(its debit) > 0
 #pragma once
 
 #include <cstdint>
@@ -21,11 +22,11 @@ int64_t BalanceAfterDebit(int64_t balance_fen, int64_t price_fen);
 
 // What a store knows when it writes the refund of an order.
 struct Refund {
-  OrderStatus order_status = OrderStatus::kAccepted;  // the order's status once moved
-  int64_t amount_fen = 0;                             // the refund's amount
-  int64_t debit_fen = 0;                              // the order's debit (negative)
-  int64_t refunds_before = 0;                         // refunds of the order already written
-  int64_t balance_after_fen = 0;                      // the merchant's balance after the refund
+  OrderStatus from = OrderStatus::kAccepted;  // the order's status before the move
+  OrderStatus to = OrderStatus::kAccepted;    // and after it
+  int64_t amount_fen = 0;                     // the refund's amount
+  int64_t debit_fen = 0;                      // the order's debit (negative)
+  int64_t balance_after_fen = 0;              // the merchant's balance after the refund
 };
 void AssertRefundAllowed(const Refund& refund);
 

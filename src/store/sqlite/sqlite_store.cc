@@ -307,13 +307,12 @@ Status WriteTransition(SqliteConnection& db, const Transition& t, bool* applied)
   if (t.to == OrderStatus::kFailed) {
     std::string merchant_id;
     int64_t price_fen = 0;
-    store_rules::Refund refund{.order_status = t.to};
+    store_rules::Refund refund{.from = t.from, .to = t.to};
     {
-      // With the order's debit and its refunds so far, for the ledger's rules (index lookups).
+      // With the order's debit, for the ledger's rules (an index lookup).
       Result<Statement> order = db.Prepare(
           "SELECT merchant_id, price_fen,"
-          " coalesce((SELECT sum(amount_fen) FROM ledger WHERE order_id = ?1 AND kind = 1), 0),"
-          " (SELECT count(*) FROM ledger WHERE order_id = ?1 AND kind = 2)"
+          " coalesce((SELECT sum(amount_fen) FROM ledger WHERE order_id = ?1 AND kind = 1), 0)"
           " FROM orders WHERE order_id = ?1");
       if (!order.ok()) return order.status();
       order->BindText(1, t.order_id);
@@ -324,7 +323,6 @@ Status WriteTransition(SqliteConnection& db, const Transition& t, bool* applied)
       price_fen = order->ColumnInt64(1);
       refund.amount_fen = price_fen;
       refund.debit_fen = order->ColumnInt64(2);
-      refund.refunds_before = order->ColumnInt64(3);
     }
     int64_t balance_fen = 0;
     {

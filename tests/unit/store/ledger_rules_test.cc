@@ -23,10 +23,10 @@ using testing_util::OptionsFor;
 using testing_util::ScopedTempDir;
 
 Refund GoodRefund() {
-  return Refund{.order_status = OrderStatus::kFailed,
+  return Refund{.from = OrderStatus::kCharging,
+                .to = OrderStatus::kFailed,
                 .amount_fen = 1000,
                 .debit_fen = -1000,
-                .refunds_before = 0,
                 .balance_after_fen = 5000};
 }
 
@@ -45,8 +45,11 @@ TEST(LedgerRulesDeathTest, ADebitIsNegativeAndLeavesNoBalanceBelowZero) {
 
 TEST(LedgerRulesDeathTest, ARefundIsTheOrdersDebitOnceForAFailedOrder) {
   Refund refund = GoodRefund();
-  refund.order_status = OrderStatus::kSuccess;
+  refund.to = OrderStatus::kSuccess;
   EXPECT_DEATH(AssertRefundAllowed(refund), "a refund of an order that is not failed");
+  refund = GoodRefund();
+  refund.from = OrderStatus::kFailed;
+  EXPECT_DEATH(AssertRefundAllowed(refund), "a second refund of one order");
   refund = GoodRefund();
   refund.amount_fen = 0;
   refund.debit_fen = 0;
@@ -54,9 +57,6 @@ TEST(LedgerRulesDeathTest, ARefundIsTheOrdersDebitOnceForAFailedOrder) {
   refund = GoodRefund();
   refund.debit_fen = -999;
   EXPECT_DEATH(AssertRefundAllowed(refund), "a refund must equal the order's debit");
-  refund = GoodRefund();
-  refund.refunds_before = 1;
-  EXPECT_DEATH(AssertRefundAllowed(refund), "a second refund of one order");
   refund = GoodRefund();
   refund.balance_after_fen = 999;
   EXPECT_DEATH(AssertRefundAllowed(refund), "below its own amount");
@@ -72,9 +72,9 @@ TEST(LedgerRulesTest, AnOrderWithoutAPriceIsRefusedAsInput) {
   EXPECT_EQ(store_rules::ValidateNewOrder(order).reason(), "invalid_order");
 }
 
-// The store's own wiring: a refund row already in the ledger (written behind the store's back)
-// makes the store's refund of the order a second one, which it refuses to write by aborting.
-TEST(LedgerRulesDeathTest, TheSqliteStoreAssertsARefundIsTheOnlyOne) {
+// The store's own wiring: an order written behind the store's back, without its debit, is
+// refunded by the store only through the rule that a refund equals the debit, which aborts.
+TEST(LedgerRulesDeathTest, TheSqliteStoreAssertsARefundEqualsTheOrdersDebit) {
   // The child runs the test from the start, so the store's writer thread is its own.
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   ScopedTempDir dir;
@@ -82,21 +82,21 @@ TEST(LedgerRulesDeathTest, TheSqliteStoreAssertsARefundIsTheOnlyOne) {
   std::unique_ptr<Store> store = OpenOrDie(OptionsFor(path));
   ASSERT_TRUE(store->CreateMerchant("m", "m", kT0Ms).ok());
   ASSERT_TRUE(store->FundMerchant("m", 10'000, "", kT0Ms).ok());
-  Result<AcceptResult> accepted = store->AcceptOrder(MakeOrder("o1", "m", "mo1"));
-  ASSERT_TRUE(accepted.ok());
   {
     auto raw =
         sqlite::SqliteConnection::Open(path, sqlite::SqliteConnection::Mode::kReadWrite, 1000);
     ASSERT_TRUE(raw.ok());
-    ASSERT_TRUE((*raw)
-                    ->Run("INSERT INTO ledger (merchant_id, order_id, kind, amount_fen, "
-                          "balance_after_fen, created_ms, note) VALUES ('m', 'o1', 2, 1000, "
-                          "10000, 1, 'forged')")
-                    .ok());
+    const std::string insert =
+        store_rules::SqlText({"INSERT INTO orders (", store_rules::kOrderColumns,
+                              ") VALUES ('o1', 'm', 'mo1', '13800138000', 1, 10, 1000, '', 0, 0,"
+                              " '', 0, '', '', '', 1, 999999999999999, 1, 0, 1, '', 0)"});
+    ASSERT_TRUE((*raw)->Exec(insert).ok());
   }
-  const Transition fail = Move(accepted->order, OrderStatus::kFailed, kT0Ms + 10,
+  Result<Order> forged = store->GetOrder("o1");
+  ASSERT_TRUE(forged.ok()) << forged.status().ToString();
+  const Transition fail = Move(*forged, OrderStatus::kFailed, kT0Ms + 10,
                                Transition::Attempt::kClear, "failed_refunded");
-  EXPECT_DEATH((void)store->ApplyTransition(fail), "a second refund of one order");
+  EXPECT_DEATH((void)store->ApplyTransition(fail), "a refund must equal the order's debit");
 }
 
 }  // namespace
