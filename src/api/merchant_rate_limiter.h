@@ -24,9 +24,16 @@ class MerchantRateLimiter {
   MerchantRateLimiter(const Clock* clock, RateLimit default_limit,
                       std::map<std::string, RateLimit> per_merchant);
 
+  // Buckets kept at most. When full, the buckets that have refilled to their burst are forgotten
+  // (a new bucket starts full, so that changes nothing); if none has, a merchant without a bucket
+  // is limited (asked to come back in kFullRetryMs) until one has.
+  static constexpr size_t kMaxBuckets = 100'000;
+  static constexpr int64_t kFullRetryMs = 1'000;
+
   // Takes a token of the merchant's bucket and returns 0, or returns how many milliseconds until
   // a token is there (and takes none).
   int64_t TryTake(const std::string& merchant_id);
+  size_t buckets() const;
 
  private:
   struct Bucket {
@@ -37,8 +44,12 @@ class MerchantRateLimiter {
   const Clock* const clock_;
   const RateLimit default_limit_;
   const std::map<std::string, RateLimit> per_merchant_;
-  std::mutex mu_;
-  // GUARDED_BY(mu_). One per merchant that sent a signed request: bounded by the merchants.
+  const RateLimit& LimitOf(const std::string& merchant_id) const;
+  // Drops the buckets that are full again at now_ms. REQUIRES: mu_ held.
+  void ForgetFullBuckets(int64_t now_ms);
+
+  mutable std::mutex mu_;
+  // GUARDED_BY(mu_). One per merchant that sent a signed request, at most kMaxBuckets.
   std::unordered_map<std::string, Bucket> buckets_;
 };
 

@@ -172,7 +172,8 @@ void AddEngineFigures(observe::Metrics* metrics, const Engine* engine, ChannelRo
       {"store_errors", &counters.store_errors},
       {"lease_renewal_failures", &counters.lease_renewal_failures},
       {"polled_in_memory", &counters.polled_in_memory},
-      {"handed_off", &counters.handed_off}};
+      {"handed_off", &counters.handed_off},
+      {"waits_not_remembered", &counters.waits_not_remembered}};
   for (const auto& [name, counter] : engine_counters) {
     metrics->AddCounter(
         std::string("topup_engine_") + name + "_total",

@@ -6,6 +6,7 @@
 #include <tuple>
 
 #include "core/carrier.h"
+#include "core/invariant.h"
 
 namespace topup {
 
@@ -34,7 +35,7 @@ bool RoutedChannel::TryAdmit(int64_t now_ms) {
 
 void RoutedChannel::Release() {
   std::lock_guard lock(mu_);
-  assert(in_flight_ > 0);
+  TOPUP_ASSERT(in_flight_ > 0, "a channel slot released that was not taken");
   --in_flight_;
 }
 

@@ -11,6 +11,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "core/invariant.h"
 #include "engine/engine.h"
 
 namespace topup {
@@ -204,6 +205,10 @@ std::vector<std::unique_ptr<Engine::Work>> Engine::ClaimForQueries(
     return {};
   }
   counters_.claimed += static_cast<int64_t>(claimed->size());
+  for (const Order& order : *claimed) {
+    TOPUP_ASSERT(order.lease_owner == options_.owner && order.lease_expires_ms > now_ms,
+                 "a claim answered with an order whose lease is not this process's");
+  }
   // An order that moved between the read and the claim is left to whoever moved it (or to the
   // sweeper): the plan was made for the state that was read.
   std::unordered_map<std::string_view, const Order*> by_id;
@@ -231,6 +236,7 @@ void Engine::Call(std::vector<std::unique_ptr<Work>>& works) {
 
 void Engine::Ask(std::vector<std::unique_ptr<Work>>& works) {
   for (std::unique_ptr<Work>& work : works) {
+    lease_keeper_.AssertHolds(work->order.order_id);
     work->called_ms = clock_->NowMs();
     SupplierChannel& channel = work->channel->channel();
     const bool submit = work->submit;
@@ -283,7 +289,18 @@ std::unique_ptr<Engine::Work> Engine::Plan(std::optional<Delivery> delivery, Ord
     // No live attempt: start one, or fail the order if none can be started.
     Result<std::shared_ptr<RoutedChannel>> routed = router_->Admit(o, now_ms);
     if (!routed.ok()) {
-      auto waiting = waiting_since_ms_.try_emplace(o.order_id, now_ms).first;
+      auto waiting = waiting_since_ms_.find(o.order_id);
+      if (waiting == waiting_since_ms_.end()) {
+        if (waiting_since_ms_.size() >= options_.max_remembered_waits) {
+          // Full: the wait counts from the order's acceptance, which paces its looks as well;
+          // its history says it waited once it is remembered (never with waited_ms == 0 here).
+          counters_.waits_not_remembered++;
+          const int64_t since_ms = std::min(o.created_ms, now_ms - 1);
+          work->step = PlanWithoutChannel(o, work->policy, routed.status(), since_ms, now_ms);
+          return work;
+        }
+        waiting = waiting_since_ms_.emplace(o.order_id, now_ms).first;
+      }
       work->step = PlanWithoutChannel(o, work->policy, routed.status(), waiting->second, now_ms);
       if (IsFinal(work->step.to)) waiting_since_ms_.erase(waiting);
       return work;

@@ -14,6 +14,12 @@ namespace {
 // A loop whose pass takes longer than this (or than a few of its intervals) counts as stuck.
 constexpr int64_t kStuckAfterMs = 5'000;
 
+// Orders the engine works at once: its calls in flight (dispatched, answered, being recorded) and
+// its orders polled in memory, each held once (LeaseKeeper).
+size_t MaxHeld(const EngineOptions& options) {
+  return static_cast<size_t>(options.max_in_flight) + options.max_polled_in_memory;
+}
+
 }  // namespace
 
 Engine::Engine(Store* store, Queue* queue, ChannelRouter* router, Clock* clock,
@@ -26,7 +32,8 @@ Engine::Engine(Store* store, Queue* queue, ChannelRouter* router, Clock* clock,
       lease_keeper_(store, clock,
                     LeaseKeeperOptions{.owner = options_.owner,
                                        .lease_ms = options_.lease_ms,
-                                       .batch_max = options_.batch_max},
+                                       .batch_max = options_.batch_max,
+                                       .max_held = MaxHeld(options_)},
                     &counters_),
       sweeper_(store, queue, clock,
                SweeperOptions{.interval_ms = options_.sweep_interval_ms,
@@ -141,8 +148,8 @@ std::vector<bool> Engine::Record(const std::vector<std::unique_ptr<Work>>& works
   std::vector<Transition> transitions;
   transitions.reserve(works.size());
   for (const std::unique_ptr<Work>& work : works) {
+    lease_keeper_.AssertHolds(work->order.order_id);
     Transition& t = work->step;
-    assert(IsAllowedTransition(t.from, t.to));
     NoteIfLate(*store_, work->order, &t);
     transitions.push_back(t);
   }

@@ -67,6 +67,9 @@ struct EngineOptions {
   // Orders whose attempt is polled on this process's timer at most (each a few hundred bytes);
   // beyond that, a "processing" answer is written and the order goes back to the store.
   size_t max_polled_in_memory = 20'000;
+  // Orders waiting for a channel whose wait the dispatcher remembers (a few dozen bytes each);
+  // beyond that, an order's wait is counted from its acceptance (waits_not_remembered).
+  size_t max_remembered_waits = 100'000;
   // How long the dispatcher's Queue::Receive waits for deliveries. 0 for an engine run step by
   // step, whose dispatcher must not block.
   std::chrono::milliseconds receive_wait{200};
@@ -92,6 +95,8 @@ struct EngineCounters {
   std::atomic<int64_t> lease_expiries{0};
   std::atomic<int64_t> polled_in_memory{0};  // queries asked from the poller's timer
   std::atomic<int64_t> handed_off{0};        // orders taken by HandOff(), without the queue
+  // Waits for a channel counted from the order's acceptance: max_remembered_waits were full.
+  std::atomic<int64_t> waits_not_remembered{0};
 };
 
 // When one of the engine's loops last finished a pass, and how long a pass may take before the
@@ -231,6 +236,7 @@ class Engine {
 
   // Owned by the dispatcher thread: since when each order that no channel admitted has waited
   // for one (it paces the order's next look and is written into its history once it starts).
+  // At most max_remembered_waits entries.
   std::unordered_map<std::string, int64_t> waiting_since_ms_;
   int64_t waits_forgotten_at_ms_ = 0;
 

@@ -7,6 +7,7 @@
 #include <span>
 #include <vector>
 
+#include "core/invariant.h"
 #include "engine/engine.h"
 
 namespace topup {
@@ -18,7 +19,8 @@ LeaseKeeper::LeaseKeeper(Store* store, Clock* clock, LeaseKeeperOptions options,
       options_(std::move(options)),
       counters_(counters),
       runner_("lease-keeper", [this] { return RenewOnce(); }) {
-  assert(!options_.owner.empty() && options_.lease_ms > 0 && options_.batch_max > 0);
+  assert(!options_.owner.empty() && options_.lease_ms > 0 && options_.batch_max > 0 &&
+         options_.max_held > 0);
 }
 
 LeaseKeeper::~LeaseKeeper() { Stop(); }
@@ -32,19 +34,26 @@ void LeaseKeeper::Stop() { runner_.Stop(); }
 
 void LeaseKeeper::Hold(const std::string& order_id) {
   std::lock_guard lock(mu_);
-  held_.insert(order_id);
+  TOPUP_ASSERT(held_.size() < options_.max_held, "more orders held than the engine may work");
+  const bool first_hold = held_.insert(order_id).second;
+  TOPUP_ASSERT(first_hold, "an order held twice: two works of one order in one process");
 }
 
 void LeaseKeeper::LetGo(const std::string& order_id) {
   std::lock_guard lock(mu_);
   auto it = held_.find(order_id);
-  assert(it != held_.end());
+  TOPUP_ASSERT(it != held_.end(), "an order let go that was not held");
   held_.erase(it);
 }
 
 bool LeaseKeeper::Holds(const std::string& order_id) const {
   std::lock_guard lock(mu_);
   return held_.contains(order_id);
+}
+
+void LeaseKeeper::AssertHolds(const std::string& order_id) const {
+  std::lock_guard lock(mu_);
+  TOPUP_ASSERT(held_.contains(order_id), "the engine works an order it does not hold");
 }
 
 PassRest LeaseKeeper::RenewOnce() {

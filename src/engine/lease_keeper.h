@@ -2,9 +2,12 @@
 //
 // The engine leases an order for lease_ms when it claims it; the keeper renews every lease it
 // holds every lease_ms / 3, so an order being worked on is never taken up by another node, and
-// the order of a process that died is free again within about lease_ms. An order may be held
-// more than once at a time (a claim and a redelivery of the same id); it stays held until every
-// hold is let go.
+// the order of a process that died is free again within about lease_ms.
+//
+// One owner per order: the engine works an order once at a time (a redelivery of an id it holds
+// is finished by the work under way), so an order is held at most once, and a process holds at
+// most max_held orders (its calls in flight plus its orders polled in memory). Either broken is a
+// bug of the engine, asserted (TOPUP_ASSERT) in every build.
 //
 // Threading: Hold, LetGo and Holds are called from any thread (guarded by mu_); RenewOnce() runs
 // on a LoopRunner's thread between Start() and Stop(), or is called by whoever runs the engine
@@ -30,6 +33,7 @@ struct LeaseKeeperOptions {
   std::string owner;  // written into the leases
   int64_t lease_ms = 5'000;
   size_t batch_max = 1'024;  // ids per RenewLeases call
+  size_t max_held = 1'024;   // orders held at once
 };
 
 class LeaseKeeper {
@@ -47,10 +51,13 @@ class LeaseKeeper {
   // One pass: renews every lease held. Returns the rest before the next pass (lease_ms / 3).
   PassRest RenewOnce();
 
+  // REQUIRES (asserted): the order is not held, and fewer than max_held are.
   void Hold(const std::string& order_id);
-  // Lets go of one hold. REQUIRES: the order is held.
+  // REQUIRES (asserted): the order is held.
   void LetGo(const std::string& order_id);
   bool Holds(const std::string& order_id) const;
+  // Asserts that the order is held: the engine works no order it does not hold.
+  void AssertHolds(const std::string& order_id) const;
   // When the last renewal pass began (Start() counts as one). Any thread.
   int64_t last_pass_ms() const { return last_pass_ms_.load(); }
 
@@ -62,7 +69,7 @@ class LeaseKeeper {
 
   std::atomic<int64_t> last_pass_ms_{0};
   mutable std::mutex mu_;
-  std::multiset<std::string> held_;  // GUARDED_BY(mu_)
+  std::set<std::string> held_;  // GUARDED_BY(mu_)
   LoopRunner runner_;
 };
 

@@ -2,10 +2,15 @@
 
 #include <algorithm>
 
+#include "core/invariant.h"
+
 namespace topup {
 namespace {
 
+// Every transition the policy plans is built here, so this is where the state machine's edges
+// are asserted.
 Transition Base(const Order& order, OrderStatus to, int64_t now_ms) {
+  TOPUP_ASSERT(IsAllowedTransition(order.status, to), "the policy planned a forbidden transition");
   Transition t;
   t.order_id = order.order_id;
   t.from = order.status;
@@ -90,6 +95,8 @@ int64_t NotFoundBelievedFromMs(const Order& order, const OrderPolicy& policy) {
 
 Transition PlanNextAttempt(const Order& order, const OrderPolicy& policy,
                            const std::string& channel, int64_t now_ms, int64_t waited_ms) {
+  // At most one live attempt per order: a second one could credit the phone twice.
+  TOPUP_ASSERT(order.supplier_order_id.empty(), "a new attempt planned while one is live");
   if (order.attempt_count >= policy.max_attempts) {
     return Fail(order, "attempts exhausted", now_ms);
   }
@@ -116,6 +123,7 @@ Transition PlanNextAttempt(const Order& order, const OrderPolicy& policy,
 
 Transition PlanWithoutChannel(const Order& order, const OrderPolicy& policy, const Status& why,
                               int64_t waiting_since_ms, int64_t now_ms) {
+  TOPUP_ASSERT(order.supplier_order_id.empty(), "an order with a live attempt waits for a channel");
   if (why.reason() == "no_channel") return Fail(order, why.message(), now_ms);
   const int64_t waited_ms = now_ms - waiting_since_ms;
   const int64_t delay_ms =
@@ -141,6 +149,7 @@ Transition PlanWithoutChannel(const Order& order, const OrderPolicy& policy, con
 Transition PlanAfterAnswer(const Order& order, const SupplierAnswer& answer, bool submitted,
                            const OrderPolicy& policy, int64_t now_ms,
                            std::optional<int64_t> asked_ms) {
+  TOPUP_ASSERT(!order.supplier_order_id.empty(), "an answer planned for an order with no attempt");
   const OrderStatus live = order.status;  // charging or unknown
   switch (answer.outcome) {
     case SupplierOutcome::kSuccess: {

@@ -1,5 +1,9 @@
 // What to do next with an order: pure decisions, no I/O, so every rule is unit-testable.
 //
+// Every transition it plans is an edge of the state machine (IsAllowedTransition), and a new
+// attempt is planned only for an order with none live, an answer only for an order with one: all
+// asserted in every build (TOPUP_ASSERT), since planning otherwise is a bug, whatever the input.
+//
 // The two rules that keep money safe live here:
 //  * An attempt whose outcome is unknown is only ever queried, never sent again: a supplier that
 //    does not deduplicate would credit the phone twice.

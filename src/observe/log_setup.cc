@@ -10,8 +10,16 @@
 #include <cstdio>
 #include <ctime>
 
+#include "core/invariant.h"
+
 namespace topup::observe {
 namespace {
+
+// A failed TOPUP_ASSERT, on the process's logger, flushed before the abort.
+void LogInvariant(const char* condition, const char* message, const char* file, int line) {
+  spdlog::critical("invariant broken at {}:{}: {} ({})", file, line, message, condition);
+  spdlog::default_logger_raw()->flush();
+}
 
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 bool IsAlnum(char c) { return IsDigit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
@@ -178,6 +186,7 @@ void SetUpLogging(const std::string& name, LogFormat format, spdlog::level::leve
   // Warnings and errors reach the terminal (or the journal) at once.
   logger->flush_on(spdlog::level::warn);
   spdlog::set_default_logger(logger);
+  SetInvariantReporter(&LogInvariant);
 }
 
 void ChangeLogLevel(spdlog::level::level_enum level) {

@@ -29,7 +29,8 @@ Result<spdlog::level::level_enum> ParseLogLevel(std::string_view name);
 // The formatter of `format`, masking and redacting as above.
 std::unique_ptr<spdlog::formatter> MakeLogFormatter(LogFormat format);
 
-// Makes a logger named `name` on stderr the default logger, with that formatter and `level`.
+// Makes a logger named `name` on stderr the default logger, with that formatter and `level`, and
+// has failed invariants (TOPUP_ASSERT) logged through it at critical level.
 void SetUpLogging(const std::string& name, LogFormat format, spdlog::level::level_enum level);
 
 // Sets the level of the process's loggers and logs the change, at info or above so that it is

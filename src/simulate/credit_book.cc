@@ -1,12 +1,12 @@
 #include "simulate/credit_book.h"
 
-#include <cassert>
+#include "core/invariant.h"
 
 namespace topup::simulate {
 
 std::optional<std::string> CreditBook::Record(const std::string& order_id, SuppliedAttempt attempt,
                                               int64_t now_ms) {
-  assert(attempts_ < kMaxAttempts);
+  TOPUP_ASSERT(attempts_ < kMaxAttempts, "the suppliers took more attempts than the book holds");
   std::optional<std::string> violation;
   std::vector<SuppliedAttempt>& attempts = by_order_[order_id];
   for (const SuppliedAttempt& earlier : attempts) {

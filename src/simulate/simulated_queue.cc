@@ -33,7 +33,7 @@ Result<std::vector<Delivery>> SimulatedQueue::Receive(size_t max_count,
                                                       std::chrono::milliseconds wait) {
   (void)wait;
   std::vector<Delivery> deliveries;
-  const size_t count = std::min(max_count, ready_.size());
+  const size_t count = std::min({max_count, ready_.size(), kMaxUnacked - unacked_.size()});
   deliveries.reserve(count);
   for (size_t i = 0; i < count; ++i) {
     const uint64_t tag = next_tag_++;

@@ -25,6 +25,9 @@ class SimulatedQueue final : public Queue {
  public:
   // Ids waiting beyond this are refused (Publish fails): the world must not grow without bound.
   static constexpr size_t kMaxDepth = 100'000;
+  // Deliveries given and not acknowledged, as a broker's prefetch limit: beyond it Receive gives
+  // nothing more until some are acknowledged (or their consumer dies).
+  static constexpr size_t kMaxUnacked = 100'000;
 
   // The pointers must outlive the queue.
   SimulatedQueue(Random* random, const Faults* faults, Trace* trace, const EventQueue* events);

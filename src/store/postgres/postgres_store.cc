@@ -23,6 +23,7 @@
 #include "store/postgres/schema.h"
 #include "store/rules/accept_plan.h"
 #include "store/rules/archive_rules.h"
+#include "store/rules/ledger_rules.h"
 #include "store/rules/store_rules.h"
 #include "store/rules/write_counter.h"
 
@@ -114,6 +115,12 @@ constexpr std::string_view kTransitionArrays =
     " supplier_order_id, channel, now_ms, supplier_ref, fail_reason, next_check_ms,"
     " release_lease, event_kind, event_detail, refuse_live, deadline_detail, claim_owner,"
     " claim_lease_ms)";
+
+// The debit of the order $1 (or $2), as a column.
+constexpr std::string_view kDebitOfOrder1 =
+    " (SELECT coalesce(sum(amount_fen), 0) FROM ledger WHERE order_id = $1::text AND kind = 1)";
+constexpr std::string_view kDebitOfOrder2 =
+    " (SELECT coalesce(sum(amount_fen), 0) FROM ledger WHERE order_id = $2::text AND kind = 1)";
 
 // The compare-and-set of each order of `transitions` (kOneTransition or kTransitionArrays) and
 // its events, the start of apply_transition and move_orders. `moved` has the moved orders.
@@ -547,7 +554,8 @@ struct Statements {
   // any concurrent writer's lock is released, so of two racing workers exactly one moves it. The
   // event, the refund and its ledger row hang off the UPDATE's RETURNING, so they are written iff
   // it applied, in the same transaction. $15 refuses to fail an order whose attempt is live.
-  // Result: rows moved (0 or 1), merchants refunded (0 or 1).
+  // Result: rows moved (0 or 1), merchants refunded (0 or 1), and for a refund, for the ledger's
+  // rules: its amount, the balance after it and the order's debit.
   Query apply_transition{
       "topup_apply_transition",
       MoveOrdersSql(kOneTransition) +
@@ -563,7 +571,9 @@ struct Statements {
                    "   balance_after_fen, created_ms, note)"
                    "  SELECT merchant_id, $1::text, 2, price_fen, balance_fen, $8::bigint,"
                    "   $10::text FROM refund)"
-                   " SELECT (SELECT count(*) FROM moved), (SELECT count(*) FROM refund)"})};
+                   " SELECT (SELECT count(*) FROM moved), (SELECT count(*) FROM refund),"
+                   "  (SELECT price_fen FROM refund), (SELECT balance_fen FROM refund),",
+                   kDebitOfOrder1})};
   // The statements of a transition batch (TryBatch). lock_orders locks the orders $1 in order id
   // order. move_orders is apply_transition without the refund for every transition of the arrays
   // (kTransitionArrays), for ApplyTransitions, which refunds afterwards in merchant order. Result:
@@ -582,16 +592,18 @@ struct Statements {
                       " JOIN orders o ON o.order_id = t.order_id AND o.status = t.from_status"
                       "  AND o.attempt_count = t.from_attempts"
                       " WHERE o.supplier_order_id <> ''"};
-  // Refunds $3 of order $2 to merchant $1 with its ledger row ($4 now, $5 note). Result: one row.
+  // Refunds $3 of order $2 to merchant $1 with its ledger row ($4 now, $5 note). Result: one row,
+  // the balance after the refund and the order's debit.
   Query refund_order{
       "topup_refund_order",
-      "WITH refund AS ("
-      "  UPDATE merchants SET balance_fen = balance_fen + $3::bigint"
-      "  WHERE merchant_id = $1::text RETURNING balance_fen)"
-      " INSERT INTO ledger (merchant_id, order_id, kind, amount_fen, balance_after_fen,"
-      "  created_ms, note)"
-      " SELECT $1::text, $2::text, 2, $3::bigint, balance_fen, $4::bigint, $5::text FROM refund"
-      " RETURNING entry_id"};
+      SqlText({"WITH refund AS ("
+               "  UPDATE merchants SET balance_fen = balance_fen + $3::bigint"
+               "  WHERE merchant_id = $1::text RETURNING balance_fen)"
+               " INSERT INTO ledger (merchant_id, order_id, kind, amount_fen, balance_after_fen,"
+               "  created_ms, note)"
+               " SELECT $1::text, $2::text, 2, $3::bigint, balance_fen, $4::bigint, $5::text"
+               " FROM refund RETURNING balance_after_fen,",
+               kDebitOfOrder2})};
   Query begin{"topup_begin", "BEGIN"};
   // Assigns a transaction id, which a server that cannot write (read-only, disk full) refuses.
   Query probe_commit{"topup_probe_commit", "SELECT txid_current()"};
@@ -1746,6 +1758,13 @@ Result<bool> PostgresStore::ApplyOne(const Transition& t) {
       spdlog::error("store: failed without a refund order_id={}", t.order_id);
       return Internal("order " + t.order_id + " has no merchant to refund");
     }
+    if (result->Int(0, 1) == 1) {
+      store_rules::AssertRefundAllowed({.from = t.from,
+                                        .to = t.to,
+                                        .amount_fen = result->Int(0, 2),
+                                        .debit_fen = result->Int(0, 4),
+                                        .balance_after_fen = result->Int(0, 3)});
+    }
     return true;
   }
   if (!refuse_live) return false;
@@ -1940,6 +1959,12 @@ BatchEnd PostgresStore::TryBatch(postgres::PgConnection& db,
       return BatchEnd{BatchEnd::Kind::kDrop,
                       Internal("order " + order_id + " has no merchant to refund")};
     }
+    const size_t p = refunds[r];
+    store_rules::AssertRefundAllowed({.from = transitions[batch[p]].from,
+                                      .to = transitions[batch[p]].to,
+                                      .amount_fen = outcomes[p].price_fen,
+                                      .debit_fen = refunded[r].Int(0, 1),
+                                      .balance_after_fen = refunded[r].Int(0, 0)});
   }
 
   PgResult committed = db.Execute(Sql().commit, Params());

@@ -2,6 +2,7 @@
 
 #include <set>
 
+#include "store/rules/ledger_rules.h"
 #include "store/rules/store_rules.h"
 
 namespace topup::store_rules {
@@ -52,7 +53,7 @@ AcceptPlan PlanAccepts(std::span<const Order> orders,
                                                          std::to_string(order.price_fen) + " fen");
       continue;
     }
-    balance->second -= order.price_fen;
+    balance->second = BalanceAfterDebit(balance->second, order.price_fen);
     plan.debited_fen[order.merchant_id] += order.price_fen;
     planned.balance_after_fen = balance->second;
     AcceptResult accepted;

@@ -111,7 +111,7 @@ Status ValidateNewOrder(const Order& order) {
       !order.supplier_order_id.empty() || order.finished_ms != 0) {
     return InvalidOrder("a new order must be accepted, with no attempt and not finished");
   }
-  if (order.face_value_yuan <= 0 || order.price_fen < 0 || order.price_fen > kMaxBalanceFen) {
+  if (order.face_value_yuan <= 0 || order.price_fen <= 0 || order.price_fen > kMaxBalanceFen) {
     return InvalidOrder("face value or price out of range");
   }
   if (static_cast<int>(order.carrier) < 0 || static_cast<int>(order.carrier) > 4) {

@@ -1,5 +1,6 @@
 #include "store/sqlite/group_commit_writer.h"
 
+#include "core/invariant.h"
 #include "core/thread_name.h"
 
 #include <spdlog/spdlog.h>
@@ -190,7 +191,8 @@ bool GroupCommitWriter::RunAll(std::span<PendingWrite> batch, bool in_savepoints
 }
 
 void GroupCommitWriter::RunBatch(std::span<PendingWrite> batch) {
-  assert(!batch.empty() && batch.size() <= options_.max_batch_ops);
+  TOPUP_ASSERT(!batch.empty() && batch.size() <= options_.max_batch_ops,
+               "a group transaction beyond max_batch_ops");
   assert(!connection_->InTransaction());
   const auto began = std::chrono::steady_clock::now();
   // IMMEDIATE takes the write lock up front, waiting up to busy_timeout for another process that

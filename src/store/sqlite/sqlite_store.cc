@@ -10,6 +10,7 @@
 
 #include "store/rules/accept_plan.h"
 #include "store/rules/archive_rules.h"
+#include "store/rules/ledger_rules.h"
 #include "store/rules/store_rules.h"
 #include "store/rules/write_counter.h"
 #include "store/sqlite/archive.h"
@@ -126,7 +127,7 @@ Status WriteAcceptedOrder(SqliteConnection& db, const Order& order, AcceptResult
           "insufficient_balance",
           "the balance is below the price of " + std::to_string(order.price_fen) + " fen");
     }
-    balance_fen = balance->ColumnInt64(0) - order.price_fen;
+    balance_fen = store_rules::BalanceAfterDebit(balance->ColumnInt64(0), order.price_fen);
   }
   {
     Result<Statement> debit =
@@ -306,9 +307,13 @@ Status WriteTransition(SqliteConnection& db, const Transition& t, bool* applied)
   if (t.to == OrderStatus::kFailed) {
     std::string merchant_id;
     int64_t price_fen = 0;
+    store_rules::Refund refund{.from = t.from, .to = t.to};
     {
-      Result<Statement> order =
-          db.Prepare("SELECT merchant_id, price_fen FROM orders WHERE order_id = ?1");
+      // With the order's debit, for the ledger's rules (an index lookup).
+      Result<Statement> order = db.Prepare(
+          "SELECT merchant_id, price_fen,"
+          " coalesce((SELECT sum(amount_fen) FROM ledger WHERE order_id = ?1 AND kind = 1), 0)"
+          " FROM orders WHERE order_id = ?1");
       if (!order.ok()) return order.status();
       order->BindText(1, t.order_id);
       Result<bool> row = order->Step();
@@ -316,6 +321,8 @@ Status WriteTransition(SqliteConnection& db, const Transition& t, bool* applied)
       if (!*row) return Internal("order " + t.order_id + " vanished during its transition");
       merchant_id = order->ColumnText(0);
       price_fen = order->ColumnInt64(1);
+      refund.amount_fen = price_fen;
+      refund.debit_fen = order->ColumnInt64(2);
     }
     int64_t balance_fen = 0;
     {
@@ -331,6 +338,8 @@ Status WriteTransition(SqliteConnection& db, const Transition& t, bool* applied)
       Status s = credit->Run();
       if (!s.ok()) return s;
     }
+    refund.balance_after_fen = balance_fen;
+    store_rules::AssertRefundAllowed(refund);
     Result<Statement> entry = db.Prepare(
         "INSERT INTO ledger (merchant_id, order_id, kind, amount_fen, balance_after_fen, "
         "created_ms, note) VALUES (?1, ?2, 2, ?3, ?4, ?5, ?6)");
@@ -478,6 +487,7 @@ Result<int64_t> SqliteStore::FundMerchant(const std::string& merchant_id, int64_
       return FailedPrecondition(
           "balance_limit", "the balance would exceed " + std::to_string(kMaxBalanceFen) + " fen");
     }
+    store_rules::AssertFunding(amount_fen, balance_fen);
     Result<Statement> entry = db.Prepare(
         "INSERT INTO ledger (merchant_id, order_id, kind, amount_fen, balance_after_fen, "
         "created_ms, note) VALUES (?1, NULL, 0, ?2, ?3, ?4, ?5)");

@@ -30,5 +30,23 @@ TEST(MerchantRateLimiterTest, PerMerchantLimitsOverrideTheDefaultAndZeroMeansNon
   EXPECT_EQ(limiter.TryTake("slow"), 1000);
 }
 
+TEST(MerchantRateLimiterTest, AtTheBoundFullBucketsAreForgottenElseANewMerchantWaits) {
+  FakeClock clock;
+  MerchantRateLimiter limiter(&clock, RateLimit{.rate_per_s = 10, .burst = 2}, {});
+  for (size_t i = 0; i < MerchantRateLimiter::kMaxBuckets; ++i) {
+    ASSERT_EQ(limiter.TryTake("m" + std::to_string(i)), 0);
+  }
+  EXPECT_EQ(limiter.buckets(), MerchantRateLimiter::kMaxBuckets);
+  // Every bucket is short of its burst: nothing can be forgotten, so a new merchant waits, and
+  // the merchants with buckets go on as before.
+  EXPECT_EQ(limiter.TryTake("new"), MerchantRateLimiter::kFullRetryMs);
+  EXPECT_EQ(limiter.TryTake("m0"), 0);
+  EXPECT_EQ(limiter.buckets(), MerchantRateLimiter::kMaxBuckets);
+  // Once the buckets have refilled, forgetting them changes nothing: they go, the new one comes.
+  clock.AdvanceMs(1'000);
+  EXPECT_EQ(limiter.TryTake("new"), 0);
+  EXPECT_EQ(limiter.buckets(), 1u);
+}
+
 }  // namespace
 }  // namespace topup::api

@@ -359,6 +359,15 @@ class EngineTest : public ::testing::Test {
     return options;
   }
 
+  // Opens the breaker of the channel "fake" of `router` with a run of failures.
+  void OpenTheBreaker(ChannelRouter& router) {
+    auto channel = router.Find("fake");
+    for (int i = 0; i < 50; ++i) {
+      channel->breaker().Record(CircuitBreaker::Outcome::kFailure, clock_.NowMs());
+    }
+    ASSERT_EQ(channel->breaker().state(clock_.NowMs()), CircuitBreaker::State::kOpen);
+  }
+
   std::vector<OrderEvent> Events(const std::string& order_id) {
     auto events = store_->ListEvents(order_id);
     EXPECT_TRUE(events.ok());
@@ -594,11 +603,7 @@ TEST_F(EngineTest, AnOrderNoChannelAdmitsWaitsAndIsTakenUpOnceTheBreakerCloses) 
   EmbeddedQueue queue;
   FakeSupplier supplier(9, {});
   auto router = RouterFor(&supplier, &random_);
-  auto channel = router->Find("fake");
-  for (int i = 0; i < 50; ++i) {
-    channel->breaker().Record(CircuitBreaker::Outcome::kFailure, clock_.NowMs());
-  }
-  ASSERT_EQ(channel->breaker().state(clock_.NowMs()), CircuitBreaker::State::kOpen);
+  OpenTheBreaker(*router);
   Engine engine(store_.get(), &queue, router.get(), &clock_, Options());
   engine.Start();
   auto ids = AcceptOrders(20, &queue);
@@ -618,6 +623,30 @@ TEST_F(EngineTest, AnOrderNoChannelAdmitsWaitsAndIsTakenUpOnceTheBreakerCloses) 
     }
     EXPECT_EQ(waits, 1) << id;
     EXPECT_TRUE(waited_told) << id;
+  }
+  ExpectEachSuccessCreditedOnceAndNothingElse(supplier, ids);
+}
+
+TEST_F(EngineTest, WaitsBeyondTheBoundCountFromAcceptanceAndOrdersStillEnd) {
+  EmbeddedQueue queue;
+  FakeSupplier supplier(9, {});
+  auto router = RouterFor(&supplier, &random_);
+  OpenTheBreaker(*router);
+  EngineOptions options = Options();
+  options.max_remembered_waits = 1;
+  Engine engine(store_.get(), &queue, router.get(), &clock_, options);
+  engine.Start();
+  auto ids = AcceptOrders(20, &queue);
+  ASSERT_TRUE(WaitAllFinal(std::chrono::seconds(60)));
+  engine.Stop();
+  // One wait remembered at a time: the others counted theirs from acceptance, which still paces
+  // their looks, and every order ends in an attempt; none says more than once that it waits.
+  EXPECT_GT(engine.counters().waits_not_remembered, 0);
+  for (const std::string& id : ids) {
+    EXPECT_EQ(store_->GetOrder(id)->status, OrderStatus::kSuccess) << id;
+    int waits = 0;
+    for (const OrderEvent& event : Events(id)) waits += event.kind == "waiting_for_channel";
+    EXPECT_LE(waits, 1) << id;
   }
   ExpectEachSuccessCreditedOnceAndNothingElse(supplier, ids);
 }

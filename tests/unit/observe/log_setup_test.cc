@@ -5,6 +5,8 @@
 
 #include <boost/json.hpp>
 
+#include "core/invariant.h"
+
 namespace topup::observe {
 namespace {
 
@@ -70,6 +72,16 @@ TEST(LogSetupTest, TextLinesAreMaskedToo) {
   EXPECT_NE(line.find("[warning] [serve] queue amqp://u:***@mq/ phone 138****8000"),
             std::string::npos)
       << line;
+}
+
+TEST(LogSetupDeathTest, AFailedInvariantIsLoggedAsACriticalLineBeforeTheAbort) {
+  EXPECT_DEATH(
+      {
+        SetUpLogging("invariant-test", LogFormat::kJson, spdlog::level::info);
+        TOPUP_ASSERT(false, "two owners of order_id=o1");
+      },
+      "\"level\":\"critical\".*invariant broken at .*log_setup_test.cc:[0-9]+: two owners of "
+      "order_id=o1 \\(false\\)");
 }
 
 TEST(LogSetupTest, ParsesFormatsAndLevelsAndCyclesLevels) {
