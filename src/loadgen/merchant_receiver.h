@@ -6,8 +6,8 @@
 //
 // It plays the merchant's own server, which in production runs on the merchant's machines: its
 // one I/O thread runs at the lowest CPU priority (nice 19), so that on the load run's shared cores
-// it takes only CPU that the server, the simulator and the load generator leave, and its CPU time
-// is told apart (CpuSeconds) from the load generator's.
+// it yields to the server, the simulator and the load generator (a nice value is a weight, not a
+// strict order), and its CPU time is told apart (CpuSeconds) from the load generator's.
 #pragma once
 
 #include <time.h>

@@ -13,8 +13,9 @@
 // Orders come first: the notifier's thread, and the HTTP clients' I/O threads it starts, run at a
 // lower CPU priority (options.nice), so that on a busy machine a backlog of notifications waits
 // for CPU rather than the orders. Its store work is few, large writes: a claim only once a
-// quarter of max_in_flight is free, and one write per batch of finished tries. Those writes share
-// the store's group commits with the orders' (SQLite) and lease at most max_in_flight rows.
+// quarter of max_in_flight is free, and one write per batch of finished tries. On SQLite those
+// writes wait while order writes wait (sqlite::WritePriority::kBackground, at most 1 s), and they
+// lease at most max_in_flight rows.
 //
 // Threading: clients_, signing_keys_ belong to the notifier thread; in_flight_, finished_, wake_
 // and stopping_ are guarded by mu_.
