@@ -31,10 +31,15 @@ class Queue {
   virtual ~Queue() = default;
   // Enqueues the ids. OK means the backend has taken them (as durably as it is able to).
   virtual Status Publish(std::span<const std::string> order_ids) = 0;
-  // Waits at most `wait` for work, then returns between 0 and max_count deliveries.
-  // Returns Unavailable("queue_closed") once Close() was called.
+  // Waits at most `wait` for work, or until Wake(), then returns between 0 and max_count
+  // deliveries. Returns Unavailable("queue_closed") once Close() was called.
   virtual Result<std::vector<Delivery>> Receive(size_t max_count,
                                                 std::chrono::milliseconds wait) = 0;
+  // Ends the wait of the Receive under way, or, if none is waiting, of the next one to start:
+  // that Receive returns at once with what it has (maybe nothing). One Wake ends one wait. For a
+  // receiver that has work from elsewhere (the engine's local hand-offs). Any thread; never
+  // blocks on the backend.
+  virtual void Wake() = 0;
   // Acknowledges deliveries whose order state change is durable (or that needed none).
   virtual Status Ack(std::span<const Delivery> deliveries) = 0;
   // Wakes every receiver; later calls fail. Idempotent.

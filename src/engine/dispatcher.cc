@@ -52,9 +52,10 @@ PassRest Engine::DispatchOnce() {
   // Woken when calls end.
   if (room == 0) return kIdleRest;
   const size_t receive_max = room - handed_off.size();
-  // With hand-offs on, never block in the queue: a hand-off wakes this loop, not the queue.
+  // With hand-offs in hand, or stopping, take what the queue has without waiting; otherwise wait
+  // for it (a hand-off ends that wait: HandOff wakes the queue, and so does Stop).
   const std::chrono::milliseconds wait =
-      options_.local_handoff ? std::chrono::milliseconds(0) : options_.receive_wait;
+      handed_off.empty() && !stopping_ ? options_.receive_wait : std::chrono::milliseconds(0);
   Result<std::vector<Delivery>> deliveries =
       receive_max == 0 ? std::vector<Delivery>() : queue_->Receive(receive_max, wait);
   if (!deliveries.ok() && handed_off.empty()) return kQueueErrorRest;
@@ -70,7 +71,6 @@ PassRest Engine::DispatchOnce() {
     dispatching_ = 0;
     return deliveries.ok() ? kAtOnce : kQueueErrorRest;
   }
-  if (options_.local_handoff) return options_.queue_look_interval;
   // Receive waited for work already; without a wait there, rest (a publish wakes the loop).
   return options_.receive_wait > std::chrono::milliseconds(0) ? kAtOnce : kIdleRest;
 }
@@ -85,7 +85,11 @@ bool Engine::HandOff(const std::string& order_id) {
   }
   handed_off_.push_back(order_id);
   counters_.handed_off++;
-  if (handed_off_.size() == 1) WakeLoop(EngineLoop::kDispatcher);
+  if (handed_off_.size() == 1) {
+    // The dispatcher may be resting, or waiting in Queue::Receive.
+    WakeLoop(EngineLoop::kDispatcher);
+    queue_->Wake();
+  }
   return true;
 }
 

@@ -96,7 +96,8 @@ void Engine::Stop(std::chrono::milliseconds answer_wait) {
   sweeper_.Stop();
   // Once the dispatcher and the poller are gone nothing is claimed or sent any more, so
   // in_flight_ only drops, on the finisher's passes. The orders being polled are let go; their
-  // leases are handed back below with the others.
+  // leases are handed back below with the others. The dispatcher may be waiting in the queue.
+  queue_->Wake();
   dispatcher_.Stop();
   CloseHandOffs();
   poller_.Stop();

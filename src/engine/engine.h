@@ -73,11 +73,9 @@ struct EngineOptions {
   // How long the dispatcher's Queue::Receive waits for deliveries. 0 for an engine run step by
   // step, whose dispatcher must not block.
   std::chrono::milliseconds receive_wait{200};
-  // HandOff() takes accepted orders straight from this process's API. The dispatcher then never
-  // blocks in Queue::Receive (a hand-off could not wake it there): it looks at the queue without
-  // waiting, and, idle, again after queue_look_interval or as soon as a hand-off arrives.
+  // HandOff() takes accepted orders straight from this process's API. A hand-off wakes the
+  // dispatcher wherever it waits: resting between passes, or in Queue::Receive (Queue::Wake).
   bool local_handoff = false;
-  std::chrono::milliseconds queue_look_interval{10};
   OrderPolicy policy;
   observe::Metrics* metrics = nullptr;  // optional: told of answers and applied transitions
 };

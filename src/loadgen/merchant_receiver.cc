@@ -1,12 +1,16 @@
 #include "loadgen/merchant_receiver.h"
 
 #include <openssl/crypto.h>
+#include <pthread.h>
 
+#include <boost/asio/post.hpp>
 #include <boost/json.hpp>
 #include <cctype>
 #include <cstdlib>
+#include <future>
 
 #include "auth/request_signature.h"
+#include "core/thread_priority.h"
 #include "http/json_answer.h"
 #include "topup/clock.h"
 
@@ -55,6 +59,19 @@ Result<std::unique_ptr<MerchantReceiver>> MerchantReceiver::Start(MerchantReceiv
   if (!server.ok()) return server.status();
   receiver->server_ = std::move(server).value();
   receiver->server_->Start();
+  // The lowest priority, and the thread's CPU clock, taken on the I/O thread itself.
+  std::promise<Result<clockid_t>> io_thread;
+  boost::asio::post(receiver->server_->executor(), [&io_thread] {
+    clockid_t clock{};
+    if (!LowerThreadPriority(19) || pthread_getcpuclockid(pthread_self(), &clock) != 0) {
+      io_thread.set_value(Internal("cannot lower the receiver's priority or read its CPU clock"));
+    } else {
+      io_thread.set_value(clock);
+    }
+  });
+  Result<clockid_t> clock = io_thread.get_future().get();
+  if (!clock.ok()) return clock.status();
+  receiver->io_thread_clock_ = *clock;
   return receiver;
 }
 
@@ -73,6 +90,12 @@ ReceivedNotifications MerchantReceiver::Snapshot() const {
   ReceivedNotifications received = received_;
   received.connections_accepted = server_->connections_accepted();
   return received;
+}
+
+double MerchantReceiver::CpuSeconds() const {
+  timespec used{};
+  if (clock_gettime(io_thread_clock_, &used) != 0) return 0;
+  return static_cast<double>(used.tv_sec) + static_cast<double>(used.tv_nsec) / 1e9;
 }
 
 int64_t MerchantReceiver::acknowledged_distinct() const {

@@ -3,7 +3,14 @@
 // of auth/request_signature.h, as a merchant would), acknowledges it with 200 and records when
 // each order's notification was first acknowledged. During the fault windows it misbehaves: it
 // answers 503, or it accepts the request and never answers it.
+//
+// It plays the merchant's own server, which in production runs on the merchant's machines: its
+// one I/O thread runs at the lowest CPU priority (nice 19), so that on the load run's shared cores
+// it yields to the server, the simulator and the load generator (a nice value is a weight, not a
+// strict order), and its CPU time is told apart (CpuSeconds) from the load generator's.
 #pragma once
+
+#include <time.h>
 
 #include <chrono>
 #include <cstdint>
@@ -66,6 +73,8 @@ class MerchantReceiver {
   ReceivedNotifications Snapshot() const;
   // Distinct order id + status acknowledged so far.
   int64_t acknowledged_distinct() const;
+  // CPU time its I/O thread (where all its work runs) has used so far.
+  double CpuSeconds() const;
 
  private:
   explicit MerchantReceiver(MerchantReceiverOptions options);
@@ -74,6 +83,7 @@ class MerchantReceiver {
 
   const MerchantReceiverOptions options_;
   const std::chrono::steady_clock::time_point started_;
+  clockid_t io_thread_clock_{};  // set by Start, before any request
   mutable std::mutex mu_;
   ReceivedNotifications received_;            // GUARDED_BY(mu_)
   std::set<std::string> nonces_;              // GUARDED_BY(mu_): every nonce seen

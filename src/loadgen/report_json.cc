@@ -52,6 +52,7 @@ std::string ReportToJson(const ScenarioReport& report, int64_t deadline_s) {
       {"server_cpu_s", report.server_cpu_s},
       {"sim_cpu_s", report.sim_cpu_s},
       {"loadgen_cpu_s", report.loadgen_cpu_s},
+      {"receiver_cpu_s", report.receiver_cpu_s},
       {"first_attempt_p50_ms", report.first_attempt_p50_ms},
       {"first_attempt_p99_ms", report.first_attempt_p99_ms},
       {"first_attempt_max_ms", report.first_attempt_max_ms},

@@ -107,6 +107,8 @@ struct ScenarioReport {
   // CPU seconds (user + system) used over the run by the server nodes still running at the end,
   // by the simulator, and by the load generator (this process).
   double server_cpu_s = 0, sim_cpu_s = 0, loadgen_cpu_s = 0;
+  // The merchant receiver's (with notify), kept out of loadgen_cpu_s.
+  double receiver_cpu_s = 0;
   int64_t server_peak_rss_bytes = 0;  // the largest peak resident memory of a server node
   // From acceptance to the start of an order's first attempt.
   int64_t first_attempt_p50_ms = 0, first_attempt_p99_ms = 0, first_attempt_max_ms = 0;

@@ -5,8 +5,8 @@
 //
 // Orders come first: the notifier's thread, and the HTTP clients' I/O threads it starts, run at a
 // lower CPU priority (options.nice), so that on a busy machine a backlog of notifications waits
-// for CPU rather than the orders. Its store writes share the store's group commits with the
-// orders' (SQLite) and lease at most max_in_flight rows.
+// for CPU rather than the orders. Its store work is NotificationDelivery's few, large writes; on
+// SQLite they wait while order writes wait (sqlite::WritePriority::kBackground, at most 1 s).
 //
 // Threading: the delivery's passes and the sender's Send run on the notifier thread; Wake() and
 // the counts from any thread.

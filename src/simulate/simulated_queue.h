@@ -40,6 +40,8 @@ class SimulatedQueue final : public Queue {
   Result<std::vector<Delivery>> Receive(size_t max_count, std::chrono::milliseconds wait) override;
   Status Ack(std::span<const Delivery> deliveries) override;
   void Close() override {}
+  // Receive never waits: there is no wait to end.
+  void Wake() override {}
 
   // Node `consumer` died: each delivery it had not acknowledged is given again or lost.
   void ConsumerDied(int consumer);

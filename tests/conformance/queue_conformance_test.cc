@@ -284,6 +284,47 @@ TEST_P(QueueConformanceTest, AWaitingReceiverWakesForAPublish) {
   EXPECT_TRUE(queue->Ack(received).ok());
 }
 
+// What the engine's local hand-offs rely on: a hand-off wakes a dispatcher waiting in Receive.
+TEST_P(QueueConformanceTest, WakeEndsTheWaitOfAWaitingReceiver) {
+  std::unique_ptr<Queue> queue = Open();
+  ASSERT_NE(queue, nullptr);
+  std::atomic<int64_t> waited_ms{-1};
+  Result<std::vector<Delivery>> batch = std::vector<Delivery>();
+  std::thread receiver([&] {
+    Clock::time_point start = Clock::now();
+    batch = queue->Receive(10, seconds(60));
+    waited_ms = std::chrono::duration_cast<milliseconds>(Clock::now() - start).count();
+  });
+  // Let the receiver block first (the wake ends the next wait otherwise, which is also correct).
+  std::this_thread::sleep_for(milliseconds(300));
+  queue->Wake();
+  receiver.join();
+  ASSERT_TRUE(batch.ok()) << batch.status().ToString();
+  EXPECT_TRUE(batch->empty());
+  EXPECT_LT(waited_ms.load(), 5'000);
+  // The queue still works afterwards.
+  const std::string id = "order-after-wake";
+  ASSERT_TRUE(queue->Publish(std::span<const std::string>(&id, 1)).ok());
+  std::vector<Delivery> received = ReceiveUntil(*queue, 1, Clock::now() + seconds(10), true);
+  EXPECT_EQ(IdsOf(received), std::multiset<std::string>({id}));
+}
+
+TEST_P(QueueConformanceTest, AWakeWithNoReceiverEndsTheNextWaitOnly) {
+  std::unique_ptr<Queue> queue = Open();
+  ASSERT_NE(queue, nullptr);
+  queue->Wake();
+  Clock::time_point start = Clock::now();
+  Result<std::vector<Delivery>> woken = queue->Receive(10, seconds(60));
+  ASSERT_TRUE(woken.ok()) << woken.status().ToString();
+  EXPECT_TRUE(woken->empty());
+  EXPECT_LT(Clock::now() - start, seconds(5));
+  // Spent: the next receive waits its bound again.
+  start = Clock::now();
+  Result<std::vector<Delivery>> next = queue->Receive(10, milliseconds(300));
+  ASSERT_TRUE(next.ok()) << next.status().ToString();
+  EXPECT_GE(Clock::now() - start, milliseconds(280));
+}
+
 TEST_P(QueueConformanceTest, ReceiveReturnsAtMostMaxCount) {
   std::unique_ptr<Queue> queue = Open();
   ASSERT_NE(queue, nullptr);

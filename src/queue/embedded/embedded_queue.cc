@@ -28,7 +28,8 @@ Status EmbeddedQueue::Publish(std::span<const std::string> order_ids) {
 Result<std::vector<Delivery>> EmbeddedQueue::Receive(size_t max_count,
                                                      std::chrono::milliseconds wait) {
   std::unique_lock lock(mu_);
-  not_empty_.wait_for(lock, wait, [this] { return closed_ || !ids_.empty(); });
+  not_empty_.wait_for(lock, wait, [this] { return closed_ || woken_ || !ids_.empty(); });
+  woken_ = false;
   if (closed_) return Unavailable("queue_closed", "the queue is closed");
   std::vector<Delivery> deliveries;
   while (deliveries.size() < max_count && !ids_.empty()) {
@@ -44,6 +45,14 @@ void EmbeddedQueue::Close() {
   {
     std::lock_guard lock(mu_);
     closed_ = true;
+  }
+  not_empty_.notify_all();
+}
+
+void EmbeddedQueue::Wake() {
+  {
+    std::lock_guard lock(mu_);
+    woken_ = true;
   }
   not_empty_.notify_all();
 }

@@ -25,6 +25,7 @@ class EmbeddedQueue final : public Queue {
   Result<std::vector<Delivery>> Receive(size_t max_count, std::chrono::milliseconds wait) override;
   Status Ack(std::span<const Delivery> deliveries) override;
   void Close() override;
+  void Wake() override;
   QueueFigures Figures() override;
 
   size_t size() const;
@@ -35,6 +36,7 @@ class EmbeddedQueue final : public Queue {
   std::condition_variable not_empty_;
   std::deque<std::string> ids_;  // GUARDED_BY(mu_)
   bool closed_ = false;          // GUARDED_BY(mu_)
+  bool woken_ = false;           // GUARDED_BY(mu_): a Wake() no Receive has answered yet
 };
 
 }  // namespace topup

@@ -296,7 +296,8 @@ class RabbitMqQueue final : public Queue {
 
   Result<std::vector<Delivery>> Receive(size_t max_count, milliseconds wait) override {
     std::unique_lock lock(mu_);
-    cv_.wait_for(lock, wait, [&] { return closed_.load() || !buffer_.empty(); });
+    cv_.wait_for(lock, wait, [&] { return closed_.load() || receiver_woken_ || !buffer_.empty(); });
+    receiver_woken_ = false;
     if (closed_.load()) return Unavailable("queue_closed", "the queue is closed");
     std::vector<Delivery> deliveries;
     while (deliveries.size() < max_count && !buffer_.empty()) {
@@ -319,8 +320,16 @@ class RabbitMqQueue final : public Queue {
         if (unacked_.erase(tag) > 0) acks_.push_back(tag);
       }
     }
-    Wake();
+    WakeConsumer();
     return Status::Ok();
+  }
+
+  void Wake() override {
+    {
+      std::lock_guard lock(mu_);
+      receiver_woken_ = true;
+    }
+    cv_.notify_all();
   }
 
   // depth: what the broker had ready at its last count (at most kDepthRefresh ago), and what
@@ -337,7 +346,7 @@ class RabbitMqQueue final : public Queue {
       closed_.store(true);
     }
     cv_.notify_all();
-    Wake();
+    WakeConsumer();
     std::lock_guard lock(close_mu_);
     if (consumer_thread_.joinable()) consumer_thread_.join();
   }
@@ -349,7 +358,7 @@ class RabbitMqQueue final : public Queue {
     Status status;
   };
 
-  void Wake() {
+  void WakeConsumer() {
     uint64_t one = 1;
     (void)!write(wake_fd_, &one, sizeof(one));
   }
@@ -707,8 +716,9 @@ class RabbitMqQueue final : public Queue {
 
   // Consuming. The connection and consume_backoff_ belong to consumer_thread_.
   std::mutex mu_;
-  std::condition_variable cv_;   // buffer_ gained a delivery, or Close()
+  std::condition_variable cv_;   // buffer_ gained a delivery, Wake() or Close()
   std::deque<Delivery> buffer_;  // GUARDED_BY(mu_); at most prefetch
+  bool receiver_woken_ = false;  // GUARDED_BY(mu_): a Wake() no Receive has answered yet
   // GUARDED_BY(mu_): broker tags received and not yet acknowledged, with when they came.
   std::unordered_map<uint64_t, Clock::time_point> unacked_;
   std::vector<uint64_t> acks_;  // GUARDED_BY(mu_): broker tags to acknowledge

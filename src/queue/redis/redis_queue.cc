@@ -1,12 +1,16 @@
 #include "queue/redis/redis_queue.h"
 
 #include <hiredis/hiredis.h>
+#include <poll.h>
 #include <spdlog/spdlog.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cassert>
+#include <cerrno>
 #include <charconv>
 #include <condition_variable>
 #include <deque>
@@ -15,6 +19,7 @@
 #include <optional>
 #include <string_view>
 #include <thread>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -215,7 +220,8 @@ class RedisQueue final : public Queue {
   RedisQueue(RedisQueueOptions options, RedisAddress address)
       : options_(std::move(options)),
         address_(std::move(address)),
-        backoff_(options_.backoff_min) {}
+        backoff_(options_.backoff_min),
+        wake_fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
 
   ~RedisQueue() override {
     Close();
@@ -224,11 +230,13 @@ class RedisQueue final : public Queue {
     assert(in_use_.empty() && "RedisQueue destroyed while a call is in progress");
     for (redisContext* c : idle_) redisFree(c);
     idle_.clear();
+    if (wake_fd_ >= 0) close(wake_fd_);
   }
 
   // Connects once, creates the consumer group and counts what waits for it; then counts again
   // every kDepthRefresh on a thread of its own.
   Status Init() {
+    if (wake_fd_ < 0) return Internal("eventfd failed");
     Result<Lease> lease = Acquire(Use::kCommand, Clock::now() + options_.command_timeout);
     if (!lease.ok()) return lease.status();
     Status status = EnsureGroup(lease->context);
@@ -315,6 +323,8 @@ class RedisQueue final : public Queue {
       Result<Lease> lease = Acquire(Use::kReceive, deadline);
       if (!lease.ok()) break;
       auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
+      // Woken before the read: it takes what is there without waiting.
+      if (TakeWake()) left = milliseconds(0);
       std::vector<std::string> args = {"XREADGROUP",      "GROUP", options_.group,
                                        options_.consumer, "COUNT", std::to_string(max_count)};
       if (left.count() > 0) {
@@ -323,7 +333,9 @@ class RedisQueue final : public Queue {
         redisSetTimeout(lease->context, ToTimeval(left + options_.command_timeout));
       }
       args.insert(args.end(), {"STREAMS", options_.stream, ">"});
-      Reply reply = RunCommand(lease->context, args);
+      Reply reply = left.count() > 0
+                        ? RunWakeableRead(lease->context, args, left + options_.command_timeout)
+                        : RunCommand(lease->context, args);
       if (!reply) {
         // Closed by Close(), or a dead server: a reused connection may just be stale.
         bool retry = !lease->fresh;
@@ -390,6 +402,14 @@ class RedisQueue final : public Queue {
     cv_.notify_all();
   }
 
+  void Wake() override {
+    std::lock_guard lock(mu_);
+    woken_ = true;
+    const uint64_t one = 1;
+    (void)!write(wake_fd_, &one, sizeof(one));
+    cv_.notify_all();
+  }
+
  private:
   enum class Use { kCommand, kReceive };
   struct Lease {
@@ -402,6 +422,81 @@ class RedisQueue final : public Queue {
     std::lock_guard lock(mu_);
     if (closed_) return Unavailable("queue_closed", "the queue is closed");
     return Status::Ok();
+  }
+
+  // Consumes a Wake() not yet answered, if there is one.
+  bool TakeWake() {
+    std::lock_guard lock(mu_);
+    if (!woken_) return false;
+    woken_ = false;
+    uint64_t count = 0;
+    (void)!read(wake_fd_, &count, sizeof(count));
+    return true;
+  }
+
+  // Sends a blocking read (XREADGROUP ... BLOCK) on `c` and waits for its reply. A Wake() meanwhile
+  // ends Redis's wait (CLIENT UNBLOCK from another connection: the read answers as if its time
+  // had run out, or with what it found), so the reply comes at once. Null when the connection
+  // failed, was shut by Close(), or gave no reply within `bound`.
+  Reply RunWakeableRead(redisContext* c, const std::vector<std::string>& args, milliseconds bound) {
+    std::vector<const char*> argv;
+    std::vector<size_t> lengths;
+    for (const std::string& arg : args) {
+      argv.push_back(arg.data());
+      lengths.push_back(arg.size());
+    }
+    if (redisAppendCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lengths.data()) !=
+        REDIS_OK) {
+      return nullptr;
+    }
+    for (int written = 0; written == 0;) {
+      if (redisBufferWrite(c, &written) != REDIS_OK) return nullptr;
+    }
+    // Until the reply starts to arrive, the wait is on the socket or a wake, whichever comes
+    // first; the socket's timeout then bounds the read of the reply.
+    const Clock::time_point until = Clock::now() + bound;
+    while (true) {
+      const auto left = std::chrono::ceil<milliseconds>(until - Clock::now());
+      if (left.count() <= 0) return nullptr;
+      pollfd fds[2] = {{c->fd, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
+      const int ready = poll(fds, 2, static_cast<int>(left.count()));
+      if (ready < 0 && errno == EINTR) continue;
+      if (ready < 0) return nullptr;
+      if (fds[0].revents != 0) break;
+      if (TakeWake()) {
+        UnblockRead(c);
+        break;
+      }
+    }
+    void* reply = nullptr;
+    if (redisGetReply(c, &reply) != REDIS_OK) return nullptr;
+    return Reply(static_cast<redisReply*>(reply));
+  }
+
+  // Ends the wait of the read sent on `c` (CLIENT UNBLOCK from another connection), so that its
+  // reply comes at once. Redis may not have begun the read yet when it gets the UNBLOCK (another
+  // connection's command can overtake it): while nothing was unblocked and no reply is there, it
+  // tries again a few times. Best effort: where Redis refuses it (an ACL without CLIENT), the
+  // read waits out its BLOCK time instead.
+  void UnblockRead(redisContext* c) {
+    constexpr int kTries = 5;
+    constexpr int kReplyLookMs = 2;
+    int64_t client_id = 0;
+    {
+      std::lock_guard lock(mu_);
+      auto it = client_ids_.find(c);
+      if (it != client_ids_.end()) client_id = it->second;
+    }
+    if (client_id == 0) return;
+    for (int attempt = 0; attempt < kTries; ++attempt) {
+      Result<Lease> lease = Acquire(Use::kCommand, Clock::now() + options_.command_timeout);
+      if (!lease.ok()) return;
+      Reply reply = RunCommand(lease->context, {"CLIENT", "UNBLOCK", std::to_string(client_id)});
+      Release(*lease, reply != nullptr);
+      if (reply == nullptr || reply->type != REDIS_REPLY_INTEGER || reply->integer == 1) return;
+      pollfd fd = {c->fd, POLLIN, 0};
+      if (poll(&fd, 1, kReplyLookMs) != 0) return;  // the reply (or an error) is there
+    }
   }
 
   Status ConnectionError(redisContext* c, std::string_view command) {
@@ -435,7 +530,8 @@ class RedisQueue final : public Queue {
         if (use == Use::kReceive) receivers_++;
         lock.unlock();
         std::string error;
-        redisContext* c = Connect(&error);
+        int64_t client_id = 0;
+        redisContext* c = Connect(&error, &client_id);
         lock.lock();
         probing_ = false;
         if (c == nullptr) {
@@ -456,6 +552,7 @@ class RedisQueue final : public Queue {
         down_ = false;
         backoff_ = options_.backoff_min;
         in_use_.insert(c);
+        if (client_id != 0) client_ids_.emplace(c, client_id);
         if (closed_) {
           lock.unlock();
           Release(Lease{c, use, true}, false);
@@ -492,13 +589,15 @@ class RedisQueue final : public Queue {
           idle_.clear();
         }
         open_count_ -= to_free.size();
+        for (redisContext* c : to_free) client_ids_.erase(c);
       }
     }
     cv_.notify_all();
     for (redisContext* c : to_free) redisFree(c);
   }
 
-  redisContext* Connect(std::string* error) {
+  // *client_id: the connection's CLIENT ID, for UnblockRead; 0 where Redis does not tell it.
+  redisContext* Connect(std::string* error, int64_t* client_id) {
     redisContext* c = redisConnectWithTimeout(address_.host.c_str(), address_.port,
                                               ToTimeval(options_.connect_timeout));
     if (c == nullptr) {
@@ -529,6 +628,8 @@ class RedisQueue final : public Queue {
         return nullptr;
       }
     }
+    Reply id = RunCommand(c, {"CLIENT", "ID"});
+    if (id != nullptr && id->type == REDIS_REPLY_INTEGER) *client_id = id->integer;
     return c;
   }
 
@@ -595,9 +696,12 @@ class RedisQueue final : public Queue {
     }
   }
 
+  // Waits until `deadline`, Close() or a Wake() (which it consumes).
   void WaitUntil(Clock::time_point deadline) {
     std::unique_lock lock(mu_);
-    cv_.wait_until(lock, deadline, [&] { return closed_; });
+    cv_.wait_until(lock, deadline, [&] { return closed_ || woken_; });
+    lock.unlock();
+    (void)TakeWake();
   }
 
   // True if it is time to look for idle pending entries, and this caller is the one to do it.
@@ -737,6 +841,12 @@ class RedisQueue final : public Queue {
   bool probing_ = false;   // a connect is being tried while down_
   Clock::time_point next_connect_at_{};
   milliseconds backoff_;
+  // Each open connection's CLIENT ID, where Redis told it (for UnblockRead).
+  std::unordered_map<redisContext*, int64_t> client_ids_;
+  // A Wake() that no Receive has answered yet; wake_fd_ is readable meanwhile, for the poll of a
+  // read under way.
+  bool woken_ = false;
+  const int wake_fd_;
 
   // Taking over idle pending entries. GUARDED_BY(claim_mu_).
   std::mutex claim_mu_;

@@ -9,6 +9,9 @@
 // Redis loses (a restart without the append-only file, MAXLEN trimming a backlog) the engine's
 // sweeper publishes again from the store.
 //
+// A Receive that waits blocks in XREADGROUP ... BLOCK on its connection; Wake() ends that wait with
+// CLIENT UNBLOCK (sent by the woken receiver from another connection), so the read answers at once.
+//
 // Figures(): the depth is the count of entries not yet delivered to the group (XINFO GROUPS's
 // lag, Redis 7; where Redis cannot tell it, or before 7, the stream's length less the group's
 // pending entries when delete_on_ack), taken once a second by a thread of the queue's own (so a

@@ -64,13 +64,16 @@ GroupCommitStats GroupCommitWriter::stats() const {
 
 size_t GroupCommitWriter::queued_ops() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return queue_.size();
+  return queue_.size() + background_.size();
 }
 
-Status GroupCommitWriter::Enqueue(std::vector<PendingWrite>& writes, bool wait_for_room) {
+Status GroupCommitWriter::Enqueue(std::vector<PendingWrite>& writes, WritePriority priority,
+                                  bool wait_for_room) {
   {
     std::unique_lock<std::mutex> lock(mu_);
-    const auto has_room = [this] { return stopping_ || queue_.size() < options_.max_queued_ops; };
+    const auto has_room = [this] {
+      return stopping_ || queue_.size() + background_.size() < options_.max_queued_ops;
+    };
     const bool room =
         wait_for_room ? space_cv_.wait_for(lock, options_.enqueue_timeout, has_room) : has_room();
     if (stopping_) return Unavailable("store_closed", "the store is closing");
@@ -79,7 +82,10 @@ Status GroupCommitWriter::Enqueue(std::vector<PendingWrite>& writes, bool wait_f
                     "the store's write queue is full (" + std::to_string(options_.max_queued_ops) +
                         " writes)");
     }
-    std::move(writes.begin(), writes.end(), std::back_inserter(queue_));
+    const auto now = std::chrono::steady_clock::now();
+    for (PendingWrite& write : writes) write.queued_at = now;
+    std::deque<PendingWrite>& queue = priority == WritePriority::kOrders ? queue_ : background_;
+    std::move(writes.begin(), writes.end(), std::back_inserter(queue));
   }
   work_cv_.notify_one();
   return Status::Ok();
@@ -88,15 +94,16 @@ Status GroupCommitWriter::Enqueue(std::vector<PendingWrite>& writes, bool wait_f
 void GroupCommitWriter::Post(WriteBody body, WriteDone done) {
   std::vector<PendingWrite> writes;
   writes.push_back(PendingWrite{std::move(body), std::move(done), Status::Ok()});
-  Status queued = Enqueue(writes, /*wait_for_room=*/false);
+  Status queued = Enqueue(writes, WritePriority::kOrders, /*wait_for_room=*/false);
   if (!queued.ok()) writes.front().done(queued);
 }
 
-Status GroupCommitWriter::Run(const WriteBody& body) {
-  return RunEach(std::span<const WriteBody>(&body, 1)).front();
+Status GroupCommitWriter::Run(const WriteBody& body, WritePriority priority) {
+  return RunEach(std::span<const WriteBody>(&body, 1), priority).front();
 }
 
-std::vector<Status> GroupCommitWriter::RunEach(std::span<const WriteBody> bodies) {
+std::vector<Status> GroupCommitWriter::RunEach(std::span<const WriteBody> bodies,
+                                               WritePriority priority) {
   std::vector<Status> statuses(bodies.size());
   if (bodies.empty()) return statuses;
   Latch latch(bodies.size());
@@ -111,7 +118,7 @@ std::vector<Status> GroupCommitWriter::RunEach(std::span<const WriteBody> bodies
                                   },
                                   Status::Ok()});
   }
-  Status queued = Enqueue(writes, /*wait_for_room=*/true);
+  Status queued = Enqueue(writes, priority, /*wait_for_room=*/true);
   if (!queued.ok()) return std::vector<Status>(bodies.size(), queued);
   latch.Wait();
   return statuses;
@@ -124,16 +131,37 @@ void GroupCommitWriter::Loop() {
   while (true) {
     {
       std::unique_lock<std::mutex> lock(mu_);
-      work_cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // stopping, and every queued write has run
-      size_t n = std::min(queue_.size(), options_.max_batch_ops);
-      auto end = queue_.begin() + static_cast<ptrdiff_t>(n);
-      std::move(queue_.begin(), end, std::back_inserter(batch));
-      queue_.erase(queue_.begin(), end);
+      work_cv_.wait(lock, [this] { return stopping_ || !queue_.empty() || !background_.empty(); });
+      // Stopping, and every queued write has run.
+      if (queue_.empty() && background_.empty()) return;
+      TakeBatch(&batch);
     }
     space_cv_.notify_all();
     RunBatch(batch);
     batch.clear();
+  }
+}
+
+void GroupCommitWriter::TakeBatch(std::vector<PendingWrite>* batch) {
+  auto take = [&](std::deque<PendingWrite>& from, size_t count) {
+    const auto end = from.begin() + static_cast<ptrdiff_t>(std::min(from.size(), count));
+    std::move(from.begin(), end, std::back_inserter(*batch));
+    from.erase(from.begin(), end);
+  };
+  if (queue_.empty()) {
+    stats_.background_ops +=
+        static_cast<int64_t>(std::min(background_.size(), options_.max_batch_ops));
+    take(background_, options_.max_batch_ops);
+    return;
+  }
+  const bool overdue =
+      !background_.empty() && std::chrono::steady_clock::now() - background_.front().queued_at >=
+                                  options_.background_max_wait;
+  take(queue_, options_.max_batch_ops - (overdue ? 1 : 0));
+  if (overdue) {
+    stats_.background_ops++;
+    stats_.background_overdue++;
+    take(background_, 1);
   }
 }
 

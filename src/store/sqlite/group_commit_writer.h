@@ -7,6 +7,11 @@
 // balance, a SQL error) is undone alone; the others commit. Every caller hears of its write only
 // after the COMMIT returned, so an OK means the write is durable.
 //
+// Order writes come first: a write queued as kBackground (the notification outbox's claims and
+// recorded tries) waits while any order write waits, and goes into a transaction of its own once
+// none does; only after waiting background_max_wait does it go along with order writes, one per
+// transaction, so a store busy with orders still gets it through.
+//
 // Threading: the write connection is used only by the writer thread, from construction until the
 // destructor has joined it. The queue of pending writes is guarded by mu_.
 #pragma once
@@ -27,9 +32,14 @@
 
 namespace topup::sqlite {
 
+// Whose write it is: see the class comment.
+enum class WritePriority { kOrders, kBackground };
+
 struct GroupCommitOptions {
   size_t max_batch_ops = 512;    // writes per transaction
   size_t max_queued_ops = 8192;  // writes waiting for the writer; more wait or are refused
+  // The longest a kBackground write waits behind order writes.
+  std::chrono::milliseconds background_max_wait{1000};
   // How long Run() and RunEach() wait for room in a full queue before they give up with
   // ResourceExhausted("store_overloaded"). Nothing was written in that case.
   std::chrono::milliseconds enqueue_timeout{2000};
@@ -39,6 +49,9 @@ struct GroupCommitStats {
   int64_t transactions = 0;  // committed group transactions
   int64_t ops = 0;           // writes that ran in a committed transaction (OK or rolled back)
   int64_t max_batch_ops = 0;
+  int64_t background_ops = 0;  // kBackground writes taken into transactions
+  // kBackground writes that waited background_max_wait and went along with order writes.
+  int64_t background_overdue = 0;
 };
 
 class GroupCommitWriter {
@@ -72,10 +85,11 @@ class GroupCommitWriter {
   void Post(WriteBody body, WriteDone done);
   // Runs one write and returns its final status. Waits up to enqueue_timeout for room in a full
   // queue, then gives up with ResourceExhausted("store_overloaded").
-  Status Run(const WriteBody& body);
+  Status Run(const WriteBody& body, WritePriority priority = WritePriority::kOrders);
   // Runs several writes, each as Run would (each in its own savepoint, usually all in one
   // transaction), and returns their final statuses in order.
-  std::vector<Status> RunEach(std::span<const WriteBody> bodies);
+  std::vector<Status> RunEach(std::span<const WriteBody> bodies,
+                              WritePriority priority = WritePriority::kOrders);
 
   GroupCommitStats stats() const;
   // Called after every COMMIT with the batch's size and how long BEGIN to COMMIT took.
@@ -83,7 +97,8 @@ class GroupCommitWriter {
   void SetCommitObserver(std::function<void(size_t, std::chrono::microseconds)> observer) {
     on_commit_ = std::move(observer);
   }
-  // Writes waiting for the writer thread (not counting the batch it is running).
+  // Writes waiting for the writer thread (not counting the batch it is running), of both
+  // priorities.
   size_t queued_ops() const;
 
  private:
@@ -91,12 +106,16 @@ class GroupCommitWriter {
     WriteBody body;
     WriteDone done;
     Status status;  // set by the writer thread before `done` runs
+    std::chrono::steady_clock::time_point queued_at{};
   };
 
   // Waits until the queue has room (or enqueue_timeout passed, or the writer is stopping), then
   // queues all of `writes`. Returns why it did not queue them.
-  Status Enqueue(std::vector<PendingWrite>& writes, bool wait_for_room);
+  Status Enqueue(std::vector<PendingWrite>& writes, WritePriority priority, bool wait_for_room);
   void Loop();
+  // Moves the writes of the next transaction into `batch` (see the class comment). REQUIRES: mu_
+  // held, and a write waiting.
+  void TakeBatch(std::vector<PendingWrite>* batch);
   // Runs `batch` as one transaction, then calls every write's `done`. Runs on the writer thread.
   void RunBatch(std::span<PendingWrite> batch);
   // Runs one write, inside a savepoint of its own if `in_savepoint`. Returns false if the
@@ -112,11 +131,12 @@ class GroupCommitWriter {
   const std::unique_ptr<SqliteConnection> connection_;  // used only by thread_
 
   mutable std::mutex mu_;
-  std::condition_variable work_cv_;   // signalled when queue_ gains a write or stopping_ is set
-  std::condition_variable space_cv_;  // signalled when queue_ loses writes
-  std::deque<PendingWrite> queue_;    // guarded by mu_
-  bool stopping_ = false;             // guarded by mu_
-  GroupCommitStats stats_;            // guarded by mu_
+  std::condition_variable work_cv_;      // signalled when queue_ gains a write or stopping_ is set
+  std::condition_variable space_cv_;     // signalled when queue_ loses writes
+  std::deque<PendingWrite> queue_;       // guarded by mu_: order writes
+  std::deque<PendingWrite> background_;  // guarded by mu_: kBackground writes
+  bool stopping_ = false;                // guarded by mu_
+  GroupCommitStats stats_;               // guarded by mu_
   std::function<void(size_t, std::chrono::microseconds)> on_commit_;  // read by thread_
 
   std::thread thread_;  // last: started once everything above is constructed

@@ -29,6 +29,7 @@ using sqlite::ReadPool;
 using sqlite::ReadTransaction;
 using sqlite::SqliteConnection;
 using sqlite::Statement;
+using sqlite::WritePriority;
 
 using store_rules::CleanFreeText;
 using store_rules::kMaxBalanceFen;
@@ -1296,7 +1297,7 @@ Result<std::vector<ClaimedNotification>> SqliteStore::ClaimNotifications(const s
   limit = std::min(limit, kMaxIdsPerCall);
   std::vector<ClaimedNotification> claimed;
   if (limit == 0) return claimed;
-  Status status = writer_->Run([&](SqliteConnection& db) -> Status {
+  const GroupCommitWriter::WriteBody write = [&](SqliteConnection& db) -> Status {
     // SQLite serializes writers, even across processes, so the subquery and the UPDATE see the
     // same rows: no row is leased twice. "state = 0" matches the notifications_due index.
     static const std::string kSql = WithNotificationColumns(
@@ -1319,7 +1320,9 @@ Result<std::vector<ClaimedNotification>> SqliteStore::ClaimNotifications(const s
       claimed.push_back(ClaimedNotification{ReadNotification(*claim), {}});
     }
     return Status::Ok();
-  });
+  };
+  // The notifier's writes wait for the orders' (GroupCommitWriter).
+  Status status = writer_->Run(write, WritePriority::kBackground);
   if (!status.ok()) return status;
   // The orders' fields are read after the commit, on a reader, to keep the one writer's work
   // short: the orders are final, so what is read is what the claim saw. An order missing (which
@@ -1356,7 +1359,7 @@ Result<std::vector<TryRecorded>> SqliteStore::RecordNotificationTries(
   if (Status valid = store_rules::ValidateNotificationOutcomes(outcomes); !valid.ok()) return valid;
   std::vector<TryRecorded> recorded;
   if (outcomes.empty()) return recorded;
-  Status status = writer_->Run([&](SqliteConnection& db) -> Status {
+  const GroupCommitWriter::WriteBody write = [&](SqliteConnection& db) -> Status {
     recorded.clear();
     for (const NotificationOutcome& outcome : outcomes) {
       const NotificationTry& t = outcome.attempt;
@@ -1391,7 +1394,9 @@ Result<std::vector<TryRecorded>> SqliteStore::RecordNotificationTries(
       recorded.push_back(db.Changes() == 1 ? TryRecorded::kMoved : TryRecorded::kLeaseLost);
     }
     return Status::Ok();
-  });
+  };
+  // The notifier's writes wait for the orders' (GroupCommitWriter).
+  Status status = writer_->Run(write, WritePriority::kBackground);
   if (!status.ok()) return status;
   return recorded;
 }

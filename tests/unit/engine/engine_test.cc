@@ -8,6 +8,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <condition_variable>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -224,6 +226,7 @@ class RecordingQueue final : public Queue {
     return Status::Ok();
   }
   void Close() override { queue_.Close(); }
+  void Wake() override { queue_.Wake(); }
 
   size_t given() {
     std::lock_guard lock(mu_);
@@ -246,6 +249,51 @@ class RecordingQueue final : public Queue {
   std::set<uint64_t> given_;  // GUARDED_BY(mu_)
   std::set<uint64_t> acked_;  // GUARDED_BY(mu_)
   int strange_acks_ = 0;      // GUARDED_BY(mu_)
+};
+
+// An EmbeddedQueue that logs, in order, each Receive that may wait (when it starts and when it
+// returns) and each Wake, so that a test can tell what ended a wait.
+class WaitLoggingQueue final : public Queue {
+ public:
+  Status Publish(std::span<const std::string> order_ids) override {
+    return queue_.Publish(order_ids);
+  }
+  Result<std::vector<Delivery>> Receive(size_t max_count, std::chrono::milliseconds wait) override {
+    const bool waits = wait > std::chrono::milliseconds(0);
+    if (waits) Log("receive waits");
+    Result<std::vector<Delivery>> received = queue_.Receive(max_count, wait);
+    if (waits) Log("receive returns");
+    return received;
+  }
+  Status Ack(std::span<const Delivery> deliveries) override { return queue_.Ack(deliveries); }
+  void Close() override { queue_.Close(); }
+  void Wake() override {
+    Log("wake");
+    queue_.Wake();
+  }
+
+  // Waits at most `bound` until `entry` was logged.
+  bool WaitFor(const std::string& entry, std::chrono::seconds bound) {
+    std::unique_lock lock(mu_);
+    return logged_.wait_for(
+        lock, bound, [&] { return std::find(log_.begin(), log_.end(), entry) != log_.end(); });
+  }
+  std::vector<std::string> log() {
+    std::lock_guard lock(mu_);
+    return log_;
+  }
+
+ private:
+  void Log(std::string entry) {
+    std::lock_guard lock(mu_);
+    log_.push_back(std::move(entry));
+    logged_.notify_all();
+  }
+
+  EmbeddedQueue queue_;
+  std::mutex mu_;
+  std::condition_variable logged_;
+  std::vector<std::string> log_;  // GUARDED_BY(mu_)
 };
 
 // Runs nothing: for an engine run step by step whose passes are never called.
@@ -745,6 +793,32 @@ TEST_F(EngineTest, AHandedOffOrderIsWorkedWithoutAQueueDelivery) {
   EXPECT_EQ(queue.given(), 0u);
   EXPECT_EQ(queue.acked(), 0u);
   EXPECT_EQ(queue.strange_acks(), 0);
+}
+
+// With local hand-offs the idle dispatcher waits in Queue::Receive (it does not look at the queue
+// over and over), and a hand-off ends that wait, however long: here an hour, so the order is
+// finished within the test's bound only if the hand-off woke the receive.
+TEST_F(EngineTest, AHandOffWakesADispatcherWaitingInTheQueue) {
+  WaitLoggingQueue queue;
+  FakeSupplier supplier(13, {});
+  auto router = RouterFor(&supplier, &random_);
+  EngineOptions options = Options();
+  options.local_handoff = true;
+  options.receive_wait = std::chrono::hours(1);
+  Engine engine(store_.get(), &queue, router.get(), &clock_, options);
+  engine.Start();
+  ASSERT_TRUE(queue.WaitFor("receive waits", std::chrono::seconds(30)));
+  auto ids = StoreOrders(1, *store_);
+  ASSERT_TRUE(engine.HandOff(ids[0]));
+  ASSERT_TRUE(WaitAllFinal(std::chrono::seconds(60)));
+  engine.Stop();  // wakes the dispatcher's next wait in the queue too
+  const std::vector<std::string> log = queue.log();
+  ASSERT_GE(log.size(), 3u);
+  EXPECT_EQ(log[0], "receive waits");
+  EXPECT_EQ(log[1], "wake");
+  EXPECT_EQ(log[2], "receive returns");
+  EXPECT_EQ(supplier.submits(), 1);
+  ExpectEachSuccessCreditedOnceAndNothingElse(supplier, ids);
 }
 
 // The same ids handed off and on the queue too (as the sweeper would publish an order a slow node

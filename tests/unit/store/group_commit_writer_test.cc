@@ -32,12 +32,14 @@ class GroupCommitWriterTest : public ::testing::Test {
             .ok());
   }
 
-  std::unique_ptr<GroupCommitWriter> StartWriter(size_t max_batch_ops) {
+  std::unique_ptr<GroupCommitWriter> StartWriter(
+      size_t max_batch_ops, std::chrono::milliseconds background_max_wait = std::chrono::hours(1)) {
     Result<std::unique_ptr<SqliteConnection>> connection =
         SqliteConnection::Open(path_, SqliteConnection::Mode::kReadWrite, 5000);
     EXPECT_TRUE(connection.ok()) << connection.status().ToString();
     GroupCommitOptions options;
     options.max_batch_ops = max_batch_ops;
+    options.background_max_wait = background_max_wait;
     return std::make_unique<GroupCommitWriter>(std::move(connection).value(), options);
   }
 
@@ -169,6 +171,56 @@ TEST_F(GroupCommitWriterTest, BatchesAreBounded) {
   EXPECT_EQ(stats.max_batch_ops, 4);
   EXPECT_EQ(stats.transactions, 1 + 3);  // gate, then 4 + 4 + 2
   EXPECT_EQ(CommittedKeys().size(), static_cast<size_t>(kWriters + 1));
+}
+
+// Queues, behind the gate, a background write (key 100) and then two order writes (keys 1, 2),
+// and returns the keys in the order the writer ran them.
+std::vector<int64_t> RunBackgroundThenOrders(GroupCommitWriter& writer, std::thread gate) {
+  std::vector<int64_t> ran;  // written by the writer thread only
+  auto insert = [&ran](int64_t k) {
+    return [&ran, k](SqliteConnection& db) {
+      ran.push_back(k);
+      Result<Statement> statement = db.Prepare("INSERT INTO t (k, v) VALUES (?1, 0)");
+      if (!statement.ok()) return statement.status();
+      statement->BindInt64(1, k);
+      return statement->Run();
+    };
+  };
+  std::vector<std::thread> threads;
+  threads.emplace_back(
+      [&] { EXPECT_TRUE(writer.Run(insert(100), WritePriority::kBackground).ok()); });
+  auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (writer.queued_ops() < 1 && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::yield();
+  }
+  for (int64_t k : {1, 2}) {
+    threads.emplace_back([&, k] { EXPECT_TRUE(writer.Run(insert(k)).ok()); });
+  }
+  for (std::thread& t : threads) t.join();
+  gate.join();
+  return ran;
+}
+
+TEST_F(GroupCommitWriterTest, ABackgroundWriteWaitsForTheOrderWritesQueuedAfterIt) {
+  std::unique_ptr<GroupCommitWriter> writer = StartWriter(512);
+  std::vector<int64_t> ran = RunBackgroundThenOrders(*writer, StartGate(*writer, 3));
+  ASSERT_EQ(ran.size(), 3u);
+  EXPECT_EQ(ran.back(), 100) << "the background write ran before an order write";
+  GroupCommitStats stats = writer->stats();
+  EXPECT_EQ(stats.transactions, 3);  // the gate, the order writes, then the background one alone
+  EXPECT_EQ(stats.background_ops, 1);
+  EXPECT_EQ(stats.background_overdue, 0);
+}
+
+TEST_F(GroupCommitWriterTest, ABackgroundWriteOverdueGoesAlongWithTheOrderWrites) {
+  std::unique_ptr<GroupCommitWriter> writer = StartWriter(512, std::chrono::milliseconds(0));
+  std::vector<int64_t> ran = RunBackgroundThenOrders(*writer, StartGate(*writer, 3));
+  ASSERT_EQ(ran.size(), 3u);
+  EXPECT_EQ(ran.back(), 100);
+  GroupCommitStats stats = writer->stats();
+  EXPECT_EQ(stats.transactions, 2);  // the gate, then all three together
+  EXPECT_EQ(stats.background_overdue, 1);
+  EXPECT_EQ(CommittedKeys(), (std::vector<int64_t>{0, 1, 2, 100}));
 }
 
 TEST_F(GroupCommitWriterTest, ALostTransactionFailsTheWholeBatch) {
