@@ -122,8 +122,8 @@ std::string_view StringOf(const redisReply* reply) {
   return std::string_view(reply->str, reply->len);
 }
 
-// Sends one command and reads its reply. Null when the connection failed (c->err is set).
-Reply RunCommand(redisContext* c, const std::vector<std::string>& args) {
+// Queues one command in `c`'s output buffer, unsent. False when the connection failed.
+bool AppendCommand(redisContext* c, const std::vector<std::string>& args) {
   std::vector<const char*> argv;
   std::vector<size_t> lengths;
   argv.reserve(args.size());
@@ -132,23 +132,22 @@ Reply RunCommand(redisContext* c, const std::vector<std::string>& args) {
     argv.push_back(arg.data());
     lengths.push_back(arg.size());
   }
-  void* reply = redisCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lengths.data());
+  return redisAppendCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lengths.data()) ==
+         REDIS_OK;
+}
+
+// Sends one command and reads its reply. Null when the connection failed (c->err is set).
+Reply RunCommand(redisContext* c, const std::vector<std::string>& args) {
+  if (!AppendCommand(c, args)) return nullptr;
+  void* reply = nullptr;
+  if (redisGetReply(c, &reply) != REDIS_OK) return nullptr;
   return Reply(static_cast<redisReply*>(reply));
 }
 
 // Sends all commands in one write, then reads every reply. Empty when the connection failed.
 std::vector<Reply> RunPipeline(redisContext* c, const std::vector<std::vector<std::string>>& cmds) {
   for (const std::vector<std::string>& args : cmds) {
-    std::vector<const char*> argv;
-    std::vector<size_t> lengths;
-    for (const std::string& arg : args) {
-      argv.push_back(arg.data());
-      lengths.push_back(arg.size());
-    }
-    if (redisAppendCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lengths.data()) !=
-        REDIS_OK) {
-      return {};
-    }
+    if (!AppendCommand(c, args)) return {};
   }
   std::vector<Reply> replies;
   replies.reserve(cmds.size());
@@ -439,16 +438,7 @@ class RedisQueue final : public Queue {
   // had run out, or with what it found), so the reply comes at once. Null when the connection
   // failed, was shut by Close(), or gave no reply within `bound`.
   Reply RunWakeableRead(redisContext* c, const std::vector<std::string>& args, milliseconds bound) {
-    std::vector<const char*> argv;
-    std::vector<size_t> lengths;
-    for (const std::string& arg : args) {
-      argv.push_back(arg.data());
-      lengths.push_back(arg.size());
-    }
-    if (redisAppendCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lengths.data()) !=
-        REDIS_OK) {
-      return nullptr;
-    }
+    if (!AppendCommand(c, args)) return nullptr;
     for (int written = 0; written == 0;) {
       if (redisBufferWrite(c, &written) != REDIS_OK) return nullptr;
     }
