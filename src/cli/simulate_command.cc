@@ -140,7 +140,8 @@ void AddSimulateCommand(CLI::App& app) {
       ->check(CLI::Range(0, 8))
       ->capture_default_str();
   cmd->add_option("--faults", flags->faults,
-                  "none, or a list of: all,crash,clock_jump,queue_loss,queue_duplicate,outage,"
+                  "none, or a list of: "
+                  "all,crash,clock_jump,node_clock_jump,queue_loss,queue_duplicate,outage,"
                   "reset,blackhole,slow_processing,error_after_credit,garbage,index_lag,"
                   "query_errors,callbacks,receiver,frequent_failures (all: every one but "
                   "frequent_failures)")

@@ -242,6 +242,12 @@ void Engine::Ask(std::vector<std::unique_ptr<Work>>& works) {
   for (std::unique_ptr<Work>& work : works) {
     lease_keeper_.AssertHolds(work->order.order_id);
     work->called_ms = clock_->NowMs();
+    // After the attempt was recorded (by this process, or by the one whose record it read).
+    const int64_t now_monotonic_ms = clock_->MonotonicMs();
+    work->asked = QueryAsked{.wall_ms = work->called_ms,
+                             .monotonic_ms = now_monotonic_ms,
+                             .attempt_first_called_monotonic_ms = first_calls_.Called(
+                                 work->order.supplier_order_id, now_monotonic_ms)};
     SupplierChannel& channel = work->channel->channel();
     const bool submit = work->submit;
     SubmitRequest request{work->order.supplier_order_id, work->order.phone,

@@ -39,9 +39,11 @@ Engine::Engine(Store* store, Queue* queue, ChannelRouter* router, Clock* clock,
                SweeperOptions{.interval_ms = options_.sweep_interval_ms,
                               .batch_max = options_.sweep_batch_max,
                               .redeliver_after_ms = options_.redeliver_after_ms},
-               &counters_) {
+               &counters_),
+      first_calls_(options_.max_remembered_first_calls) {
   assert(!options_.owner.empty());
   assert(options_.max_in_flight > 0 && options_.batch_max > 0 && options_.lease_ms > 0);
+  assert(options_.max_remembered_first_calls > 0);
 }
 
 Engine::~Engine() {

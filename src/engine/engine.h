@@ -37,9 +37,10 @@
 #include <unordered_map>
 #include <vector>
 
-#include "engine/channel_router.h"
-#include "engine/lease_keeper.h"
 #include "core/loop_runner.h"
+#include "engine/channel_router.h"
+#include "engine/first_calls.h"
+#include "engine/lease_keeper.h"
 #include "engine/order_policy.h"
 #include "engine/sweeper.h"
 #include "observe/metrics.h"
@@ -70,6 +71,9 @@ struct EngineOptions {
   // Orders waiting for a channel whose wait the dispatcher remembers (a few dozen bytes each);
   // beyond that, an order's wait is counted from its acceptance (waits_not_remembered).
   size_t max_remembered_waits = 100'000;
+  // Live attempts whose first call from this process is remembered (FirstCalls, a few dozen
+  // bytes each); beyond that, one is forgotten, and its next not_found is believed later.
+  size_t max_remembered_first_calls = 100'000;
   // How long the dispatcher's Queue::Receive waits for deliveries. 0 for an engine run step by
   // step, whose dispatcher must not block.
   std::chrono::milliseconds receive_wait{200};
@@ -173,6 +177,7 @@ class Engine {
     OrderPolicy policy;
     Transition step;        // what to record; planned by the dispatcher or on the answer
     int64_t called_ms = 0;  // when the supplier call was made
+    QueryAsked asked;       // the same, on both clocks, for a query
   };
 
   // Wakes the engine's own threads (Start).
@@ -240,6 +245,7 @@ class Engine {
 
   LeaseKeeper lease_keeper_;  // the leases of the orders claimed and not yet released
   Sweeper sweeper_;
+  FirstCalls first_calls_;  // of the live attempts this process called about
 
   // The dispatcher is woken when in_flight_ drops, the finisher when answers_ gains work, the
   // poller when polls_ gains an earlier due time, poll_acks_ gains work or room frees for a poll.

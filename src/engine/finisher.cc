@@ -55,7 +55,10 @@ void Engine::OnAnswer(std::unique_ptr<Work> work, const SupplierAnswer& answer) 
                                        now_ms - work->called_ms);
   }
   work->step =
-      PlanAfterAnswer(work->order, answer, work->submit, work->policy, now_ms, work->called_ms);
+      PlanAfterAnswer(work->order, answer, work->submit, work->policy, now_ms, work->asked);
+  if (work->step.attempt == Transition::Attempt::kClear || IsFinal(work->step.to)) {
+    first_calls_.Forget(work->order.supplier_order_id);
+  }
   if (std::optional<CircuitBreaker::Outcome> health =
           HealthOutcome(work->submit, answer, work->step)) {
     work->channel->breaker().Record(*health, now_ms);

@@ -93,6 +93,11 @@ int64_t NotFoundBelievedFromMs(const Order& order, const OrderPolicy& policy) {
          policy.not_found_margin_ms;
 }
 
+int64_t NotFoundBelievedFromMonotonicMs(const QueryAsked& asked, const OrderPolicy& policy) {
+  return asked.attempt_first_called_monotonic_ms + policy.attempt_timeout_ms +
+         policy.not_found_grace_ms;
+}
+
 Transition PlanNextAttempt(const Order& order, const OrderPolicy& policy,
                            const std::string& channel, int64_t now_ms, int64_t waited_ms) {
   // At most one live attempt per order: a second one could credit the phone twice.
@@ -148,7 +153,7 @@ Transition PlanWithoutChannel(const Order& order, const OrderPolicy& policy, con
 
 Transition PlanAfterAnswer(const Order& order, const SupplierAnswer& answer, bool submitted,
                            const OrderPolicy& policy, int64_t now_ms,
-                           std::optional<int64_t> asked_ms) {
+                           std::optional<QueryAsked> asked) {
   TOPUP_ASSERT(!order.supplier_order_id.empty(), "an answer planned for an order with no attempt");
   const OrderStatus live = order.status;  // charging or unknown
   switch (answer.outcome) {
@@ -167,12 +172,20 @@ Transition PlanAfterAnswer(const Order& order, const SupplierAnswer& answer, boo
       return Reschedule(order, OrderStatus::kCharging, PollDelayMs(order, policy, now_ms),
                         "supplier_processing", Explain(answer), now_ms);
     case SupplierOutcome::kNotFound: {
+      // Both clocks must agree: the wall clock of the node that sent the attempt may lag the
+      // one that asked by more than the margin; the monotonic time of the one that asked does
+      // not depend on any other clock.
       const int64_t grace_end_ms = NotFoundBelievedFromMs(order, policy);
-      if (asked_ms.value_or(now_ms) >= grace_end_ms) {
-        return AttemptDead(order, policy, "attempt_not_found", Explain(answer), now_ms);
+      int64_t left_ms = grace_end_ms - now_ms;
+      if (asked) {
+        const int64_t monotonic_end_ms = NotFoundBelievedFromMonotonicMs(*asked, policy);
+        if (asked->wall_ms >= grace_end_ms && asked->monotonic_ms >= monotonic_end_ms) {
+          return AttemptDead(order, policy, "attempt_not_found", Explain(answer), now_ms);
+        }
+        left_ms = std::max(left_ms, monotonic_end_ms - asked->monotonic_ms -
+                                        std::max<int64_t>(now_ms - asked->wall_ms, 0));
       }
-      const int64_t delay_ms =
-          std::clamp<int64_t>(grace_end_ms - now_ms, 0, PollDelayMs(order, policy, now_ms));
+      const int64_t delay_ms = std::clamp<int64_t>(left_ms, 0, PollDelayMs(order, policy, now_ms));
       return Reschedule(order, live, delay_ms, "", "", now_ms);
     }
     case SupplierOutcome::kNotSent:

@@ -33,7 +33,9 @@ struct OrderPolicy {
   // with its intake, which takes up to this long from when the request reached the supplier.
   // The request reaches it by attempt_sent_ms + attempt_timeout_ms at the latest (the engine
   // never sends an attempt later), so not_found is believed only from then, plus this grace, plus
-  // not_found_margin_ms for the clocks of the nodes and the supplier.
+  // not_found_margin_ms for the clocks of the nodes and the supplier; and, whatever the wall
+  // clocks say, only one timeout and this grace after the asking process first called about the
+  // attempt, on its monotonic clock (NotFoundBelievedFromMonotonicMs).
   int64_t not_found_grace_ms = 20'000;
   int64_t not_found_margin_ms = 1'000;
   int64_t first_query_delay_ms = 1'000;  // after an unknown outcome
@@ -50,8 +52,24 @@ struct OrderPolicy {
   bool test_only_resend_unknown = false;
 };
 
-// When a not_found answer to a query of the live attempt of `order` is first believed.
+// When a not_found answer to a query of the live attempt of `order` is first believed, on the
+// wall clock (a query asked from then on).
 int64_t NotFoundBelievedFromMs(const Order& order, const OrderPolicy& policy);
+
+// A query of the live attempt, as the process that asked it saw it.
+struct QueryAsked {
+  int64_t wall_ms = 0;       // Clock::NowMs when it was sent
+  int64_t monotonic_ms = 0;  // Clock::MonotonicMs when it was sent
+  // Clock::MonotonicMs when this process first called the supplier about the attempt (sent it,
+  // or first queried it): it had read the attempt from the store, where it is recorded before it
+  // is sent, so the supplier received it by then plus attempt_timeout_ms at the latest.
+  int64_t attempt_first_called_monotonic_ms = 0;
+};
+
+// When a not_found answer to a query of the live attempt is first believed on the monotonic
+// clock of the process that asked it, whatever the wall clocks of the nodes say: one attempt
+// timeout and one grace after it first called about the attempt.
+int64_t NotFoundBelievedFromMonotonicMs(const QueryAsked& asked, const OrderPolicy& policy);
 
 // For an order with no live attempt: a transition that starts the next attempt on `channel`, or,
 // when no attempt can finish before the deadline or attempts are used up, one that fails (and so
@@ -70,14 +88,16 @@ Transition PlanWithoutChannel(const Order& order, const OrderPolicy& policy, con
                               int64_t waiting_since_ms, int64_t now_ms);
 
 // The transition that records `answer` to the live attempt of `order`. `submitted` says whether
-// the answer came from sending the attempt (true) or from querying it (false). `asked_ms` is when
-// the call was made (default: now_ms): a not_found says what the supplier's index held at some
-// moment after it, which may be long before the answer arrives (a slow answer, a paused
-// process), so it is believed only if the query was asked once not_found is believed.
+// the answer came from sending the attempt (true) or from querying it (false). `asked` is when
+// the query was made: a not_found says what the supplier's index held at some moment after it,
+// which may be long before the answer arrives (a slow answer, a paused process), so it is
+// believed only if the query was asked once not_found is believed on both the wall clock
+// (NotFoundBelievedFromMs) and the asking process's monotonic clock
+// (NotFoundBelievedFromMonotonicMs); without `asked`, never.
 // REQUIRES: !order.supplier_order_id.empty().
 Transition PlanAfterAnswer(const Order& order, const SupplierAnswer& answer, bool submitted,
                            const OrderPolicy& policy, int64_t now_ms,
-                           std::optional<int64_t> asked_ms = std::nullopt);
+                           std::optional<QueryAsked> asked = std::nullopt);
 
 // Applies a transition that the store accepted to the in-memory copy of the order, exactly as
 // the store did, so the caller need not read it back.

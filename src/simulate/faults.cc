@@ -8,9 +8,10 @@ namespace {
 
 using Field = bool Faults::*;
 
-constexpr std::array<std::pair<std::string_view, Field>, 15> kFaults = {{
+constexpr std::array<std::pair<std::string_view, Field>, 16> kFaults = {{
     {"crash", &Faults::crash},
     {"clock_jump", &Faults::clock_jump},
+    {"node_clock_jump", &Faults::node_clock_jump},
     {"queue_loss", &Faults::queue_loss},
     {"queue_duplicate", &Faults::queue_duplicate},
     {"outage", &Faults::outage},

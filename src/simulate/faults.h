@@ -11,8 +11,11 @@
 namespace topup::simulate {
 
 struct Faults {
-  bool crash = true;               // a node dies at a random step and restarts from the store
-  bool clock_jump = true;          // every clock jumps forward (up to a minute) at once
+  bool crash = true;       // a node dies at a random step and restarts from the store
+  bool clock_jump = true;  // every clock jumps forward (up to a minute) at once
+  // One node's wall clock alone jumps forward (up to a minute and a half), far beyond
+  // OrderPolicy::not_found_margin_ms; its monotonic clock does not.
+  bool node_clock_jump = true;
   bool queue_loss = true;          // a published id is lost
   bool queue_duplicate = true;     // a published id is delivered twice
   bool outage = true;              // a channel refuses everything for a while

@@ -11,11 +11,23 @@ constexpr std::array<const char*, 6> kLoopNames = {"dispatcher", "finisher",    
                                                    "sweeper",    "lease-keeper", "notifier"};
 // Simulated time a pass that did work takes, so that no loop runs twice at one instant.
 constexpr int64_t kPassMs = 1;
+// Each node's monotonic clock counts from its own origin, as processes' do.
+constexpr int64_t kMonotonicOriginSpacingMs = 1'000'000'000;
 
 }  // namespace
 
 SimulatedNode::SimulatedNode(int index, const NodeWiring* wiring, uint64_t seed)
-    : index_(index), wiring_(wiring), random_(seed) {}
+    : index_(index),
+      wiring_(wiring),
+      random_(seed),
+      clock_(wiring->clock, kMonotonicOriginSpacingMs * index) {}
+
+void SimulatedNode::JumpClockMs(int64_t delta_ms) {
+  clock_.JumpMs(delta_ms);
+  wiring_->trace->Add(
+      wiring_->events->now_ms(),
+      "node" + std::to_string(index_) + " clock jumped " + std::to_string(delta_ms) + " ms");
+}
 
 SimulatedNode::~SimulatedNode() {
   if (up()) Crash();
@@ -47,17 +59,16 @@ Status SimulatedNode::Start() {
   router_ = std::move(router).value();
   EngineOptions options = wiring_->engine;
   options.owner = "node" + std::to_string(index_) + "." + std::to_string(++runs_);
-  engine_ = std::make_unique<Engine>(store_.get(), wiring_->queue, router_.get(), wiring_->clock,
-                                     options);
+  engine_ = std::make_unique<Engine>(store_.get(), wiring_->queue, router_.get(), &clock_, options);
   engine_->StartStepping(this);
-  callbacks_ = std::make_unique<SupplierCallbacks>(store_.get(), router_.get(), wiring_->clock,
-                                                   options.policy);
+  callbacks_ =
+      std::make_unique<SupplierCallbacks>(store_.get(), router_.get(), &clock_, options.policy);
   if (wiring_->receiver != nullptr) {
-    sender_ = wiring_->receiver->SenderFor(alive, [this] { return DiesMidDelivery(); });
+    sender_ = wiring_->receiver->SenderFor(&clock_, alive, [this] { return DiesMidDelivery(); });
     notify::NotifierOptions notifier = wiring_->notifier;
     notifier.owner = options.owner;
     delivery_ = std::make_unique<notify::NotificationDelivery>(
-        store_.get(), wiring_->clock, wiring_->secret_box, sender_.get(), notifier, [this, alive] {
+        store_.get(), &clock_, wiring_->secret_box, sender_.get(), notifier, [this, alive] {
           if (*alive) ScheduleLoop(kNotifier, wiring_->events->now_ms());
         });
   }

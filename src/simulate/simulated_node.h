@@ -28,6 +28,7 @@
 #include "engine/supplier_callbacks.h"
 #include "notify/notification_delivery.h"
 #include "simulate/event_queue.h"
+#include "simulate/node_clock.h"
 #include "simulate/simulated_channel.h"
 #include "simulate/simulated_queue.h"
 #include "simulate/simulated_receiver.h"
@@ -43,7 +44,9 @@ namespace topup::simulate {
 struct NodeWiring {
   std::string store_path;
   EventQueue* events = nullptr;
-  Clock* clock = nullptr;  // the nodes' clock (world time, plus its jumps)
+  // The world's clock (world time, plus the jumps of every clock at once); each node reads its
+  // own NodeClock over it.
+  Clock* clock = nullptr;
   SimulatedQueue* queue = nullptr;
   std::map<std::string, SimulatedSupplier*> suppliers;  // by channel name
   RoutingConfig routing;
@@ -77,6 +80,8 @@ class SimulatedNode final : public EngineLoopWaker {
   // What POST /v1/supplier-callbacks/{channel} calls. REQUIRES: up().
   SupplierCallbacks* callbacks() { return callbacks_.get(); }
   int index() const { return index_; }
+  // This node's wall clock alone jumps forward by `delta_ms`; its monotonic time does not.
+  void JumpClockMs(int64_t delta_ms);
   // No notification is claimed and unrecorded. REQUIRES: up().
   bool notifier_idle() const { return !delivery_ || delivery_->in_flight() == 0; }
 
@@ -95,6 +100,7 @@ class SimulatedNode final : public EngineLoopWaker {
   const int index_;
   const NodeWiring* const wiring_;
   SeededRandom random_;  // the router's weighted picks
+  NodeClock clock_;      // what the node's engine, callbacks and notifier read
   int runs_ = 0;
   std::shared_ptr<bool> alive_;  // false once this run crashed: its pending events are dropped
   bool dying_ = false;           // this run dies at the end of the step under way

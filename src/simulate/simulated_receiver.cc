@@ -27,14 +27,19 @@ constexpr std::string_view kHostSuffix = ".merchant.invalid";
 
 class SimulatedReceiver::Sender final : public notify::NotificationSender {
  public:
-  Sender(SimulatedReceiver* receiver, std::shared_ptr<const bool> alive, DiesMidDelivery dies)
-      : receiver_(receiver), alive_(std::move(alive)), dies_(std::move(dies)) {}
+  Sender(SimulatedReceiver* receiver, const Clock* node_clock, std::shared_ptr<const bool> alive,
+         DiesMidDelivery dies)
+      : receiver_(receiver),
+        node_clock_(node_clock),
+        alive_(std::move(alive)),
+        dies_(std::move(dies)) {}
   void Send(notify::NotificationRequest request, Done done) override {
-    receiver_->Receive(request, alive_, dies_, std::move(done));
+    receiver_->Receive(request, node_clock_->NowMs(), alive_, dies_, std::move(done));
   }
 
  private:
   SimulatedReceiver* const receiver_;
+  const Clock* const node_clock_;
   const std::shared_ptr<const bool> alive_;
   const DiesMidDelivery dies_;
 };
@@ -68,8 +73,8 @@ std::string SimulatedReceiver::NotifyUrl(const std::string& merchant_id) {
 }
 
 std::unique_ptr<notify::NotificationSender> SimulatedReceiver::SenderFor(
-    std::shared_ptr<const bool> alive, DiesMidDelivery dies_mid_delivery) {
-  return std::make_unique<Sender>(this, std::move(alive), std::move(dies_mid_delivery));
+    const Clock* node_clock, std::shared_ptr<const bool> alive, DiesMidDelivery dies_mid_delivery) {
+  return std::make_unique<Sender>(this, node_clock, std::move(alive), std::move(dies_mid_delivery));
 }
 
 bool SimulatedReceiver::Silent(const std::string& merchant_id) const {
@@ -91,11 +96,10 @@ std::string SimulatedReceiver::Describe() const {
   return text;
 }
 
-void SimulatedReceiver::Receive(const notify::NotificationRequest& request,
+void SimulatedReceiver::Receive(const notify::NotificationRequest& request, int64_t sent_at_ms,
                                 const std::shared_ptr<const bool>& alive,
                                 const DiesMidDelivery& dies_mid_delivery,
                                 notify::NotificationSender::Done done) {
-  const int64_t now_ms = clock_->NowMs();
   int64_t notification_id = 0;
   for (const auto& [name, value] : request.headers) {
     if (name == "X-Topup-Notification-Id") notification_id = std::stoll(value);
@@ -113,11 +117,11 @@ void SimulatedReceiver::Receive(const notify::NotificationRequest& request,
   std::vector<ReceivedTry>& seen = tries_of_[notification_id];
   if (!seen.empty()) ++duplicates_;
   ++tries_;
-  seen.push_back(ReceivedTry{.at_ms = now_ms, .acknowledged = false, .answered_run = nullptr});
+  seen.push_back(ReceivedTry{.at_ms = sent_at_ms, .acknowledged = false, .answered_run = nullptr});
 
   // What the merchant answers, and after how long.
   Behaviour behaviour = endpoint->second.behaviour;
-  if (behaviour != Behaviour::kSilent && now_ms >= endpoint->second.healthy_from_ms) {
+  if (behaviour != Behaviour::kSilent && sent_at_ms >= endpoint->second.healthy_from_ms) {
     behaviour = Behaviour::kHealthy;
   }
   int64_t latency_ms = 0;
@@ -190,7 +194,7 @@ void SimulatedReceiver::CheckArrival(const notify::NotificationRequest& request,
     return on_violation_(what + " tried after its schedule was spent");
   }
   const int64_t due_ms = row->schedule_start_ms + notify::kTryOffsetsMs[tries] / schedule_divisor_;
-  if (clock_->NowMs() < due_ms) {
+  if (clock_->NowMs() + allowed_skew_ms_ < due_ms) {
     return on_violation_(what + " try " + std::to_string(tries + 1) + " sent " +
                          std::to_string(due_ms - clock_->NowMs()) + " ms before it was due");
   }

@@ -16,6 +16,7 @@
 // Threading: the simulation's one thread.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -35,7 +36,7 @@ namespace topup::simulate {
 
 // One try as the merchant saw it.
 struct ReceivedTry {
-  int64_t at_ms = 0;          // the node's clock when it was sent (NotificationTry::at_ms)
+  int64_t at_ms = 0;          // the sending node's clock when it was sent (NotificationTry::at_ms)
   bool acknowledged = false;  // the merchant answered 2xx before the try's timeout
   // Set when the answer (or the timeout) reached the node: the try is the node's to record
   // unless that run of the node dies first (its flag then false).
@@ -58,10 +59,16 @@ class SimulatedReceiver {
                     EventQueue* events, const Clock* clock, Trace* trace, StorePicker pick_store,
                     ViolationSink on_violation);
 
+  // One node's wall clock now runs up to `skew_ms` ahead of another's. The notifiers schedule
+  // tries on their node's wall clock, so a try may come that much early by the world's.
+  void AllowClockSkewMs(int64_t skew_ms) { allowed_skew_ms_ = std::max(allowed_skew_ms_, skew_ms); }
+
   // The notify_url of a merchant's orders.
   static std::string NotifyUrl(const std::string& merchant_id);
-  // A sender for one run of a node: its answers are dropped once `*alive` is false.
-  std::unique_ptr<notify::NotificationSender> SenderFor(std::shared_ptr<const bool> alive,
+  // A sender for one run of a node, which reads `node_clock` (it must outlive the sender): its
+  // answers are dropped once `*alive` is false.
+  std::unique_ptr<notify::NotificationSender> SenderFor(const Clock* node_clock,
+                                                        std::shared_ptr<const bool> alive,
                                                         DiesMidDelivery dies_mid_delivery);
 
   // The merchant never answers (so its notifications end given up).
@@ -78,14 +85,17 @@ class SimulatedReceiver {
   class Sender;
   struct Endpoint {
     Behaviour behaviour = Behaviour::kHealthy;
-    int64_t healthy_from_ms = 0;  // by the nodes' clock; unused when silent
+    int64_t healthy_from_ms = 0;  // by the sending node's clock; unused when silent
   };
-  void Receive(const notify::NotificationRequest& request, const std::shared_ptr<const bool>& alive,
-               const DiesMidDelivery& dies_mid_delivery, notify::NotificationSender::Done done);
+  // `sent_at_ms`: the sending node's clock as the try left.
+  void Receive(const notify::NotificationRequest& request, int64_t sent_at_ms,
+               const std::shared_ptr<const bool>& alive, const DiesMidDelivery& dies_mid_delivery,
+               notify::NotificationSender::Done done);
   // The checks made as a try arrives.
   void CheckArrival(const notify::NotificationRequest& request, int64_t notification_id);
 
   const int32_t schedule_divisor_;
+  int64_t allowed_skew_ms_ = 0;  // AllowClockSkewMs
   Random* const random_;
   EventQueue* const events_;
   const Clock* const clock_;

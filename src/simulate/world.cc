@@ -98,6 +98,8 @@ class World {
   std::optional<std::string> violation_;
   int crashes_ = 0;
   int jumps_ = 0;
+  int node_jumps_ = 0;                 // of one node's clock alone
+  std::vector<int64_t> node_skew_ms_;  // by node: its clock's own jumps so far
 };
 
 RoutingConfig SimulatedRouting() {
@@ -206,6 +208,7 @@ Status World::SetUp() {
     nodes_.push_back(std::make_unique<SimulatedNode>(i, &wiring_, random_.NextU64()));
     if (Status started = nodes_.back()->Start(); !started.ok()) return started;
   }
+  node_skew_ms_.assign(nodes_.size(), 0);
   queue_->set_on_publish([this] {
     for (auto& node : nodes_) {
       if (node->up()) node->Wake(EngineLoop::kDispatcher);
@@ -261,6 +264,21 @@ void World::ScheduleFaults() {
         ++jumps_;
         clock_skew_ms_ += jump_ms;
         trace_.Add(events_.now_ms(), "clock jumped " + std::to_string(jump_ms) + " ms");
+      });
+    }
+  }
+  if (faults_.node_clock_jump) {
+    const uint64_t jumps = random_.NextBelow(3);
+    for (uint64_t i = 0; i < jumps; ++i) {
+      events_.Schedule(at(kFaultWindowMs), [this] {
+        const int64_t jump_ms = 2'000 + static_cast<int64_t>(random_.NextBelow(88'000));
+        ++node_jumps_;
+        SimulatedNode& node = *nodes_[random_.NextBelow(nodes_.size())];
+        node.JumpClockMs(jump_ms);
+        node_skew_ms_[static_cast<size_t>(node.index())] += jump_ms;
+        // Ahead of the world's clock and of every other node's (the jumps are forward only).
+        if (receiver_)
+          receiver_->AllowClockSkewMs(node_skew_ms_[static_cast<size_t>(node.index())]);
       });
     }
   }
@@ -341,6 +359,7 @@ SimulationResult World::Run() {
       break;
     }
     clock_.SetMs(events_.next_ms() + clock_skew_ms_);
+    clock_.SetMonotonicMs(events_.next_ms());
     events_.Pop()();
     if (events_.overflowed())
       Violation("more than " + std::to_string(EventQueue::kMaxPending) + " events pending");
@@ -398,7 +417,8 @@ SimulationResult World::Run() {
       " credits=" + std::to_string(book_.credits()) +
       " callbacks_applied=" + std::to_string(callbacks_applied) +
       " crashes=" + std::to_string(crashes_) + " clock_jumps=" + std::to_string(jumps_) +
-      NotificationSummary(result) + " events=" + std::to_string(steps) +
+      " node_clock_jumps=" + std::to_string(node_jumps_) + NotificationSummary(result) +
+      " events=" + std::to_string(steps) +
       " simulated_s=" + std::to_string(result.simulated_ms / 1000) +
       " faults=" + faults_.ToString();
   // The counts are the trace's last line: a run that ends alike but counts otherwise hashes

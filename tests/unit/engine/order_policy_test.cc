@@ -26,6 +26,14 @@ Order WithLiveAttempt(int32_t n, int64_t sent_ms, OrderStatus status = OrderStat
   return order;
 }
 
+// A query asked at `wall_ms` by a node whose monotonic clock reads the same as its wall clock and
+// which first called about the attempt at `first_called_ms`.
+QueryAsked AskedAt(int64_t wall_ms, int64_t first_called_ms = kNow) {
+  return QueryAsked{.wall_ms = wall_ms,
+                    .monotonic_ms = wall_ms,
+                    .attempt_first_called_monotonic_ms = first_called_ms};
+}
+
 TEST(OrderPolicyTest, StartsTheFirstAttempt) {
   OrderPolicy policy;
   Transition t = PlanNextAttempt(OpenOrder(), policy, "sim", kNow);
@@ -87,19 +95,58 @@ TEST(OrderPolicyTest, NotFoundCountsOnlyAfterTheGracePeriod) {
   const int64_t believed_ms =
       kNow + policy.attempt_timeout_ms + policy.not_found_grace_ms + policy.not_found_margin_ms;
   EXPECT_EQ(NotFoundBelievedFromMs(order, policy), believed_ms);
-  Transition early = PlanAfterAnswer(order, not_found, false, policy, believed_ms - 1);
+  Transition early =
+      PlanAfterAnswer(order, not_found, false, policy, believed_ms - 1, AskedAt(believed_ms - 1));
   EXPECT_EQ(early.attempt, Transition::Attempt::kKeep);
   EXPECT_EQ(early.to, OrderStatus::kUnknown);
   EXPECT_LE(early.next_check_ms, believed_ms);
   // A not_found exactly one grace after the record proves nothing yet: the request may have
   // arrived later than it was recorded.
+  const int64_t at_grace_ms = kNow + policy.not_found_grace_ms;
   Transition at_grace =
-      PlanAfterAnswer(order, not_found, false, policy, kNow + policy.not_found_grace_ms);
+      PlanAfterAnswer(order, not_found, false, policy, at_grace_ms, AskedAt(at_grace_ms));
   EXPECT_EQ(at_grace.attempt, Transition::Attempt::kKeep);
-  Transition late = PlanAfterAnswer(order, not_found, false, policy, believed_ms);
+  Transition late =
+      PlanAfterAnswer(order, not_found, false, policy, believed_ms, AskedAt(believed_ms));
   EXPECT_EQ(late.attempt, Transition::Attempt::kClear);
   EXPECT_EQ(late.to, OrderStatus::kCharging);
   EXPECT_EQ(late.event_kind, "attempt_not_found");
+  // Without knowing when it was asked, a not_found proves nothing at all.
+  Transition unasked = PlanAfterAnswer(order, not_found, false, policy, believed_ms + 500'000);
+  EXPECT_EQ(unasked.attempt, Transition::Attempt::kKeep);
+}
+
+// The wall clock of the node that asks may be ahead of the one that sent the attempt by far more
+// than the margin (one node's clock jumped): the wall clocks then say "believe it" while the
+// supplier's index may still lag. The asking node's own monotonic time decides as well: one
+// timeout and one grace after it first called about the attempt, it must have reached the
+// supplier and been indexed, whatever any clock says.
+TEST(OrderPolicyTest, ANotFoundIsBelievedOnlyOnceTheAskingNodesOwnTimeSaysSo) {
+  OrderPolicy policy;
+  Order order = WithLiveAttempt(1, kNow, OrderStatus::kUnknown);
+  SupplierAnswer not_found{SupplierOutcome::kNotFound, "", ""};
+  const int64_t ahead_ms = 60'000;        // the asking node's wall clock, against the sender's
+  const int64_t first_called_ms = 5'000;  // its monotonic clock, from its own origin
+  const int64_t believed_monotonic_ms =
+      first_called_ms + policy.attempt_timeout_ms + policy.not_found_grace_ms;
+  QueryAsked asked{.wall_ms = kNow + ahead_ms + 2'000,
+                   .monotonic_ms = believed_monotonic_ms - 1,
+                   .attempt_first_called_monotonic_ms = first_called_ms};
+  ASSERT_GE(asked.wall_ms, NotFoundBelievedFromMs(order, policy));  // the wall clock says yes
+  EXPECT_EQ(NotFoundBelievedFromMonotonicMs(asked, policy), believed_monotonic_ms);
+  Transition early = PlanAfterAnswer(order, not_found, false, policy, asked.wall_ms, asked);
+  EXPECT_EQ(early.attempt, Transition::Attempt::kKeep);
+  EXPECT_EQ(early.to, OrderStatus::kUnknown);
+  EXPECT_EQ(early.next_check_ms, asked.wall_ms + 1);  // asked again once it can be believed
+  asked.monotonic_ms = believed_monotonic_ms;
+  asked.wall_ms += 1;
+  Transition believed = PlanAfterAnswer(order, not_found, false, policy, asked.wall_ms, asked);
+  EXPECT_EQ(believed.attempt, Transition::Attempt::kClear);
+  EXPECT_EQ(believed.event_kind, "attempt_not_found");
+  // And the monotonic clock alone is not enough either: the wall-clock rule still holds.
+  asked.wall_ms = NotFoundBelievedFromMs(order, policy) - 1;
+  Transition wall_early = PlanAfterAnswer(order, not_found, false, policy, asked.wall_ms, asked);
+  EXPECT_EQ(wall_early.attempt, Transition::Attempt::kKeep);
 }
 
 // Found by `topup simulate --seed 99` (tests/unit/simulate): a query asked inside the grace was
@@ -112,12 +159,12 @@ TEST(OrderPolicyTest, ANotFoundAskedInsideTheGraceProvesNothingWhenEverItArrives
   SupplierAnswer not_found{SupplierOutcome::kNotFound, "", ""};
   const int64_t believed_ms = NotFoundBelievedFromMs(order, policy);
   Transition stale = PlanAfterAnswer(order, not_found, false, policy, believed_ms + 30'000,
-                                     /*asked_ms=*/believed_ms - 1);
+                                     AskedAt(believed_ms - 1));
   EXPECT_EQ(stale.attempt, Transition::Attempt::kKeep);
   EXPECT_EQ(stale.to, OrderStatus::kUnknown);
   EXPECT_EQ(stale.next_check_ms, believed_ms + 30'000);  // ask again at once
-  Transition fresh = PlanAfterAnswer(order, not_found, false, policy, believed_ms + 30'000,
-                                     /*asked_ms=*/believed_ms);
+  Transition fresh =
+      PlanAfterAnswer(order, not_found, false, policy, believed_ms + 30'000, AskedAt(believed_ms));
   EXPECT_EQ(fresh.attempt, Transition::Attempt::kClear);
 }
 

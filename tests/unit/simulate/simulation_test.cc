@@ -84,9 +84,22 @@ TEST(SimulationTest, SeedsThatFoundBugsPass) {
   for (uint64_t seed : {99}) {
     SimulationOptions options = Options(seed, 40);
     options.faults.callbacks = false;
+    options.faults.node_clock_jump = false;  // which it predates too
     options.notifications = false;
     const SimulationResult result = RunSimulation(options);
     EXPECT_TRUE(result.ok) << Explain(result);
+  }
+}
+
+// Seed 2 (40 orders): node0's wall clock alone jumped 19 s between sending an attempt and querying
+// it; a not_found from the supplier's lagging index was believed by the wall clocks, and a second
+// attempt sent while the first had credited the phone. The asking node's monotonic clock now has
+// to agree (OrderPolicyTest.ANotFoundIsBelievedOnlyOnceTheAskingNodesOwnTimeSaysSo).
+TEST(SimulationTest, NodeClockSeedsThatFoundBugsPass) {
+  for (uint64_t seed : {2}) {
+    const SimulationResult result = RunSimulation(Options(seed, 40));
+    EXPECT_TRUE(result.ok) << Explain(result);
+    EXPECT_NE(result.summary.find("node_clock_jumps=2"), std::string::npos) << result.summary;
   }
 }
 
@@ -96,7 +109,9 @@ TEST(SimulationTest, SeedsThatFoundBugsPass) {
 // (NotificationDeliveryTest.ARowClaimedAgainWhileItsTryIsOutIsNotSentTwice).
 TEST(SimulationTest, NotificationSeedsThatFoundBugsPass) {
   for (uint64_t seed : {10}) {
-    const SimulationResult result = RunSimulation(Options(seed, 30));
+    SimulationOptions options = Options(seed, 30);
+    options.faults.node_clock_jump = false;  // which it predates
+    const SimulationResult result = RunSimulation(options);
     EXPECT_TRUE(result.ok) << Explain(result);
   }
 }
