@@ -4,12 +4,11 @@
 #include "notify/notification_delivery.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
-#include <filesystem>
 #include <utility>
 #include <vector>
 
+#include "../store/store_test_util.h"
 #include "auth/merchant_keys.h"
 #include "store/sqlite/sqlite_store.h"
 
@@ -36,15 +35,8 @@ http::HttpResponse Answered(int status) {
 class NotificationDeliveryTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("topup-delivery-" + std::to_string(getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
-    Result<std::unique_ptr<Store>> store =
-        OpenSqliteStore(SqliteStoreOptions{.path = (dir_ / "topup.db").string()});
-    ASSERT_TRUE(store.ok()) << store.status().ToString();
-    store_ = std::move(store).value();
+    store_ = testing_util::OpenOrDie(testing_util::OptionsFor(dir_.File("topup.db")));
+    ASSERT_NE(store_, nullptr);
     ASSERT_TRUE(store_->CreateMerchant("m1", "Shop", clock_.NowMs()).ok());
     ASSERT_TRUE(store_->FundMerchant("m1", 1'000'000, "opening", clock_.NowMs()).ok());
     ASSERT_TRUE(auth::CreateMerchantKey(*store_, box_, "m1", clock_.NowMs()).ok());
@@ -52,7 +44,6 @@ class NotificationDeliveryTest : public ::testing::Test {
   void TearDown() override {
     delivery_.reset();
     store_.reset();
-    std::filesystem::remove_all(dir_);
   }
 
   void Start(NotifierOptions options) {
@@ -65,38 +56,16 @@ class NotificationDeliveryTest : public ::testing::Test {
   // A succeeded order of m1 whose notification is due now.
   void FinalOrder(const std::string& id) {
     const int64_t now_ms = clock_.NowMs();
-    Order order;
-    order.order_id = id;
-    order.merchant_id = "m1";
-    order.merchant_order_id = "mo-" + id;
-    order.phone = "13800138000";
-    order.carrier = Carrier::kChinaMobile;
-    order.face_value_yuan = 10;
-    order.price_fen = 1000;
-    order.notify_url = "http://127.0.0.1:9/notify";
-    order.created_ms = now_ms;
-    order.deadline_ms = now_ms + 180'000;
-    order.updated_ms = now_ms;
-    order.next_check_ms = now_ms;
+    Order order = testing_util::MakeOrder(id, "m1", "mo-" + id, 1000, now_ms);
     ASSERT_TRUE(store_->AcceptOrder(order).ok());
-    Transition start;
-    start.order_id = id;
-    start.to = OrderStatus::kCharging;
-    start.now_ms = now_ms;
-    start.attempt = Transition::Attempt::kStart;
-    start.supplier_order_id = SupplierOrderId(id, 1);
-    start.channel = "sim";
-    start.event_kind = "attempt_started";
-    ASSERT_TRUE(store_->ApplyTransition(start).value());
-    Transition end;
-    end.order_id = id;
-    end.from = OrderStatus::kCharging;
-    end.to = OrderStatus::kSuccess;
-    end.from_attempt_count = 1;
-    end.now_ms = now_ms;
-    end.attempt = Transition::Attempt::kKeep;
-    end.event_kind = "final";
-    ASSERT_TRUE(store_->ApplyTransition(end).value());
+    ASSERT_TRUE(
+        store_->ApplyTransition(testing_util::StartAttempt(order, OrderStatus::kCharging, now_ms))
+            .value());
+    order = store_->GetOrder(id).value();
+    ASSERT_TRUE(store_
+                    ->ApplyTransition(testing_util::Move(order, OrderStatus::kSuccess, now_ms,
+                                                         Transition::Attempt::kKeep, "final"))
+                    .value());
   }
 
   Notification Only(const std::string& order_id) {
@@ -105,7 +74,7 @@ class NotificationDeliveryTest : public ::testing::Test {
     return found.empty() ? Notification{} : found[0];
   }
 
-  std::filesystem::path dir_;
+  testing_util::ScopedTempDir dir_;
   FakeClock clock_{1'700'000'000'000};
   auth::SecretBox box_ = auth::SecretBox::Ephemeral();
   std::unique_ptr<Store> store_;
