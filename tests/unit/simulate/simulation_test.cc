@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <string>
 
 #include "simulate/faults.h"
@@ -116,43 +118,36 @@ TEST(SimulationTest, NotificationSeedsThatFoundBugsPass) {
   }
 }
 
+// The violation of the first of seeds 1..kBugSeedsAtMost (20 orders each) that fails with the
+// bug `inject` switches on, or none if every seed passes.
+constexpr uint64_t kBugSeedsAtMost = 30;
+std::optional<std::string> FirstViolation(const std::function<void(SimulationOptions&)>& inject) {
+  for (uint64_t seed = 1; seed <= kBugSeedsAtMost; ++seed) {
+    SimulationOptions options = Options(seed, 20);
+    inject(options);
+    const SimulationResult result = RunSimulation(options);
+    if (!result.ok) return result.violation;
+  }
+  return std::nullopt;
+}
+
 // Resending an attempt whose outcome is unknown credits the phone twice whenever the first
 // attempt had reached the supplier: the simulation must see it.
 TEST(SimulationTest, FindsAnEngineThatResendsAfterAnUnknownOutcome) {
-  constexpr uint64_t kSeedsAtMost = 30;
-  uint64_t found_at = 0;
-  std::string violation;
-  for (uint64_t seed = 1; seed <= kSeedsAtMost && found_at == 0; ++seed) {
-    SimulationOptions options = Options(seed, 20);
-    options.inject_resend_bug = true;
-    const SimulationResult result = RunSimulation(options);
-    if (!result.ok) {
-      found_at = seed;
-      violation = result.violation;
-    }
-  }
-  ASSERT_NE(found_at, 0u) << "the resend bug survived " << kSeedsAtMost << " seeds";
-  EXPECT_NE(violation.find("sent while"), std::string::npos) << violation;
+  const std::optional<std::string> violation =
+      FirstViolation([](SimulationOptions& options) { options.inject_resend_bug = true; });
+  ASSERT_TRUE(violation) << "the resend bug survived " << kBugSeedsAtMost << " seeds";
+  EXPECT_NE(violation->find("sent while"), std::string::npos) << *violation;
 }
 
 // A notifier that takes a try's timeout for an acknowledgement stops sending what the merchant
 // never acknowledged: slow and silent merchants show it.
 TEST(SimulationTest, FindsANotifierThatTakesATimeoutForAnAcknowledgement) {
-  constexpr uint64_t kSeedsAtMost = 30;
-  uint64_t found_at = 0;
-  std::string violation;
-  for (uint64_t seed = 1; seed <= kSeedsAtMost && found_at == 0; ++seed) {
-    SimulationOptions options = Options(seed, 20);
-    options.inject_ack_on_timeout_bug = true;
-    const SimulationResult result = RunSimulation(options);
-    if (!result.ok) {
-      found_at = seed;
-      violation = result.violation;
-    }
-  }
-  ASSERT_NE(found_at, 0u) << "the acknowledged-on-timeout bug survived " << kSeedsAtMost
-                          << " seeds";
-  EXPECT_NE(violation.find("never acknowledged"), std::string::npos) << violation;
+  const std::optional<std::string> violation =
+      FirstViolation([](SimulationOptions& options) { options.inject_ack_on_timeout_bug = true; });
+  ASSERT_TRUE(violation) << "the acknowledged-on-timeout bug survived " << kBugSeedsAtMost
+                         << " seeds";
+  EXPECT_NE(violation->find("never acknowledged"), std::string::npos) << *violation;
 }
 
 TEST(SimulationTest, FaultsParseByName) {
