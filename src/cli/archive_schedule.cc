@@ -2,7 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include <chrono>
+#include <utility>
 
 #include "core/duration_text.h"
 #include "store/rules/archive_rules.h"
@@ -24,35 +24,23 @@ Result<ArchiveRequest> MakeArchiveRequest(const std::string& older_than, size_t 
 ArchiveSchedule::ArchiveSchedule(Store& store, int64_t every_ms, std::string older_than,
                                  size_t batch)
     : store_(store),
-      every_ms_(every_ms),
+      every_(every_ms),
       older_than_(std::move(older_than)),
       batch_(batch),
-      thread_([this] { Loop(); }) {}
-
-ArchiveSchedule::~ArchiveSchedule() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stopping_ = true;
-  }
-  wake_.notify_all();
-  thread_.join();
+      runner_("archive", [this] { return RunOnce(); }) {
+  runner_.Start(every_);
 }
 
-void ArchiveSchedule::Loop() {
-  std::unique_lock<std::mutex> lock(mu_);
-  while (!wake_.wait_for(lock, std::chrono::milliseconds(every_ms_), [&] { return stopping_; })) {
-    lock.unlock();
-    Result<ArchiveRequest> request =
-        MakeArchiveRequest(older_than_, batch_, SystemClock()->NowMs());
-    Result<ArchiveReport> report = request.ok() ? store_.ArchiveFinalOrders(*request)
-                                                : Result<ArchiveReport>(request.status());
-    if (report.ok()) {
-      spdlog::info("archive: moved {} orders in {} batches", report->orders, report->batches);
-    } else {
-      spdlog::warn("archive: {}", report.status().ToString());
-    }
-    lock.lock();
+PassRest ArchiveSchedule::RunOnce() {
+  Result<ArchiveRequest> request = MakeArchiveRequest(older_than_, batch_, SystemClock()->NowMs());
+  Result<ArchiveReport> report =
+      request.ok() ? store_.ArchiveFinalOrders(*request) : Result<ArchiveReport>(request.status());
+  if (report.ok()) {
+    spdlog::info("archive: moved {} orders in {} batches", report->orders, report->batches);
+  } else {
+    spdlog::warn("archive: {}", report.status().ToString());
   }
+  return every_;
 }
 
 }  // namespace topup::cli

@@ -1,12 +1,10 @@
 // The retention job as `topup archive` and `topup serve --archive-every` run it.
 #pragma once
 
-#include <condition_variable>
 #include <cstdint>
-#include <mutex>
 #include <string>
-#include <thread>
 
+#include "core/loop_runner.h"
 #include "topup/status.h"
 #include "topup/store.h"
 
@@ -19,26 +17,24 @@ Result<ArchiveRequest> MakeArchiveRequest(const std::string& older_than, size_t 
                                           int64_t now_ms);
 
 // Runs the retention job on `store` every `every_ms` (the first run one period after the start)
-// on a thread of its own, until destroyed; each run's outcome is logged. REQUIRES: `store`
-// outlives this; every_ms > 0 and the request's arguments were accepted by MakeArchiveRequest.
+// on a thread of its own (a LoopRunner), until destroyed; each run's outcome is logged. REQUIRES:
+// `store` outlives this; every_ms > 0 and the request's arguments were accepted by
+// MakeArchiveRequest.
 class ArchiveSchedule {
  public:
   ArchiveSchedule(Store& store, int64_t every_ms, std::string older_than, size_t batch);
-  ~ArchiveSchedule();  // waits for a run in progress to finish its batch
+  ~ArchiveSchedule() = default;  // waits for a run in progress to finish its batch
   ArchiveSchedule(const ArchiveSchedule&) = delete;
   ArchiveSchedule& operator=(const ArchiveSchedule&) = delete;
 
  private:
-  void Loop();
+  PassRest RunOnce();
 
   Store& store_;
-  const int64_t every_ms_;
+  const PassRest every_;
   const std::string older_than_;
   const size_t batch_;
-  std::mutex mu_;
-  std::condition_variable wake_;
-  bool stopping_ = false;  // guarded by mu_
-  std::thread thread_;
+  LoopRunner runner_;  // last: stopped (by its destructor) before the members it uses go
 };
 
 }  // namespace topup::cli
