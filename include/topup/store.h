@@ -336,8 +336,10 @@ class Store {
   virtual Result<std::vector<Order>> ReadOrders(std::span<const std::string> order_ids) = 0;
   // At most min(filter.limit, the store's page bound) orders, hot and archived.
   virtual Result<std::vector<Order>> FindOrders(const OrderFilter& filter) = 0;
-  // The orders of the hot tables by status: what is live and recent, for gauges sampled every few
-  // seconds, so not the archive, whose count only grows.
+  // Every order the store ever accepted, hot and archived, by status (every status present): the
+  // archive job changes no count. Read from counts that each accept and status change updates in
+  // its own transaction, so it costs a few rows however many orders the store holds, and is exact:
+  // the sum equals the orders ListOrders lists.
   virtual Result<OrderCounts> CountOrders() = 0;
   // Reads only the open orders (through the index that holds just them), so it stays cheap
   // however many final orders the store keeps. Leases with lease_expires_ms <= now_ms are lapsed.
@@ -351,7 +353,7 @@ class Store {
   // GetOrder, ListEvents, FindOrderByMerchantOrderId and the idempotency check of AcceptOrder (a
   // repeated merchant_order_id is never accepted or debited again), still listed by ListOrders
   // and FindOrders (in the same order_id order, under the same cursor), and still counted by
-  // AuditLedger; CountOrders, SummarizeOpenOrders and the notification reads see the hot tables
+  // AuditLedger and CountOrders; SummarizeOpenOrders and the notification reads see the hot tables
   // only. Safe to run again after a crash. Errors: InvalidArgument("invalid_archive_request").
   virtual Result<ArchiveReport> ArchiveFinalOrders(const ArchiveRequest& request) = 0;
 

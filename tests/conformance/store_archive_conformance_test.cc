@@ -313,10 +313,10 @@ TEST_P(StoreArchiveTest, ListingsShowArchivedOrdersUnderTheSameCursor) {
   ASSERT_EQ(store_->FindOrders(succeeded)->size(), 1u);
   EXPECT_EQ(store_->FindOrders(succeeded)->at(0).order_id, "old-pending");
 
-  // The counts are of the hot tables.
+  // The counts are of every order, archived or not.
   OrderCounts counts = store_->CountOrders().value();
-  EXPECT_EQ(counts[OrderStatus::kSuccess], 2);  // young and old-pending
-  EXPECT_EQ(counts[OrderStatus::kFailed], 0);
+  EXPECT_EQ(counts[OrderStatus::kSuccess], 3);  // old-ok (archived), young and old-pending
+  EXPECT_EQ(counts[OrderStatus::kFailed], 1);   // old-failed (archived)
 }
 
 // A retried request for an archived order through the batched accept path.

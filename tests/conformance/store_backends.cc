@@ -14,6 +14,7 @@
 
 #include "store/postgres/pg_connection.h"
 #include "store/postgres/postgres_store.h"
+#include "store/sqlite/archive.h"
 #include "store/sqlite/sqlite_connection.h"
 #include "store/sqlite/sqlite_store.h"
 
@@ -49,6 +50,28 @@ class SqliteBackend final : public StoreBackend {
     if (!row.ok()) return row.status();
     if (!*row) return NotFound("no_row", sql);
     return select->ColumnInt64(0);
+  }
+
+  Result<OrderCounts> CountOrderRows() override {
+    Result<std::unique_ptr<sqlite::SqliteConnection>> db = Connect();
+    if (!db.ok()) return db.status();
+    if (Status s = sqlite::AttachArchive(**db, sqlite::ArchivePath(path()), /*create=*/false);
+        !s.ok()) {
+      return s;
+    }
+    // UNION: an order in both files (a crash of the archive job) is one row.
+    Result<sqlite::Statement> select = (*db)->Prepare(
+        "SELECT status, count(*) FROM (SELECT order_id, status FROM main.orders UNION"
+        " SELECT order_id, status FROM archive.orders) GROUP BY status");
+    if (!select.ok()) return select.status();
+    OrderCounts counts;
+    while (true) {
+      Result<bool> row = select->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      counts[static_cast<OrderStatus>(select->ColumnInt64(0))] = select->ColumnInt64(1);
+    }
+    return counts;
   }
 
   Status DatabaseServerCrash() override { return Status::Ok(); }
@@ -91,6 +114,21 @@ class PostgresBackend final : public StoreBackend {
     if (!result.ok()) return result.ToStatus();
     if (result.rows() == 0) return NotFound("no_row", sql);
     return result.Int(0, 0);
+  }
+
+  Result<OrderCounts> CountOrderRows() override {
+    Result<std::unique_ptr<postgres::PgConnection>> db = Connect();
+    if (!db.ok()) return db.status();
+    postgres::PgResult result = (*db)->ExecuteOnce(
+        "SELECT status, count(*) FROM (SELECT status FROM orders UNION ALL"
+        " SELECT status FROM archived_orders) a GROUP BY status",
+        postgres::Params());
+    if (!result.ok()) return result.ToStatus();
+    OrderCounts counts;
+    for (int row = 0; row < result.rows(); ++row) {
+      counts[static_cast<OrderStatus>(result.Int(row, 0))] = result.Int(row, 1);
+    }
+    return counts;
   }
 
   Status DatabaseServerCrash() override { return server_->Restart(); }

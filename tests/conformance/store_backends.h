@@ -26,6 +26,9 @@ class StoreBackend {
   virtual Status Execute(const std::string& sql) = 0;
   // The first column of the first row of `sql`.
   virtual Result<int64_t> QueryInt(const std::string& sql) = 0;
+  // The orders by status counted from the rows of the hot and the archive tables (GROUP BY), each
+  // order once: what CountOrders must answer. Statuses without orders are absent.
+  virtual Result<OrderCounts> CountOrderRows() = 0;
   // The database server goes away abruptly and comes back. REQUIRES: every store on it is
   // closed. SQLite has no server, so there it does nothing; PostgreSQL is stopped with an
   // immediate shutdown and recovers from its WAL.

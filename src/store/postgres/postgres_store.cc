@@ -24,6 +24,7 @@
 #include "store/rules/accept_plan.h"
 #include "store/rules/archive_rules.h"
 #include "store/rules/ledger_rules.h"
+#include "store/rules/order_counts.h"
 #include "store/rules/store_rules.h"
 #include "store/rules/write_counter.h"
 
@@ -277,6 +278,13 @@ constexpr std::string_view kAllOrders =
     "SELECT order_id, merchant_id, status, price_fen FROM orders UNION ALL "
     "SELECT order_id, merchant_id, status, price_fen FROM archived_orders";
 
+// The rows of order_counts this connection's transactions change (see the migration "order
+// counts"): one slot of 32 per server process, so that writers on other connections rarely wait
+// for each other's count rows. Every transaction changes its count rows last, after every other
+// lock it takes, and commits at once, so no one waits for a count row's holder for long and no
+// lock cycle goes through them.
+constexpr std::string_view kOrderCountSlot = "pg_backend_pid() % 32";
+
 // FindOrders' filter, on either orders table.
 constexpr std::string_view kFindCondition =
     " order_id > $1::text AND ($2::text = '' OR merchant_id = $2::text)"
@@ -432,10 +440,14 @@ struct Statements {
               " accepted_event AS ("
               "  INSERT INTO order_events (order_id, at_ms, kind, from_status, to_status,"
               "   attempt_no, detail)"
-              "  SELECT order_id, $13::bigint, 'accepted', 0, 0, 0, '' FROM created)"
-              " SELECT (SELECT count(*) FROM created),"
-              "  EXISTS (SELECT 1 FROM merchants WHERE merchant_id = $2::text), e.*"
-              " FROM (VALUES (0)) AS one (x) LEFT JOIN existing e ON true")};
+              "  SELECT order_id, $13::bigint, 'accepted', 0, 0, 0, '' FROM created),"
+              " counted AS ("
+              "  UPDATE order_counts SET orders = orders + 1 WHERE status = 0 AND slot = " +
+                  std::string(kOrderCountSlot) +
+                  "  AND EXISTS (SELECT 1 FROM created))"
+                  " SELECT (SELECT count(*) FROM created),"
+                  "  EXISTS (SELECT 1 FROM merchants WHERE merchant_id = $2::text), e.*"
+                  " FROM (VALUES (0)) AS one (x) LEFT JOIN existing e ON true")};
 
   // The statements of an accept batch (TryAcceptBatch), each for the whole batch.
   // Locks the merchants in merchant id order, as every writer of merchant rows does, and reads
@@ -516,7 +528,15 @@ struct Statements {
                     SqlText({"SELECT ", kOrderColumns, " FROM orders WHERE", kFindCondition,
                              " UNION ALL SELECT ", kOrderColumns, " FROM archived_orders WHERE",
                              kFindCondition, " ORDER BY order_id LIMIT $6::bigint"})};
-  Query count_orders{"topup_count_orders", "SELECT status, count(*) FROM orders GROUP BY status"};
+  Query count_orders{"topup_count_orders",
+                     "SELECT status, sum(orders)::bigint FROM order_counts GROUP BY status"};
+  // Adds $2 to the count of status $1 (arrays, in status order) in this connection's slot.
+  Query change_order_counts{
+      "topup_change_order_counts",
+      SqlText({"UPDATE order_counts SET orders = orders + c.n"
+               " FROM unnest ($1::integer[], $2::bigint[]) AS c (status, n)"
+               " WHERE order_counts.status = c.status AND order_counts.slot = ",
+               kOrderCountSlot})};
   // kPostgresOpen is the condition of the partial index orders_due: only open rows.
   Query summarize_open_orders{
       "topup_summarize_open_orders",
@@ -570,7 +590,19 @@ struct Statements {
                    "  INSERT INTO ledger (merchant_id, order_id, kind, amount_fen,"
                    "   balance_after_fen, created_ms, note)"
                    "  SELECT merchant_id, $1::text, 2, price_fen, balance_fen, $8::bigint,"
-                   "   $10::text FROM refund)"
+                   "   $10::text FROM refund),"
+                   // Both gates are read before any count row: the order and its merchant are
+                   // locked first, as kOrderCountSlot asks.
+                   " counted AS ("
+                   "  UPDATE order_counts SET orders = orders +"
+                   "   CASE WHEN status = $4::integer THEN 1 ELSE -1 END"
+                   "  WHERE slot = ",
+                   kOrderCountSlot,
+                   "  AND status IN ($2::integer, $4::integer) AND $2::integer <> $4::integer"
+                   "  AND (SELECT count(*) FROM moved) = 1"
+                   "  AND (SELECT count(*) FROM refund) = CASE WHEN $4::integer = ",
+                   kSqlFailed,
+                   " THEN 1 ELSE 0 END)"
                    " SELECT (SELECT count(*) FROM moved), (SELECT count(*) FROM refund),"
                    "  (SELECT price_fen FROM refund), (SELECT balance_fen FROM refund),",
                    kDebitOfOrder1})};
@@ -749,6 +781,16 @@ Params AcceptParams(const Order& order) {
       .Text(order.lease_owner)
       .Int(order.lease_expires_ms);
   return params;
+}
+
+// The parameters of change_order_counts for `changes`.
+Params OrderCountChangeParams(const store_rules::OrderCountChanges& changes) {
+  std::vector<int64_t> statuses, counts;
+  for (const auto& [status, n] : changes.Changed()) {
+    statuses.push_back(StatusInt(status));
+    counts.push_back(n);
+  }
+  return Params().IntArray(statuses).IntArray(counts);
 }
 
 // What AcceptOrder answers for `order` given the successful answer of its accept_order.
@@ -1483,6 +1525,8 @@ BatchEnd PostgresStore::TryAcceptBatch(postgres::PgConnection& db, std::span<con
     }
     auto created_ms = Column(created, [](const Order& o) { return o.created_ms; });
     auto order_ids = Column(created, [](const Order& o) { return o.order_id; });
+    store_rules::OrderCountChanges counted;
+    counted.Accepted(static_cast<int64_t>(created.size()));
     writes = {{&Sql().insert_orders, InsertOrdersParams(created)},
               {&Sql().insert_debit_entries,
                Params()
@@ -1493,7 +1537,8 @@ BatchEnd PostgresStore::TryAcceptBatch(postgres::PgConnection& db, std::span<con
                    .IntArray(created_ms)},
               {&Sql().insert_accepted_events, Params().TextArray(order_ids).IntArray(created_ms)},
               {&Sql().debit_merchants,
-               Params().TextArray(debited_merchants).IntArray(read_fen).IntArray(debited_fen)}};
+               Params().TextArray(debited_merchants).IntArray(read_fen).IntArray(debited_fen)},
+              {&Sql().change_order_counts, OrderCountChangeParams(counted)}};
   }
   writes.push_back({&Sql().commit, Params()});
   Result<std::vector<PgResult>> written = db.ExecutePipeline(writes);
@@ -1613,11 +1658,7 @@ Result<std::vector<OrderEvent>> PostgresStore::ListEvents(const std::string& ord
 }
 
 Result<OrderCounts> PostgresStore::CountOrders() {
-  OrderCounts counts;
-  for (OrderStatus s : {OrderStatus::kAccepted, OrderStatus::kCharging, OrderStatus::kUnknown,
-                        OrderStatus::kSuccess, OrderStatus::kFailed}) {
-    counts[s] = 0;
-  }
+  OrderCounts counts = store_rules::ZeroOrderCounts();
   Result<PgResult> result = Run(Sql().count_orders, Params());
   if (!result.ok()) return result.status();
   for (int row = 0; row < result->rows(); ++row) {
@@ -1916,10 +1957,12 @@ BatchEnd PostgresStore::TryBatch(postgres::PgConnection& db,
       live.emplace(moves[3].Text(row, 0), moves[3].Text(row, 1));
   }
   std::vector<size_t> refunds;  // positions of the transitions to failed that moved
+  store_rules::OrderCountChanges counted;
   for (size_t p = 0; p < batch.size(); ++p) {
     const Transition& t = transitions[batch[p]];
     if (auto it = moved.find(t.order_id); it != moved.end()) {
       outcomes[p] = BatchOutcome{true, std::move(it->second.merchant_id), it->second.price_fen};
+      counted.Moved(t.from, t.to);
       if (t.to == OrderStatus::kFailed) refunds.push_back(p);
       continue;
     }
@@ -1947,6 +1990,10 @@ BatchEnd PostgresStore::TryBatch(postgres::PgConnection& db,
                                                 .Int(outcomes[p].price_fen)
                                                 .Int(t.now_ms)
                                                 .Text(CleanFreeText(t.fail_reason))});
+  }
+  // Then the counts, after every other lock.
+  if (!counted.empty()) {
+    queries.push_back({&Sql().change_order_counts, OrderCountChangeParams(counted)});
   }
   std::vector<PgResult> refunded;
   if (std::optional<BatchEnd> end = pipeline(queries, refunded)) return *end;

@@ -213,11 +213,36 @@ CREATE INDEX archived_notification_tries_by_notification
   ON archived_notification_tries (notification_id, try_id);
 )sql";
 
+// The counts of orders by status that CountOrders reads, so that it reads a few rows instead of
+// every order: the writes change them in the transaction of each accept and status change. A
+// single row per status would make every transaction of every node that writes orders wait for
+// the last one to commit, so each status has 32 rows, a transaction changes those of its
+// connection's slot (its server process id modulo 32) and a read sums them; a slot's figure alone
+// may be negative. They count every order ever accepted, hot or archived (the archive
+// job changes no count), so they start from both tables, locked against writes meanwhile. Nodes
+// of a version without this table must be stopped before it is created: their writes would not be
+// counted.
+constexpr std::string_view kOrderCounts = R"sql(
+CREATE TABLE order_counts (
+  status INTEGER NOT NULL CHECK (status BETWEEN 0 AND 4),
+  slot INTEGER NOT NULL CHECK (slot BETWEEN 0 AND 31),
+  orders BIGINT NOT NULL,
+  PRIMARY KEY (status, slot)
+) WITH (fillfactor = 50);
+LOCK TABLE orders, archived_orders IN SHARE MODE;
+INSERT INTO order_counts (status, slot, orders)
+  SELECT s.status, slot, CASE WHEN slot = 0 THEN coalesce(n.orders, 0) ELSE 0 END
+  FROM generate_series(0, 4) AS s (status) CROSS JOIN generate_series(0, 31) AS slot
+  LEFT JOIN (SELECT status, count(*) AS orders FROM (SELECT status FROM orders UNION ALL
+    SELECT status FROM archived_orders) a GROUP BY status) n ON n.status = s.status;
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "initial schema", kInitialSchema},
     {2, "merchant api keys", kMerchantKeys},
     {3, "notification outbox", kNotificationOutbox},
     {4, "archivable orders", kArchivableOrders},
+    {5, "order counts", kOrderCounts},
 };
 
 // The key of the advisory lock that serializes migrations within one database: "topup" in ASCII.

@@ -218,18 +218,24 @@ bool GroupCommitWriter::RunAll(std::span<PendingWrite> batch, bool in_savepoints
   return true;
 }
 
-void GroupCommitWriter::RunBatch(std::span<PendingWrite> batch) {
-  TOPUP_ASSERT(!batch.empty() && batch.size() <= options_.max_batch_ops,
-               "a group transaction beyond max_batch_ops");
-  assert(!connection_->InTransaction());
-  const auto began = std::chrono::steady_clock::now();
+bool GroupCommitWriter::Begin(std::span<PendingWrite> batch) {
   // IMMEDIATE takes the write lock up front, waiting up to busy_timeout for another process that
   // holds it, instead of failing halfway through the batch when a read would upgrade to a write.
   Status status = connection_->Run("BEGIN IMMEDIATE");
   if (!status.ok()) {
     FailBatch(batch, status);
-    return;
+    return false;
   }
+  if (transaction_end_.begin) transaction_end_.begin();
+  return true;
+}
+
+void GroupCommitWriter::RunBatch(std::span<PendingWrite> batch) {
+  TOPUP_ASSERT(!batch.empty() && batch.size() <= options_.max_batch_ops,
+               "a group transaction beyond max_batch_ops");
+  assert(!connection_->InTransaction());
+  const auto began = std::chrono::steady_clock::now();
+  if (!Begin(batch)) return;
   // Fast path: no savepoints, which cost a copy of every page a write touches. If a write failed,
   // it may have left some of its changes, so the batch is rolled back and run again with a
   // savepoint around each write, which undoes exactly the failed ones.
@@ -237,15 +243,16 @@ void GroupCommitWriter::RunBatch(std::span<PendingWrite> batch) {
   const bool all_ok = std::all_of(batch.begin(), batch.end(),
                                   [](const PendingWrite& write) { return write.status.ok(); });
   if (!all_ok) {
-    status = connection_->Run("ROLLBACK");
-    if (status.ok()) status = connection_->Run("BEGIN IMMEDIATE");
+    Status status = connection_->Run("ROLLBACK");
     if (!status.ok()) {
       FailBatch(batch, status);
       return;
     }
-    if (!RunAll(batch, /*in_savepoints=*/true)) return;
+    if (!Begin(batch) || !RunAll(batch, /*in_savepoints=*/true)) return;
   }
-  status = connection_->Run("COMMIT");
+  Status status =
+      transaction_end_.before_commit ? transaction_end_.before_commit(*connection_) : Status::Ok();
+  if (status.ok()) status = connection_->Run("COMMIT");
   if (!status.ok()) {
     FailBatch(batch, status);
     return;

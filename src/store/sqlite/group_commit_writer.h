@@ -12,6 +12,9 @@
 // none does; only after waiting background_max_wait does it go along with order writes, one per
 // transaction, so a store busy with orders still gets it through.
 //
+// What a transaction's writes add up to (the store's counts of orders by status) can be written
+// once per transaction instead of once per write: see SetTransactionEnd.
+//
 // Threading: the write connection is used only by the writer thread, from construction until the
 // destructor has joined it. The queue of pending writes is guarded by mu_.
 #pragma once
@@ -97,6 +100,17 @@ class GroupCommitWriter {
   void SetCommitObserver(std::function<void(size_t, std::chrono::microseconds)> observer) {
     on_commit_ = std::move(observer);
   }
+  // Work a transaction leaves to its end. `begin` runs as each transaction begins (also when a
+  // batch begins again, after a failed write, with a savepoint around each write), and
+  // `before_commit` just before the COMMIT; a `before_commit` that fails fails the whole batch.
+  // Both run on the writer thread. What `before_commit` writes must come from writes that
+  // returned OK: a write adds to it only as it returns OK, so that a write undone never did.
+  struct TransactionEnd {
+    std::function<void()> begin;
+    std::function<Status(SqliteConnection&)> before_commit;
+  };
+  // REQUIRES: before the first write is queued (the writer thread reads it without a lock).
+  void SetTransactionEnd(TransactionEnd end) { transaction_end_ = std::move(end); }
   // Writes waiting for the writer thread (not counting the batch it is running), of both
   // priorities.
   size_t queued_ops() const;
@@ -121,6 +135,8 @@ class GroupCommitWriter {
   // Runs one write, inside a savepoint of its own if `in_savepoint`. Returns false if the
   // enclosing transaction was lost (SQLite rolled it back, or the savepoint could not be undone).
   bool RunOne(PendingWrite& write, bool in_savepoint);
+  // BEGIN IMMEDIATE, then transaction_end_.begin. Fails the batch and returns false if BEGIN did.
+  bool Begin(std::span<PendingWrite> batch);
   // Runs every write of the batch; if the transaction is lost, fails the batch and returns false.
   bool RunAll(std::span<PendingWrite> batch, bool in_savepoints);
   // Ends a failed transaction: rolls back if still open, then fails every write with `status`.
@@ -138,6 +154,7 @@ class GroupCommitWriter {
   bool stopping_ = false;                // guarded by mu_
   GroupCommitStats stats_;               // guarded by mu_
   std::function<void(size_t, std::chrono::microseconds)> on_commit_;  // read by thread_
+  TransactionEnd transaction_end_;                                    // read by thread_
 
   std::thread thread_;  // last: started once everything above is constructed
 };

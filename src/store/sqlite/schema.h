@@ -27,7 +27,8 @@ std::span<const Migration> StoreMigrations();
 // Everything, including the version rows, is written in one IMMEDIATE transaction: either all
 // missing migrations are applied or none is. Returns FailedPrecondition("schema_too_new") if the
 // database has a version this code does not know.
-// REQUIRES: `connection` is read-write and not inside a transaction.
+// REQUIRES: `connection` is read-write, not inside a transaction, and has the store's archive
+// attached (AttachArchive), which a migration may read.
 Status ApplyMigrations(SqliteConnection& connection, std::span<const Migration> migrations);
 
 // The highest applied migration version, 0 for a database that has none.

@@ -16,6 +16,7 @@
 #include "store/sqlite/archive.h"
 #include "store/sqlite/checkpointer.h"
 #include "store/sqlite/group_commit_writer.h"
+#include "store/sqlite/order_counts.h"
 #include "store/sqlite/read_pool.h"
 #include "store/sqlite/schema.h"
 #include "store/sqlite/sqlite_connection.h"
@@ -365,7 +366,13 @@ class SqliteStore final : public Store {
       : options_(options),
         readers_(std::move(readers)),
         checkpointer_(std::move(checkpointer)),
-        writer_(std::move(writer)) {}
+        writer_(std::move(writer)) {
+    writer_->SetTransactionEnd({.begin = [this] { pending_counts_.Clear(); },
+                                .before_commit =
+                                    [this](SqliteConnection& db) {
+                                      return sqlite::WriteOrderCountChanges(db, pending_counts_);
+                                    }});
+  }
 
   Status CreateMerchant(const std::string& merchant_id, const std::string& name,
                         int64_t now_ms) override;
@@ -429,11 +436,17 @@ class SqliteStore final : public Store {
   // Reads the order selected by `sql` with its parameters bound by `bind`.
   template <typename Bind>
   Result<Order> ReadOneOrder(std::string_view sql, Bind&& bind);
+  // WriteAcceptedOrder, with a created order added to the transaction's count changes.
+  // REQUIRES: on the writer thread.
+  Status WriteAccept(SqliteConnection& db, const Order& order, AcceptResult* result);
 
   const SqliteStoreOptions options_;  // archive_path filled in
   std::unique_ptr<ReadPool> readers_;
   std::unique_ptr<Checkpointer> checkpointer_;
   WriteCounter write_counter_;
+  // What the writer's current transaction changes in order_counts: touched only on the writer
+  // thread, by the writes as they return OK and by the writer's TransactionEnd.
+  store_rules::OrderCountChanges pending_counts_;
   // Declared last, so destroyed first: the writer finishes its queued writes (and calls back
   // their callers) while everything else is still there.
   std::unique_ptr<GroupCommitWriter> writer_;
@@ -846,13 +859,18 @@ Result<LedgerAudit> SqliteStore::AuditLedger() {
 
 // --- Orders ---
 
+Status SqliteStore::WriteAccept(SqliteConnection& db, const Order& order, AcceptResult* result) {
+  Status status = WriteAcceptedOrder(db, order, result);
+  if (status.ok() && result->created) pending_counts_.Accepted();
+  return status;
+}
+
 Result<AcceptResult> SqliteStore::AcceptOrder(const Order& order) {
   Status status = ValidateNewOrder(order);
   if (!status.ok()) return status;
   AcceptResult result;
   write_counter_.Count(1);
-  status =
-      writer_->Run([&](SqliteConnection& db) { return WriteAcceptedOrder(db, order, &result); });
+  status = writer_->Run([&](SqliteConnection& db) { return WriteAccept(db, order, &result); });
   if (!status.ok()) return status;
   return result;
 }
@@ -871,8 +889,8 @@ void SqliteStore::AcceptOrderAsync(Order order, AcceptCallback done) {
   auto accept = std::make_shared<Accept>(Accept{std::move(order), {}, std::move(done)});
   write_counter_.Count(1);
   writer_->Post(
-      [accept](SqliteConnection& db) {
-        return WriteAcceptedOrder(db, accept->order, &accept->result);
+      [this, accept](SqliteConnection& db) {
+        return WriteAccept(db, accept->order, &accept->result);
       },
       [accept](Status status) {
         if (status.ok()) {
@@ -1011,21 +1029,8 @@ Result<std::vector<OrderEvent>> SqliteStore::ListEvents(const std::string& order
 }
 
 Result<OrderCounts> SqliteStore::CountOrders() {
-  OrderCounts counts;
-  for (OrderStatus s : {OrderStatus::kAccepted, OrderStatus::kCharging, OrderStatus::kUnknown,
-                        OrderStatus::kSuccess, OrderStatus::kFailed}) {
-    counts[s] = 0;
-  }
   ReadPool::Lease db = readers_->Acquire();
-  Result<Statement> select = db->Prepare("SELECT status, count(*) FROM orders GROUP BY status");
-  if (!select.ok()) return select.status();
-  while (true) {
-    Result<bool> row = select->Step();
-    if (!row.ok()) return row.status();
-    if (!*row) break;
-    counts[static_cast<OrderStatus>(select->ColumnInt64(0))] = select->ColumnInt64(1);
-  }
-  return counts;
+  return sqlite::ReadOrderCounts(*db);
 }
 
 Result<OpenOrdersSummary> SqliteStore::SummarizeOpenOrders(int64_t now_ms) {
@@ -1183,10 +1188,11 @@ std::vector<Result<bool>> SqliteStore::ApplyTransitions(std::span<const Transiti
       continue;
     }
     valid.push_back(i);
-    bodies.push_back([&transitions, &applied, i](SqliteConnection& db) {
+    bodies.push_back([this, &transitions, &applied, i](SqliteConnection& db) {
       bool moved = false;
       Status status = WriteTransition(db, transitions[i], &moved);
       applied[i] = moved;
+      if (status.ok() && moved) pending_counts_.Moved(transitions[i].from, transitions[i].to);
       return status;
     });
   }
@@ -1556,9 +1562,10 @@ Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteStoreOptions& request
   Result<std::unique_ptr<SqliteConnection>> writer = SqliteConnection::Open(
       options.path, SqliteConnection::Mode::kReadWrite, options.busy_timeout_ms);
   if (!writer.ok()) return writer.status();
-  status = sqlite::ApplyMigrations(**writer, sqlite::StoreMigrations());
-  if (!status.ok()) return status;
+  // The archive is attached first: the migration that fills order_counts counts its orders too.
   status = sqlite::AttachArchive(**writer, options.archive_path, /*create=*/true);
+  if (!status.ok()) return status;
+  status = sqlite::ApplyMigrations(**writer, sqlite::StoreMigrations());
   if (!status.ok()) return status;
 
   // The writer leaves checkpoints to the checkpointer, but for a WAL grown past 64 MiB (say, the

@@ -32,6 +32,13 @@ class GroupCommitWriterTest : public ::testing::Test {
             .ok());
   }
 
+  std::unique_ptr<SqliteConnection> OpenSetup() {
+    Result<std::unique_ptr<SqliteConnection>> db =
+        SqliteConnection::Open(path_, SqliteConnection::Mode::kReadWrite, 5000);
+    EXPECT_TRUE(db.ok()) << db.status().ToString();
+    return db.ok() ? std::move(db).value() : nullptr;
+  }
+
   std::unique_ptr<GroupCommitWriter> StartWriter(
       size_t max_batch_ops, std::chrono::milliseconds background_max_wait = std::chrono::hours(1)) {
     Result<std::unique_ptr<SqliteConnection>> connection =
@@ -152,6 +159,60 @@ TEST_F(GroupCommitWriterTest, AFailingWriteRollsBackOnlyItself) {
   EXPECT_EQ(stats.ops, kWriters + 1);
   EXPECT_EQ(stats.transactions, 2);  // the gate, then everyone else together
   EXPECT_EQ(stats.max_batch_ops, kWriters);
+}
+
+// What a batch's writes add to as they return OK is written once, before the COMMIT: with a write
+// among them that fails (and the batch run again in savepoints), only the others' shares count.
+TEST_F(GroupCommitWriterTest, TheTransactionEndWritesWhatTheStandingWritesAddedUp) {
+  constexpr int kWriters = 8;
+  ASSERT_TRUE(OpenSetup()
+                  ->Exec("CREATE TABLE total (n INTEGER NOT NULL); "
+                         "INSERT INTO total VALUES (0)")
+                  .ok());
+  std::unique_ptr<GroupCommitWriter> writer = StartWriter(512);
+  int64_t added = 0;  // touched on the writer thread only
+  int before_commits = 0;
+  writer->SetTransactionEnd({.begin = [&] { added = 0; },
+                             .before_commit =
+                                 [&](SqliteConnection& db) {
+                                   ++before_commits;
+                                   Result<Statement> update =
+                                       db.Prepare("UPDATE total SET n = n + ?1");
+                                   if (!update.ok()) return update.status();
+                                   update->BindInt64(1, added);
+                                   return update->Run();
+                                 }});
+  std::thread gate = StartGate(*writer, kWriters);
+  std::vector<std::thread> threads;
+  for (int i = 1; i <= kWriters; ++i) {
+    threads.emplace_back([&, i] {
+      Status s = writer->Run([&, i](SqliteConnection& db) -> Status {
+        if (i == 3) return FailedPrecondition("refused", "test");  // adds nothing
+        if (Status inserted = Insert(db, i, i); !inserted.ok()) return inserted;
+        added += i;
+        return Status::Ok();
+      });
+      EXPECT_EQ(s.ok(), i != 3) << s.ToString();
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  gate.join();
+  EXPECT_EQ(before_commits, 2);  // the gate's transaction, then everyone else's
+  std::unique_ptr<SqliteConnection> reader = OpenSetup();
+  Result<Statement> total = reader->Prepare("SELECT n FROM total");
+  ASSERT_TRUE(total.ok());
+  ASSERT_TRUE(total->Step().value());
+  EXPECT_EQ(total->ColumnInt64(0), kWriters * (kWriters + 1) / 2 - 3);
+}
+
+TEST_F(GroupCommitWriterTest, AFailingTransactionEndFailsTheBatch) {
+  std::unique_ptr<GroupCommitWriter> writer = StartWriter(512);
+  writer->SetTransactionEnd(
+      {.begin = [] {},
+       .before_commit = [](SqliteConnection&) { return Internal("cannot write the total"); }});
+  Status s = writer->Run([](SqliteConnection& db) { return Insert(db, 1, 1); });
+  EXPECT_EQ(s.code(), StatusCode::kInternal) << s.ToString();
+  EXPECT_TRUE(CommittedKeys().empty());
 }
 
 TEST_F(GroupCommitWriterTest, BatchesAreBounded) {

@@ -4,6 +4,7 @@
 
 #include <vector>
 
+#include "store/sqlite/archive.h"
 #include "store/sqlite/sqlite_connection.h"
 #include "store/sqlite/sqlite_store.h"
 #include "store_test_util.h"
@@ -139,9 +140,13 @@ TEST(SchemaTest, UpgradingKeepsRowsIdsAndGuards) {
                        "attempt_no, detail) VALUES ('o1', 1, 'accepted', 0, 0, 0, '')")
                   .ok());
 
+  // As the store opens it: with its archive attached, which the counts' migration reads.
+  ASSERT_TRUE(AttachArchive(*db, dir.File("old.db.archive"), /*create=*/true).ok());
   ASSERT_TRUE(ApplyMigrations(*db, StoreMigrations()).ok());
   EXPECT_EQ(Column(*db, "SELECT entry_id || ' ' || note FROM ledger ORDER BY entry_id"),
             (std::vector<std::string>{"1 a", "2 b"}));
+  EXPECT_EQ(Column(*db, "SELECT status || ' ' || orders FROM order_counts ORDER BY status"),
+            (std::vector<std::string>{"0 1", "1 0", "2 0", "3 0", "4 0"}));
   ASSERT_TRUE(db->Exec("INSERT INTO ledger (merchant_id, order_id, kind, amount_fen, "
                        "balance_after_fen, created_ms, note) VALUES ('m', NULL, 0, 1, 301, 3, 'c')")
                   .ok());
