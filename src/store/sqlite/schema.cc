@@ -361,6 +361,9 @@ Status ApplyMigrationsWithoutForeignKeys(SqliteConnection& connection,
       s = record->Run();
       if (!s.ok()) return s;
     }
+    // The check reads every row that has a foreign key (seconds for a store of 10^6 orders), so
+    // it runs only when migrations were applied: a current file is left as it was.
+    if (*current == static_cast<int>(migrations.size())) return Status::Ok();
     Result<Statement> check = connection.Prepare("PRAGMA foreign_key_check");
     if (!check.ok()) return check.status();
     Result<bool> violation = check->Step();
