@@ -1028,10 +1028,22 @@ Result<Order> PostgresStore::ReadOneOrder(const Query& query, const Params& para
 
 Result<ArchiveReport> PostgresStore::ArchiveFinalOrders(const ArchiveRequest& request) {
   return store_rules::RunArchiveBatches(request, [&]() -> Result<store_rules::ArchiveBatch> {
-    Result<ConnectionPool::Lease> connection = pool_->Acquire();
-    if (!connection.ok()) return connection.status();
-    return postgres::MoveBatchToArchive(**connection, request.finished_before_ms,
-                                        request.batch_orders, request.on_batch_copied);
+    // A batch aborted for a deadlock (its locks against live writes') is rolled back whole, so
+    // it is tried again after a short wait rather than ending the run.
+    for (int attempt = 1;; ++attempt) {
+      Result<store_rules::ArchiveBatch> batch = [&]() -> Result<store_rules::ArchiveBatch> {
+        Result<ConnectionPool::Lease> connection = pool_->Acquire();  // not held while waiting
+        if (!connection.ok()) return connection.status();
+        return postgres::MoveBatchToArchive(**connection, request.finished_before_ms,
+                                            request.batch_orders, request.on_batch_copied);
+      }();
+      if (batch.ok()) return batch;
+      std::optional<std::chrono::milliseconds> delay =
+          store_rules::ArchiveRetryDelay(batch.status(), attempt);
+      if (!delay) return batch;
+      spdlog::info("archive: trying a batch again after {}", batch.status().ToString());
+      std::this_thread::sleep_for(*delay);
+    }
   });
 }
 

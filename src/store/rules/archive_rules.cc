@@ -22,6 +22,13 @@ std::string ArchivableOrderCondition(std::string_view cutoff_parameter) {
                   " AND n.state = 0)"});
 }
 
+std::optional<std::chrono::milliseconds> ArchiveRetryDelay(const Status& failure, int attempt) {
+  if (failure.reason() != "store_busy" || attempt < 1 || attempt >= kMaxArchiveBatchAttempts) {
+    return std::nullopt;
+  }
+  return std::chrono::milliseconds(10 << (attempt - 1));  // 10, 20, 40, 80 ms
+}
+
 Result<ArchiveReport> RunArchiveBatches(const ArchiveRequest& request,
                                         const std::function<Result<ArchiveBatch>()>& move_batch) {
   if (Status s = ValidateArchiveRequest(request); !s.ok()) return s;

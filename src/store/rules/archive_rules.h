@@ -2,9 +2,11 @@
 // one run and how a run proceeds batch by batch: one definition for SQLite and PostgreSQL.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -34,6 +36,15 @@ struct ArchiveBatch {
   size_t taken = 0;
   int64_t moved = 0;
 };
+
+// Tries of one batch that the database aborted for a lock conflict (Unavailable("store_busy"):
+// a deadlock, a serialization failure, a lock not available), which leaves nothing of it written.
+inline constexpr int kMaxArchiveBatchAttempts = 5;
+
+// How long to wait before trying a batch again after its try number `attempt` (1, 2, ...) failed
+// with `failure`: a short back-off, doubling, for a "store_busy" failure and tries left; nothing
+// for any other failure, which ends the run.
+std::optional<std::chrono::milliseconds> ArchiveRetryDelay(const Status& failure, int attempt);
 
 // A run of the retention job: validates `request`, then calls `move_batch` until a batch takes
 // fewer orders than request.batch_orders (the last) or moves none (what is left waits for the
