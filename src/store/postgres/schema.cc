@@ -218,9 +218,9 @@ CREATE INDEX archived_notification_tries_by_notification
 // single row per status would make every transaction of every node that writes orders wait for
 // the last one to commit, so each status has 32 rows, a transaction changes those of its
 // connection's slot (its server process id modulo 32) and a read sums them; a slot's figure alone
-// may be negative. They count every order ever accepted, hot or archived (the archive
-// job changes no count), so they start from both tables, locked against writes meanwhile. Nodes
-// of a version without this table must be stopped before it is created: their writes would not be
+// may be negative. They count every order ever accepted, hot or archived (the archive job
+// changes no count), so they start from both tables, locked against writes meanwhile. Nodes of a
+// version without this table must be stopped before it is created: their writes would not be
 // counted.
 constexpr std::string_view kOrderCounts = R"sql(
 CREATE TABLE order_counts (
