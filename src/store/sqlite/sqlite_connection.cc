@@ -64,7 +64,15 @@ Statement& Statement::BindInt64(int index, int64_t value) {
   return *this;
 }
 
-Statement& Statement::BindText(int index, std::string_view value) {
+Statement& Statement::BindText(int index, const std::string& value) {
+  // The destructor's sqlite3_clear_bindings drops the pointer before `value` may go.
+  int rc =
+      sqlite3_bind_text64(stmt_, index, value.data(), value.size(), SQLITE_STATIC, SQLITE_UTF8);
+  if (rc != SQLITE_OK && bind_error_ == 0) bind_error_ = rc;
+  return *this;
+}
+
+Statement& Statement::BindTextCopy(int index, std::string_view value) {
   int rc =
       sqlite3_bind_text64(stmt_, index, value.data(), value.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
   if (rc != SQLITE_OK && bind_error_ == 0) bind_error_ = rc;

@@ -138,6 +138,8 @@ Status WriteAcceptedOrder(SqliteConnection& db, const Order& order, AcceptResult
     if (Status s = debit->Run(); !s.ok()) return s;
   }
 
+  const std::string supplier_ref = CleanFreeText(order.supplier_ref);
+  const std::string fail_reason = CleanFreeText(order.fail_reason);
   {
     static const std::string kInsertSql = WithOrderColumns(
         "INSERT INTO orders (",
@@ -155,11 +157,11 @@ Status WriteAcceptedOrder(SqliteConnection& db, const Order& order, AcceptResult
         .BindText(8, order.notify_url)
         .BindInt64(9, StatusInt(OrderStatus::kAccepted))
         .BindInt64(10, 0)
-        .BindText(11, "")
+        .BindTextCopy(11, "")
         .BindInt64(12, order.attempt_sent_ms)
         .BindText(13, order.channel)
-        .BindText(14, CleanFreeText(order.supplier_ref))
-        .BindText(15, CleanFreeText(order.fail_reason))
+        .BindText(14, supplier_ref)
+        .BindText(15, fail_reason)
         .BindInt64(16, order.created_ms)
         .BindInt64(17, order.deadline_ms)
         .BindInt64(18, order.updated_ms)
@@ -202,8 +204,8 @@ Status WriteAcceptedOrder(SqliteConnection& db, const Order& order, AcceptResult
   result->order = order;
   result->order.status = OrderStatus::kAccepted;
   result->order.attempt_count = 0;
-  result->order.supplier_ref = std::string(CleanFreeText(order.supplier_ref));
-  result->order.fail_reason = std::string(CleanFreeText(order.fail_reason));
+  result->order.supplier_ref = supplier_ref;
+  result->order.fail_reason = fail_reason;
   result->created = true;
   return Status::Ok();
 }
@@ -238,6 +240,8 @@ Status WriteTransition(SqliteConnection& db, const Transition& t, bool* applied)
   // than the statement itself. The attempt number follows from the compare-and-set; the price is
   // read only for a refund.
   const int64_t attempt_no = t.from_attempt_count + (attempt_mode == 1 ? 1 : 0);
+  const std::string supplier_ref = CleanFreeText(t.supplier_ref);
+  const std::string fail_reason = CleanFreeText(t.fail_reason);
   {
     // Final statuses are the highest numbers: ?4 >= kSqlSuccess is "?4 is final".
     static const std::string kUpdate = SqlText(
@@ -271,8 +275,8 @@ Status WriteTransition(SqliteConnection& db, const Transition& t, bool* applied)
         .BindText(6, t.supplier_order_id)
         .BindText(7, t.channel)
         .BindInt64(8, t.now_ms)
-        .BindText(9, CleanFreeText(t.supplier_ref))
-        .BindText(10, CleanFreeText(t.fail_reason))
+        .BindText(9, supplier_ref)
+        .BindText(10, fail_reason)
         .BindInt64(11, t.next_check_ms)
         .BindInt64(12, t.release_lease ? 1 : 0)
         .BindText(13, t.claim_owner)
@@ -284,7 +288,8 @@ Status WriteTransition(SqliteConnection& db, const Transition& t, bool* applied)
       return Internal("transition changed " + std::to_string(db.Changes()) + " rows");
   }
 
-  auto append_event = [&](std::string_view kind, const std::string& detail) -> Status {
+  auto append_event = [&](const std::string& kind, const std::string& detail) -> Status {
+    const std::string clean_detail = CleanFreeText(detail);
     Result<Statement> event = db.Prepare(
         "INSERT INTO order_events (order_id, at_ms, kind, from_status, to_status, attempt_no, "
         "detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
@@ -295,14 +300,15 @@ Status WriteTransition(SqliteConnection& db, const Transition& t, bool* applied)
         .BindInt64(4, StatusInt(t.from))
         .BindInt64(5, StatusInt(t.to))
         .BindInt64(6, attempt_no)
-        .BindText(7, CleanFreeText(detail));
+        .BindText(7, clean_detail);
     return event->Run();
   };
   if (!t.event_kind.empty()) {
     if (Status s = append_event(t.event_kind, t.event_detail); !s.ok()) return s;
   }
   if (!t.deadline_missed_detail.empty()) {
-    if (Status s = append_event(kDeadlineMissedEvent, t.deadline_missed_detail); !s.ok()) return s;
+    static const std::string kDeadlineMissed(kDeadlineMissedEvent);
+    if (Status s = append_event(kDeadlineMissed, t.deadline_missed_detail); !s.ok()) return s;
   }
 
   if (t.to == OrderStatus::kFailed) {
@@ -350,7 +356,7 @@ Status WriteTransition(SqliteConnection& db, const Transition& t, bool* applied)
         .BindInt64(3, price_fen)
         .BindInt64(4, balance_fen)
         .BindInt64(5, t.now_ms)
-        .BindText(6, CleanFreeText(t.fail_reason));
+        .BindText(6, fail_reason);
     Status s = entry->Run();
     if (!s.ok()) return s;
   }
@@ -497,7 +503,7 @@ Result<int64_t> SqliteStore::FundMerchant(const std::string& merchant_id, int64_
         .BindInt64(2, amount_fen)
         .BindInt64(3, balance_fen)
         .BindInt64(4, now_ms)
-        .BindText(5, CleanFreeText(note));
+        .BindTextCopy(5, CleanFreeText(note));
     return entry->Run();
   });
   if (!status.ok()) return status;
@@ -1370,7 +1376,7 @@ Result<std::vector<TryRecorded>> SqliteStore::RecordNotificationTries(
       record->BindInt64(1, t.notification_id)
           .BindInt64(2, t.at_ms)
           .BindInt64(3, t.http_status)
-          .BindText(4, CleanFreeText(t.error))
+          .BindTextCopy(4, CleanFreeText(t.error))
           .BindInt64(5, t.latency_ms);
       if (Status s = record->Run(); !s.ok()) return s;
       if (db.Changes() == 0) {
