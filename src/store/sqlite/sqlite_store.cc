@@ -4,6 +4,9 @@
 
 #include <algorithm>
 #include <cassert>
+#include <map>
+#include <set>
+#include <span>
 #include <string_view>
 #include <unordered_set>
 #include <utility>
@@ -13,6 +16,7 @@
 #include "store/rules/ledger_rules.h"
 #include "store/rules/store_rules.h"
 #include "store/rules/write_counter.h"
+#include "store/sqlite/accept_batcher.h"
 #include "store/sqlite/archive.h"
 #include "store/sqlite/checkpointer.h"
 #include "store/sqlite/group_commit_writer.h"
@@ -86,14 +90,17 @@ Order ReadOrder(const Statement& row) {
 
 int StatusInt(OrderStatus status) { return static_cast<int>(status); }
 
-// The accept of `order` (already validated) on the writer's connection: the idempotency check,
-// the debit, the order row, its ledger entry and its first event.
-Status WriteAcceptedOrder(SqliteConnection& db, const Order& order, AcceptResult* result) {
+// The accepts of `orders` (already validated) on the writer's connection, decided together
+// (store_rules::PlanAccepts): for each order the idempotency check, then for the orders created
+// their rows, ledger entries and first events, and one debit per merchant.
+Status WriteAcceptBatch(SqliteConnection& db, std::span<const Order> orders,
+                        std::vector<Result<AcceptResult>>& answers) {
   // The idempotency check runs on the writer, inside the transaction that would insert, so two
   // identical requests racing each other still create one order.
   // An archived order answers as it did before it left: the archive is read when the hot tables
   // have no such order.
-  {
+  std::map<store_rules::MerchantOrderKey, Order> stored;
+  for (const Order& order : orders) {
     static const std::string kFindSql = SqlText(
         {"SELECT ", kOrderColumns,
          " FROM main.orders WHERE merchant_id = ?1 AND merchant_order_id = ?2 UNION ALL SELECT ",
@@ -104,43 +111,30 @@ Status WriteAcceptedOrder(SqliteConnection& db, const Order& order, AcceptResult
     find->BindText(1, order.merchant_id).BindText(2, order.merchant_order_id);
     Result<bool> row = find->Step();
     if (!row.ok()) return row.status();
-    if (*row) {
-      Result<AcceptResult> answer = store_rules::AnswerForExisting(order, ReadOrder(*find));
-      if (!answer.ok()) return answer.status();
-      *result = std::move(answer).value();
-      return Status::Ok();
-    }
+    if (*row)
+      stored.emplace(store_rules::MerchantOrderKey{order.merchant_id, order.merchant_order_id},
+                     ReadOrder(*find));
   }
 
   // Read, then write: the group transaction holds the database's write lock, so nothing can
-  // change the balance in between.
-  int64_t balance_fen = 0;
-  {
+  // change the balances in between.
+  std::map<std::string, int64_t> balances_fen;
+  std::set<std::string_view> merchants_read;
+  for (const Order& order : orders) {
+    if (!merchants_read.insert(order.merchant_id).second) continue;
     Result<Statement> balance =
         db.Prepare("SELECT balance_fen FROM merchants WHERE merchant_id = ?1");
     if (!balance.ok()) return balance.status();
     balance->BindText(1, order.merchant_id);
     Result<bool> found = balance->Step();
     if (!found.ok()) return found.status();
-    if (!*found) return NotFound("unknown_merchant", "no merchant '" + order.merchant_id + "'");
-    if (balance->ColumnInt64(0) < order.price_fen) {
-      return FailedPrecondition(
-          "insufficient_balance",
-          "the balance is below the price of " + std::to_string(order.price_fen) + " fen");
-    }
-    balance_fen = store_rules::BalanceAfterDebit(balance->ColumnInt64(0), order.price_fen);
-  }
-  {
-    Result<Statement> debit =
-        db.Prepare("UPDATE merchants SET balance_fen = ?2 WHERE merchant_id = ?1");
-    if (!debit.ok()) return debit.status();
-    debit->BindText(1, order.merchant_id).BindInt64(2, balance_fen);
-    if (Status s = debit->Run(); !s.ok()) return s;
+    if (*found) balances_fen.emplace(order.merchant_id, balance->ColumnInt64(0));
   }
 
-  const std::string supplier_ref = CleanFreeText(order.supplier_ref);
-  const std::string fail_reason = CleanFreeText(order.fail_reason);
-  {
+  store_rules::AcceptPlan plan = store_rules::PlanAccepts(orders, balances_fen, stored);
+  for (const store_rules::PlannedAccept& planned : plan.accepts) {
+    if (!planned.answer.ok() || !planned.answer->created) continue;
+    const Order& order = planned.answer->order;  // free text cleaned
     static const std::string kInsertSql = WithOrderColumns(
         "INSERT INTO orders (",
         ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "
@@ -160,8 +154,8 @@ Status WriteAcceptedOrder(SqliteConnection& db, const Order& order, AcceptResult
         .BindTextCopy(11, "")
         .BindInt64(12, order.attempt_sent_ms)
         .BindText(13, order.channel)
-        .BindText(14, supplier_ref)
-        .BindText(15, fail_reason)
+        .BindText(14, order.supplier_ref)
+        .BindText(15, order.fail_reason)
         .BindInt64(16, order.created_ms)
         .BindInt64(17, order.deadline_ms)
         .BindInt64(18, order.updated_ms)
@@ -171,13 +165,12 @@ Status WriteAcceptedOrder(SqliteConnection& db, const Order& order, AcceptResult
         .BindInt64(22, order.lease_expires_ms);
     Status s = insert->Run();
     if (!s.ok()) return s;
-    // (merchant_id, merchant_order_id) was free above, so only the order id can collide.
+    // The merchant order id was free above, so only the order id can collide: the write is
+    // undone, and the batcher writes each order again alone, which answers this one so.
     if (db.Changes() != 1) {
       return AlreadyExists("order_id_exists", "order id '" + order.order_id + "' is taken");
     }
-  }
 
-  {
     Result<Statement> entry = db.Prepare(
         "INSERT INTO ledger (merchant_id, order_id, kind, amount_fen, balance_after_fen, "
         "created_ms, note) VALUES (?1, ?2, 1, ?3, ?4, ?5, '')");
@@ -185,28 +178,30 @@ Status WriteAcceptedOrder(SqliteConnection& db, const Order& order, AcceptResult
     entry->BindText(1, order.merchant_id)
         .BindText(2, order.order_id)
         .BindInt64(3, -order.price_fen)
-        .BindInt64(4, balance_fen)
+        .BindInt64(4, planned.balance_after_fen)
         .BindInt64(5, order.created_ms);
-    Status s = entry->Run();
-    if (!s.ok()) return s;
-  }
+    if (Status e = entry->Run(); !e.ok()) return e;
 
-  {
     Result<Statement> event = db.Prepare(
         "INSERT INTO order_events (order_id, at_ms, kind, from_status, to_status, attempt_no, "
         "detail) VALUES (?1, ?2, 'accepted', 0, 0, 0, '')");
     if (!event.ok()) return event.status();
     event->BindText(1, order.order_id).BindInt64(2, order.created_ms);
-    Status s = event->Run();
-    if (!s.ok()) return s;
+    if (Status e = event->Run(); !e.ok()) return e;
   }
 
-  result->order = order;
-  result->order.status = OrderStatus::kAccepted;
-  result->order.attempt_count = 0;
-  result->order.supplier_ref = supplier_ref;
-  result->order.fail_reason = fail_reason;
-  result->created = true;
+  for (const auto& [merchant_id, debited_fen] : plan.debited_fen) {
+    Result<Statement> debit =
+        db.Prepare("UPDATE merchants SET balance_fen = ?2 WHERE merchant_id = ?1");
+    if (!debit.ok()) return debit.status();
+    debit->BindText(1, merchant_id).BindInt64(2, balances_fen.at(merchant_id) - debited_fen);
+    if (Status s = debit->Run(); !s.ok()) return s;
+  }
+
+  answers.clear();
+  for (store_rules::PlannedAccept& planned : plan.accepts) {
+    answers.push_back(std::move(planned.answer));
+  }
   return Status::Ok();
 }
 
@@ -371,7 +366,10 @@ class SqliteStore final : public Store {
       : options_(options),
         readers_(std::move(readers)),
         checkpointer_(std::move(checkpointer)),
-        writer_(std::move(writer)) {}
+        writer_(std::move(writer)) {
+    accepts_ = std::make_unique<sqlite::AcceptBatcher>(writer_.get(), WriteAcceptBatch,
+                                                       static_cast<size_t>(options_.max_batch_ops));
+  }
 
   Status CreateMerchant(const std::string& merchant_id, const std::string& name,
                         int64_t now_ms) override;
@@ -440,6 +438,9 @@ class SqliteStore final : public Store {
   std::unique_ptr<ReadPool> readers_;
   std::unique_ptr<Checkpointer> checkpointer_;
   WriteCounter write_counter_;
+  // AcceptOrderAsync's accepts, gathered into writes of many (destroyed after the writer, whose
+  // last writes call back into it).
+  std::unique_ptr<sqlite::AcceptBatcher> accepts_;
   // Declared last, so destroyed first: the writer finishes its queued writes (and calls back
   // their callers) while everything else is still there.
   std::unique_ptr<GroupCommitWriter> writer_;
@@ -855,12 +856,13 @@ Result<LedgerAudit> SqliteStore::AuditLedger() {
 Result<AcceptResult> SqliteStore::AcceptOrder(const Order& order) {
   Status status = ValidateNewOrder(order);
   if (!status.ok()) return status;
-  AcceptResult result;
+  std::vector<Result<AcceptResult>> answers;
   write_counter_.Count(1);
-  status =
-      writer_->Run([&](SqliteConnection& db) { return WriteAcceptedOrder(db, order, &result); });
+  status = writer_->Run([&](SqliteConnection& db) {
+    return WriteAcceptBatch(db, std::span<const Order>(&order, 1), answers);
+  });
   if (!status.ok()) return status;
-  return result;
+  return std::move(answers.front());
 }
 
 void SqliteStore::AcceptOrderAsync(Order order, AcceptCallback done) {
@@ -868,25 +870,8 @@ void SqliteStore::AcceptOrderAsync(Order order, AcceptCallback done) {
     done(valid);
     return;
   }
-  // Shared by the body (which fills in the result) and `done` (which hands it over).
-  struct Accept {
-    Order order;
-    AcceptResult result;
-    AcceptCallback done;
-  };
-  auto accept = std::make_shared<Accept>(Accept{std::move(order), {}, std::move(done)});
   write_counter_.Count(1);
-  writer_->Post(
-      [accept](SqliteConnection& db) {
-        return WriteAcceptedOrder(db, accept->order, &accept->result);
-      },
-      [accept](Status status) {
-        if (status.ok()) {
-          accept->done(std::move(accept->result));
-        } else {
-          accept->done(std::move(status));
-        }
-      });
+  accepts_->Add(std::move(order), std::move(done));
 }
 
 template <typename Bind>
