@@ -205,12 +205,62 @@ Status WriteAcceptBatch(SqliteConnection& db, std::span<const Order> orders,
   return Status::Ok();
 }
 
+// The compare-and-set's UPDATE for transitions shaped like `t`: it sets only the columns such a
+// transition changes, since SQLite evaluates each column set and the CHECKs that name it.
+// Parameters: ?1 order id, ?2 and ?3 the expected status and attempt count, ?4 the new status,
+// ?6 supplier order id, ?7 channel, ?8 now, ?9 supplier ref, ?10 fail reason, ?11 lease length,
+// ?13 claiming owner, ?14 next check.
+const std::string& TransitionUpdateSql(const Transition& t, bool sets_supplier_ref) {
+  enum Shape : unsigned {
+    kStart = 1,
+    kClear = 2,
+    kRef = 4,
+    kFailed = 8,
+    kFinal = 16,
+    kRelease = 32,
+    kClaim = 64,
+    kShapes = 128
+  };
+  static const std::vector<std::string> kSql = [] {
+    std::vector<std::string> sql(kShapes);
+    for (unsigned shape = 0; shape < kShapes; ++shape) {
+      std::string& text = sql[shape];
+      text = "UPDATE orders SET status = ?4";
+      if (shape & kStart) {
+        text +=
+            ", attempt_count = attempt_count + 1, supplier_order_id = ?6,"
+            " attempt_sent_ms = ?8, channel = ?7";
+      } else if (shape & kClear) {
+        text += ", supplier_order_id = '', attempt_sent_ms = 0";
+      }
+      if (shape & kRef) text += ", supplier_ref = ?9";
+      if (shape & kFailed) text += ", fail_reason = ?10";
+      if (shape & kFinal) text += ", finished_ms = ?8";
+      text += ", updated_ms = ?8, next_check_ms = ?14";
+      if (shape & kRelease) {
+        text += ", lease_owner = '', lease_expires_ms = 0";
+      } else if (shape & kClaim) {
+        text += ", lease_owner = ?13, lease_expires_ms = ?8 + ?11";
+      }
+      text += " WHERE order_id = ?1 AND status = ?2 AND attempt_count = ?3";
+      if (shape & kClaim) text += " AND (lease_expires_ms <= ?8 OR lease_owner = ?13)";
+    }
+    return sql;
+  }();
+  unsigned shape = 0;
+  if (t.attempt == Transition::Attempt::kStart) shape |= kStart;
+  if (t.attempt == Transition::Attempt::kClear) shape |= kClear;
+  if (sets_supplier_ref) shape |= kRef;
+  if (t.to == OrderStatus::kFailed) shape |= kFailed;
+  if (IsFinal(t.to)) shape |= kFinal;
+  if (t.release_lease) shape |= kRelease;
+  if (!t.claim_owner.empty()) shape |= kClaim;
+  return kSql[shape];
+}
+
 // The compare-and-set of `t` (already validated) on the writer's connection. Sets *applied to
 // whether the order was in the expected state (and so moved).
 Status WriteTransition(SqliteConnection& db, const Transition& t, bool* applied) {
-  const int attempt_mode = t.attempt == Transition::Attempt::kKeep    ? 0
-                           : t.attempt == Transition::Attempt::kStart ? 1
-                                                                      : 2;
   *applied = false;
   // "failed" promises the phone can no longer be credited: refusing to refund while an attempt
   // may still succeed is what keeps a phone from being credited for free.
@@ -234,48 +284,27 @@ Status WriteTransition(SqliteConnection& db, const Transition& t, bool* applied)
   // No RETURNING and no IN lists: SQLite builds a temporary table for either, which costs more
   // than the statement itself. The attempt number follows from the compare-and-set; the price is
   // read only for a refund.
-  const int64_t attempt_no = t.from_attempt_count + (attempt_mode == 1 ? 1 : 0);
+  const int64_t attempt_no =
+      t.from_attempt_count + (t.attempt == Transition::Attempt::kStart ? 1 : 0);
   const std::string supplier_ref = CleanFreeText(t.supplier_ref);
   const std::string fail_reason = CleanFreeText(t.fail_reason);
   {
-    // Final statuses are the highest numbers: ?4 >= kSqlSuccess is "?4 is final".
-    static const std::string kUpdate = SqlText(
-        {"UPDATE orders SET"
-         " status = ?4,"
-         " attempt_count = attempt_count + (?5 = 1),"
-         " supplier_order_id = CASE ?5 WHEN 0 THEN supplier_order_id WHEN 1 THEN ?6 ELSE '' END,"
-         " attempt_sent_ms = CASE ?5 WHEN 0 THEN attempt_sent_ms WHEN 1 THEN ?8 ELSE 0 END,"
-         " channel = CASE ?5 WHEN 1 THEN ?7 ELSE channel END,"
-         " supplier_ref = CASE WHEN ?9 <> '' THEN ?9 ELSE supplier_ref END,"
-         " fail_reason = CASE WHEN ?4 = ",
-         kSqlFailed,
-         " THEN ?10 ELSE fail_reason END,"
-         " finished_ms = CASE WHEN ?4 >= ",
-         kSqlSuccess,
-         " THEN ?8 ELSE finished_ms END,"
-         " updated_ms = ?8,"
-         " next_check_ms = ?11,"
-         " lease_owner = CASE WHEN ?12 THEN '' WHEN ?13 <> '' THEN ?13 ELSE lease_owner END,"
-         " lease_expires_ms = CASE WHEN ?12 THEN 0 WHEN ?13 <> '' THEN ?8 + ?14"
-         "  ELSE lease_expires_ms END"
-         " WHERE order_id = ?1 AND status = ?2 AND attempt_count = ?3"
-         " AND (?13 = '' OR lease_expires_ms <= ?8 OR lease_owner = ?13)"});
-    Result<Statement> update = db.Prepare(kUpdate);
+    Result<Statement> update =
+        db.Prepare(TransitionUpdateSql(t, /*sets_supplier_ref=*/!supplier_ref.empty()));
     if (!update.ok()) return update.status();
+    // ?12 and ?5 are unused; ?14 is used by every shape, so every index below it may be bound.
     update->BindText(1, t.order_id)
         .BindInt64(2, StatusInt(t.from))
         .BindInt64(3, t.from_attempt_count)
         .BindInt64(4, StatusInt(t.to))
-        .BindInt64(5, attempt_mode)
         .BindText(6, t.supplier_order_id)
         .BindText(7, t.channel)
         .BindInt64(8, t.now_ms)
         .BindText(9, supplier_ref)
         .BindText(10, fail_reason)
-        .BindInt64(11, t.next_check_ms)
-        .BindInt64(12, t.release_lease ? 1 : 0)
+        .BindInt64(11, t.claim_lease_ms)
         .BindText(13, t.claim_owner)
-        .BindInt64(14, t.claim_lease_ms);
+        .BindInt64(14, t.next_check_ms);
     Status s = update->Run();
     if (!s.ok()) return s;
     if (db.Changes() == 0) return Status::Ok();  // lost the compare-and-set: nothing written
