@@ -34,7 +34,8 @@ void AcceptBatcher::Post(std::shared_ptr<Batch> batch) {
       [this, batch](Status status) {
         Close(batch.get());
         Finish(*batch, status);
-      });
+      },
+      [batch] { return batch->orders.size(); });
 }
 
 void AcceptBatcher::Close(const Batch* batch) {
