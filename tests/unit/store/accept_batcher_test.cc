@@ -125,6 +125,22 @@ class AcceptBatcherTest : public ::testing::Test {
     return order;
   }
 
+  // Adds the orders `ids` while the writer is held, so that they wait together, then lets the
+  // writer go and stops it once every order was answered (bounded: 10 s).
+  void AddWhileHeld(AcceptBatcher& batcher, Answers& answers, const std::vector<std::string>& ids) {
+    std::promise<void> release = HoldWriter();
+    for (const std::string& id : ids) batcher.Add(NewOrder(id), answers.For(id));
+    release.set_value();
+    EXPECT_TRUE(answers.WaitFor(ids.size()));
+    writer_.reset();  // every write ended
+  }
+
+  static std::vector<std::string> Ids(int n) {
+    std::vector<std::string> ids;
+    for (int i = 0; i < n; ++i) ids.push_back("o" + std::to_string(i));
+    return ids;
+  }
+
   std::vector<size_t> commits() {
     std::lock_guard lock(mu_);
     return commits_;
@@ -140,12 +156,7 @@ TEST_F(AcceptBatcherTest, AcceptsAddedWhileTheWriterIsBusyShareOneWrite) {
   RecordingWrite write("");
   AcceptBatcher batcher(writer_.get(), std::ref(write), 100);
   Answers answers;
-  std::promise<void> release = HoldWriter();
-  for (int i = 0; i < 10; ++i)
-    batcher.Add(NewOrder("o" + std::to_string(i)), answers.For("o" + std::to_string(i)));
-  release.set_value();
-  ASSERT_TRUE(answers.WaitFor(10));
-  writer_.reset();  // every write ended
+  AddWhileHeld(batcher, answers, Ids(10));
   const auto runs = write.runs();
   ASSERT_EQ(runs.size(), 1u);
   EXPECT_EQ(runs[0].size(), 10u);
@@ -163,12 +174,7 @@ TEST_F(AcceptBatcherTest, ABatchHoldsAtMostMaxOrders) {
   RecordingWrite write("");
   AcceptBatcher batcher(writer_.get(), std::ref(write), 4);
   Answers answers;
-  std::promise<void> release = HoldWriter();
-  for (int i = 0; i < 10; ++i)
-    batcher.Add(NewOrder("o" + std::to_string(i)), answers.For("o" + std::to_string(i)));
-  release.set_value();
-  ASSERT_TRUE(answers.WaitFor(10));
-  writer_.reset();
+  AddWhileHeld(batcher, answers, Ids(10));
   std::vector<size_t> sizes;
   for (const auto& run : write.runs()) sizes.push_back(run.size());
   EXPECT_EQ(sizes, (std::vector<size_t>{4, 4, 2}));
@@ -179,11 +185,7 @@ TEST_F(AcceptBatcherTest, AFailedBatchIsWrittenAgainOneOrderAtATime) {
   RecordingWrite write("bad");
   AcceptBatcher batcher(writer_.get(), std::ref(write), 100);
   Answers answers;
-  std::promise<void> release = HoldWriter();
-  for (const std::string id : {"a", "bad", "c"}) batcher.Add(NewOrder(id), answers.For(id));
-  release.set_value();
-  ASSERT_TRUE(answers.WaitFor(3));
-  writer_.reset();
+  AddWhileHeld(batcher, answers, {"a", "bad", "c"});
   auto taken = answers.Take();
   ASSERT_EQ(taken.size(), 3u) << "each order is answered once";
   EXPECT_EQ(taken.find("bad")->second.status().reason(), "order_id_exists");
