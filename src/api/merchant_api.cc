@@ -166,7 +166,7 @@ void MerchantApi::CreateOrder(const http::HttpRequest& request, const std::strin
     } else {
       // Durable from here on. If the queue drops the id, or this process dies before its engine
       // works a hand-off, the sweeper finds the order again once it is due.
-      if (!options_.hand_off || !options_.hand_off(accepted->order.order_id)) {
+      if (!options_.hand_off || !options_.hand_off(accepted->order)) {
         publisher_.Add(accepted->order.order_id);
       }
       respond(JsonAnswer(201, OrderToJson(accepted->order)));

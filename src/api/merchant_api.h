@@ -56,9 +56,10 @@ struct MerchantApiOptions {
   // Off: a notify_url naming a loopback, private, link-local or multicast address (or
   // "localhost") is refused with 400 invalid_notify_url (core/notify_address.h).
   bool notify_allow_private = false;
-  // Optional: offered each new order once it is durable, before the queue (Engine::HandOff).
-  // Returns whether this process's engine took it; if not, the id is published.
-  std::function<bool(const std::string& order_id)> hand_off;
+  // Optional: offered each new order, as its accept committed it, once it is durable, before the
+  // queue (Engine::HandOff). Returns whether this process's engine took it; if not, the id is
+  // published.
+  std::function<bool(const Order& accepted)> hand_off;
 };
 
 class MerchantApi {

@@ -368,9 +368,7 @@ int RunServe(const ServeFlags& flags) {
   api_options.store_threads = static_cast<size_t>(flags.api_threads);
   api_options.notify_allow_private = flags.notify_allow_private;
   if (flags.local_handoff) {
-    api_options.hand_off = [&engine](const std::string& order_id) {
-      return engine.HandOff(order_id);
-    };
+    api_options.hand_off = [&engine](const Order& accepted) { return engine.HandOff(accepted); };
   }
   api_options.auth.max_skew_s = flags.max_clock_skew_s;
   api_options.merchant_rate = api::RateLimit{

@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 
 #include "core/invariant.h"
@@ -32,7 +33,7 @@ PassRest Engine::DispatchOnce() {
   dispatcher_pass_ms_ = clock_->NowMs();
   const auto max_in_flight = static_cast<size_t>(options_.max_in_flight);
   size_t room = 0;
-  std::vector<std::string> handed_off;
+  std::vector<Order> handed_off;
   {
     std::lock_guard lock(flow_mu_);
     // Due polls go first: they are older orders, already started.
@@ -75,7 +76,7 @@ PassRest Engine::DispatchOnce() {
   return options_.receive_wait > std::chrono::milliseconds(0) ? kAtOnce : kIdleRest;
 }
 
-bool Engine::HandOff(const std::string& order_id) {
+bool Engine::HandOff(Order accepted) {
   if (!options_.local_handoff) return false;
   std::lock_guard lock(flow_mu_);
   const size_t taken =
@@ -83,7 +84,7 @@ bool Engine::HandOff(const std::string& order_id) {
   if (handoffs_closed_ || stopping_ || taken >= static_cast<size_t>(options_.max_in_flight)) {
     return false;
   }
-  handed_off_.push_back(order_id);
+  handed_off_.push_back(std::move(accepted));
   counters_.handed_off++;
   if (handed_off_.size() == 1) {
     // The dispatcher may be resting, or waiting in Queue::Receive.
@@ -98,7 +99,8 @@ void Engine::CloseHandOffs() {
   {
     std::lock_guard lock(flow_mu_);
     handoffs_closed_ = true;
-    left.swap(handed_off_);
+    for (Order& order : handed_off_) left.push_back(std::move(order.order_id));
+    handed_off_.clear();
   }
   if (left.empty()) return;
   // Another node may take them at once; if the queue fails, the sweeper finds them once due.
@@ -108,16 +110,15 @@ void Engine::CloseHandOffs() {
   }
 }
 
-void Engine::Dispatch(std::vector<Delivery> deliveries, std::vector<std::string> handed_off) {
+void Engine::Dispatch(std::vector<Delivery> deliveries, std::vector<Order> handed_off) {
   // Deliveries that need nothing more from this process: acknowledged once the batch is done.
   std::vector<Delivery> redundant;
-  // Each id to read, with its delivery (none for a hand-off).
+  // Each id to take, with its delivery (none for a hand-off).
   std::vector<std::pair<std::string, std::optional<Delivery>>> fresh;
+  // The ids of the deliveries, whose orders are read; hand-offs carry theirs.
   std::vector<std::string> ids;
-  for (std::string& order_id : handed_off) {
-    if (lease_keeper_.Holds(order_id)) continue;
-    ids.push_back(order_id);
-    fresh.emplace_back(std::move(order_id), std::nullopt);
+  for (const Order& order : handed_off) {
+    if (!lease_keeper_.Holds(order.order_id)) fresh.emplace_back(order.order_id, std::nullopt);
   }
   for (Delivery& delivery : deliveries) {
     // An order this process already works on is finished by that work.
@@ -140,12 +141,18 @@ void Engine::Dispatch(std::vector<Delivery> deliveries, std::vector<std::string>
   }
 
   // Each order that this process may take goes with the first delivery of its id; the others
-  // are final or leased to someone else, who finishes them.
+  // are final or leased to someone else, who finishes them. A hand-off's copy is the order as
+  // accepted: an id that was also delivered goes as read.
   std::unordered_map<std::string_view, Order*> unmatched;
-  for (Order& order : *read) {
+  auto offer = [&](Order& order) {
     const bool leased_elsewhere =
         order.lease_owner != options_.owner && order.lease_expires_ms > now_ms;
     if (!IsFinal(order.status) && !leased_elsewhere) unmatched.emplace(order.order_id, &order);
+  };
+  for (Order& order : *read) offer(order);
+  const std::unordered_set<std::string_view> read_ids(ids.begin(), ids.end());
+  for (Order& order : handed_off) {
+    if (!read_ids.contains(order.order_id)) offer(order);
   }
   std::vector<std::unique_ptr<Work>> record_now;
   std::vector<std::unique_ptr<Work>> queries;

@@ -4,8 +4,9 @@
 //
 // Orders flow in batches through three loops, so that neither a store write nor a supplier call
 // costs a thread per order:
-//  * the dispatcher receives a batch of ids (from the queue, and, with local_handoff, straight
-//    from this process's merchant API: HandOff), reads the orders (a read, no write), plans each
+//  * the dispatcher receives a batch of ids from the queue and reads their orders (a read, no
+//    write), and, with local_handoff, orders straight from this process's merchant API (HandOff:
+//    the accepted order itself, nothing to read), plans each
 //    one's next step and records the steps in one store write whose compare-and-sets also take
 //    the leases (so starting an attempt is one write, not a claim and then a start), then hands
 //    the attempts to their channels without waiting for the answers. Only queries of live
@@ -157,10 +158,13 @@ class Engine {
   // Takes an order just accepted by this process straight to its dispatcher, without the queue,
   // if local_handoff is on and there is room (calls in flight plus hand-offs waiting below
   // max_in_flight). Returns false otherwise, or once stopping: the caller publishes the id, so
-  // that another node takes it. REQUIRES: the order is committed and due redeliver_after_ms after
-  // its acceptance, so that if this process dies before it works the order (nothing was ever
-  // leased), the sweeper of any node finds it then. Any thread; never blocks on the store or queue.
-  bool HandOff(const std::string& order_id);
+  // that another node takes it. `accepted` is the order as its accept committed it (the
+  // dispatcher plans from it without reading it back; a step planned from a copy that is no
+  // longer current loses its compare-and-set and sends nothing). REQUIRES: the order is committed
+  // and due redeliver_after_ms after its acceptance, so that if this process dies before it works
+  // the order (nothing was ever leased), the sweeper of any node finds it then. Any thread; never
+  // blocks on the store or queue.
+  bool HandOff(Order accepted);
 
   const EngineCounters& counters() const { return counters_; }
   // One entry per loop. Any thread.
@@ -193,9 +197,9 @@ class Engine {
   // On Stop(), once the poller is gone: lets go of the orders it was polling.
   void ClosePolls();
   bool NothingInFlight();
-  // Claims a batch of queue deliveries and hand-offs (order ids with no delivery to acknowledge)
+  // Claims a batch of queue deliveries and hand-offs (orders with no delivery to acknowledge)
   // and sets each claimed order on its way.
-  void Dispatch(std::vector<Delivery> deliveries, std::vector<std::string> handed_off);
+  void Dispatch(std::vector<Delivery> deliveries, std::vector<Order> handed_off);
   // On Stop(), once the dispatcher is gone: publishes the hand-offs it did not take.
   void CloseHandOffs();
   // Plans the first step of a claimed order: an attempt to start, a query, or a transition to
@@ -259,9 +263,9 @@ class Engine {
   // max_in_flight): the dispatcher leaves that much room to them.
   size_t polls_waiting_for_room_ = 0;  // GUARDED_BY(flow_mu_)
   bool polls_closed_ = false;          // GUARDED_BY(flow_mu_): set once the poller stopped
-  // Ids given to HandOff() for the dispatcher's next pass. HandOff() keeps them, with in_flight_
-  // and dispatching_, below max_in_flight.
-  std::vector<std::string> handed_off_;  // GUARDED_BY(flow_mu_)
+  // Orders given to HandOff() for the dispatcher's next pass. HandOff() keeps them, with
+  // in_flight_ and dispatching_, below max_in_flight.
+  std::vector<Order> handed_off_;  // GUARDED_BY(flow_mu_)
   // What the dispatcher's pass under way took (hand-offs and deliveries), until its calls count
   // in in_flight_.
   size_t dispatching_ = 0;        // GUARDED_BY(flow_mu_)

@@ -91,9 +91,10 @@ Status GroupCommitWriter::Enqueue(std::vector<PendingWrite>& writes, WritePriori
   return Status::Ok();
 }
 
-void GroupCommitWriter::Post(WriteBody body, WriteDone done) {
+void GroupCommitWriter::Post(WriteBody body, WriteDone done, CallerCount callers) {
   std::vector<PendingWrite> writes;
-  writes.push_back(PendingWrite{std::move(body), std::move(done), Status::Ok()});
+  writes.push_back(
+      PendingWrite{std::move(body), std::move(done), Status::Ok(), std::move(callers)});
   Status queued = Enqueue(writes, WritePriority::kOrders, /*wait_for_room=*/false);
   if (!queued.ok()) writes.front().done(queued);
 }
@@ -265,8 +266,10 @@ void GroupCommitWriter::RunBatch(std::span<PendingWrite> batch) {
     stats_.max_batch_ops = std::max<int64_t>(stats_.max_batch_ops, batch.size());
   }
   if (on_commit_) {
-    on_commit_(batch.size(), std::chrono::duration_cast<std::chrono::microseconds>(
-                                 std::chrono::steady_clock::now() - began));
+    size_t callers = 0;
+    for (const PendingWrite& write : batch) callers += write.callers ? write.callers() : 1;
+    on_commit_(callers, std::chrono::duration_cast<std::chrono::microseconds>(
+                            std::chrono::steady_clock::now() - began));
   }
   Finish(batch);
 }

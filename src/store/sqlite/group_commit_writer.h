@@ -82,10 +82,14 @@ class GroupCommitWriter {
   // store's idempotent accept and compare-and-set transitions make safe to retry. Must not block.
   using WriteDone = std::function<void(Status)>;
 
+  // How many callers' writes one write holds, asked once its transaction committed (for the
+  // commit observer); a write without one holds one.
+  using CallerCount = std::function<size_t()>;
+
   // Queues a write and returns at once. If the queue is full or the writer is stopping, `done`
   // runs at once on the calling thread with ResourceExhausted("store_overloaded") or
   // Unavailable("store_closed"), and nothing was written.
-  void Post(WriteBody body, WriteDone done);
+  void Post(WriteBody body, WriteDone done, CallerCount callers = {});
   // Runs one write and returns its final status. Waits up to enqueue_timeout for room in a full
   // queue, then gives up with ResourceExhausted("store_overloaded").
   Status Run(const WriteBody& body, WritePriority priority = WritePriority::kOrders);
@@ -95,7 +99,7 @@ class GroupCommitWriter {
                               WritePriority priority = WritePriority::kOrders);
 
   GroupCommitStats stats() const;
-  // Called after every COMMIT with the batch's size and how long BEGIN to COMMIT took.
+  // Called after every COMMIT with the callers' writes it held and how long BEGIN to COMMIT took.
   // REQUIRES: before the first write is queued (the writer thread reads it without a lock).
   void SetCommitObserver(std::function<void(size_t, std::chrono::microseconds)> observer) {
     on_commit_ = std::move(observer);
@@ -119,7 +123,8 @@ class GroupCommitWriter {
   struct PendingWrite {
     WriteBody body;
     WriteDone done;
-    Status status;  // set by the writer thread before `done` runs
+    Status status;          // set by the writer thread before `done` runs
+    CallerCount callers{};  // empty: one
     std::chrono::steady_clock::time_point queued_at{};
   };
 

@@ -357,7 +357,7 @@ Status ApplyMigrationsWithoutForeignKeys(SqliteConnection& connection,
       Result<Statement> record =
           connection.Prepare("INSERT INTO schema_version (version, name) VALUES (?1, ?2)");
       if (!record.ok()) return record.status();
-      record->BindInt64(1, migration.version).BindText(2, migration.name);
+      record->BindInt64(1, migration.version).BindTextCopy(2, migration.name);
       s = record->Run();
       if (!s.ok()) return s;
     }

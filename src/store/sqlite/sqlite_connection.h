@@ -41,7 +41,12 @@ class Statement {
   // Bind errors (only possible for a wrong index or out of memory) are remembered and returned by
   // the next Step() or Run().
   Statement& BindInt64(int index, int64_t value);
-  Statement& BindText(int index, std::string_view value);  // copies the text
+  // Binds `value` without a copy: SQLite reads it in place until this Statement is reset, so it
+  // must outlive this Statement and stay unchanged. Temporaries are refused at compile time.
+  Statement& BindText(int index, const std::string& value);
+  Statement& BindText(int index, std::string&& value) = delete;
+  // Copies the text: for a temporary, or a view whose owner may change or go before the steps.
+  Statement& BindTextCopy(int index, std::string_view value);
   Statement& BindNull(int index);
 
   // Advances to the next row. Returns true when a row is available, false when the statement is

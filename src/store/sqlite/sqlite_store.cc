@@ -4,6 +4,9 @@
 
 #include <algorithm>
 #include <cassert>
+#include <map>
+#include <set>
+#include <span>
 #include <string_view>
 #include <unordered_set>
 #include <utility>
@@ -13,6 +16,7 @@
 #include "store/rules/ledger_rules.h"
 #include "store/rules/store_rules.h"
 #include "store/rules/write_counter.h"
+#include "store/sqlite/accept_batcher.h"
 #include "store/sqlite/archive.h"
 #include "store/sqlite/checkpointer.h"
 #include "store/sqlite/group_commit_writer.h"
@@ -40,7 +44,6 @@ using store_rules::kMaxTextBytes;
 using store_rules::kOrderColumns;
 using store_rules::kSqlFailed;
 using store_rules::kSqliteOpen;
-using store_rules::kSqlSuccess;
 using store_rules::SqlText;
 using store_rules::ValidateLease;
 using store_rules::ValidateNewOrder;
@@ -87,59 +90,66 @@ Order ReadOrder(const Statement& row) {
 
 int StatusInt(OrderStatus status) { return static_cast<int>(status); }
 
-// The accept of `order` (already validated) on the writer's connection: the idempotency check,
-// the debit, the order row, its ledger entry and its first event.
-Status WriteAcceptedOrder(SqliteConnection& db, const Order& order, AcceptResult* result) {
+// The accepts of `orders` (already validated) on the writer's connection, decided together
+// (store_rules::PlanAccepts): for each order the idempotency check, then for the orders created
+// their rows, ledger entries and first events, and one debit per merchant.
+Status WriteAcceptBatch(SqliteConnection& db, std::span<const Order> orders,
+                        std::vector<Result<AcceptResult>>& answers) {
   // The idempotency check runs on the writer, inside the transaction that would insert, so two
   // identical requests racing each other still create one order.
   // An archived order answers as it did before it left: the archive is read when the hot tables
-  // have no such order.
+  // have no such order, unless it holds no order at all. That is read once per batch, in this
+  // transaction: the archive job commits an order's copy before it deletes the hot row (a write
+  // that waits for this transaction), so an order missing from the hot tables here is in the
+  // archive this transaction reads.
+  bool archive_empty = false;
   {
-    static const std::string kFindSql = SqlText(
-        {"SELECT ", kOrderColumns,
-         " FROM main.orders WHERE merchant_id = ?1 AND merchant_order_id = ?2 UNION ALL SELECT ",
-         kOrderColumns,
-         " FROM archive.orders WHERE merchant_id = ?1 AND merchant_order_id = ?2 LIMIT 1"});
-    Result<Statement> find = db.Prepare(kFindSql);
+    Result<Statement> empty = db.Prepare("SELECT NOT EXISTS (SELECT 1 FROM archive.orders)");
+    if (!empty.ok()) return empty.status();
+    Result<bool> row = empty->Step();
+    if (!row.ok()) return row.status();
+    archive_empty = *row && empty->ColumnInt64(0) != 0;
+  }
+  static const std::string kFindHotSql =
+      SqlText({"SELECT ", kOrderColumns,
+               " FROM main.orders WHERE merchant_id = ?1 AND merchant_order_id = ?2"});
+  static const std::string kFindSql = SqlText(
+      {"SELECT ", kOrderColumns,
+       " FROM main.orders WHERE merchant_id = ?1 AND merchant_order_id = ?2 UNION ALL SELECT ",
+       kOrderColumns,
+       " FROM archive.orders WHERE merchant_id = ?1 AND merchant_order_id = ?2 LIMIT 1"});
+  std::map<store_rules::MerchantOrderKey, Order> stored;
+  for (const Order& order : orders) {
+    Result<Statement> find = db.Prepare(archive_empty ? kFindHotSql : kFindSql);
     if (!find.ok()) return find.status();
     find->BindText(1, order.merchant_id).BindText(2, order.merchant_order_id);
     Result<bool> row = find->Step();
     if (!row.ok()) return row.status();
     if (*row) {
-      Result<AcceptResult> answer = store_rules::AnswerForExisting(order, ReadOrder(*find));
-      if (!answer.ok()) return answer.status();
-      *result = std::move(answer).value();
-      return Status::Ok();
+      stored.emplace(store_rules::MerchantOrderKey{order.merchant_id, order.merchant_order_id},
+                     ReadOrder(*find));
     }
   }
 
   // Read, then write: the group transaction holds the database's write lock, so nothing can
-  // change the balance in between.
-  int64_t balance_fen = 0;
-  {
+  // change the balances in between.
+  std::map<std::string, int64_t> balances_fen;
+  std::set<std::string_view> merchants_read;
+  for (const Order& order : orders) {
+    if (!merchants_read.insert(order.merchant_id).second) continue;
     Result<Statement> balance =
         db.Prepare("SELECT balance_fen FROM merchants WHERE merchant_id = ?1");
     if (!balance.ok()) return balance.status();
     balance->BindText(1, order.merchant_id);
     Result<bool> found = balance->Step();
     if (!found.ok()) return found.status();
-    if (!*found) return NotFound("unknown_merchant", "no merchant '" + order.merchant_id + "'");
-    if (balance->ColumnInt64(0) < order.price_fen) {
-      return FailedPrecondition(
-          "insufficient_balance",
-          "the balance is below the price of " + std::to_string(order.price_fen) + " fen");
-    }
-    balance_fen = store_rules::BalanceAfterDebit(balance->ColumnInt64(0), order.price_fen);
-  }
-  {
-    Result<Statement> debit =
-        db.Prepare("UPDATE merchants SET balance_fen = ?2 WHERE merchant_id = ?1");
-    if (!debit.ok()) return debit.status();
-    debit->BindText(1, order.merchant_id).BindInt64(2, balance_fen);
-    if (Status s = debit->Run(); !s.ok()) return s;
+    if (*found) balances_fen.emplace(order.merchant_id, balance->ColumnInt64(0));
   }
 
-  {
+  store_rules::AcceptPlan plan = store_rules::PlanAccepts(orders, balances_fen, stored);
+  for (const store_rules::PlannedAccept& planned : plan.accepts) {
+    if (!planned.answer.ok() || !planned.answer->created) continue;
+    const Order& order = planned.answer->order;  // free text cleaned
     static const std::string kInsertSql = WithOrderColumns(
         "INSERT INTO orders (",
         ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "
@@ -156,11 +166,11 @@ Status WriteAcceptedOrder(SqliteConnection& db, const Order& order, AcceptResult
         .BindText(8, order.notify_url)
         .BindInt64(9, StatusInt(OrderStatus::kAccepted))
         .BindInt64(10, 0)
-        .BindText(11, "")
+        .BindTextCopy(11, "")
         .BindInt64(12, order.attempt_sent_ms)
         .BindText(13, order.channel)
-        .BindText(14, CleanFreeText(order.supplier_ref))
-        .BindText(15, CleanFreeText(order.fail_reason))
+        .BindText(14, order.supplier_ref)
+        .BindText(15, order.fail_reason)
         .BindInt64(16, order.created_ms)
         .BindInt64(17, order.deadline_ms)
         .BindInt64(18, order.updated_ms)
@@ -170,13 +180,12 @@ Status WriteAcceptedOrder(SqliteConnection& db, const Order& order, AcceptResult
         .BindInt64(22, order.lease_expires_ms);
     Status s = insert->Run();
     if (!s.ok()) return s;
-    // (merchant_id, merchant_order_id) was free above, so only the order id can collide.
+    // The merchant order id was free above, so only the order id can collide: the write is
+    // undone, and the batcher writes each order again alone, which answers this one so.
     if (db.Changes() != 1) {
       return AlreadyExists("order_id_exists", "order id '" + order.order_id + "' is taken");
     }
-  }
 
-  {
     Result<Statement> entry = db.Prepare(
         "INSERT INTO ledger (merchant_id, order_id, kind, amount_fen, balance_after_fen, "
         "created_ms, note) VALUES (?1, ?2, 1, ?3, ?4, ?5, '')");
@@ -184,37 +193,89 @@ Status WriteAcceptedOrder(SqliteConnection& db, const Order& order, AcceptResult
     entry->BindText(1, order.merchant_id)
         .BindText(2, order.order_id)
         .BindInt64(3, -order.price_fen)
-        .BindInt64(4, balance_fen)
+        .BindInt64(4, planned.balance_after_fen)
         .BindInt64(5, order.created_ms);
-    Status s = entry->Run();
-    if (!s.ok()) return s;
-  }
+    if (Status e = entry->Run(); !e.ok()) return e;
 
-  {
     Result<Statement> event = db.Prepare(
         "INSERT INTO order_events (order_id, at_ms, kind, from_status, to_status, attempt_no, "
         "detail) VALUES (?1, ?2, 'accepted', 0, 0, 0, '')");
     if (!event.ok()) return event.status();
     event->BindText(1, order.order_id).BindInt64(2, order.created_ms);
-    Status s = event->Run();
-    if (!s.ok()) return s;
+    if (Status e = event->Run(); !e.ok()) return e;
   }
 
-  result->order = order;
-  result->order.status = OrderStatus::kAccepted;
-  result->order.attempt_count = 0;
-  result->order.supplier_ref = std::string(CleanFreeText(order.supplier_ref));
-  result->order.fail_reason = std::string(CleanFreeText(order.fail_reason));
-  result->created = true;
+  for (const auto& [merchant_id, debited_fen] : plan.debited_fen) {
+    Result<Statement> debit =
+        db.Prepare("UPDATE merchants SET balance_fen = ?2 WHERE merchant_id = ?1");
+    if (!debit.ok()) return debit.status();
+    debit->BindText(1, merchant_id).BindInt64(2, balances_fen.at(merchant_id) - debited_fen);
+    if (Status s = debit->Run(); !s.ok()) return s;
+  }
+
+  answers.clear();
+  for (store_rules::PlannedAccept& planned : plan.accepts) {
+    answers.push_back(std::move(planned.answer));
+  }
   return Status::Ok();
+}
+
+// The compare-and-set's UPDATE for transitions shaped like `t`: it sets only the columns such a
+// transition changes, since SQLite evaluates each column set and the CHECKs that name it.
+// Parameters: ?1 order id, ?2 and ?3 the expected status and attempt count, ?4 the new status,
+// ?6 supplier order id, ?7 channel, ?8 now, ?9 supplier ref, ?10 fail reason, ?11 lease length,
+// ?13 claiming owner, ?14 next check.
+const std::string& TransitionUpdateSql(const Transition& t, bool sets_supplier_ref) {
+  enum Shape : unsigned {
+    kStart = 1,
+    kClear = 2,
+    kRef = 4,
+    kFailed = 8,
+    kFinal = 16,
+    kRelease = 32,
+    kClaim = 64,
+    kShapes = 128
+  };
+  static const std::vector<std::string> kSql = [] {
+    std::vector<std::string> sql(kShapes);
+    for (unsigned shape = 0; shape < kShapes; ++shape) {
+      std::string& text = sql[shape];
+      text = "UPDATE orders SET status = ?4";
+      if (shape & kStart) {
+        text +=
+            ", attempt_count = attempt_count + 1, supplier_order_id = ?6,"
+            " attempt_sent_ms = ?8, channel = ?7";
+      } else if (shape & kClear) {
+        text += ", supplier_order_id = '', attempt_sent_ms = 0";
+      }
+      if (shape & kRef) text += ", supplier_ref = ?9";
+      if (shape & kFailed) text += ", fail_reason = ?10";
+      if (shape & kFinal) text += ", finished_ms = ?8";
+      text += ", updated_ms = ?8, next_check_ms = ?14";
+      if (shape & kRelease) {
+        text += ", lease_owner = '', lease_expires_ms = 0";
+      } else if (shape & kClaim) {
+        text += ", lease_owner = ?13, lease_expires_ms = ?8 + ?11";
+      }
+      text += " WHERE order_id = ?1 AND status = ?2 AND attempt_count = ?3";
+      if (shape & kClaim) text += " AND (lease_expires_ms <= ?8 OR lease_owner = ?13)";
+    }
+    return sql;
+  }();
+  unsigned shape = 0;
+  if (t.attempt == Transition::Attempt::kStart) shape |= kStart;
+  if (t.attempt == Transition::Attempt::kClear) shape |= kClear;
+  if (sets_supplier_ref) shape |= kRef;
+  if (t.to == OrderStatus::kFailed) shape |= kFailed;
+  if (IsFinal(t.to)) shape |= kFinal;
+  if (t.release_lease) shape |= kRelease;
+  if (!t.claim_owner.empty()) shape |= kClaim;
+  return kSql[shape];
 }
 
 // The compare-and-set of `t` (already validated) on the writer's connection. Sets *applied to
 // whether the order was in the expected state (and so moved).
 Status WriteTransition(SqliteConnection& db, const Transition& t, bool* applied) {
-  const int attempt_mode = t.attempt == Transition::Attempt::kKeep    ? 0
-                           : t.attempt == Transition::Attempt::kStart ? 1
-                                                                      : 2;
   *applied = false;
   // "failed" promises the phone can no longer be credited: refusing to refund while an attempt
   // may still succeed is what keeps a phone from being credited for free.
@@ -238,46 +299,27 @@ Status WriteTransition(SqliteConnection& db, const Transition& t, bool* applied)
   // No RETURNING and no IN lists: SQLite builds a temporary table for either, which costs more
   // than the statement itself. The attempt number follows from the compare-and-set; the price is
   // read only for a refund.
-  const int64_t attempt_no = t.from_attempt_count + (attempt_mode == 1 ? 1 : 0);
+  const int64_t attempt_no =
+      t.from_attempt_count + (t.attempt == Transition::Attempt::kStart ? 1 : 0);
+  const std::string supplier_ref = CleanFreeText(t.supplier_ref);
+  const std::string fail_reason = CleanFreeText(t.fail_reason);
   {
-    // Final statuses are the highest numbers: ?4 >= kSqlSuccess is "?4 is final".
-    static const std::string kUpdate = SqlText(
-        {"UPDATE orders SET"
-         " status = ?4,"
-         " attempt_count = attempt_count + (?5 = 1),"
-         " supplier_order_id = CASE ?5 WHEN 0 THEN supplier_order_id WHEN 1 THEN ?6 ELSE '' END,"
-         " attempt_sent_ms = CASE ?5 WHEN 0 THEN attempt_sent_ms WHEN 1 THEN ?8 ELSE 0 END,"
-         " channel = CASE ?5 WHEN 1 THEN ?7 ELSE channel END,"
-         " supplier_ref = CASE WHEN ?9 <> '' THEN ?9 ELSE supplier_ref END,"
-         " fail_reason = CASE WHEN ?4 = ",
-         kSqlFailed,
-         " THEN ?10 ELSE fail_reason END,"
-         " finished_ms = CASE WHEN ?4 >= ",
-         kSqlSuccess,
-         " THEN ?8 ELSE finished_ms END,"
-         " updated_ms = ?8,"
-         " next_check_ms = ?11,"
-         " lease_owner = CASE WHEN ?12 THEN '' WHEN ?13 <> '' THEN ?13 ELSE lease_owner END,"
-         " lease_expires_ms = CASE WHEN ?12 THEN 0 WHEN ?13 <> '' THEN ?8 + ?14"
-         "  ELSE lease_expires_ms END"
-         " WHERE order_id = ?1 AND status = ?2 AND attempt_count = ?3"
-         " AND (?13 = '' OR lease_expires_ms <= ?8 OR lease_owner = ?13)"});
-    Result<Statement> update = db.Prepare(kUpdate);
+    Result<Statement> update =
+        db.Prepare(TransitionUpdateSql(t, /*sets_supplier_ref=*/!supplier_ref.empty()));
     if (!update.ok()) return update.status();
+    // ?12 and ?5 are unused; ?14 is used by every shape, so every index below it may be bound.
     update->BindText(1, t.order_id)
         .BindInt64(2, StatusInt(t.from))
         .BindInt64(3, t.from_attempt_count)
         .BindInt64(4, StatusInt(t.to))
-        .BindInt64(5, attempt_mode)
         .BindText(6, t.supplier_order_id)
         .BindText(7, t.channel)
         .BindInt64(8, t.now_ms)
-        .BindText(9, CleanFreeText(t.supplier_ref))
-        .BindText(10, CleanFreeText(t.fail_reason))
-        .BindInt64(11, t.next_check_ms)
-        .BindInt64(12, t.release_lease ? 1 : 0)
+        .BindText(9, supplier_ref)
+        .BindText(10, fail_reason)
+        .BindInt64(11, t.claim_lease_ms)
         .BindText(13, t.claim_owner)
-        .BindInt64(14, t.claim_lease_ms);
+        .BindInt64(14, t.next_check_ms);
     Status s = update->Run();
     if (!s.ok()) return s;
     if (db.Changes() == 0) return Status::Ok();  // lost the compare-and-set: nothing written
@@ -285,7 +327,8 @@ Status WriteTransition(SqliteConnection& db, const Transition& t, bool* applied)
       return Internal("transition changed " + std::to_string(db.Changes()) + " rows");
   }
 
-  auto append_event = [&](std::string_view kind, const std::string& detail) -> Status {
+  auto append_event = [&](const std::string& kind, const std::string& detail) -> Status {
+    const std::string clean_detail = CleanFreeText(detail);
     Result<Statement> event = db.Prepare(
         "INSERT INTO order_events (order_id, at_ms, kind, from_status, to_status, attempt_no, "
         "detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
@@ -296,14 +339,15 @@ Status WriteTransition(SqliteConnection& db, const Transition& t, bool* applied)
         .BindInt64(4, StatusInt(t.from))
         .BindInt64(5, StatusInt(t.to))
         .BindInt64(6, attempt_no)
-        .BindText(7, CleanFreeText(detail));
+        .BindText(7, clean_detail);
     return event->Run();
   };
   if (!t.event_kind.empty()) {
     if (Status s = append_event(t.event_kind, t.event_detail); !s.ok()) return s;
   }
   if (!t.deadline_missed_detail.empty()) {
-    if (Status s = append_event(kDeadlineMissedEvent, t.deadline_missed_detail); !s.ok()) return s;
+    static const std::string kDeadlineMissed(kDeadlineMissedEvent);
+    if (Status s = append_event(kDeadlineMissed, t.deadline_missed_detail); !s.ok()) return s;
   }
 
   if (t.to == OrderStatus::kFailed) {
@@ -351,7 +395,7 @@ Status WriteTransition(SqliteConnection& db, const Transition& t, bool* applied)
         .BindInt64(3, price_fen)
         .BindInt64(4, balance_fen)
         .BindInt64(5, t.now_ms)
-        .BindText(6, CleanFreeText(t.fail_reason));
+        .BindText(6, fail_reason);
     Status s = entry->Run();
     if (!s.ok()) return s;
   }
@@ -372,6 +416,13 @@ class SqliteStore final : public Store {
                                     [this](SqliteConnection& db) {
                                       return sqlite::WriteOrderCountChanges(db, pending_counts_);
                                     }});
+    accepts_ = std::make_unique<sqlite::AcceptBatcher>(
+        writer_.get(),
+        [this](SqliteConnection& db, std::span<const Order> orders,
+               std::vector<Result<AcceptResult>>& answers) {
+          return WriteAccepts(db, orders, answers);
+        },
+        static_cast<size_t>(options_.max_batch_ops));
   }
 
   Status CreateMerchant(const std::string& merchant_id, const std::string& name,
@@ -436,9 +487,10 @@ class SqliteStore final : public Store {
   // Reads the order selected by `sql` with its parameters bound by `bind`.
   template <typename Bind>
   Result<Order> ReadOneOrder(std::string_view sql, Bind&& bind);
-  // WriteAcceptedOrder, with a created order added to the transaction's count changes.
+  // WriteAcceptBatch, with the orders it created added to the transaction's count changes.
   // REQUIRES: on the writer thread.
-  Status WriteAccept(SqliteConnection& db, const Order& order, AcceptResult* result);
+  Status WriteAccepts(SqliteConnection& db, std::span<const Order> orders,
+                      std::vector<Result<AcceptResult>>& answers);
 
   const SqliteStoreOptions options_;  // archive_path filled in
   std::unique_ptr<ReadPool> readers_;
@@ -447,6 +499,9 @@ class SqliteStore final : public Store {
   // What the writer's current transaction changes in order_counts: touched only on the writer
   // thread, by the writes as they return OK and by the writer's TransactionEnd.
   store_rules::OrderCountChanges pending_counts_;
+  // AcceptOrderAsync's accepts, gathered into writes of many (destroyed after the writer, whose
+  // last writes call back into it).
+  std::unique_ptr<sqlite::AcceptBatcher> accepts_;
   // Declared last, so destroyed first: the writer finishes its queued writes (and calls back
   // their callers) while everything else is still there.
   std::unique_ptr<GroupCommitWriter> writer_;
@@ -510,7 +565,7 @@ Result<int64_t> SqliteStore::FundMerchant(const std::string& merchant_id, int64_
         .BindInt64(2, amount_fen)
         .BindInt64(3, balance_fen)
         .BindInt64(4, now_ms)
-        .BindText(5, CleanFreeText(note));
+        .BindTextCopy(5, CleanFreeText(note));
     return entry->Run();
   });
   if (!status.ok()) return status;
@@ -859,20 +914,26 @@ Result<LedgerAudit> SqliteStore::AuditLedger() {
 
 // --- Orders ---
 
-Status SqliteStore::WriteAccept(SqliteConnection& db, const Order& order, AcceptResult* result) {
-  Status status = WriteAcceptedOrder(db, order, result);
-  if (status.ok() && result->created) pending_counts_.Accepted();
+Status SqliteStore::WriteAccepts(SqliteConnection& db, std::span<const Order> orders,
+                                 std::vector<Result<AcceptResult>>& answers) {
+  Status status = WriteAcceptBatch(db, orders, answers);
+  if (!status.ok()) return status;
+  for (const Result<AcceptResult>& answer : answers) {
+    if (answer.ok() && answer->created) pending_counts_.Accepted();
+  }
   return status;
 }
 
 Result<AcceptResult> SqliteStore::AcceptOrder(const Order& order) {
   Status status = ValidateNewOrder(order);
   if (!status.ok()) return status;
-  AcceptResult result;
+  std::vector<Result<AcceptResult>> answers;
   write_counter_.Count(1);
-  status = writer_->Run([&](SqliteConnection& db) { return WriteAccept(db, order, &result); });
+  status = writer_->Run([&](SqliteConnection& db) {
+    return WriteAccepts(db, std::span<const Order>(&order, 1), answers);
+  });
   if (!status.ok()) return status;
-  return result;
+  return std::move(answers.front());
 }
 
 void SqliteStore::AcceptOrderAsync(Order order, AcceptCallback done) {
@@ -880,25 +941,8 @@ void SqliteStore::AcceptOrderAsync(Order order, AcceptCallback done) {
     done(valid);
     return;
   }
-  // Shared by the body (which fills in the result) and `done` (which hands it over).
-  struct Accept {
-    Order order;
-    AcceptResult result;
-    AcceptCallback done;
-  };
-  auto accept = std::make_shared<Accept>(Accept{std::move(order), {}, std::move(done)});
   write_counter_.Count(1);
-  writer_->Post(
-      [this, accept](SqliteConnection& db) {
-        return WriteAccept(db, accept->order, &accept->result);
-      },
-      [accept](Status status) {
-        if (status.ok()) {
-          accept->done(std::move(accept->result));
-        } else {
-          accept->done(std::move(status));
-        }
-      });
+  accepts_->Add(std::move(order), std::move(done));
 }
 
 template <typename Bind>
@@ -1376,7 +1420,7 @@ Result<std::vector<TryRecorded>> SqliteStore::RecordNotificationTries(
       record->BindInt64(1, t.notification_id)
           .BindInt64(2, t.at_ms)
           .BindInt64(3, t.http_status)
-          .BindText(4, CleanFreeText(t.error))
+          .BindTextCopy(4, CleanFreeText(t.error))
           .BindInt64(5, t.latency_ms);
       if (Status s = record->Run(); !s.ok()) return s;
       if (db.Changes() == 0) {

@@ -4,6 +4,8 @@
 // Durability: every write method returns only after the transaction that holds its write has
 // committed with synchronous=FULL, i.e. the WAL is synced. Writes from many threads share one
 // transaction and one sync (see group_commit_writer.h); each still succeeds or fails on its own.
+// AcceptOrderAsync's accepts are decided in batches (accept_batcher.h), each answered as
+// AcceptOrder would have answered it.
 //
 // Threading: every method may be called from any thread. A write method blocks its caller until
 // its group transaction has committed (or failed), but for AcceptOrderAsync, whose callback runs

@@ -362,6 +362,13 @@ class EngineTest : public ::testing::Test {
     return ids;
   }
 
+  // Hands `id` to `engine` as the API does once its accept committed: the order as stored.
+  static bool HandOff(Engine& engine, Store& store, const std::string& id) {
+    Result<Order> order = store.GetOrder(id);
+    EXPECT_TRUE(order.ok()) << order.status().ToString();
+    return order.ok() && engine.HandOff(*std::move(order));
+  }
+
   // Waits (bounded, in real time) until no order is open, moving the fake clock along so that
   // scheduled polls come due.
   bool WaitAllFinal(std::chrono::seconds bound) {
@@ -784,7 +791,7 @@ TEST_F(EngineTest, AHandedOffOrderIsWorkedWithoutAQueueDelivery) {
   Engine engine(store_.get(), &queue, router.get(), &clock_, options);
   engine.Start();
   auto ids = StoreOrders(40, *store_);
-  for (const std::string& id : ids) EXPECT_TRUE(engine.HandOff(id)) << id;
+  for (const std::string& id : ids) EXPECT_TRUE(HandOff(engine, *store_, id)) << id;
   ASSERT_TRUE(WaitAllFinal(std::chrono::seconds(60)));
   engine.Stop();
   ExpectEachSuccessCreditedOnceAndNothingElse(supplier, ids);
@@ -809,7 +816,7 @@ TEST_F(EngineTest, AHandOffWakesADispatcherWaitingInTheQueue) {
   engine.Start();
   ASSERT_TRUE(queue.WaitFor("receive waits", std::chrono::seconds(30)));
   auto ids = StoreOrders(1, *store_);
-  ASSERT_TRUE(engine.HandOff(ids[0]));
+  ASSERT_TRUE(HandOff(engine, *store_, ids[0]));
   ASSERT_TRUE(WaitAllFinal(std::chrono::seconds(60)));
   engine.Stop();  // wakes the dispatcher's next wait in the queue too
   const std::vector<std::string> log = queue.log();
@@ -834,7 +841,7 @@ TEST_F(EngineTest, AnOrderHandedOffAndOnTheQueueIsSentOnce) {
   Engine engine(store_.get(), &queue, router.get(), &clock_, options);
   auto ids = StoreOrders(40, *store_);
   ASSERT_TRUE(queue.Publish(ids).ok());
-  for (const std::string& id : ids) EXPECT_TRUE(engine.HandOff(id)) << id;
+  for (const std::string& id : ids) EXPECT_TRUE(HandOff(engine, *store_, id)) << id;
   engine.Start();
   ASSERT_TRUE(WaitAllFinal(std::chrono::seconds(60)));
   engine.Stop();
@@ -857,15 +864,16 @@ TEST_F(EngineTest, AFullNodeRefusesHandOffsAndTheQueueCarriesThemToAnother) {
   Engine full(store_.get(), &queue, router.get(), &clock_, options);
   full.Start();
   auto ids = StoreOrders(3, *store_);
-  EXPECT_TRUE(full.HandOff(ids[0]));
-  EXPECT_TRUE(full.HandOff(ids[1]));
-  EXPECT_FALSE(full.HandOff(ids[2])) << "two calls in flight or waiting fill max_in_flight 2";
+  EXPECT_TRUE(HandOff(full, *store_, ids[0]));
+  EXPECT_TRUE(HandOff(full, *store_, ids[1]));
+  EXPECT_FALSE(HandOff(full, *store_, ids[2]))
+      << "two calls in flight or waiting fill max_in_flight 2";
   const auto bound = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (supplier.held() < 2 && std::chrono::steady_clock::now() < bound) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   ASSERT_EQ(supplier.held(), 2u);
-  EXPECT_FALSE(full.HandOff(ids[2])) << "two calls in flight fill max_in_flight 2";
+  EXPECT_FALSE(HandOff(full, *store_, ids[2])) << "two calls in flight fill max_in_flight 2";
 
   ASSERT_TRUE(queue.Publish(std::span(&ids[2], 1)).ok());  // what the API does with a refusal
   options.owner = "other-node";
@@ -908,7 +916,7 @@ TEST_F(EngineTest, AProcessKilledWithHandOffsNotYetWorkedLosesNone) {
     IdleWaker waker;
     engine.StartStepping(&waker);
     for (const std::string& id : StoreOrders(kOrders, **store)) {
-      if (!engine.HandOff(id)) _exit(3);
+      if (!HandOff(engine, **store, id)) _exit(3);
     }
     raise(SIGKILL);
     _exit(4);
