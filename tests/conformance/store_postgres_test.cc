@@ -1,11 +1,14 @@
 // What only the PostgreSQL store has: its options and URL, a server that is down or restarts under
-// a live store, the bounds of its connection pool and of a statement, and text PostgreSQL cannot
-// store. The Store contract itself is checked by store_conformance_test.cc.
+// a live store, the bounds of its connection pool and of a statement, batches that race other
+// writers or lose their connection, and text PostgreSQL cannot store. The Store contract itself is
+// checked by store_conformance_test.cc.
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <future>
+#include <memory>
 #include <optional>
 #include <string>
 #include <thread>
@@ -94,13 +97,20 @@ class PostgresStoreTest : public ::testing::Test {
     return connection.ok() ? std::move(connection).value() : nullptr;
   }
 
-  // Holds an exclusive lock on the merchants table in its own transaction until Release, so that
-  // store calls touching merchants wait.
+  // Holds a lock on `table` (by default an exclusive one on merchants) in its own transaction
+  // until Release, so that store calls that need a conflicting lock wait.
   class TableLock {
    public:
-    explicit TableLock(std::unique_ptr<postgres::PgConnection> connection)
+    explicit TableLock(std::unique_ptr<postgres::PgConnection> connection,
+                       const std::string& table = "merchants",
+                       const std::string& mode = "ACCESS EXCLUSIVE")
         : connection_(std::move(connection)) {
-      Status status = connection_->Run("BEGIN; LOCK TABLE merchants IN ACCESS EXCLUSIVE MODE");
+      Status status = connection_->Run("BEGIN; LOCK TABLE " + table + " IN " + mode + " MODE");
+      EXPECT_TRUE(status.ok()) << status.ToString();
+    }
+    // Runs `sql` in the lock's transaction.
+    void Run(const std::string& sql) {
+      Status status = connection_->Run(sql);
       EXPECT_TRUE(status.ok()) << status.ToString();
     }
     void Release() {
@@ -269,6 +279,94 @@ TEST_F(PostgresStoreTest, AnArchiveBatchAbortedForADeadlockIsTriedAgain) {
     EXPECT_EQ(store->ArchiveFinalOrders(request)->orders, 1);
   }
   EXPECT_EQ(store->GetOrder("o1")->status, OrderStatus::kSuccess);
+}
+
+// An accept batch reads the balance without a lock and debits the balance it finds when it
+// writes: funds that arrive in between are kept, and the ledger's balances follow the real ones.
+TEST_F(PostgresStoreTest, AnAcceptBatchDebitsTheBalanceItFindsNotTheOneItRead) {
+  std::unique_ptr<Store> store = Open(PostgresStoreOptions());
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->CreateMerchant("m1", "Shop", kT0Ms).ok());
+  ASSERT_TRUE(store->FundMerchant("m1", 1500, "", kT0Ms).ok());
+
+  // EXCLUSIVE lets the batch read the merchant but not lock its row for the debit.
+  TableLock lock(Connect(), "merchants", "EXCLUSIVE");
+  auto answer = std::make_shared<std::promise<Result<AcceptResult>>>();
+  std::future<Result<AcceptResult>> answered = answer->get_future();
+  store->AcceptOrderAsync(MakeOrder("o1", "m1", "mo-1", 1000),
+                          [answer](Result<AcceptResult> result) { answer->set_value(result); });
+  ASSERT_TRUE(WaitForABlockedSession());
+  lock.Run(
+      "UPDATE merchants SET balance_fen = balance_fen + 1000 WHERE merchant_id = 'm1';"
+      "INSERT INTO ledger (merchant_id, order_id, kind, amount_fen, balance_after_fen, created_ms,"
+      " note) SELECT merchant_id, NULL, 0, 1000, balance_fen, 1, 'wire' FROM merchants"
+      " WHERE merchant_id = 'm1'");
+  lock.Release();
+
+  ASSERT_EQ(answered.wait_for(std::chrono::seconds(60)), std::future_status::ready);
+  Result<AcceptResult> accepted = answered.get();
+  ASSERT_TRUE(accepted.ok()) << accepted.status().ToString();
+  EXPECT_TRUE(accepted->created);
+  EXPECT_EQ(store->GetMerchant("m1")->balance_fen, 1500);
+  Result<std::vector<LedgerEntry>> ledger = store->ListLedger("m1", 0, 10);
+  ASSERT_TRUE(ledger.ok());
+  ASSERT_EQ(ledger->size(), 3u);
+  EXPECT_EQ(ledger->back().amount_fen, -1000);
+  EXPECT_EQ(ledger->back().balance_after_fen, 1500);
+  Result<LedgerAudit> audit = store->AuditLedger();
+  ASSERT_TRUE(audit.ok()) << audit.status().ToString();
+  EXPECT_TRUE(audit->balanced) << audit->problems;
+}
+
+// A transition batch sends its statements and its COMMIT in one pipeline. When its connection
+// dies before the COMMIT, each transition is answered: either applied (on its own, afterwards) or
+// store_unavailable, and what the store holds agrees with every answer.
+TEST_F(PostgresStoreTest, ATransitionBatchWhoseConnectionDiesMidPipelineAnswersEveryTransition) {
+  std::unique_ptr<Store> store = Open(PostgresStoreOptions());
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->CreateMerchant("m1", "Shop", kT0Ms).ok());
+  ASSERT_TRUE(store->FundMerchant("m1", 5000, "", kT0Ms).ok());
+  std::vector<Transition> batch;
+  for (const char* id : {"o1", "o2", "o3"}) {
+    Result<AcceptResult> accepted = store->AcceptOrder(MakeOrder(id, "m1", id));
+    ASSERT_TRUE(accepted.ok()) << accepted.status().ToString();
+    batch.push_back(StartAttempt(accepted->order, OrderStatus::kCharging, kT0Ms + 1));
+  }
+
+  TableLock lock(Connect(), "orders", "EXCLUSIVE");  // the batch's row locks wait
+  std::vector<Result<bool>> results;
+  std::thread applying([&] { results = store->ApplyTransitions(batch); });
+  ASSERT_TRUE(WaitForABlockedSession());
+  std::unique_ptr<postgres::PgConnection> killer = Connect();
+  ASSERT_NE(killer, nullptr);
+  postgres::PgResult killed = killer->ExecuteOnce(
+      "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE NOT granted AND pid <> "
+      "pg_backend_pid()",
+      postgres::Params());
+  ASSERT_TRUE(killed.ok()) << killed.message();
+  ASSERT_GE(killed.rows(), 1);
+  lock.Release();
+  applying.join();
+
+  ASSERT_EQ(results.size(), batch.size());
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const std::string& id = batch[i].order_id;
+    Result<Order> order = store->GetOrder(id);
+    ASSERT_TRUE(order.ok()) << order.status().ToString();
+    if (results[i].ok()) {
+      EXPECT_TRUE(*results[i]) << id;
+      EXPECT_EQ(order->status, OrderStatus::kCharging) << id;
+      EXPECT_EQ(store->ListEvents(id)->size(), 2u) << id;
+    } else {
+      // Killed before its COMMIT: nothing of it is written, and it can be applied again.
+      EXPECT_EQ(results[i].status().reason(), "store_unavailable") << id;
+      EXPECT_EQ(order->status, OrderStatus::kAccepted) << id;
+      EXPECT_EQ(store->ApplyTransition(batch[i]).value(), true) << id;
+    }
+  }
+  Result<LedgerAudit> audit = store->AuditLedger();
+  ASSERT_TRUE(audit.ok()) << audit.status().ToString();
+  EXPECT_TRUE(audit->balanced) << audit->problems;
 }
 
 TEST_F(PostgresStoreTest, TextPostgresCannotStoreIsRefusedInIdsAndCleanedInFreeText) {

@@ -164,8 +164,14 @@ Result<std::unique_ptr<PgConnection>> PgConnection::Open(const std::string& url,
     return Unavailable("store_unavailable", "postgres: cannot connect: " + result->ErrorMessage());
   }
   PQsetNoticeProcessor(connection, LogNotice, nullptr);
-  Status status = result->Run("SET synchronous_commit = on; SET statement_timeout = " +
-                              std::to_string(statement_timeout_ms));
+  // force_custom_plan: a prepared statement is planned for its parameters and the tables as
+  // they are at each execution. A generic plan, made once and kept until the next ANALYZE, was
+  // made while the tables were nearly empty (a new database, or before autovacuum's first pass)
+  // and scanned every order for each id of a batch's array.
+  Status status = result->Run(
+      "SET synchronous_commit = on; SET plan_cache_mode = force_custom_plan;"
+      " SET statement_timeout = " +
+      std::to_string(statement_timeout_ms));
   if (!status.ok()) return status;
   return result;
 }

@@ -90,7 +90,8 @@ class PgResult {
 class PgConnection {
  public:
   // Connects to `url` (a libpq URI) and sets the session up: UTF-8, synchronous_commit on (an
-  // acknowledged commit is on disk whatever the server's default), and a statement timeout.
+  // acknowledged commit is on disk whatever the server's default), prepared statements planned
+  // at each execution (plan_cache_mode), and a statement timeout.
   // Unavailable("store_unavailable") when the server cannot be reached or refuses the login.
   static Result<std::unique_ptr<PgConnection>> Open(const std::string& url, int connect_timeout_s,
                                                     int statement_timeout_ms);

@@ -8,8 +8,10 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string_view>
 #include <thread>
 #include <unordered_map>
@@ -450,23 +452,32 @@ struct Statements {
                   " FROM (VALUES (0)) AS one (x) LEFT JOIN existing e ON true")};
 
   // The statements of an accept batch (TryAcceptBatch), each for the whole batch.
-  // Locks the merchants in merchant id order, as every writer of merchant rows does, and reads
-  // their balances, re-read on the newest row version once a concurrent writer's lock is gone.
+  // The balances of the merchants $1, read without a lock: the batch's plan is checked against
+  // the balance it finds when it debits (debit_merchants).
+  Query read_balances{"topup_read_balances",
+                      "SELECT merchant_id, balance_fen FROM merchants"
+                      " WHERE merchant_id = ANY ($1::text[])"};
+  // Locks the merchants $1 in merchant id order, as every writer of several merchant rows does.
   Query lock_merchants{"topup_lock_merchants",
-                       "SELECT merchant_id, balance_fen FROM merchants"
-                       " WHERE merchant_id = ANY ($1::text[]) ORDER BY merchant_id"
-                       " FOR NO KEY UPDATE"};
+                       "SELECT 1 FROM merchants WHERE merchant_id = ANY ($1::text[])"
+                       " ORDER BY merchant_id FOR NO KEY UPDATE"};
   // The stored orders, hot or archived, with any of the (merchant id, merchant order id) pairs
-  // $1, $2.
+  // $1, $2. DISTINCT pairs joined to each table: one unique-index probe per pair (an IN (subquery)
+  // was planned as a scan of every stored order).
   Query find_batch_orders{
       "topup_find_batch_orders",
-      SqlText({"SELECT ", kOrderColumns,
-               " FROM orders WHERE (merchant_id, merchant_order_id) IN"
-               " (SELECT * FROM unnest ($1::text[], $2::text[])) UNION ALL SELECT ",
+      SqlText({"WITH k AS MATERIALIZED (SELECT DISTINCT * FROM unnest ($1::text[], $2::text[])"
+               "  AS k (m, mo))"
+               " SELECT ",
                kOrderColumns,
-               " FROM archived_orders WHERE (merchant_id, merchant_order_id) IN"
-               " (SELECT * FROM unnest ($1::text[], $2::text[]))"})};
+               " FROM k JOIN orders ON merchant_id = k.m AND merchant_order_id = k.mo"
+               " UNION ALL SELECT ",
+               kOrderColumns,
+               " FROM k JOIN archived_orders ON merchant_id = k.m AND merchant_order_id = k.mo"})};
   // One row per element of the arrays, which hold accept_order's parameters $1..$18 in order.
+  // orders' UNIQUE (merchant_id, merchant_order_id) refuses an order whose merchant order id
+  // another order took since the batch's read; an archived one is skipped here instead, and the
+  // debit's ledger row for it then fails ledger_order_id_fkey: either way the statement fails.
   Query insert_orders{
       "topup_insert_orders",
       WithOrderColumns("INSERT INTO orders (", "") +
@@ -475,32 +486,40 @@ struct Statements {
           " $6::integer[], $7::bigint[], $8::text[], $9::bigint[], $10::text[], $11::text[],"
           " $12::text[], $13::bigint[], $14::bigint[], $15::bigint[], $16::bigint[],"
           " $17::text[], $18::bigint[])"
-          " AS u (o, m, mo, ph, ca, fv, pr, nu, sent, ch, ref, fr, cr, dl, up, nc, lo, le)"};
-  // The debits' ledger rows ($1 merchant, $2 order, $3 price, $4 balance after, $5 now), entry
-  // ids in the arrays' order, which is the order of the debits.
-  Query insert_debit_entries{
-      "topup_insert_debit_entries",
-      "INSERT INTO ledger (merchant_id, order_id, kind, amount_fen, balance_after_fen,"
-      " created_ms, note)"
-      " SELECT m, o, 1, -p, b, c, '' FROM unnest ($1::text[], $2::text[], $3::bigint[],"
-      "  $4::bigint[], $5::bigint[]) WITH ORDINALITY AS u (m, o, p, b, c, n) ORDER BY n"};
+          " AS u (o, m, mo, ph, ca, fv, pr, nu, sent, ch, ref, fr, cr, dl, up, nc, lo, le)"
+          " WHERE NOT EXISTS (SELECT 1 FROM archived_orders a"
+          "  WHERE a.merchant_id = u.m AND a.merchant_order_id = u.mo)"};
   Query insert_accepted_events{
       "topup_insert_accepted_events",
       "INSERT INTO order_events (order_id, at_ms, kind, from_status, to_status, attempt_no,"
       " detail)"
       " SELECT o, c, 'accepted', 0, 0, 0, '' FROM unnest ($1::text[], $2::bigint[])"
       "  WITH ORDINALITY AS u (o, c, n) ORDER BY n"};
-  // Takes $3 from merchant $1, whose balance the batch read as $2, one row per merchant. A balance
-  // that is not $2 (which the batch's lock rules out) becomes -1, which the balance's CHECK
-  // refuses: the statement fails and the transaction with it.
+  // Takes $3 from merchant $1, one row per merchant, and writes the debits' ledger rows ($5
+  // merchant, $6 order, $7 price, $8 now; entry ids in the arrays' order, which is the order of
+  // the debits) with the balances after them, from the balance the debit found. The plan holds if
+  // that balance covers $3, or, where the plan refused an order for its balance ($4), if it is
+  // still the $2 the batch read. Otherwise the balance becomes -1, which the balance's CHECK
+  // (merchants_balance_fen_check) refuses: the statement fails and the transaction with it. So
+  // does a debit without its merchant (a NULL balance after), which merchants never deleted rule
+  // out: orders no longer reference merchants, and this is where an order's merchant is checked.
   Query debit_merchants{
       "topup_debit_merchants",
-      "UPDATE merchants SET balance_fen = CASE"
-      "  WHEN merchants.balance_fen = d.read THEN merchants.balance_fen - d.amount"
-      "  ELSE -1 END"
-      " FROM unnest ($1::text[], $2::bigint[], $3::bigint[])"
-      "  AS d (merchant_id, read, amount)"
-      " WHERE merchants.merchant_id = d.merchant_id"};
+      "WITH d AS ("
+      "  UPDATE merchants SET balance_fen = CASE"
+      "   WHEN merchants.balance_fen >= x.amount"
+      "    AND (NOT x.exact OR merchants.balance_fen = x.read)"
+      "   THEN merchants.balance_fen - x.amount ELSE -1 END"
+      "  FROM unnest ($1::text[], $2::bigint[], $3::bigint[], $4::boolean[])"
+      "   AS x (merchant_id, read, amount, exact)"
+      "  WHERE merchants.merchant_id = x.merchant_id"
+      "  RETURNING merchants.merchant_id, merchants.balance_fen + x.amount AS before)"
+      " INSERT INTO ledger (merchant_id, order_id, kind, amount_fen, balance_after_fen,"
+      "  created_ms, note)"
+      " SELECT e.m, e.o, 1, -e.p,"
+      "  (d.before - sum(e.p) OVER (PARTITION BY e.m ORDER BY e.n))::bigint, e.c, ''"
+      " FROM unnest ($5::text[], $6::text[], $7::bigint[], $8::bigint[]) WITH ORDINALITY"
+      "  AS e (m, o, p, c, n) LEFT JOIN d ON d.merchant_id = e.m ORDER BY e.n"};
 
   Query get_order{"topup_get_order", OneOrderHotOrArchived("order_id = $1::text")};
   Query read_orders{"topup_read_orders",
@@ -615,6 +634,21 @@ struct Statements {
                     " FOR NO KEY UPDATE"};
   Query move_orders{"topup_move_orders", MoveOrdersSql(kTransitionArrays) +
                                              " SELECT order_id, merchant_id, price_fen FROM moved"};
+  // move_orders with the moved orders' count changes, for a batch that refunds nothing: it locks
+  // nothing after its orders, so its count rows stay the last it locks, and its COMMIT can go in
+  // the same pipeline.
+  Query move_orders_counted{
+      "topup_move_orders_counted",
+      MoveOrdersSql(kTransitionArrays) +
+          SqlText({", counted AS ("
+                   "  UPDATE order_counts SET orders = orders + c.n"
+                   "  FROM (SELECT status, sum(n) AS n FROM (SELECT from_status AS status, -1 AS n"
+                   "   FROM moved UNION ALL SELECT to_status, 1 FROM moved) AS d GROUP BY status)"
+                   "   AS c"
+                   "  WHERE order_counts.status = c.status AND order_counts.slot = ",
+                   kOrderCountSlot,
+                   ")"
+                   " SELECT order_id, merchant_id, price_fen FROM moved"})};
   // live_attempt for each of the orders $1 still in status $2 and attempt count $3 (arrays):
   // those of them with a live attempt, and its supplier order id.
   Query live_attempts{"topup_live_attempts",
@@ -741,6 +775,11 @@ bool IsRetryable(const PgResult& result) {
   return state == "40001" || state == "40P01";
 }
 
+// An accept batch's debit_merchants, refused because the balance no longer fits the batch's plan.
+bool IsRefusedDebit(const PgResult& result) {
+  return result.sqlstate() == "23514" && result.constraint() == "merchants_balance_fen_check";
+}
+
 // Transitions ApplyTransitions writes in one transaction: bounds how long one batch holds its row
 // locks, and the size of its pipelines.
 constexpr size_t kMaxTransitionsPerTransaction = 512;
@@ -840,6 +879,17 @@ struct BatchEnd {
   Kind kind = Kind::kCommitted;
   Status status;  // kDrop, kAbandon, kCommitUnknown: why
 };
+
+// How a batch's try ended given the answer to its COMMIT.
+BatchEnd CommitEnd(const PgResult& committed) {
+  if (committed.ok()) return BatchEnd{};
+  // COMMIT ends the transaction even when it fails; without an answer, its outcome is unknown.
+  if (committed.sqlstate().empty()) {
+    return BatchEnd{BatchEnd::Kind::kCommitUnknown, committed.ToStatus()};
+  }
+  if (IsRetryable(committed)) return BatchEnd{BatchEnd::Kind::kRetry, Status::Ok()};
+  return BatchEnd{BatchEnd::Kind::kAbandon, committed.ToStatus()};
+}
 
 // The indexes of the items that `validate` accepts, stably sorted by `lock_key` (the order in
 // which a batch takes its row locks); the others get their error in `results`.
@@ -1449,25 +1499,32 @@ Params InsertOrdersParams(std::span<const Order* const> orders) {
 }
 
 // Two round trips on one connection, whatever the batch's size, and one statement per table:
-//  1. BEGIN, lock the batch's merchants (in merchant id order) and read their balances, and read
-//     the stored orders with the batch's merchant order ids;
-//  2. the orders store_rules::PlanAccepts creates, their debits' ledger rows and their
-//     "accepted" events, each in one multi-row INSERT, one debit per merchant (the sum of its
-//     orders' prices, refused by the server unless the balance is the one read), and COMMIT.
-// The merchants stay locked from step 1 to the commit: one round trip and a WAL flush.
-// The merchant locks make the reads of step 1 final: every writer of a merchant's orders (this
-// batch, AcceptOrder, another node's batch) holds that merchant's row until it commits, so no
-// order of these merchants is written between step 1 and the commit, and the batch answers each
-// order exactly as AcceptOrder would have, one after another, in the batch's order.
+//  1. read, without locks, the balances of the batch's merchants and the stored orders with the
+//     batch's merchant order ids;
+//  2. BEGIN, the orders store_rules::PlanAccepts creates and their "accepted" events, each in one
+//     multi-row INSERT; then lock the merchants (in merchant id order), one debit per merchant
+//     (the sum of its orders' prices) with its orders' ledger rows, and COMMIT.
+// So a merchant's row is held from its debit to the commit, within one round trip: for the
+// ledger rows and a WAL flush, while no client or network step waits.
+// The plan was made from reads that another writer may since have outdated; step 2 writes it only
+// where it still holds, so the batch answers each order as AcceptOrder would have, one after
+// another, in the batch's order, at the debit:
+//  - an order that the plan creates is refused by UNIQUE (merchant_id, merchant_order_id) if
+//    another order took its merchant order id since (or skipped if that one is archived already,
+//    which its ledger row's order check then refuses);
+//  - a debit is refused unless the balance found covers it, and, for a merchant of which the plan
+//    refused an order for its balance, unless the balance is still the one read;
+//  - an order id taken by another merchant's order (or a bug) fails a statement.
+// A refused debit rolls the try back and the batch is planned again from new reads (kRetry);
+// another failed statement rolls it back too, and kDrop sends the batch to AcceptOrder one order
+// at a time, which says which order it was. Stored orders never leave (an archived one is still
+// found), and an unknown merchant's answer is true of the read.
 //
-// Locks: merchants in merchant id order, as other accept batches and the refunds of
-// ApplyTransitions take them. It inserts new orders only, so it never waits for an order row
-// another transaction holds, and a transition batch (orders, then merchants) that waits for one of
-// its merchants cannot be waited for in return.
-//
-// A statement of step 2 fails for an order id taken by another merchant's order (or for a bug):
-// the try is rolled back, and kDrop sends the batch to AcceptOrder one order at a time, which
-// says which order it was.
+// Locks: merchants in merchant id order (lock_merchants), as other accept batches and the refunds
+// of ApplyTransitions take them, after its new order rows, which no other transaction can lock: a
+// transition batch (orders, then merchants) that waits for one of its merchants cannot be waited
+// for in return. AcceptOrder locks its merchant and then inserts: with the same merchant order id
+// in flight in both, the two can deadlock, which PostgreSQL breaks and kRetry retries.
 BatchEnd PostgresStore::TryAcceptBatch(postgres::PgConnection& db, std::span<const Order> orders,
                                        const std::vector<size_t>& batch,
                                        std::vector<Result<AcceptResult>>& outcomes) {
@@ -1475,7 +1532,9 @@ BatchEnd PostgresStore::TryAcceptBatch(postgres::PgConnection& db, std::span<con
   auto rollback = [&db] { (void)db.Run("ROLLBACK"); };
   auto failed = [&](const PgResult& result, BatchEnd::Kind kind) {
     rollback();
-    if (IsRetryable(result)) return BatchEnd{BatchEnd::Kind::kRetry, Status::Ok()};
+    if (IsRetryable(result) || IsRefusedDebit(result)) {
+      return BatchEnd{BatchEnd::Kind::kRetry, Status::Ok()};
+    }
     // No SQLSTATE: the connection broke, which no other try on it can mend.
     if (result.sqlstate().empty()) return BatchEnd{BatchEnd::Kind::kAbandon, result.ToStatus()};
     return BatchEnd{kind, result.ToStatus()};
@@ -1494,24 +1553,20 @@ BatchEnd PostgresStore::TryAcceptBatch(postgres::PgConnection& db, std::span<con
                            distinct_merchants.end());
 
   const postgres::BoundQuery reads[] = {
-      {&Sql().begin, Params()},
-      {&Sql().lock_merchants, Params().TextArray(distinct_merchants)},
+      {&Sql().read_balances, Params().TextArray(distinct_merchants)},
       {&Sql().find_batch_orders, Params().TextArray(merchant_ids).TextArray(merchant_order_ids)}};
   Result<std::vector<PgResult>> read = db.ExecutePipeline(reads);
-  if (!read.ok()) {
-    rollback();
-    return BatchEnd{BatchEnd::Kind::kAbandon, read.status()};
-  }
+  if (!read.ok()) return BatchEnd{BatchEnd::Kind::kAbandon, read.status()};
   for (const PgResult& result : *read) {
     if (!result.ok()) return failed(result, BatchEnd::Kind::kAbandon);
   }
   std::map<std::string, int64_t> balances_fen;
-  const PgResult& balances = (*read)[1];
+  const PgResult& balances = (*read)[0];
   for (int row = 0; row < balances.rows(); ++row) {
     balances_fen.emplace(balances.Text(row, 0), balances.Int(row, 1));
   }
   std::map<store_rules::MerchantOrderKey, Order> stored;
-  const PgResult& found = (*read)[2];
+  const PgResult& found = (*read)[1];
   for (int row = 0; row < found.rows(); ++row) {
     Order order = ReadOrder(found, row);
     store_rules::MerchantOrderKey key{order.merchant_id, order.merchant_order_id};
@@ -1520,39 +1575,52 @@ BatchEnd PostgresStore::TryAcceptBatch(postgres::PgConnection& db, std::span<con
 
   store_rules::AcceptPlan plan = store_rules::PlanAccepts(planned_orders, balances_fen, stored);
   std::vector<const Order*> created;
-  std::vector<int64_t> balances_after_fen;
-  for (const store_rules::PlannedAccept& planned : plan.accepts) {
-    if (!planned.answer.ok() || !planned.answer->created) continue;
-    created.push_back(&planned.answer->order);
-    balances_after_fen.push_back(planned.balance_after_fen);
+  std::set<std::string> short_merchants;  // of which the plan refused an order for its balance
+  for (size_t p = 0; p < plan.accepts.size(); ++p) {
+    const Result<AcceptResult>& answer = plan.accepts[p].answer;
+    if (answer.ok() && answer->created) {
+      created.push_back(&answer->order);
+    } else if (!answer.ok() && answer.status().reason() == "insufficient_balance") {
+      short_merchants.insert(planned_orders[p].merchant_id);
+    }
   }
   std::vector<postgres::BoundQuery> writes;
   if (!created.empty()) {
     std::vector<std::string> debited_merchants;
     std::vector<int64_t> read_fen, debited_fen;
+    std::vector<bool> exact;
     for (const auto& [merchant_id, amount_fen] : plan.debited_fen) {
       debited_merchants.push_back(merchant_id);
       read_fen.push_back(balances_fen[merchant_id]);
       debited_fen.push_back(amount_fen);
+      exact.push_back(short_merchants.contains(merchant_id));
     }
     auto created_ms = Column(created, [](const Order& o) { return o.created_ms; });
     auto order_ids = Column(created, [](const Order& o) { return o.order_id; });
     store_rules::OrderCountChanges counted;
     counted.Accepted(static_cast<int64_t>(created.size()));
-    writes = {{&Sql().insert_orders, InsertOrdersParams(created)},
-              {&Sql().insert_debit_entries,
+    writes = {{&Sql().begin, Params()},
+              {&Sql().insert_orders, InsertOrdersParams(created)},
+              {&Sql().insert_accepted_events, Params().TextArray(order_ids).IntArray(created_ms)},
+              {&Sql().lock_merchants, Params().TextArray(debited_merchants)},
+              {&Sql().debit_merchants,
                Params()
+                   .TextArray(debited_merchants)
+                   .IntArray(read_fen)
+                   .IntArray(debited_fen)
+                   .BoolArray(exact)
                    .TextArray(Column(created, [](const Order& o) { return o.merchant_id; }))
                    .TextArray(order_ids)
                    .IntArray(Column(created, [](const Order& o) { return o.price_fen; }))
-                   .IntArray(balances_after_fen)
                    .IntArray(created_ms)},
-              {&Sql().insert_accepted_events, Params().TextArray(order_ids).IntArray(created_ms)},
-              {&Sql().debit_merchants,
-               Params().TextArray(debited_merchants).IntArray(read_fen).IntArray(debited_fen)},
-              {&Sql().change_order_counts, OrderCountChangeParams(counted)}};
+              {&Sql().change_order_counts, OrderCountChangeParams(counted)},
+              {&Sql().commit, Params()}};
   }
-  writes.push_back({&Sql().commit, Params()});
+  // Nothing to write: every answer is true of the read.
+  if (writes.empty()) {
+    for (size_t p = 0; p < batch.size(); ++p) outcomes[p] = std::move(plan.accepts[p].answer);
+    return BatchEnd{};
+  }
   Result<std::vector<PgResult>> written = db.ExecutePipeline(writes);
   if (!written.ok()) {
     // Sent but unanswered: how far the server got, the COMMIT included, is unknown.
@@ -1563,17 +1631,9 @@ BatchEnd PostgresStore::TryAcceptBatch(postgres::PgConnection& db, std::span<con
     if (!(*written)[w].ok()) return failed((*written)[w], BatchEnd::Kind::kDrop);
   }
   for (size_t p = 0; p < batch.size(); ++p) outcomes[p] = std::move(plan.accepts[p].answer);
-  const PgResult& committed = written->back();
-  if (committed.ok()) {
-    ObserveCommit(batch.size(), began);
-    return BatchEnd{};
-  }
-  // COMMIT ends the transaction even when it fails; without an answer, its outcome is unknown.
-  if (committed.sqlstate().empty()) {
-    return BatchEnd{BatchEnd::Kind::kCommitUnknown, committed.ToStatus()};
-  }
-  if (IsRetryable(committed)) return BatchEnd{BatchEnd::Kind::kRetry, Status::Ok()};
-  return BatchEnd{BatchEnd::Kind::kAbandon, committed.ToStatus()};
+  BatchEnd end = CommitEnd(written->back());
+  if (end.kind == BatchEnd::Kind::kCommitted) ObserveCommit(batch.size(), began);
+  return end;
 }
 
 Result<Order> PostgresStore::GetOrder(const std::string& order_id) {
@@ -1807,7 +1867,7 @@ Result<bool> PostgresStore::ApplyOne(const Transition& t) {
   if (!result.ok()) return result.status();
   if (result->Int(0, 0) == 1) {
     if (t.to == OrderStatus::kFailed && result->Int(0, 1) != 1) {
-      // Cannot happen while orders.merchant_id references merchants; AuditLedger would show it.
+      // Cannot happen: an order's merchant exists (schema.cc); AuditLedger would show it.
       spdlog::error("store: failed without a refund order_id={}", t.order_id);
       return Internal("order " + t.order_id + " has no merchant to refund");
     }
@@ -1887,10 +1947,11 @@ std::vector<size_t> PostgresStore::ApplyInOneTransaction(std::span<const Transit
   return batch;
 }
 
-// At most three round trips on one connection, whatever the batch's size, and one statement for
-// all the compare-and-sets: they and their events (and, for the transitions to failed that did
-// not move, a look at their live attempts) in one pipeline, the refunds in a second one, then
-// the COMMIT.
+// One round trip on one connection, whatever the batch's size, and one statement for all the
+// compare-and-sets: they and their events (and, for the transitions to failed that did not move,
+// a look at their live attempts) in one pipeline, with the COMMIT unless a transition of the batch
+// is to failed. Those batches refund afterwards: the refunds in a second pipeline, then the
+// COMMIT, a round trip each.
 //
 // Locks: the first pipeline locks the batch's orders in order id order (lock_orders, before the
 // update, whose join may visit them in any order), the second the refunded merchants in merchant
@@ -1917,30 +1978,40 @@ BatchEnd PostgresStore::TryBatch(postgres::PgConnection& db,
     if (result.sqlstate().empty()) return BatchEnd{BatchEnd::Kind::kAbandon, result.ToStatus()};
     return BatchEnd{BatchEnd::Kind::kDrop, result.ToStatus()};
   };
-  auto pipeline = [&](std::span<const postgres::BoundQuery> queries,
-                      std::vector<PgResult>& results) -> std::optional<BatchEnd> {
+  // Runs `queries`; the COMMIT's answer, when `with_commit` (the last query), is left to the
+  // caller.
+  auto pipeline = [&](std::span<const postgres::BoundQuery> queries, std::vector<PgResult>& results,
+                      bool with_commit) -> std::optional<BatchEnd> {
     Result<std::vector<PgResult>> answered = db.ExecutePipeline(queries);
     if (!answered.ok()) {
-      rollback();
-      return BatchEnd{BatchEnd::Kind::kAbandon, answered.status()};
+      if (!with_commit) {
+        rollback();
+        return BatchEnd{BatchEnd::Kind::kAbandon, answered.status()};
+      }
+      // How far the server got, the COMMIT included, is unknown: any order may have moved.
+      for (BatchOutcome& outcome : outcomes) outcome.result = true;
+      return BatchEnd{BatchEnd::Kind::kCommitUnknown, answered.status()};
     }
     results = std::move(answered).value();
-    for (const PgResult& result : results) {
-      if (!result.ok()) return failed(result);
+    for (size_t r = 0; r + (with_commit ? 1 : 0) < results.size(); ++r) {
+      if (!results[r].ok()) return failed(results[r]);
     }
     return std::nullopt;
   };
 
   std::vector<const Transition*> batched, refusing;  // refusing: those that refuse a live attempt
+  bool may_refund = false;
   for (size_t i : batch) {
     batched.push_back(&transitions[i]);
     if (RefusesLiveAttempt(transitions[i])) refusing.push_back(&transitions[i]);
+    may_refund = may_refund || transitions[i].to == OrderStatus::kFailed;
   }
   std::vector<postgres::BoundQuery> queries = {
       {&Sql().begin, Params()},
       {&Sql().lock_orders,
        Params().TextArray(Column(batched, [](const Transition& t) { return t.order_id; }))},
-      {&Sql().move_orders, TransitionArrayParams(batched)}};
+      {may_refund ? &Sql().move_orders : &Sql().move_orders_counted,
+       TransitionArrayParams(batched)}};
   if (!refusing.empty()) {
     queries.push_back(
         {&Sql().live_attempts,
@@ -1951,8 +2022,9 @@ BatchEnd PostgresStore::TryBatch(postgres::PgConnection& db,
              .IntArray(Column(refusing,
                               [](const Transition& t) { return int64_t{t.from_attempt_count}; }))});
   }
+  if (!may_refund) queries.push_back({&Sql().commit, Params()});
   std::vector<PgResult> moves;
-  if (std::optional<BatchEnd> end = pipeline(queries, moves)) return *end;
+  if (std::optional<BatchEnd> end = pipeline(queries, moves, !may_refund)) return *end;
 
   struct Moved {
     std::string merchant_id;
@@ -1986,6 +2058,12 @@ BatchEnd PostgresStore::TryBatch(postgres::PgConnection& db,
     }
   }
 
+  if (!may_refund) {
+    BatchEnd end = CommitEnd(moves.back());
+    if (end.kind == BatchEnd::Kind::kCommitted) ObserveCommit(batch.size(), began);
+    return end;
+  }
+
   // The refunds, in merchant order.
   std::sort(refunds.begin(), refunds.end(), [&](size_t a, size_t b) {
     if (outcomes[a].merchant_id != outcomes[b].merchant_id) {
@@ -2008,10 +2086,10 @@ BatchEnd PostgresStore::TryBatch(postgres::PgConnection& db,
     queries.push_back({&Sql().change_order_counts, OrderCountChangeParams(counted)});
   }
   std::vector<PgResult> refunded;
-  if (std::optional<BatchEnd> end = pipeline(queries, refunded)) return *end;
+  if (std::optional<BatchEnd> end = pipeline(queries, refunded, false)) return *end;
   for (size_t r = 0; r < refunds.size(); ++r) {
     if (refunded[r].rows() != 1) {
-      // Cannot happen while orders.merchant_id references merchants; nothing of it is written.
+      // Cannot happen: an order's merchant exists (schema.cc); nothing of it is written.
       rollback();
       const std::string& order_id = transitions[batch[refunds[r]]].order_id;
       spdlog::error("store: no merchant to refund order_id={}", order_id);
@@ -2026,17 +2104,9 @@ BatchEnd PostgresStore::TryBatch(postgres::PgConnection& db,
                                       .balance_after_fen = refunded[r].Int(0, 0)});
   }
 
-  PgResult committed = db.Execute(Sql().commit, Params());
-  if (committed.ok()) {
-    ObserveCommit(batch.size(), began);
-    return BatchEnd{};
-  }
-  // COMMIT ends the transaction even when it fails; without an answer, its outcome is unknown.
-  if (committed.sqlstate().empty()) {
-    return BatchEnd{BatchEnd::Kind::kCommitUnknown, committed.ToStatus()};
-  }
-  if (IsRetryable(committed)) return BatchEnd{BatchEnd::Kind::kRetry, Status::Ok()};
-  return BatchEnd{BatchEnd::Kind::kAbandon, committed.ToStatus()};
+  BatchEnd end = CommitEnd(db.Execute(Sql().commit, Params()));
+  if (end.kind == BatchEnd::Kind::kCommitted) ObserveCommit(batch.size(), began);
+  return end;
 }
 
 Result<DueOrders> PostgresStore::TakeDueOrders(int64_t now_ms, size_t limit,

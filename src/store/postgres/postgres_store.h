@@ -18,11 +18,12 @@
 // Threading: every method may be called from any thread and blocks it for the length of its
 // transaction, but for AcceptOrderAsync, which queues the call for one of at most two store
 // threads. Each takes every call waiting (up to 256) and answers them as AcceptOrder would, one
-// after another, in one transaction with one commit and one statement per table: it locks their
-// merchants in merchant id order, decides each order (store_rules::PlanAccepts) from the balances
-// and the stored orders it then reads, and writes the new orders, ledger rows and events with one
-// multi-row INSERT each and one balance update per merchant. A batch rolled back for one of its
-// orders, or that keeps failing, is written order by order.
+// after another, in one transaction with one commit and one statement per table: it decides each
+// order (store_rules::PlanAccepts) from the balances and the stored orders it reads without locks,
+// and writes the new orders, events and ledger rows with one multi-row INSERT each and one balance
+// update per merchant, which locks the merchants (in merchant id order) only from the debit to the
+// commit and refuses a balance that no longer fits the plan (the batch is then planned again). A
+// batch rolled back for one of its orders, or that keeps failing, is written order by order.
 // `done` runs on that thread after the commit, or at once on the caller's with
 // ResourceExhausted("store_overloaded") when accept_queue_max calls are already waiting.
 //
