@@ -213,6 +213,18 @@ CREATE INDEX archived_notification_tries_by_notification
   ON archived_notification_tries (notification_id, try_id);
 )sql";
 
+// The foreign keys from orders and notifications to merchants go: each insert took a share lock
+// on its merchant's row, which accept batches of that merchant hold for update at the same time,
+// so that every such lock became a multixact on the busiest row of the database. What they
+// guaranteed still holds without them: merchants are never deleted, every order is written in the
+// transaction that debits its merchant, whose ledger row references the merchant
+// (ledger_merchant_id_fkey stays, and ledger_order_id_fkey ties that row to the order), and a
+// notification's merchant is its order's, copied by orders_final_notify.
+constexpr std::string_view kFewerMerchantLocks = R"sql(
+ALTER TABLE orders DROP CONSTRAINT orders_merchant_id_fkey;
+ALTER TABLE notifications DROP CONSTRAINT notifications_merchant_id_fkey;
+)sql";
+
 // The counts of orders by status that CountOrders reads, so that it reads a few rows instead of
 // every order: the writes change them in the transaction of each accept and status change. A
 // single row per status would make every transaction of every node that writes orders wait for
@@ -237,25 +249,13 @@ INSERT INTO order_counts (status, slot, orders)
     SELECT status FROM archived_orders) a GROUP BY status) n ON n.status = s.status;
 )sql";
 
-// The foreign keys from orders and notifications to merchants go: each insert took a share lock
-// on its merchant's row, which accept batches of that merchant hold for update at the same time,
-// so that every such lock became a multixact on the busiest row of the database. What they
-// guaranteed still holds without them: merchants are never deleted, every order is written in the
-// transaction that debits its merchant, whose ledger row references the merchant
-// (ledger_merchant_id_fkey stays, and ledger_order_id_fkey ties that row to the order), and a
-// notification's merchant is its order's, copied by orders_final_notify.
-constexpr std::string_view kFewerMerchantLocks = R"sql(
-ALTER TABLE orders DROP CONSTRAINT orders_merchant_id_fkey;
-ALTER TABLE notifications DROP CONSTRAINT notifications_merchant_id_fkey;
-)sql";
-
 constexpr Migration kMigrations[] = {
     {1, "initial schema", kInitialSchema},
     {2, "merchant api keys", kMerchantKeys},
     {3, "notification outbox", kNotificationOutbox},
     {4, "archivable orders", kArchivableOrders},
-    {5, "order counts", kOrderCounts},
-    {6, "fewer merchant row locks", kFewerMerchantLocks},
+    {5, "fewer merchant row locks", kFewerMerchantLocks},
+    {6, "order counts", kOrderCounts},
 };
 
 // The key of the advisory lock that serializes migrations within one database: "topup" in ASCII.
