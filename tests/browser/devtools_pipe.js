@@ -26,11 +26,13 @@ const os = require('os');
 const path = require('path');
 
 const kDefaultTimeoutMs = 10000;
+// Chromium's first answer: a cold start on a busy 2-core machine has taken over 10 s.
+const kLaunchTimeoutMs = 60000;
 
 class DevToolsPipe {
   // Starts chromium with `args` plus a fresh temporary profile and the pipe; resolves once it
   // answers a first command (within `timeoutMs`).
-  static async launch(executable, args, timeoutMs = kDefaultTimeoutMs) {
+  static async launch(executable, args, timeoutMs = kLaunchTimeoutMs) {
     const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'topup-chromium-'));
     const child = spawn(executable,
       [...args, '--remote-debugging-pipe', '--user-data-dir=' + profile, 'about:blank'],
