@@ -2,6 +2,7 @@
 // RabbitMQ, with nodes killed (mid-delivery of notifications too) and brokers restarted mid-load.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <sstream>
 
@@ -130,9 +131,6 @@ TEST_F(MultiNodeTest, NodeKilledMidDeliveryLeavesItsNotificationsToAnother) {
   EXPECT_EQ(report->notifications_missing, 0);  // every final order acknowledged
   EXPECT_EQ(report->notification_bad_signatures, 0);
   EXPECT_GT(report->receiver_hung, 0);
-  // No try of the dead node was answered and a live node's lease outlasts its try, so no
-  // notification was acknowledged twice.
-  EXPECT_EQ(report->notifications_duplicated, 0);
 
   // A request the receiver got whose try the store never recorded was sent by the killed node
   // (every live node records every try it makes): such rows exist, and each was delivered by a
@@ -140,10 +138,20 @@ TEST_F(MultiNodeTest, NodeKilledMidDeliveryLeavesItsNotificationsToAnother) {
   ASSERT_NE(receiver, nullptr);
   Result<std::unique_ptr<Store>> store = OpenStore(store_url_);
   ASSERT_TRUE(store.ok()) << store.status().ToString();
+  // No try of the dead node was answered, and a live node's lease outlasts its try, so no row
+  // was sent by two live nodes: no notification has two tries recorded as answered 2xx. (The
+  // receiver may still have acknowledged one twice: a try whose answer came after its timeout is
+  // recorded as a timeout and sent again, which at-least-once delivery allows.)
   int taken_over = 0;
   for (const auto& [notification_id, requests] : receiver->Snapshot().requests_by_notification_id) {
     Result<std::vector<NotificationTry>> tries = (*store)->ListNotificationTries(notification_id);
     ASSERT_TRUE(tries.ok()) << tries.status().ToString();
+    EXPECT_LE(std::count_if(tries->begin(), tries->end(),
+                            [](const NotificationTry& t) {
+                              return t.http_status >= 200 && t.http_status < 300;
+                            }),
+              1)
+        << notification_id;
     if (static_cast<int64_t>(tries->size()) >= requests) continue;
     ++taken_over;
     Result<Notification> notification = (*store)->GetNotification(notification_id);
