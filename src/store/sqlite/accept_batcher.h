@@ -36,13 +36,17 @@ class AcceptBatcher {
   using WriteBatch = std::function<Status(SqliteConnection& db, std::span<const Order> orders,
                                           std::vector<Result<AcceptResult>>& answers)>;
 
-  // REQUIRES: `writer` outlives the batcher; max_orders >= 1.
-  AcceptBatcher(GroupCommitWriter* writer, WriteBatch write, size_t max_orders);
+  // REQUIRES: `writer` outlives the batcher; max_orders >= 1; max_waiting_orders >= 1.
+  // max_orders bounds a batch; max_waiting_orders the accepts added whose write has not started,
+  // as the writer's max_queued_ops bounds its writes (a batch is one write to the writer).
+  AcceptBatcher(GroupCommitWriter* writer, WriteBatch write, size_t max_orders,
+                size_t max_waiting_orders);
 
   AcceptBatcher(const AcceptBatcher&) = delete;
   AcceptBatcher& operator=(const AcceptBatcher&) = delete;
 
-  // Queues the accept of `order` (validated); `done` hears its answer once its write ended.
+  // Queues the accept of `order` (validated); `done` hears its answer once its write ended, or
+  // at once ResourceExhausted("store_overloaded") when max_waiting_orders accepts wait already.
   void Add(Order order, AcceptCallback done);
 
  private:
@@ -50,20 +54,23 @@ class AcceptBatcher {
     std::vector<Order> orders;
     std::vector<AcceptCallback> dones;
     std::vector<Result<AcceptResult>> answers;  // set by the write
+    bool waiting = true;                        // guarded by mu_: counted in waiting_orders_
   };
 
   void Post(std::shared_ptr<Batch> batch);
-  // Takes `batch` no more orders. Idempotent.
-  void Close(const Batch* batch);
+  // Takes `batch` no more orders, and no longer counts them as waiting. Idempotent.
+  void Close(Batch* batch);
   // Answers every order of the ended `batch`, or writes each again alone if the batch failed.
   void Finish(Batch& batch, const Status& status);
 
   GroupCommitWriter* const writer_;
   const WriteBatch write_;
   const size_t max_orders_;
+  const size_t max_waiting_orders_;
 
   std::mutex mu_;
   std::shared_ptr<Batch> open_;  // guarded by mu_: posted, not started; null when none
+  size_t waiting_orders_ = 0;    // guarded by mu_: orders of the batches not started
 };
 
 }  // namespace topup::sqlite

@@ -422,7 +422,8 @@ class SqliteStore final : public Store {
                std::vector<Result<AcceptResult>>& answers) {
           return WriteAccepts(db, orders, answers);
         },
-        static_cast<size_t>(options_.max_batch_ops));
+        static_cast<size_t>(options_.max_batch_ops),
+        static_cast<size_t>(options_.max_queued_writes));
   }
 
   Status CreateMerchant(const std::string& merchant_id, const std::string& name,

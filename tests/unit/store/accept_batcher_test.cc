@@ -154,7 +154,7 @@ class AcceptBatcherTest : public ::testing::Test {
 
 TEST_F(AcceptBatcherTest, AcceptsAddedWhileTheWriterIsBusyShareOneWrite) {
   RecordingWrite write("");
-  AcceptBatcher batcher(writer_.get(), std::ref(write), 100);
+  AcceptBatcher batcher(writer_.get(), std::ref(write), 100, 1000);
   Answers answers;
   AddWhileHeld(batcher, answers, Ids(10));
   const auto runs = write.runs();
@@ -172,7 +172,7 @@ TEST_F(AcceptBatcherTest, AcceptsAddedWhileTheWriterIsBusyShareOneWrite) {
 
 TEST_F(AcceptBatcherTest, ABatchHoldsAtMostMaxOrders) {
   RecordingWrite write("");
-  AcceptBatcher batcher(writer_.get(), std::ref(write), 4);
+  AcceptBatcher batcher(writer_.get(), std::ref(write), 4, 1000);
   Answers answers;
   AddWhileHeld(batcher, answers, Ids(10));
   std::vector<size_t> sizes;
@@ -183,7 +183,7 @@ TEST_F(AcceptBatcherTest, ABatchHoldsAtMostMaxOrders) {
 
 TEST_F(AcceptBatcherTest, AFailedBatchIsWrittenAgainOneOrderAtATime) {
   RecordingWrite write("bad");
-  AcceptBatcher batcher(writer_.get(), std::ref(write), 100);
+  AcceptBatcher batcher(writer_.get(), std::ref(write), 100, 1000);
   Answers answers;
   AddWhileHeld(batcher, answers, {"a", "bad", "c"});
   auto taken = answers.Take();
@@ -196,6 +196,33 @@ TEST_F(AcceptBatcherTest, AFailedBatchIsWrittenAgainOneOrderAtATime) {
   ASSERT_GE(runs.size(), 4u);
   EXPECT_EQ(runs.front().size(), 3u);
   EXPECT_EQ(runs.back().size(), 1u);
+}
+
+// The accepts whose write has not started are bounded, as the writer's queue is: beyond the
+// bound an accept is refused at once, and the room comes back as the writes start.
+TEST_F(AcceptBatcherTest, AcceptsBeyondTheWaitingBoundAreRefusedUntilTheWritesStart) {
+  RecordingWrite write("");
+  AcceptBatcher batcher(writer_.get(), std::ref(write), 4, 5);
+  Answers answers;
+  std::promise<void> release = HoldWriter();
+  for (const std::string& id : Ids(7)) batcher.Add(NewOrder(id), answers.For(id));
+  ASSERT_TRUE(answers.WaitFor(2));  // the refusals come while the writer is still held
+  auto refused = answers.Take();
+  ASSERT_EQ(refused.size(), 2u);
+  for (const char* id : {"o5", "o6"}) {
+    ASSERT_EQ(refused.count(id), 1u) << id;
+    EXPECT_EQ(refused.find(id)->second.status().reason(), "store_overloaded") << id;
+  }
+  release.set_value();
+  ASSERT_TRUE(answers.WaitFor(7));
+  batcher.Add(NewOrder("later"), answers.For("later"));
+  ASSERT_TRUE(answers.WaitFor(8));
+  writer_.reset();  // every write ended
+  auto taken = answers.Take();
+  for (const char* id : {"o0", "o4", "later"}) {
+    ASSERT_EQ(taken.count(id), 1u) << id;
+    EXPECT_TRUE(taken.find(id)->second.ok()) << id;
+  }
 }
 
 }  // namespace
