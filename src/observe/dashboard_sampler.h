@@ -1,8 +1,8 @@
 // DashboardSampler: what the operator dashboard draws over time. Every interval_ms, on a thread
-// of its own, it counts the store's orders by state and its notifications by state (one grouped
-// query each) and reads this process's acceptance-to-final latency from Metrics, and keeps the
-// samples of the last window_ms in memory (a ring: at most window_ms / interval_ms + 1 samples).
-// Readers never query the store.
+// of its own, it reads the store's order counts by state (kept by the store's writes) and counts
+// its notifications by state (one grouped query), and reads this process's acceptance-to-final
+// latency from Metrics, and keeps the samples of the last window_ms in memory (a ring: at most
+// window_ms / interval_ms + 1 samples). Readers never query the store.
 #pragma once
 
 #include <condition_variable>

@@ -283,8 +283,11 @@ constexpr std::string_view kAllOrders =
 // The rows of order_counts this connection's transactions change (see the migration "order
 // counts"): one slot of 32 per server process, so that writers on other connections rarely wait
 // for each other's count rows. Every transaction changes its count rows last, after every other
-// lock it takes, and commits at once, so no one waits for a count row's holder for long and no
-// lock cycle goes through them.
+// lock it takes, and commits in the same or the next round trip, so no one waits for a count
+// row's holder for long and no lock cycle goes through a count row and another row. Two
+// transactions on connections that share a slot may still take that slot's rows in different
+// status orders: PostgreSQL breaks such a deadlock after deadlock_timeout, and the store tries the
+// aborted transaction again (40P01 is retryable everywhere).
 constexpr std::string_view kOrderCountSlot = "pg_backend_pid() % 32";
 
 // FindOrders' filter, on either orders table.
