@@ -3,7 +3,9 @@
 #include <sqlite3.h>
 
 #include <cassert>
+#include <chrono>
 #include <mutex>
+#include <thread>
 #include <utility>
 
 namespace topup::sqlite {
@@ -160,7 +162,18 @@ Result<std::unique_ptr<SqliteConnection>> SqliteConnection::Open(const std::stri
     // WAL lets readers run beside the writer; synchronous=FULL syncs the WAL on every COMMIT, which
     // is what makes an acknowledged write survive power loss (NORMAL would only survive a crash of
     // the process).
+    // The switch to WAL needs an exclusive lock, which SQLite refuses at once (store_busy, its
+    // busy handler not asked) while another connection holds the file's lock in a way that could
+    // deadlock, as when several processes open a fresh file together: it is tried again until
+    // busy_timeout_ms has passed.
+    const auto give_up =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(busy_timeout_ms);
     Result<std::string> journal = QueryPragma(*connection, "PRAGMA journal_mode=WAL");
+    while (!journal.ok() && journal.status().reason() == "store_busy" &&
+           std::chrono::steady_clock::now() < give_up) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      journal = QueryPragma(*connection, "PRAGMA journal_mode=WAL");
+    }
     if (!journal.ok()) {
       status = journal.status();
     } else if (*journal != "wal") {
